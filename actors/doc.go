@@ -1,0 +1,17 @@
+// Package actors holds Lobby's actors: the lobby (rooms and sessions by
+// name), one room per room name, one session per WebSocket client, and the
+// echo actor, the smallest actor that serves a socket.
+//
+// Each actor's state lives inside it and is touched only from its Receive,
+// one message at a time: there is no mutex in this package. Actors never
+// block on the network. An actor that serves a socket talks to it through
+// the Conn interface, whose methods return at once; the transport package
+// implements Conn with a bounded queue in front of one writer goroutine.
+//
+// Node starts the actor system and the lobby, and gives the transport the
+// few calls it needs (spawn an actor for a socket, publish, list rooms,
+// shut down).
+//
+// This package may import messages and protoactor-go; it may not import
+// net/http, the WebSocket library or transport.
+package actors

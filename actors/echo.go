@@ -1,0 +1,36 @@
+package actors
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lobby/lobby/messages"
+)
+
+// echo is the seed's minimal WebSocket actor: every frame its client sends,
+// text or binary, goes straight back. It joins no room. It is also the
+// example to copy for a new actor type (see the README): an actor that
+// serves a socket receives ClientMessage from the transport, writes through
+// its Conn, and keeps the connection alive with a heartbeat.
+type echo struct {
+	conn Conn
+	hb   heartbeat
+	log  *slog.Logger
+}
+
+func (e *echo) Receive(ctx actor.Context) {
+	defer closeOnPanic(ctx, e.conn, e.log)
+	switch m := ctx.Message().(type) {
+	case *messages.ClientMessage:
+		e.conn.Send(m.Data, m.Binary)
+	case *heartbeatTick:
+		e.hb.tick(e.conn)
+	case *messages.Close:
+		e.conn.Close(m.Code, m.Reason)
+	case *actor.Started:
+		e.hb.start(ctx)
+	case *actor.Stopping:
+		e.hb.stop()
+	}
+}

@@ -1,0 +1,193 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/messages"
+)
+
+// ErrStopped is returned by Node's calls once Shutdown has begun.
+var ErrStopped = errors.New("actors: node stopped")
+
+// Config configures a Node.
+type Config struct {
+	// Heartbeat is how often a socket actor checks its client and pings it.
+	// Zero means 5 s.
+	Heartbeat time.Duration
+	// ClientTimeout is how long a client may stay silent (no frame, no
+	// pong) before it is closed. Zero means 10 s.
+	ClientTimeout time.Duration
+	// Logger receives the node's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 5 * time.Second
+	}
+	if c.ClientTimeout <= 0 {
+		c.ClientTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Node runs one actor system with its lobby. All its methods are safe for
+// concurrent use.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	system *actor.ActorSystem
+	lobby  *actor.PID
+}
+
+// NewNode starts an actor system and its lobby actor.
+func NewNode(cfg Config) *Node {
+	cfg = cfg.withDefaults()
+	// protoactor logs dead letters at info, and a frame racing a session's
+	// stop is a normal dead letter; only its warnings are worth our log.
+	systemLog := slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With(slog.String("component", "protoactor"))
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return systemLog }))
+	n := &Node{cfg: cfg, log: cfg.Logger, system: system}
+	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newLobby(cfg.Logger) }), "lobby")
+	return n
+}
+
+// SessionProps makes the props of a session actor: a member of room,
+// speaking protocol over conn.
+func (n *Node) SessionProps(conn Conn, room string, protocol messages.Protocol) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &session{
+			id:       uuid.New(),
+			room:     room,
+			protocol: protocol,
+			lobby:    n.lobby,
+			conn:     conn,
+			hb:       n.heartbeat(),
+			log:      n.log,
+		}
+	})
+}
+
+// EchoProps makes the props of an echo actor serving conn.
+func (n *Node) EchoProps(conn Conn) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
+	})
+}
+
+func (n *Node) heartbeat() heartbeat {
+	return heartbeat{every: n.cfg.Heartbeat, timeout: n.cfg.ClientTimeout}
+}
+
+// Spawn starts an actor from props at the root.
+func (n *Node) Spawn(props *actor.Props) *actor.PID {
+	return n.system.Root.Spawn(props)
+}
+
+// Send delivers msg to pid without waiting.
+func (n *Node) Send(pid *actor.PID, msg any) {
+	n.system.Root.Send(pid, msg)
+}
+
+// Stop stops pid once it has handled the messages already in its mailbox,
+// and waits until it has stopped (protoactor gives up waiting after 10 s).
+func (n *Node) Stop(pid *actor.PID) {
+	// A timeout here means the actor is stuck in Receive; nothing better
+	// can be done than to go on.
+	_ = n.system.Root.PoisonFuture(pid).Wait()
+}
+
+// Publish broadcasts msg, which must be valid JSON, to room's members as sent
+// by publisher. A room that does not exist gets nothing: Published is then
+// zero.
+func (n *Node) Publish(ctx context.Context, room string, publisher uuid.UUID, msg []byte) (*messages.Published, error) {
+	return ask[*messages.Published](ctx, n, &messages.BroadcastMessage{ID: publisher, Msg: msg, RoomID: room})
+}
+
+// Rooms lists the rooms with their member counts, sorted by name.
+func (n *Node) Rooms(ctx context.Context) ([]messages.RoomSummary, error) {
+	list, err := ask[*messages.RoomList](ctx, n, &messages.ListRooms{})
+	if err != nil {
+		return nil, err
+	}
+	return list.Rooms, nil
+}
+
+// Room describes one room; RoomInfo.Found is false when it does not exist.
+func (n *Node) Room(ctx context.Context, name string) (*messages.RoomInfo, error) {
+	return ask[*messages.RoomInfo](ctx, n, &messages.GetRoom{Room: name})
+}
+
+// ask sends msg to the lobby as a request and waits for an answer of type T,
+// until ctx ends (at most 10 s).
+func ask[T any](ctx context.Context, n *Node, msg any) (T, error) {
+	var zero T
+	if n.system.IsStopped() {
+		return zero, ErrStopped
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if timeout <= 0 {
+		return zero, context.DeadlineExceeded
+	}
+	res, err := n.system.Root.RequestFuture(n.lobby, msg, timeout).Result()
+	if err != nil {
+		return zero, fmt.Errorf("ask lobby %T: %w", msg, err)
+	}
+	v, ok := res.(T)
+	if !ok {
+		// The lobby or room stopped between lookup and answer (a dead
+		// letter answer), which only happens while shutting down.
+		return zero, fmt.Errorf("ask lobby %T: answered %T: %w", msg, res, ErrStopped)
+	}
+	return v, nil
+}
+
+// BeginDrain makes the lobby refuse new members (they are closed with 1001).
+// The transport calls it first when shutting down, then closes the
+// connections it holds.
+func (n *Node) BeginDrain(ctx context.Context) error {
+	_, err := ask[struct{}](ctx, n, &beginDrain{})
+	return err
+}
+
+// Shutdown stops the lobby, and with it every room, then the actor system.
+// Socket actors are stopped by whoever spawned them. Calling it again does
+// nothing.
+func (n *Node) Shutdown() {
+	if n.system.IsStopped() {
+		return
+	}
+	n.Stop(n.lobby)
+	n.system.Shutdown()
+}
+
+// minLevel is a slog.Handler that drops records below level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
+}

@@ -1,0 +1,25 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// closeOnPanic is deferred by every actor that serves a socket. A bug that
+// panics while handling one client's message closes that client with 1011
+// and stops its actor, instead of restarting the actor (protoactor's
+// default) with its state lost and its socket still open.
+func closeOnPanic(ctx actor.Context, conn Conn, log *slog.Logger) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	log.Error("actor panicked; closing its connection",
+		slog.String("actor", ctx.Self().String()),
+		slog.String("message", fmt.Sprintf("%T", ctx.Message())),
+		slog.Any("panic", r))
+	conn.Close(CloseInternalError, "internal error")
+	ctx.Stop(ctx.Self())
+}

@@ -1,0 +1,153 @@
+// Command lobby runs the Lobby server.
+//
+// Every flag has an environment twin (--addr / LOBBY_ADDR, ...); a flag
+// given on the command line wins over its environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lobby/lobby/transport"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "lobby:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line's settings.
+type options struct {
+	addr      string
+	logLevel  string
+	logFormat string
+	server    transport.Config
+}
+
+// parseOptions reads flags from args, each defaulting to its environment
+// twin when that is set, then to the built-in default.
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("lobby", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8081", "address to serve on (host:port)")
+	fs.DurationVar(&o.server.Heartbeat, "heartbeat", 5*time.Second, "how often to ping each WebSocket client")
+	fs.DurationVar(&o.server.ClientTimeout, "client-timeout", 10*time.Second, "close a client that has not answered for this long")
+	fs.IntVar(&o.server.SendQueue, "send-queue", 256, "frames queued per client before it is closed as a slow consumer (1008)")
+	fs.IntVar(&o.server.SendQueueBytes, "send-queue-bytes", 4<<20, "bytes queued per client before it is closed as a slow consumer (1008)")
+	fs.DurationVar(&o.server.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket takes longer than this to take one frame")
+	fs.Int64Var(&o.server.MaxMessageBytes, "max-message-bytes", 64<<10, "largest frame a client may send (larger closes it with 1009)")
+	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", 1<<20, "largest HTTP publish body (larger is answered 413)")
+	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: lobby [flags]\n\nLobby serves WebSocket rooms and an HTTP publish API.\nEvery flag can also be set by the environment variable shown.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(fs.Output(), "  --%s (%s, default %q)\n    \t%s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
+		})
+	}
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
+	}
+	return o, nil
+}
+
+// envName is a flag's environment twin: --send-queue is LOBBY_SEND_QUEUE.
+func envName(flagName string) string {
+	return "LOBBY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// run is the whole program: options, server, serve, wait for a signal, drain.
+func run(args []string, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	o.server.Logger = log
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := transport.New(o.server)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("lobby listening", slog.String("addr", ln.Addr().String()))
+
+	select {
+	case err := <-serveErr:
+		// Serve failed before any signal: still stop the actors.
+		_ = srv.Shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down", slog.Duration("drain_timeout", o.server.DrainTimeout))
+	drainCtx, cancel := context.WithTimeout(context.Background(), o.server.DrainTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(drainCtx)
+	if err := <-serveErr; !errors.Is(err, transport.ErrServerClosed) {
+		return err
+	}
+	if shutdownErr != nil {
+		// Sockets were closed at the deadline rather than drained; the
+		// server still stopped cleanly.
+		log.Warn("drain cut short", slog.Any("err", shutdownErr))
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,101 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// DashboardRoom is the room POST /dailyDashBoard publishes to.
+const DashboardRoom = "dailyNews"
+
+// publishBody is a publish route's answer.
+type publishBody struct {
+	Room      string `json:"room"`
+	ID        string `json:"id"`
+	Delivered int    `json:"delivered"`
+	Seq       uint64 `json:"seq"`
+}
+
+// publishRoom is POST /rooms/{room}/broadcast: any JSON body, to every
+// member of the room.
+func (s *Server) publishRoom(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if !validRoom(room) {
+		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+		return
+	}
+	body, ok := s.readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	s.publish(w, r, room, body)
+}
+
+// statisticRecord is one row of the seed's daily dashboard.
+type statisticRecord struct {
+	ProductLine   string  `json:"product_line"`
+	ProductLineID int64   `json:"product_line_id"`
+	TotalTrx      int64   `json:"total_trx"`
+	TotalAmount   float64 `json:"total_amount"`
+	Currency      string  `json:"currency"`
+	GroupStatus   string  `json:"group_status"`
+}
+
+// publishDashboard is POST /dailyDashBoard: a JSON array of statistic
+// records, published to room dailyNews as posted.
+func (s *Server) publishDashboard(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	if body[0] != '[' {
+		writeError(w, http.StatusBadRequest, "invalid_body", "the body must be a JSON array of statistic records")
+		return
+	}
+	var records []statisticRecord
+	if err := json.Unmarshal(body, &records); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_body", "the body must be a JSON array of statistic records: "+err.Error())
+		return
+	}
+	s.publish(w, r, DashboardRoom, body)
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, body []byte) {
+	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, body)
+	if err != nil {
+		writeUnavailable(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, publishBody{Room: room, ID: s.cfg.PublisherID.String(), Delivered: res.Delivered, Seq: res.Seq})
+}
+
+// readJSONBody reads a publish body of at most MaxPublishBytes that is one
+// valid JSON value, trimmed of surrounding white space. On failure it has
+// answered the request.
+func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxPublishBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+				fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxPublishBytes))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_body", "could not read the body: "+err.Error())
+		return nil, false
+	}
+	body := bytes.TrimSpace(raw)
+	if len(body) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid_body", "the body is empty; send JSON")
+		return nil, false
+	}
+	if !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
+		return nil, false
+	}
+	return body, true
+}

@@ -1,0 +1,232 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors"
+)
+
+// Config configures a Server. Every field's zero value means its default.
+type Config struct {
+	// Heartbeat is how often the server pings a WebSocket client.
+	// Zero means 5 s.
+	Heartbeat time.Duration
+	// ClientTimeout is how long a client may go without answering (no
+	// frame, no pong) before it is closed. Zero means 10 s.
+	ClientTimeout time.Duration
+	// SendQueue is the most frames queued for one client before it is
+	// closed as a slow consumer. Zero means 256.
+	SendQueue int
+	// SendQueueBytes is the most bytes queued for one client before it is
+	// closed as a slow consumer. Zero means 4 MiB.
+	SendQueueBytes int
+	// WriteTimeout bounds the write of one frame; a client that takes
+	// longer is closed as a slow consumer. Zero means 10 s.
+	WriteTimeout time.Duration
+	// MaxMessageBytes is the largest frame a client may send; a larger one
+	// closes it with 1009. Zero means 64 KiB.
+	MaxMessageBytes int64
+	// MaxPublishBytes is the largest HTTP publish body; a larger one is
+	// answered 413. Zero means 1 MiB.
+	MaxPublishBytes int64
+	// DrainTimeout bounds Shutdown when its context has no deadline.
+	// Zero means 10 s.
+	DrainTimeout time.Duration
+	// PublisherID is the id HTTP publishes carry as their sender.
+	// Zero means a random id chosen at start.
+	PublisherID uuid.UUID
+	// Logger receives the server's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Heartbeat, 5*time.Second)
+	def(&c.ClientTimeout, 10*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.DrainTimeout, 10*time.Second)
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 4 << 20
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 64 << 10
+	}
+	if c.MaxPublishBytes <= 0 {
+		c.MaxPublishBytes = 1 << 20
+	}
+	if c.PublisherID == uuid.Nil {
+		c.PublisherID = uuid.New()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("transport: server closed")
+
+// Server serves Lobby over HTTP and WebSocket. It owns the actor node its
+// sockets talk to.
+type Server struct {
+	// Static after construction.
+	cfg     Config
+	log     *slog.Logger
+	node    *actors.Node
+	handler http.Handler
+	http    *http.Server
+	// hardCtx is cancelled when the drain deadline passes: every read then
+	// fails and every socket is closed at once.
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
+
+	draining atomic.Bool
+	// handlers counts the connection handlers still running (the
+	// WebSocket ones outlive http.Server.Shutdown).
+	handlers sync.WaitGroup
+
+	mu sync.Mutex // guards the fields below
+	// conns holds the open WebSocket connections; the server needs them only
+	// to close them on shutdown (net/http does the same for its own).
+	conns    map[*wsConn]struct{}
+	shutdown chan struct{} // closed when Shutdown has finished
+	stopping bool
+}
+
+// New makes a Server and starts its actor node.
+func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		conns:    make(map[*wsConn]struct{}),
+		shutdown: make(chan struct{}),
+	}
+	s.node = actors.NewNode(actors.Config{Heartbeat: cfg.Heartbeat, ClientTimeout: cfg.ClientTimeout, Logger: cfg.Logger})
+	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
+	s.handler = s.routes()
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// ServeHTTP serves one request; it lets tests and embedders mount the server
+// on their own http.Server.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Serve accepts connections on ln until Shutdown. It returns ErrServerClosed
+// after Shutdown, any other error at once.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+}
+
+// Shutdown drains the server, in this order:
+//
+//  1. /readyz turns false and new WebSocket upgrades are refused (503);
+//  2. the lobby refuses joins, the listeners close and idle HTTP
+//     connections with them;
+//  3. every socket is closed 1001 "server shutting down" after the frames
+//     already queued for it;
+//  4. if the sockets are not all closed by ctx's deadline (or DrainTimeout
+//     when ctx has none), they are closed at once;
+//  5. the actors are stopped.
+//
+// It returns when all of that is done; calling it again waits for the
+// first call. The error is ctx's when the drain had to be cut short.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		<-s.shutdown
+		return nil
+	}
+	s.stopping = true
+	s.mu.Unlock()
+	defer close(s.shutdown)
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.DrainTimeout)
+		defer cancel()
+	}
+	s.draining.Store(true)
+	if err := s.node.BeginDrain(ctx); err != nil {
+		s.log.Warn("lobby did not acknowledge the drain", slog.Any("err", err))
+	}
+	httpErr := s.http.Shutdown(ctx)
+
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close(int(closeGoingAway), reasonShutdown)
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn("drain deadline passed; closing the remaining sockets now")
+		s.hardCancel()
+		<-done
+	}
+	s.hardCancel()
+	s.node.Shutdown()
+	if err == nil && httpErr != nil {
+		err = fmt.Errorf("shutdown http: %w", httpErr)
+	}
+	return err
+}
+
+func (s *Server) track(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.handlers.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *wsConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.handlers.Done()
+}
