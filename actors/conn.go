@@ -27,6 +27,10 @@ type Conn interface {
 	// dropped. Only the first call counts.
 	Close(code int, reason string)
 
+	// Abort closes the connection now, with code and reason, dropping the
+	// frames queued: for a client that is not reading or not there.
+	Abort(code int, reason string)
+
 	// Ping sends a ping frame without waiting for the pong; the pong moves
 	// LastSeen.
 	Ping()

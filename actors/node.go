@@ -56,11 +56,23 @@ func NewNode(cfg Config) *Node {
 	// protoactor logs dead letters at info, and a frame racing a session's
 	// stop is a normal dead letter; only its warnings are worth our log.
 	systemLog := slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn}).With(slog.String("component", "protoactor"))
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return systemLog }))
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return systemLog }),
+		// The dead-letter log throttle keeps a goroutine for one interval
+		// after each burst; a short one lets a stopped node leave none.
+		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system}
 	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newLobby(cfg.Logger) }), "lobby")
 	return n
 }
+
+// socketDispatcher runs the actors that serve sockets. protoactor's default
+// lets a busy mailbox run 300 messages before it yields; a session handed a
+// burst would then queue 300 frames before its connection's writer (a
+// goroutine it just woke) gets to run, and overflow a 256-frame queue that
+// the writer would have drained in one syscall. Yielding every 16 messages
+// lets the writer keep up.
+var socketDispatcher = actor.NewDefaultDispatcher(16)
 
 // SessionProps makes the props of a session actor: a member of room,
 // speaking protocol over conn.
@@ -75,14 +87,14 @@ func (n *Node) SessionProps(conn Conn, room string, protocol messages.Protocol) 
 			hb:       n.heartbeat(),
 			log:      n.log,
 		}
-	})
+	}, actor.WithDispatcher(socketDispatcher))
 }
 
 // EchoProps makes the props of an echo actor serving conn.
 func (n *Node) EchoProps(conn Conn) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
-	})
+	}, actor.WithDispatcher(socketDispatcher))
 }
 
 func (n *Node) heartbeat() heartbeat {

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"errors"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,7 @@ import (
 type wsConn struct {
 	// Static after construction.
 	ws     *websocket.Conn
+	batch  *batchConn
 	limits connLimits
 	remote string
 
@@ -89,6 +92,16 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 	c.queue = append(c.queue, outFrame{data: data, binary: binary})
 	c.queuedBytes += len(data)
 	c.startWriterLocked()
+	// A producer that finds the queue a quarter full gives its CPU to the
+	// writer: on a busy machine the writer (just woken) may otherwise not
+	// run before a burst fills the queue, and a client that reads fine
+	// would be closed as slow. Yielding is not blocking: the caller goes
+	// on at once if nothing else is runnable.
+	if len(c.queue) > c.limits.maxFrames/4 {
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+	}
 	return true
 }
 
@@ -128,18 +141,44 @@ func (c *wsConn) Ping() {
 	}()
 }
 
-// abortLocked closes the connection now, without writing what is queued:
-// the client is not reading, so the queue would never drain.
+// Abort implements actors.Conn.
+func (c *wsConn) Abort(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.abortLocked(websocket.StatusCode(code), reason)
+}
+
+// abortGrace is how long an aborted connection's client gets to answer the
+// close frame before the TCP connection is closed under it.
+const abortGrace = time.Second
+
+// abortLocked closes the connection without writing what is queued: the
+// client is not reading, or not there, so the queue would never drain. The
+// close frame is tried, and the client's reply awaited, for abortGrace.
 func (c *wsConn) abortLocked(code websocket.StatusCode, reason string) {
 	c.closing = true
 	c.closeCode, c.closeReason = code, reason
 	c.queue, c.spare, c.queuedBytes = nil, nil, 0
-	c.goroutines.Add(1)
+	closed := make(chan struct{})
+	c.goroutines.Add(2)
 	go func() {
 		defer c.goroutines.Done()
-		// Close tries the close frame for up to 5 s, then closes the TCP
-		// connection, which also unblocks a writer stuck in Write.
+		defer close(closed)
 		_ = c.ws.Close(code, reason)
+	}()
+	go func() {
+		defer c.goroutines.Done()
+		grace := time.NewTimer(abortGrace)
+		defer grace.Stop()
+		select {
+		case <-closed:
+		case <-grace.C:
+			// Also unblocks a writer stuck in a write, and the Close above.
+			c.closeTCP()
+		}
 	}()
 }
 
@@ -172,26 +211,24 @@ func (c *wsConn) writeLoop() {
 		}
 		c.mu.Unlock()
 
-		for i := range batch {
-			if err := c.write(batch[i]); err != nil {
-				c.mu.Lock()
-				if !c.closing {
-					c.closing = true
-					c.closeCode, c.closeReason = websocket.StatusPolicyViolation, reasonSlowConsumer
-					if !errors.Is(err, context.DeadlineExceeded) {
-						c.closeReason = "write failed"
-					}
+		if err := c.writeBatch(batch); err != nil {
+			c.mu.Lock()
+			if !c.closing {
+				c.closing = true
+				c.closeCode, c.closeReason = websocket.StatusPolicyViolation, reasonSlowConsumer
+				if !isTimeout(err) {
+					c.closeReason = "write failed"
 				}
-				c.writing = false
-				c.queue, c.spare = nil, nil
-				c.mu.Unlock()
-				// A failed or timed-out write leaves the stream broken
-				// mid-frame; all that is left is to close.
-				_ = c.ws.CloseNow()
-				return
 			}
-			batch[i] = outFrame{}
+			c.writing = false
+			c.queue, c.spare = nil, nil
+			c.mu.Unlock()
+			// A failed or timed-out write leaves the stream broken
+			// mid-frame; all that is left is to close.
+			c.closeTCP()
+			return
 		}
+		clear(batch)
 
 		c.mu.Lock()
 		if c.spare == nil && cap(batch) <= c.limits.maxFrames {
@@ -201,14 +238,29 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-func (c *wsConn) write(f outFrame) error {
-	typ := websocket.MessageText
-	if f.binary {
-		typ = websocket.MessageBinary
+// writeBatch writes frames in one socket write (see batchConn). The write
+// timeout bounds each socket write of the batch.
+func (c *wsConn) writeBatch(frames []outFrame) error {
+	// No context deadline: while the batch is held, coder/websocket writes
+	// to memory, and every socket write batchConn makes carries its own
+	// deadline.
+	ctx := context.Background()
+	c.batch.begin()
+	for _, f := range frames {
+		typ := websocket.MessageText
+		if f.binary {
+			typ = websocket.MessageBinary
+		}
+		if err := c.ws.Write(ctx, typ, f.data); err != nil {
+			_ = c.batch.end()
+			return err
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.limits.writeTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, typ, f.data)
+	return c.batch.end()
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // shutdown stops the connection's goroutines and waits for them: called
@@ -219,8 +271,18 @@ func (c *wsConn) shutdown() {
 		c.closing = true
 	}
 	c.mu.Unlock()
-	_ = c.ws.CloseNow()
+	c.closeTCP()
 	c.goroutines.Wait()
+}
+
+// closeTCP closes the connection under the WebSocket at once. Unlike
+// websocket.Conn.CloseNow it works while a close handshake is under way,
+// which then ends with an error instead of waiting for the client.
+func (c *wsConn) closeTCP() {
+	// In this order: CloseNow waits for a close handshake under way, which
+	// the TCP close ends.
+	_ = c.batch.Conn.Close()
+	_ = c.ws.CloseNow()
 }
 
 // reason says why the connection closed, for the log: the close the server

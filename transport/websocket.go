@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -86,7 +87,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		writeTimeout: s.cfg.WriteTimeout,
 		pingTimeout:  s.cfg.ClientTimeout,
 	}, r.RemoteAddr)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
+	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		OnPongReceived: func(context.Context, []byte) { conn.seen() },
 		OnPingReceived: func(context.Context, []byte) bool { conn.seen(); return true },
 	})
@@ -95,7 +97,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		s.log.Debug("websocket upgrade refused", slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
-	conn.ws = ws
+	conn.ws, conn.batch = ws, bw.conn
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 	if !s.track(conn) {
 		_ = ws.Close(closeGoingAway, reasonShutdown)
@@ -129,6 +131,12 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 		}
 		conn.seen()
 		s.node.Send(pid, &messages.ClientMessage{Data: data, Binary: typ == websocket.MessageBinary})
+		// A client's frames already in the socket buffer can be read far
+		// faster than their fan-out is written. Yielding here lets the
+		// actors and writers downstream run before the next read, so a
+		// burst from one sender paces itself instead of filling every
+		// member's queue.
+		runtime.Gosched()
 	}
 }
 

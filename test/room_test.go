@@ -1,0 +1,183 @@
+package test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/lobby/lobby/transport"
+)
+
+func TestWelcomeIsAUUIDAndUnique(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/r") // join checks the line and the UUID
+	b := join(t, ts, "/ws/r2")
+	if a.id == b.id {
+		t.Fatalf("two sessions got the same id %s", a.id)
+	}
+}
+
+func TestJoinedNoticeReachesOthersOnly(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/r")
+	b := join(t, ts, "/ws/r")
+	a.expect(b.id + " just joined!")
+
+	// B's next frame must be its own broadcast, not a notice of itself.
+	b.send("hi")
+	b.expect(broadcastFrame(b.id, `"hi"`, "r"))
+	a.expect(broadcastFrame(b.id, `"hi"`, "r"))
+}
+
+func TestBroadcastShapeKeyOrderAndEscaping(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/room-1.x_y")
+	b := join(t, ts, "/ws/room-1.x_y")
+	a.expect(b.id + " just joined!")
+
+	tests := []struct {
+		name string
+		text string
+		msg  string // the JSON the frame must carry
+	}{
+		{name: "plain", text: "hello", msg: `"hello"`},
+		{name: "quotes and backslash", text: `say "hi" \o/`, msg: `"say \"hi\" \\o/"`},
+		{name: "control characters", text: "a\nb\tc\x01", msg: `"a\nb\tc\u0001"`},
+		{name: "html is not escaped", text: "<b>&</b>", msg: `"<b>&</b>"`},
+		{name: "unicode", text: "héllo ✓ 😀", msg: `"héllo ✓ 😀"`},
+		{name: "invalid utf-8", text: "a\xffb", msg: `"a` + "\ufffd" + `b"`},
+		{name: "looks like JSON", text: `{"x":1}`, msg: `"{\"x\":1}"`},
+		{name: "empty", text: "", msg: `""`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a.send(tt.text)
+			want := broadcastFrame(a.id, tt.msg, "room-1.x_y")
+			a.expect(want) // the sender is included
+			b.expect(want)
+		})
+	}
+}
+
+func TestThousandMessagesArriveInOrderAtThreeReceivers(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	sender := join(t, ts, "/ws/order")
+	var receivers []*client
+	for range 3 {
+		r := join(t, ts, "/ws/order")
+		sender.expect(r.id + " just joined!")
+		for _, earlier := range receivers {
+			earlier.expect(r.id + " just joined!")
+		}
+		receivers = append(receivers, r)
+	}
+
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, len(receivers)+1)
+	for _, c := range append(receivers, sender) {
+		wg.Go(func() {
+			for i := range n {
+				want := broadcastFrame(sender.id, fmt.Sprintf(`"m-%d"`, i), "order")
+				if got := c.readText(); got != want {
+					errs <- fmt.Errorf("receiver %s: message %d is %q, want %q", c.id, i, got, want)
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		sender.send(fmt.Sprintf("m-%d", i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestBinaryIsEchoedToTheSenderOnly(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/bin")
+	b := join(t, ts, "/ws/bin")
+	a.expect(b.id + " just joined!")
+
+	payload := []byte{0, 1, 2, 0xff, 'x'}
+	ctx := t.Context()
+	if err := a.ws.Write(ctx, websocket.MessageBinary, payload); err != nil {
+		t.Fatal(err)
+	}
+	typ, data := a.read()
+	if typ != websocket.MessageBinary || string(data) != string(payload) {
+		t.Fatalf("sender got %v %q, want its binary frame back", typ, data)
+	}
+	// B gets the next text broadcast first: nothing of A's binary frame.
+	a.send("after")
+	b.expect(broadcastFrame(a.id, `"after"`, "bin"))
+}
+
+func TestRoomsAreIsolated(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/one")
+	b := join(t, ts, "/ws/two")
+	a.send("for one")
+	a.expect(broadcastFrame(a.id, `"for one"`, "one"))
+	b.send("for two")
+	// B's first frame after its welcome is its own message: nothing from
+	// room one leaked in.
+	b.expect(broadcastFrame(b.id, `"for two"`, "two"))
+}
+
+func TestDisconnectedNotice(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/bye")
+	b := join(t, ts, "/ws/bye")
+	a.expect(b.id + " just joined!")
+	if err := b.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	a.expect(b.id + " disconnected.")
+}
+
+func TestSeedRouteShapeAndDefaultRoom(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/topic") // GET /{room} with an Upgrade header
+	b := join(t, ts, "/ws/topic")
+	a.expect(b.id + " just joined!")
+
+	c := join(t, ts, "/ws/")
+	d := join(t, ts, "/ws/lobby")
+	c.expect(d.id + " just joined!")
+	c.send("x")
+	d.expect(broadcastFrame(c.id, `"x"`, "lobby"))
+}
+
+func TestEcho(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	c := dial(t, ts, "/echo")
+	c.send("ping me")
+	c.expect("ping me")
+	if err := c.ws.Write(t.Context(), websocket.MessageBinary, []byte{9, 8, 7}); err != nil {
+		t.Fatal(err)
+	}
+	typ, data := c.read()
+	if typ != websocket.MessageBinary || string(data) != "\x09\x08\x07" {
+		t.Fatalf("got %v %q, want the binary frame back", typ, data)
+	}
+}
+
+func TestSilentClientIsClosedAndItsRoomTold(t *testing.T) {
+	ts := startServer(t, transport.Config{Heartbeat: 50_000_000, ClientTimeout: 300_000_000})
+	a := join(t, ts, "/ws/hb")
+	// B reads its welcome, then never reads again, so it never answers a
+	// ping.
+	b := join(t, ts, "/ws/hb")
+	a.expect(b.id + " just joined!")
+	a.expect(b.id + " disconnected.")
+
+	// A, which reads (and so answers pings), is still connected.
+	a.send("still here")
+	a.expect(broadcastFrame(a.id, `"still here"`, "hb"))
+}
