@@ -62,7 +62,12 @@ func TestBroadcastShapeKeyOrderAndEscaping(t *testing.T) {
 }
 
 func TestThousandMessagesArriveInOrderAtThreeReceivers(t *testing.T) {
-	ts := startServer(t, transport.Config{})
+	// The burst is sent as fast as the client can write, so at a moment
+	// when the CPUs are busy with the sender a member's writer may be
+	// hundreds of frames behind without its client being slow. The queue
+	// holds the whole burst: this test is about order, the slow-consumer
+	// bound has tests of its own.
+	ts := startServer(t, transport.Config{SendQueue: 1000})
 	sender := join(t, ts, "/ws/order")
 	var receivers []*client
 	for range 3 {

@@ -1,0 +1,270 @@
+package test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/transport"
+)
+
+func TestHTTPPublishReachesEveryMemberAsPosted(t *testing.T) {
+	publisher := uuid.New()
+	ts := startServer(t, transport.Config{PublisherID: publisher})
+	a := join(t, ts, "/ws/news")
+	b := join(t, ts, "/ws/news")
+	a.expect(b.id + " just joined!")
+
+	tests := []struct {
+		name string
+		body string
+		msg  string // what "msg" must hold: the body without surrounding white space
+	}{
+		{name: "object kept byte for byte", body: `{"b": 1, "a": [1.50, "x", null]}`, msg: `{"b": 1, "a": [1.50, "x", null]}`},
+		{name: "string", body: `"just text"`, msg: `"just text"`},
+		{name: "number", body: `42`, msg: `42`},
+		{name: "surrounding white space trimmed", body: "\n  [true]\n", msg: `[true]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := httpDo(t, "POST", ts.url("/rooms/news/broadcast"), []byte(tt.body), nil)
+			if status != http.StatusOK {
+				t.Fatalf("status %d, body %s", status, body)
+			}
+			var res struct {
+				Room      string `json:"room"`
+				ID        string `json:"id"`
+				Delivered int    `json:"delivered"`
+				Seq       uint64 `json:"seq"`
+			}
+			if err := json.Unmarshal(body, &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Room != "news" || res.ID != publisher.String() || res.Delivered != 2 || res.Seq == 0 {
+				t.Fatalf("answer %s, want room news, id %s, delivered 2, a seq", body, publisher)
+			}
+			want := broadcastFrame(publisher.String(), tt.msg, "news")
+			a.expect(want)
+			b.expect(want)
+		})
+	}
+}
+
+func TestPublishToAnEmptyRoomDeliversNothing(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	status, body := httpDo(t, "POST", ts.url("/rooms/nobody/broadcast"), []byte(`{"x":1}`), nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `"delivered":0`) {
+		t.Fatalf("status %d body %s, want 200 with delivered 0", status, body)
+	}
+	// Publishing did not create the room.
+	status, body = httpDo(t, "GET", ts.url("/rooms/nobody"), nil, nil)
+	expectJSONError(t, status, body, http.StatusNotFound, "unknown_room")
+}
+
+func TestDailyDashboardReachesDailyNews(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	viewer := join(t, ts, "/dailyNews")
+	other := join(t, ts, "/ws/elsewhere")
+
+	stats := `[{"product_line":"A","product_line_id":1,"total_trx":3,"total_amount":12.5,"currency":"EUR","group_status":"ok"},` +
+		`{"product_line":"B","product_line_id":2,"total_trx":0,"total_amount":0,"currency":"USD","group_status":"idle"}]`
+	status, body := httpDo(t, "POST", ts.url("/dailyDashBoard"), []byte(stats), http.Header{"Content-Type": {"application/json"}})
+	if status != http.StatusOK {
+		t.Fatalf("status %d, body %s", status, body)
+	}
+	var res struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	viewer.expect(broadcastFrame(res.ID, stats, "dailyNews"))
+
+	// The other room saw nothing: its next frame is its own message.
+	other.send("mine")
+	other.expect(broadcastFrame(other.id, `"mine"`, "elsewhere"))
+}
+
+func TestBadPublishBodies(t *testing.T) {
+	ts := startServer(t, transport.Config{MaxPublishBytes: 1024})
+	member := join(t, ts, "/ws/news")
+	viewer := join(t, ts, "/ws/dailyNews")
+
+	tests := []struct {
+		name       string
+		path       string
+		body       string
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "empty", path: "/rooms/news/broadcast", body: "", wantStatus: 400, wantCode: "invalid_body"},
+		{name: "white space only", path: "/rooms/news/broadcast", body: " \n", wantStatus: 400, wantCode: "invalid_body"},
+		{name: "truncated JSON", path: "/rooms/news/broadcast", body: `{"a":`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "not JSON", path: "/rooms/news/broadcast", body: `hello`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "two values", path: "/rooms/news/broadcast", body: `{} {}`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "too large", path: "/rooms/news/broadcast", body: `"` + strings.Repeat("x", 2000) + `"`, wantStatus: 413, wantCode: "body_too_large"},
+		{name: "bad room", path: "/rooms/bad%20room/broadcast", body: `{}`, wantStatus: 400, wantCode: "invalid_room"},
+		{name: "dashboard object", path: "/dailyDashBoard", body: `{"product_line":"A"}`, wantStatus: 400, wantCode: "invalid_body"},
+		{name: "dashboard array of numbers", path: "/dailyDashBoard", body: `[1,2]`, wantStatus: 400, wantCode: "invalid_body"},
+		{name: "dashboard wrong field type", path: "/dailyDashBoard", body: `[{"total_trx":"many"}]`, wantStatus: 400, wantCode: "invalid_body"},
+		{name: "dashboard invalid JSON", path: "/dailyDashBoard", body: `[{]`, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "PUT on a POST route", path: "/dailyDashBoard", body: "[]", wantStatus: 405, wantCode: "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "POST"
+			if tt.wantStatus == 405 {
+				method = "PUT"
+			}
+			status, body := httpDo(t, method, ts.url(tt.path), []byte(tt.body), nil)
+			expectJSONError(t, status, body, tt.wantStatus, tt.wantCode)
+		})
+	}
+
+	// Nothing of the above reached a member: their next frames are these.
+	member.send("clean")
+	member.expect(broadcastFrame(member.id, `"clean"`, "news"))
+	viewer.send("clean")
+	viewer.expect(broadcastFrame(viewer.id, `"clean"`, "dailyNews"))
+}
+
+func TestBadRoomNamesAreRefusedBeforeTheUpgrade(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	upgrade := http.Header{
+		"Connection":            {"Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	tests := []struct {
+		name string
+		path string
+	}{
+		{name: "space", path: "/ws/bad%20name"},
+		{name: "star", path: "/ws/a*b"},
+		{name: "too long", path: "/ws/" + strings.Repeat("a", 65)},
+		{name: "non-ASCII", path: "/ws/caf%C3%A9"},
+		{name: "percent-encoded slash", path: "/ws/a%2Fb"},
+		{name: "seed route shape", path: "/bad%21name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := httpDo(t, "GET", ts.url(tt.path), nil, upgrade)
+			expectJSONError(t, status, body, http.StatusBadRequest, "invalid_room")
+		})
+	}
+	// The longest valid name is accepted.
+	join(t, ts, "/ws/"+strings.Repeat("a", 64))
+}
+
+func TestNonWebSocketRequestsToSocketRoutes(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	status, body := httpDo(t, "GET", ts.url("/ws/room"), nil, nil)
+	expectJSONError(t, status, body, http.StatusUpgradeRequired, "upgrade_required")
+	status, body = httpDo(t, "GET", ts.url("/echo"), nil, nil)
+	expectJSONError(t, status, body, http.StatusUpgradeRequired, "upgrade_required")
+	// GET /{room} is only a WebSocket route; as a page it does not exist.
+	status, body = httpDo(t, "GET", ts.url("/someroom"), nil, nil)
+	expectJSONError(t, status, body, http.StatusNotFound, "not_found")
+	status, body = httpDo(t, "GET", ts.url("/no/such/route"), nil, nil)
+	expectJSONError(t, status, body, http.StatusNotFound, "not_found")
+}
+
+func TestRoomsListAndRoomInfo(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	type roomList struct {
+		Rooms []struct {
+			Room    string `json:"room"`
+			Members int    `json:"members"`
+		} `json:"rooms"`
+	}
+	listRooms := func() roomList {
+		t.Helper()
+		status, body := httpDo(t, "GET", ts.url("/rooms"), nil, nil)
+		if status != http.StatusOK {
+			t.Fatalf("GET /rooms: %d %s", status, body)
+		}
+		var l roomList
+		if err := json.Unmarshal(body, &l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := listRooms(); l.Rooms == nil || len(l.Rooms) != 0 {
+		t.Fatalf("rooms %+v, want an empty list", l)
+	}
+
+	a := join(t, ts, "/ws/alpha")
+	b := join(t, ts, "/ws/alpha")
+	a.expect(b.id + " just joined!")
+	c := join(t, ts, "/ws/beta")
+	l := listRooms()
+	if len(l.Rooms) != 2 || l.Rooms[0].Room != "alpha" || l.Rooms[0].Members != 2 || l.Rooms[1].Room != "beta" || l.Rooms[1].Members != 1 {
+		t.Fatalf("rooms %+v, want alpha with 2 and beta with 1", l)
+	}
+
+	a.send("one")
+	a.expect(broadcastFrame(a.id, `"one"`, "alpha"))
+	b.expect(broadcastFrame(a.id, `"one"`, "alpha"))
+	status, body := httpDo(t, "GET", ts.url("/rooms/alpha"), nil, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /rooms/alpha: %d %s", status, body)
+	}
+	var info struct {
+		Room    string   `json:"room"`
+		Members []string `json:"members"`
+		Seq     uint64   `json:"seq"`
+		Epoch   string   `json:"epoch"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Room != "alpha" || !slices.Equal(info.Members, []string{a.id, b.id}) || info.Seq != 1 || info.Epoch == "" {
+		t.Fatalf("room info %s, want alpha, members [%s %s] in join order, seq 1, an epoch", body, a.id, b.id)
+	}
+
+	status, body = httpDo(t, "GET", ts.url("/rooms/nope"), nil, nil)
+	expectJSONError(t, status, body, http.StatusNotFound, "unknown_room")
+	status, body = httpDo(t, "GET", ts.url("/rooms/no%20pe"), nil, nil)
+	expectJSONError(t, status, body, http.StatusBadRequest, "invalid_room")
+
+	// The room disappears once its last member has left.
+	_ = c.ws.CloseNow()
+	eventually(t, "room beta to disappear", func() bool {
+		l := listRooms()
+		return len(l.Rooms) == 1 && l.Rooms[0].Room == "alpha"
+	})
+	status, body = httpDo(t, "GET", ts.url("/rooms/beta"), nil, nil)
+	expectJSONError(t, status, body, http.StatusNotFound, "unknown_room")
+
+	// A room created anew is a new epoch and counts from 0 again.
+	_ = a.ws.CloseNow()
+	b.expect(a.id + " disconnected.")
+	_ = b.ws.CloseNow()
+	eventually(t, "room alpha to disappear", func() bool { return len(listRooms().Rooms) == 0 })
+	join(t, ts, "/ws/alpha")
+	_, body = httpDo(t, "GET", ts.url("/rooms/alpha"), nil, nil)
+	var again struct {
+		Seq   uint64 `json:"seq"`
+		Epoch string `json:"epoch"`
+	}
+	if err := json.Unmarshal(body, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Seq != 0 || again.Epoch == info.Epoch {
+		t.Fatalf("recreated room %s, want seq 0 and an epoch other than %s", body, info.Epoch)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if status, body := httpDo(t, "GET", ts.url(path), nil, nil); status != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, status, body)
+		}
+	}
+}

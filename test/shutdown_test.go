@@ -1,0 +1,129 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/lobby/lobby/transport"
+)
+
+func TestShutdownFlushesThenClosesEverySocketWith1001(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	a := join(t, ts, "/ws/room")
+	b := join(t, ts, "/ws/room")
+	a.expect(b.id + " just joined!")
+	e := dial(t, ts, "/echo")
+
+	// A message published just before the shutdown is still delivered.
+	if status, body := httpDo(t, "POST", ts.url("/rooms/room/broadcast"), []byte(`{"last":true}`), nil); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ts.stop(t)
+	}()
+	for _, c := range []*client{a, b} {
+		_, data := c.read()
+		if want := `{"last":true}`; !strings.Contains(string(data), want) {
+			t.Errorf("got %q before the close, want the publish %s", data, want)
+		}
+		c.expectClose(websocket.StatusGoingAway, "server shutting down")
+	}
+	e.expectClose(websocket.StatusGoingAway, "server shutting down")
+
+	select {
+	case <-stopped: // ts.stop checked Shutdown's and Serve's results
+	case <-time.After(waitFor):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
+func TestReadinessTurnsFalseWhenDraining(t *testing.T) {
+	srv := transport.New(transport.Config{Logger: testLogger(t)})
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/readyz before shutdown: %d", rec.Code)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz after shutdown: %d, want 503", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/healthz after shutdown: %d, want 200 (alive, just not ready)", rec.Code)
+	}
+	// Shutdown is idempotent.
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+func TestShutdownDeadlineClosesClientsThatDoNotAnswer(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	// This client never reads again, so it never answers the close frame.
+	join(t, ts, "/ws/room")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := ts.srv.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want the deadline's error", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Shutdown took %v with a 300ms deadline", took)
+	}
+	if err := <-ts.served; !errors.Is(err, transport.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	ts.once.Do(func() {}) // stopped already
+}
+
+func TestStoppedServerLeavesNoGoroutines(t *testing.T) {
+	ts := startServer(t, transport.Config{Heartbeat: 20 * time.Millisecond})
+	var clients []*client
+	for range 5 {
+		clients = append(clients, join(t, ts, "/ws/leak"))
+	}
+	clients[0].send("hello")
+	e := dial(t, ts, "/echo")
+	e.send("x")
+	e.expect("x")
+	if status, body := httpDo(t, "POST", ts.url("/rooms/leak/broadcast"), []byte(`1`), nil); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	// One client leaves on its own, the rest are closed by the shutdown;
+	// they keep reading so that they answer its close frames.
+	_ = clients[1].ws.Close(websocket.StatusNormalClosure, "")
+	var readers sync.WaitGroup
+	for _, c := range append(slices.Delete(clients, 1, 2), e) {
+		readers.Go(func() {
+			for {
+				if _, _, err := c.ws.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		})
+	}
+	ts.stop(t)
+	readers.Wait()
+	http.DefaultClient.CloseIdleConnections()
+	goleak.VerifyNone(t)
+}
