@@ -1,0 +1,121 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lobby/lobby/messages"
+)
+
+// fakeConn is a Conn that hands the frames it is sent to the test.
+type fakeConn struct {
+	frames chan string
+	// closed receives the first close as "<code> <reason>".
+	closed    chan string
+	closeOnce sync.Once
+}
+
+func newFakeConn() *fakeConn {
+	return &fakeConn{frames: make(chan string, 64), closed: make(chan string, 1)}
+}
+
+func (c *fakeConn) Send(data []byte, _ bool) bool {
+	select {
+	case c.frames <- string(data):
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *fakeConn) Close(code int, reason string) {
+	c.closeOnce.Do(func() { c.closed <- fmt.Sprintf("%d %s", code, reason) })
+}
+func (c *fakeConn) Abort(code int, reason string) { c.Close(code, reason) }
+func (c *fakeConn) Ping()                         {}
+func (c *fakeConn) LastSeen() time.Time           { return time.Now() }
+
+func (c *fakeConn) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case f := <-c.frames:
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame within 10s")
+		return ""
+	}
+}
+
+func newTestNode(t *testing.T) *Node {
+	t.Helper()
+	n := NewNode(Config{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+// TestJoinRacingTheLastLeave runs the race the lobby is built to win: the
+// last member of a room leaves while a newcomer joins the same name. The
+// newcomer must always land in a live room and hear itself.
+func TestJoinRacingTheLastLeave(t *testing.T) {
+	n := newTestNode(t)
+	for i := range 200 {
+		leaverConn := newFakeConn()
+		leaver := n.Spawn(n.SessionProps(leaverConn, "race", messages.ProtocolText))
+		leaverConn.next(t) // welcome
+
+		joinerConn := newFakeConn()
+		var wg sync.WaitGroup
+		wg.Go(func() { n.Stop(leaver) })
+		joiner := n.Spawn(n.SessionProps(joinerConn, "race", messages.ProtocolText))
+		wg.Wait()
+
+		welcome := joinerConn.next(t)
+		id, ok := strings.CutPrefix(welcome, "your id is ")
+		if !ok {
+			t.Fatalf("round %d: first frame %q", i, welcome)
+		}
+		n.Send(joiner, &messages.ClientMessage{Data: []byte("me")})
+		want := `{"id":"` + id + `","msg":"me","room_id":"race"}`
+		for {
+			f := joinerConn.next(t)
+			if f == want {
+				break
+			}
+			if !strings.HasSuffix(f, " just joined!") && !strings.HasSuffix(f, " disconnected.") {
+				t.Fatalf("round %d: got %q, want %q", i, f, want)
+			}
+		}
+		n.Stop(joiner)
+	}
+	rooms, err := n.Rooms(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rooms) != 0 {
+		t.Fatalf("rooms left after everyone left: %+v", rooms)
+	}
+}
+
+func TestDrainingLobbyRefusesJoins(t *testing.T) {
+	n := newTestNode(t)
+	if err := n.BeginDrain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conn := newFakeConn()
+	pid := n.Spawn(n.SessionProps(conn, "late", messages.ProtocolText))
+	conn.next(t) // welcome
+	select {
+	case closed := <-conn.closed:
+		if closed != "1001 server shutting down" {
+			t.Fatalf("closed %q, want 1001 server shutting down", closed)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session was not closed")
+	}
+	n.Stop(pid)
+}

@@ -1,0 +1,145 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// buildLobby builds cmd/lobby once per test binary run.
+func buildLobby(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "lobby")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lobby")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/lobby: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var listeningRE = regexp.MustCompile(`msg="lobby listening" addr=(\S+)`)
+
+// TestBinaryServesAndDrainsOnSIGTERM runs the real binary the way a user
+// does, with settings from flags and from the environment.
+func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
+	bin := buildLobby(t)
+	cmd := exec.Command(bin, "--heartbeat", "1s")
+	cmd.Env = append(os.Environ(), "LOBBY_ADDR=127.0.0.1:0", "LOBBY_LOG_LEVEL=debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	addrCh := make(chan string, 1)
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				addrCh <- m[1]
+			}
+		}
+	}()
+	go func() {
+		<-logDone // Wait must not run before the pipe is drained
+		exited <- cmd.Wait()
+	}()
+
+	var addr string
+	select {
+	case addr = <-addrCh:
+	case <-time.After(waitFor):
+		t.Fatal("the binary did not log its address")
+	}
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("listening on %s, want 127.0.0.1 from LOBBY_ADDR", addr)
+	}
+	ts := &testServer{addr: addr}
+	a := join(t, ts, "/ws/bin")
+	b := join(t, ts, "/bin")
+	a.expect(b.id + " just joined!")
+	b.send("through the binary")
+	a.expect(broadcastFrame(b.id, `"through the binary"`, "bin"))
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	a.expectClose(websocket.StatusGoingAway, "server shutting down")
+	b.expectClose(websocket.StatusGoingAway, "server shutting down")
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("the binary exited with %v, want 0", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the binary did not exit after SIGTERM")
+	}
+}
+
+func TestBinaryHelpAndBadFlags(t *testing.T) {
+	bin := buildLobby(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+
+	out, err := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--addr", "LOBBY_ADDR", "127.0.0.1:8081", "--heartbeat", "--client-timeout",
+		"--send-queue", "--max-message-bytes", "--drain-timeout", "--log-level", "--log-format"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--help does not mention %q:\n%s", want, out)
+		}
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{name: "unknown flag", args: []string{"--nope"}, want: "flag provided but not defined"},
+		{name: "bad duration", args: []string{"--heartbeat", "soon"}, want: "invalid value"},
+		{name: "bad environment value", env: "LOBBY_SEND_QUEUE=lots", want: "LOBBY_SEND_QUEUE"},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, want: "--log-format"},
+		{name: "address in use or invalid", args: []string{"--addr", "256.0.0.1:1"}, want: "listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
+			cmd.Env = os.Environ()
+			if tt.env != "" {
+				cmd.Env = append(cmd.Env, tt.env)
+			}
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 && exit.ExitCode() != 2 {
+				t.Fatalf("exit %v, want a failure exit\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Fatalf("output does not say %q:\n%s", tt.want, out)
+			}
+		})
+	}
+}
