@@ -33,7 +33,7 @@ type testServer struct {
 	once   sync.Once
 }
 
-func startServer(t *testing.T, cfg transport.Config) *testServer {
+func startServer(t testing.TB, cfg transport.Config) *testServer {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
@@ -49,7 +49,7 @@ func startServer(t *testing.T, cfg transport.Config) *testServer {
 }
 
 // stop shuts the server down and checks that Serve returned as it should.
-func (ts *testServer) stop(t *testing.T) {
+func (ts *testServer) stop(t testing.TB) {
 	t.Helper()
 	ts.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -72,7 +72,7 @@ func (ts *testServer) url(path string) string   { return "http://" + ts.addr + p
 func (ts *testServer) wsURL(path string) string { return "ws://" + ts.addr + path }
 
 // testLogger writes the server's logs to t.Log until the test ends.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -80,7 +80,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 type testWriter struct {
 	mu   sync.Mutex
-	t    *testing.T
+	t    testing.TB
 	done bool
 }
 
@@ -101,13 +101,13 @@ func (w *testWriter) close() {
 
 // client is one WebSocket client of a test.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 	// id is the session id from the welcome line, for room members.
 	id string
 }
 
-func dial(t *testing.T, ts *testServer, path string) *client {
+func dial(t testing.TB, ts *testServer, path string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -121,7 +121,7 @@ func dial(t *testing.T, ts *testServer, path string) *client {
 }
 
 // join dials a room route and reads the welcome line.
-func join(t *testing.T, ts *testServer, path string) *client {
+func join(t testing.TB, ts *testServer, path string) *client {
 	t.Helper()
 	c := dial(t, ts, path)
 	line := c.readText()
