@@ -12,30 +12,46 @@ import (
 )
 
 // lobby is the seed's Lobby: it owns the map of room name → room actor and
-// session id → room, spawns a room (as its child) on the first Connect to
-// it and stops it after the last Disconnect.
+// session id → session, spawns a room (as its child) on the first Connect
+// or publish to its name, and stops it when the room reports itself idle
+// and nothing is on its way to it.
 //
-// Only membership and lookups pass through the lobby; room traffic goes
-// from sessions straight to their room, so the lobby is not on the hot path.
+// Only membership, publishes, direct messages and lookups pass through the
+// lobby; room traffic goes from sessions straight to their room, so the
+// lobby is not on the hot path of a busy room.
 type lobby struct {
 	log      *slog.Logger
+	limits   historyLimits
 	rooms    map[string]*roomEntry
-	sessions map[uuid.UUID]string
+	sessions map[uuid.UUID]sessionEntry
 	// draining is set by beginDrain; joins are then refused.
 	draining bool
 }
 
 type roomEntry struct {
-	pid     *actor.PID
+	pid *actor.PID
+	// members counts the Connects forwarded minus the Disconnects.
 	members int
+	// published counts the publishes forwarded; see roomIdle.
+	published uint64
+}
+
+type sessionEntry struct {
+	room string
+	pid  *actor.PID
 }
 
 // beginDrain tells the lobby that the node is shutting down.
 // Node → Lobby.
 type beginDrain struct{}
 
-func newLobby(log *slog.Logger) *lobby {
-	return &lobby{log: log, rooms: make(map[string]*roomEntry), sessions: make(map[uuid.UUID]string)}
+func newLobby(log *slog.Logger, limits historyLimits) *lobby {
+	return &lobby{
+		log:      log,
+		limits:   limits,
+		rooms:    make(map[string]*roomEntry),
+		sessions: make(map[uuid.UUID]sessionEntry),
+	}
 }
 
 func (l *lobby) Receive(ctx actor.Context) {
@@ -45,19 +61,29 @@ func (l *lobby) Receive(ctx actor.Context) {
 	case *messages.Disconnect:
 		l.disconnect(ctx, m)
 	case *messages.BroadcastMessage:
-		// An HTTP publish. Forward keeps the requester as sender, so the
-		// room answers it directly.
-		if r, ok := l.rooms[m.RoomID]; ok {
-			ctx.Forward(r.pid)
-			return
+		l.publish(ctx, m)
+	case *messages.DirectMessage:
+		l.direct(ctx, m)
+	case *roomIdle:
+		// The room is idle unless a join or a publish reached the lobby
+		// after the room sent this: then it is on its way to the room, which
+		// will report again once that is done.
+		if r, ok := l.rooms[m.room]; ok && r.pid.Equal(m.pid) && r.members == 0 && r.published == m.published {
+			ctx.Poison(r.pid)
+			delete(l.rooms, m.room)
 		}
-		ctx.Respond(&messages.Published{})
 	case *messages.GetRoom:
 		if r, ok := l.rooms[m.Room]; ok {
 			ctx.Forward(r.pid)
 			return
 		}
 		ctx.Respond(&messages.RoomInfo{Room: m.Room})
+	case *messages.GetHistory:
+		if r, ok := l.rooms[m.Room]; ok {
+			ctx.Forward(r.pid)
+			return
+		}
+		ctx.Respond(&messages.History{})
 	case *messages.ListRooms:
 		list := &messages.RoomList{Rooms: make([]messages.RoomSummary, 0, len(l.rooms))}
 		for name, r := range l.rooms {
@@ -81,31 +107,62 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 		ctx.Send(m.Session, &messages.Close{Code: ClosePolicyViolation, Reason: "duplicate session"})
 		return
 	}
-	r, ok := l.rooms[m.Room]
-	if !ok {
-		name := m.Room
-		r = &roomEntry{pid: ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newRoom(name) }), "room-"+name)}
-		l.rooms[name] = r
-	}
+	r := l.room(ctx, m.Room)
 	r.members++
-	l.sessions[m.ID] = m.Room
+	l.sessions[m.ID] = sessionEntry{room: m.Room, pid: m.Session}
 	ctx.Send(r.pid, m)
 }
 
 func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
-	name, ok := l.sessions[m.ID]
+	s, ok := l.sessions[m.ID]
 	if !ok {
 		return
 	}
 	delete(l.sessions, m.ID)
-	r := l.rooms[name]
-	ctx.Send(r.pid, m)
+	r := l.rooms[s.room]
 	r.members--
-	if r.members == 0 {
-		// Poison is queued behind the Disconnect, so the room handles it
-		// first; the next Connect to this name spawns a new room (a new
-		// epoch).
-		ctx.Poison(r.pid)
-		delete(l.rooms, name)
+	ctx.Send(r.pid, m)
+}
+
+// publish forwards an HTTP publish to its room, creating the room when it
+// keeps history: the message then waits there for members who recover it.
+// Forward keeps the requester as sender, so the room answers it directly.
+func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
+	r, ok := l.rooms[m.RoomID]
+	if !ok && l.limits.count <= 0 {
+		ctx.Respond(&messages.Published{})
+		return
 	}
+	if !ok {
+		r = l.room(ctx, m.RoomID)
+	}
+	r.published++
+	ctx.Forward(r.pid)
+}
+
+// direct hands a direct message to its session and tells the sender (a
+// session, or an HTTP request) whether there was one.
+func (l *lobby) direct(ctx actor.Context, m *messages.DirectMessage) {
+	s, ok := l.sessions[m.To]
+	if ok {
+		ctx.Send(s.pid, m)
+	}
+	res := &messages.DirectResult{Ref: m.Ref, Delivered: ok}
+	switch {
+	case ctx.Sender() != nil:
+		ctx.Respond(res)
+	case m.From != nil:
+		ctx.Send(m.From, res)
+	}
+}
+
+func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
+	if r, ok := l.rooms[name]; ok {
+		return r
+	}
+	self, limits := ctx.Self(), l.limits
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, self, limits) })
+	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
+	l.rooms[name] = r
+	return r
 }

@@ -65,13 +65,13 @@ func TestJoinRacingTheLastLeave(t *testing.T) {
 	n := newTestNode(t)
 	for i := range 200 {
 		leaverConn := newFakeConn()
-		leaver := n.Spawn(n.SessionProps(leaverConn, "race", messages.ProtocolText))
+		leaver := n.Spawn(n.SessionProps(leaverConn, Join{Room: "race"}))
 		leaverConn.next(t) // welcome
 
 		joinerConn := newFakeConn()
 		var wg sync.WaitGroup
 		wg.Go(func() { n.Stop(leaver) })
-		joiner := n.Spawn(n.SessionProps(joinerConn, "race", messages.ProtocolText))
+		joiner := n.Spawn(n.SessionProps(joinerConn, Join{Room: "race"}))
 		wg.Wait()
 
 		welcome := joinerConn.next(t)
@@ -107,7 +107,7 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn := newFakeConn()
-	pid := n.Spawn(n.SessionProps(conn, "late", messages.ProtocolText))
+	pid := n.Spawn(n.SessionProps(conn, Join{Room: "late"}))
 	conn.next(t) // welcome
 	select {
 	case closed := <-conn.closed:

@@ -24,6 +24,14 @@ type Config struct {
 	// ClientTimeout is how long a client may stay silent (no frame, no
 	// pong) before it is closed. Zero means 10 s.
 	ClientTimeout time.Duration
+	// History is how many messages a room keeps for recovery and the
+	// history route. Zero means 100; a negative value keeps none.
+	History int
+	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
+	HistoryTTL time.Duration
+	// HistoryBytes bounds the size of the messages a room keeps, however
+	// many. Zero means 16 MiB.
+	HistoryBytes int
 	// Logger receives the node's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -34,6 +42,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClientTimeout <= 0 {
 		c.ClientTimeout = 10 * time.Second
+	}
+	if c.History == 0 {
+		c.History = 100
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = 5 * time.Minute
+	}
+	if c.HistoryBytes <= 0 {
+		c.HistoryBytes = 16 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -62,7 +79,8 @@ func NewNode(cfg Config) *Node {
 		// after each burst; a short one lets a stopped node leave none.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system}
-	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newLobby(cfg.Logger) }), "lobby")
+	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
+	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newLobby(cfg.Logger, limits) }), "lobby")
 	return n
 }
 
@@ -74,14 +92,27 @@ func NewNode(cfg Config) *Node {
 // lets the writer keep up.
 var socketDispatcher = actor.NewDefaultDispatcher(16)
 
-// SessionProps makes the props of a session actor: a member of room,
-// speaking protocol over conn.
-func (n *Node) SessionProps(conn Conn, room string, protocol messages.Protocol) *actor.Props {
+// Join says what a new session asks of its room.
+type Join struct {
+	Room     string
+	Protocol messages.Protocol
+	// Recover asks, for a lobby.v1 session, for the messages after Since in
+	// epoch Epoch to be replayed first.
+	Recover bool
+	Since   uint64
+	Epoch   string
+}
+
+// SessionProps makes the props of a session actor serving conn.
+func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &session{
 			id:       uuid.New(),
-			room:     room,
-			protocol: protocol,
+			room:     j.Room,
+			protocol: j.Protocol,
+			recover:  j.Recover,
+			since:    j.Since,
+			epoch:    j.Epoch,
 			lobby:    n.lobby,
 			conn:     conn,
 			hb:       n.heartbeat(),
@@ -120,10 +151,23 @@ func (n *Node) Stop(pid *actor.PID) {
 }
 
 // Publish broadcasts msg, which must be valid JSON, to room's members as sent
-// by publisher. A room that does not exist gets nothing: Published is then
-// zero.
+// by publisher, and keeps it in the room's history (creating the room if
+// need be). With history off, a room that does not exist gets nothing:
+// Published is then zero.
 func (n *Node) Publish(ctx context.Context, room string, publisher uuid.UUID, msg []byte) (*messages.Published, error) {
 	return ask[*messages.Published](ctx, n, &messages.BroadcastMessage{ID: publisher, Msg: msg, RoomID: room})
+}
+
+// Direct sends msg (valid JSON) from publisher to the session with id to.
+// DirectResult.Delivered is false when there is no such session.
+func (n *Node) Direct(ctx context.Context, to, publisher uuid.UUID, msg []byte) (*messages.DirectResult, error) {
+	return ask[*messages.DirectResult](ctx, n, &messages.DirectMessage{ID: publisher, To: to, Msg: msg})
+}
+
+// History returns a room's retained messages after since; History.Found is
+// false when the room does not exist.
+func (n *Node) History(ctx context.Context, room string, since uint64) (*messages.History, error) {
+	return ask[*messages.History](ctx, n, &messages.GetHistory{Room: room, Since: since})
 }
 
 // Rooms lists the rooms with their member counts, sorted by name.

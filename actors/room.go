@@ -2,6 +2,7 @@ package actors
 
 import (
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -9,23 +10,37 @@ import (
 	"github.com/lobby/lobby/messages"
 )
 
-// room is the actor for one room name: it owns the room's members and fans
-// messages out to them. Every frame is encoded once and the same bytes are
+// room is the actor for one room name: it owns the room's members, its
+// sequence numbers and its history, and fans messages out. Every frame is
+// encoded once per protocol its members speak, and the same bytes are
 // handed to every member's session; handing over is a mailbox push, so a
 // room never waits on a socket and one slow member cannot slow the others.
 //
-// The lobby creates a room on its first Connect and stops it (Poison, after
-// the last Disconnect) when the lobby's own count says it is empty: the
-// lobby decides, so a join racing the last leave cannot reach a stopped
-// room.
+// The lobby creates a room on the first Connect or publish to its name. The
+// room lives while it has members or unexpired history; when it has
+// neither it tells the lobby (roomIdle), and the lobby, which knows of any
+// join or publish still on its way, stops it or lets it live.
 type room struct {
-	name  string
-	epoch string
-	// seq counts the messages broadcast in this incarnation of the room.
+	name   string
+	epoch  string
+	lobby  *actor.PID
+	limits historyLimits
+
+	// seq is the last message's sequence number in this incarnation (epoch).
 	seq uint64
 	// members is in join order; index finds a member in it.
 	members []member
 	index   map[uuid.UUID]int
+	// textMembers and jsonMembers count members per protocol, so that a
+	// frame is encoded only for protocols someone speaks.
+	textMembers, jsonMembers int
+
+	history history
+	// published counts the publishes the lobby forwarded here; roomIdle
+	// carries it so that the lobby can tell whether one is still on its way.
+	published uint64
+	// expiry wakes the room when its oldest history entry expires.
+	expiry *time.Timer
 }
 
 type member struct {
@@ -34,8 +49,26 @@ type member struct {
 	protocol messages.Protocol
 }
 
-func newRoom(name string) *room {
-	return &room{name: name, epoch: uuid.NewString(), index: make(map[uuid.UUID]int)}
+// roomIdle tells the lobby that a room has no members and no history left.
+// Room → Lobby.
+type roomIdle struct {
+	room      string
+	pid       *actor.PID
+	published uint64
+}
+
+// expireHistory asks a room to drop expired history. Sent by its timer.
+type expireHistory struct{}
+
+func newRoom(name string, lobby *actor.PID, limits historyLimits) *room {
+	return &room{
+		name:    name,
+		epoch:   uuid.NewString()[:8],
+		lobby:   lobby,
+		limits:  limits,
+		index:   make(map[uuid.UUID]int),
+		history: history{limits: limits},
+	}
 }
 
 func (r *room) Receive(ctx actor.Context) {
@@ -46,35 +79,103 @@ func (r *room) Receive(ctx actor.Context) {
 		r.join(ctx, m)
 	case *messages.Disconnect:
 		r.leave(ctx, m.ID)
+	case *messages.GetMembers:
+		ctx.Send(ctx.Sender(), &messages.WsMessage{JSON: appendV1Members(nil, m.Ref, r.memberIDs())})
 	case *messages.GetRoom:
-		info := &messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch,
-			Members: make([]uuid.UUID, len(r.members))}
-		for i, mb := range r.members {
-			info.Members[i] = mb.id
+		ctx.Respond(&messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch, Members: r.memberIDs()})
+	case *messages.GetHistory:
+		r.history.expire(time.Now())
+		entries, complete := r.history.since(m.Since, r.seq)
+		h := &messages.History{Found: true, Epoch: r.epoch, Seq: r.seq, Complete: complete,
+			Entries: make([]messages.HistoryEntry, len(entries))}
+		for i, e := range entries {
+			h.Entries[i] = messages.HistoryEntry{Seq: e.seq, ID: e.id, Msg: e.msg}
 		}
-		ctx.Respond(info)
+		ctx.Respond(h)
+	case *expireHistory:
+		r.history.expire(time.Now())
+		r.armExpiry(ctx)
+		r.checkIdle(ctx)
+	case *actor.Stopping:
+		if r.expiry != nil {
+			r.expiry.Stop()
+		}
 	}
 }
 
 func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
+	if ctx.Sender() != nil {
+		// Only a publish is a request (the lobby forwards it, keeping its
+		// requester); sessions send.
+		r.published++
+	}
 	r.seq++
-	frame := &messages.WsMessage{Data: appendBroadcast(nil, m.ID, m.Msg, r.name)}
+	e := &entry{seq: r.seq, at: time.Now(), id: m.ID, msg: m.Msg}
+	frame := &messages.WsMessage{}
+	if r.textMembers > 0 {
+		frame.Data = e.textFrame(r.name)
+	}
+	if r.jsonMembers > 0 {
+		frame.JSON = e.jsonFrame(r.name)
+	}
 	r.sendAll(ctx, frame)
+	r.history.add(e, e.at)
+	r.armExpiry(ctx)
+	if m.Ref != nil && m.From != nil {
+		ctx.Send(m.From, &messages.WsMessage{JSON: appendV1Ack(nil, m.Ref, r.seq)})
+	}
 	if ctx.Sender() != nil {
 		ctx.Respond(&messages.Published{Delivered: len(r.members), Seq: r.seq})
 	}
+	if len(r.members) == 0 {
+		r.checkIdle(ctx)
+	}
 }
 
+// join adds a member. For a lobby.v1 member it also sends, in this order,
+// the welcome frame and the history it recovers. The replay is correct by
+// construction: the room is one actor, so no broadcast can run between
+// reading the history and adding the member; every message up to r.seq is
+// in the replay, and every later one reaches the member live, after it in
+// the session's mailbox.
 func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	if _, ok := r.index[m.ID]; ok {
 		return
 	}
 	if len(r.members) > 0 {
-		r.sendAll(ctx, &messages.WsMessage{Data: appendJoined(nil, m.ID)})
+		frame := &messages.WsMessage{}
+		if r.textMembers > 0 {
+			frame.Data = appendJoined(nil, m.ID)
+		}
+		if r.jsonMembers > 0 {
+			frame.JSON = appendV1Presence(nil, "joined", m.ID, r.name)
+		}
+		r.sendAll(ctx, frame)
 	}
 	r.index[m.ID] = len(r.members)
 	r.members = append(r.members, member{id: m.ID, pid: m.Session, protocol: m.Protocol})
+	if m.Protocol == messages.ProtocolJSON {
+		r.jsonMembers++
+	} else {
+		r.textMembers++
+	}
 	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self()})
+	if m.Protocol != messages.ProtocolJSON {
+		return
+	}
+
+	var replay []*entry
+	recovered := false
+	if m.Recover && m.Epoch == r.epoch && m.Since <= r.seq {
+		r.history.expire(time.Now())
+		replay, recovered = r.history.since(m.Since, r.seq)
+	}
+	ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), recovered)})
+	if recovered {
+		for _, e := range replay {
+			ctx.Send(m.Session, &messages.WsMessage{JSON: e.jsonFrame(r.name)})
+		}
+	}
 }
 
 func (r *room) leave(ctx actor.Context, id uuid.UUID) {
@@ -82,14 +183,58 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	if !ok {
 		return
 	}
+	if r.members[i].protocol == messages.ProtocolJSON {
+		r.jsonMembers--
+	} else {
+		r.textMembers--
+	}
 	r.members = slices.Delete(r.members, i, i+1)
 	delete(r.index, id)
 	for j := i; j < len(r.members); j++ {
 		r.index[r.members[j].id] = j
 	}
-	if len(r.members) > 0 {
-		r.sendAll(ctx, &messages.WsMessage{Data: appendDisconnected(nil, id)})
+	if len(r.members) == 0 {
+		r.checkIdle(ctx)
+		return
 	}
+	frame := &messages.WsMessage{}
+	if r.textMembers > 0 {
+		frame.Data = appendDisconnected(nil, id)
+	}
+	if r.jsonMembers > 0 {
+		frame.JSON = appendV1Presence(nil, "left", id, r.name)
+	}
+	r.sendAll(ctx, frame)
+}
+
+// checkIdle tells the lobby when the room has nothing left to keep.
+func (r *room) checkIdle(ctx actor.Context) {
+	if len(r.members) == 0 && r.history.len() == 0 {
+		ctx.Send(r.lobby, &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
+	}
+}
+
+// armExpiry makes sure the room wakes when its oldest entry expires.
+func (r *room) armExpiry(ctx actor.Context) {
+	next, ok := r.history.nextExpiry()
+	if !ok {
+		return
+	}
+	d := max(time.Until(next), 0) + time.Millisecond
+	if r.expiry == nil {
+		root, self := ctx.ActorSystem().Root, ctx.Self()
+		r.expiry = time.AfterFunc(d, func() { root.Send(self, &expireHistory{}) })
+		return
+	}
+	r.expiry.Reset(d)
+}
+
+func (r *room) memberIDs() []uuid.UUID {
+	ids := make([]uuid.UUID, len(r.members))
+	for i, mb := range r.members {
+		ids[i] = mb.id
+	}
+	return ids
 }
 
 // sendAll hands frame to every member.

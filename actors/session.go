@@ -16,16 +16,20 @@ const maxPending = 256
 
 // session is the actor behind one room member's socket: the seed's
 // WebSocketSession. It joins its room through the lobby, turns the client's
-// text frames into BroadcastMessages for the room, echoes binary frames, and
-// hands every frame addressed to the client to its Conn.
+// frames into messages for the room or the lobby, and hands every frame
+// addressed to the client to its Conn, in the protocol the client speaks.
 type session struct {
 	id       uuid.UUID
 	room     string
 	protocol messages.Protocol
-	lobby    *actor.PID
-	conn     Conn
-	hb       heartbeat
-	log      *slog.Logger
+	// recover, since and epoch are the client's recovery request (lobby.v1).
+	recover bool
+	since   uint64
+	epoch   string
+	lobby   *actor.PID
+	conn    Conn
+	hb      heartbeat
+	log     *slog.Logger
 
 	// roomPID is nil until the room answers Joined; frames the client sends
 	// before that wait in pending, so that none overtakes another.
@@ -36,10 +40,34 @@ type session struct {
 func (s *session) Receive(ctx actor.Context) {
 	defer closeOnPanic(ctx, s.conn, s.log)
 	switch m := ctx.Message().(type) {
-	case *messages.ClientMessage:
-		s.fromClient(ctx, m)
 	case *messages.WsMessage:
-		s.conn.Send(m.Data, m.Binary)
+		data := m.Data
+		if s.protocol == messages.ProtocolJSON {
+			data = m.JSON
+		}
+		if data != nil {
+			s.conn.Send(data, m.Binary)
+		}
+	case *messages.ClientMessage:
+		if s.roomPID == nil {
+			s.hold(m)
+			return
+		}
+		s.fromClient(ctx, m)
+	case *messages.DirectMessage:
+		if s.protocol == messages.ProtocolJSON {
+			s.conn.Send(appendV1Direct(nil, m.ID, m.Msg), false)
+			return
+		}
+		// The seed's clients read a direct message in the broadcast shape.
+		s.conn.Send(appendBroadcast(nil, m.ID, m.Msg, s.room), false)
+	case *messages.DirectResult:
+		switch {
+		case !m.Delivered:
+			s.sendError(m.Ref, codeUnknownSession, "no session has that id")
+		case m.Ref != nil:
+			s.conn.Send(appendV1Ack(nil, m.Ref, 0), false)
+		}
 	case *messages.Joined:
 		s.roomPID = m.Room
 		for _, p := range s.pending {
@@ -51,8 +79,13 @@ func (s *session) Receive(ctx actor.Context) {
 	case *messages.Close:
 		s.conn.Close(m.Code, m.Reason)
 	case *actor.Started:
-		s.conn.Send(appendWelcome(nil, s.id), false)
-		ctx.Send(s.lobby, &messages.Connect{ID: s.id, Room: s.room, Session: ctx.Self(), Protocol: s.protocol})
+		if s.protocol == messages.ProtocolText {
+			// A lobby.v1 client's welcome comes from the room, which knows
+			// the epoch, the seq and the members.
+			s.conn.Send(appendWelcome(nil, s.id), false)
+		}
+		ctx.Send(s.lobby, &messages.Connect{ID: s.id, Room: s.room, Session: ctx.Self(), Protocol: s.protocol,
+			Recover: s.recover, Since: s.since, Epoch: s.epoch})
 		s.hb.start(ctx)
 	case *actor.Stopping:
 		s.hb.stop()
@@ -60,17 +93,21 @@ func (s *session) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *session) fromClient(ctx actor.Context, m *messages.ClientMessage) {
-	if m.Binary {
-		s.conn.Send(m.Data, true)
+func (s *session) hold(m *messages.ClientMessage) {
+	if len(s.pending) >= maxPending {
+		s.conn.Close(ClosePolicyViolation, "too many messages before join")
 		return
 	}
-	if s.roomPID == nil {
-		if len(s.pending) >= maxPending {
-			s.conn.Close(ClosePolicyViolation, "too many messages before join")
-			return
-		}
-		s.pending = append(s.pending, m)
+	s.pending = append(s.pending, m)
+}
+
+func (s *session) fromClient(ctx actor.Context, m *messages.ClientMessage) {
+	if s.protocol == messages.ProtocolJSON {
+		s.fromJSONClient(ctx, m)
+		return
+	}
+	if m.Binary {
+		s.conn.Send(m.Data, true)
 		return
 	}
 	ctx.Send(s.roomPID, &messages.BroadcastMessage{
@@ -78,4 +115,28 @@ func (s *session) fromClient(ctx actor.Context, m *messages.ClientMessage) {
 		Msg:    appendJSONString(nil, string(m.Data)),
 		RoomID: s.room,
 	})
+}
+
+func (s *session) fromJSONClient(ctx actor.Context, m *messages.ClientMessage) {
+	if m.Binary {
+		s.sendError(nil, codeBinary, "lobby.v1 frames are JSON text frames")
+		return
+	}
+	f, ferr := decodeClientFrame(m.Data)
+	if ferr != nil {
+		s.sendError(f.Ref, ferr.code, ferr.message)
+		return
+	}
+	switch f.Type {
+	case frameTypeBroadcast:
+		ctx.Send(s.roomPID, &messages.BroadcastMessage{ID: s.id, Msg: f.Msg, RoomID: s.room, Ref: f.Ref, From: ctx.Self()})
+	case frameTypeDirect:
+		ctx.Send(s.lobby, &messages.DirectMessage{ID: s.id, To: f.to, Msg: f.Msg, Ref: f.Ref, From: ctx.Self()})
+	case frameTypeMembers:
+		ctx.Request(s.roomPID, &messages.GetMembers{Ref: f.Ref})
+	}
+}
+
+func (s *session) sendError(ref []byte, code, message string) {
+	s.conn.Send(appendV1Error(nil, ref, code, message), false)
 }

@@ -19,12 +19,18 @@ const (
 )
 
 // Connect asks to add a session to a room. Session → Lobby, then Lobby → Room.
-// The room answers the session with Joined.
+// The room answers the session with Joined, and a lobby.v1 session also
+// with its welcome frame and any history it recovers.
 type Connect struct {
 	ID       uuid.UUID
 	Room     string
 	Session  *actor.PID
 	Protocol Protocol
+	// Recover asks for the room's messages after Since, in epoch Epoch, to be
+	// replayed before the live ones (lobby.v1 only).
+	Recover bool
+	Since   uint64
+	Epoch   string
 }
 
 // Joined tells a session that it is a member of its room. Room → Session.
@@ -41,13 +47,18 @@ type Disconnect struct {
 	Room string
 }
 
-// WsMessage is one frame for a session to write to its client.
-// Room → Session, Lobby → Session.
+// WsMessage is one frame for a session to write to its client, encoded in
+// each protocol its recipients may speak. Room → Session, Lobby → Session.
 //
-// Data is encoded once by the sender and shared by every recipient: it must
-// not be modified once sent.
+// The frames are encoded once by the sender and shared by every recipient:
+// they must not be modified once sent.
 type WsMessage struct {
-	Data   []byte
+	// Data is the frame for a text-protocol client (or the binary frame);
+	// nil when there is nothing for such a client.
+	Data []byte
+	// JSON is the frame for a lobby.v1 client; nil when there is nothing
+	// for such a client.
+	JSON   []byte
 	Binary bool
 }
 
@@ -62,6 +73,63 @@ type BroadcastMessage struct {
 	ID     uuid.UUID       `json:"id"`
 	Msg    json.RawMessage `json:"msg"`
 	RoomID string          `json:"room_id"`
+	// Ref, when set, is the sending client's reference: the room acks the
+	// message to From with its seq.
+	Ref  json.RawMessage `json:"-"`
+	From *actor.PID      `json:"-"`
+}
+
+// DirectMessage is a message for one session. Session → Lobby → Session for
+// a lobby.v1 client's direct frame; Transport → Lobby → Session for
+// POST /sessions/{id}/send. The lobby answers the sender with DirectResult
+// (a request's sender, or From).
+type DirectMessage struct {
+	ID  uuid.UUID
+	To  uuid.UUID
+	Msg json.RawMessage
+	Ref json.RawMessage
+	// From is the sending session, nil for an HTTP send.
+	From *actor.PID
+}
+
+// DirectResult answers a DirectMessage. Lobby → sender.
+type DirectResult struct {
+	Ref json.RawMessage
+	// Delivered is false when no session has the id.
+	Delivered bool
+}
+
+// GetMembers asks a room for its members on behalf of a lobby.v1 client.
+// Session → Room, answered with a members frame in a WsMessage.
+type GetMembers struct {
+	Ref json.RawMessage
+}
+
+// GetHistory asks for a room's retained messages after Since.
+// Transport → Lobby → Room; answered with History (Found false when the
+// room does not exist).
+type GetHistory struct {
+	Room  string
+	Since uint64
+}
+
+// HistoryEntry is one retained message.
+type HistoryEntry struct {
+	Seq uint64          `json:"seq"`
+	ID  uuid.UUID       `json:"id"`
+	Msg json.RawMessage `json:"msg"`
+}
+
+// History answers GetHistory.
+type History struct {
+	Found bool
+	Epoch string
+	// Seq is the room's last sequence number.
+	Seq uint64
+	// Complete is true when the entries are every message after Since:
+	// the history reaches back far enough.
+	Complete bool
+	Entries  []HistoryEntry
 }
 
 // Published answers a BroadcastMessage that was sent as a request.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -54,15 +55,28 @@ func TestHTTPPublishReachesEveryMemberAsPosted(t *testing.T) {
 	}
 }
 
-func TestPublishToAnEmptyRoomDeliversNothing(t *testing.T) {
-	ts := startServer(t, transport.Config{})
-	status, body := httpDo(t, "POST", ts.url("/rooms/nobody/broadcast"), []byte(`{"x":1}`), nil)
-	if status != http.StatusOK || !strings.Contains(string(body), `"delivered":0`) {
-		t.Fatalf("status %d body %s, want 200 with delivered 0", status, body)
-	}
-	// Publishing did not create the room.
-	status, body = httpDo(t, "GET", ts.url("/rooms/nobody"), nil, nil)
-	expectJSONError(t, status, body, http.StatusNotFound, "unknown_room")
+func TestPublishToAnEmptyRoom(t *testing.T) {
+	t.Run("kept in history", func(t *testing.T) {
+		ts := startServer(t, transport.Config{})
+		status, body := httpDo(t, "POST", ts.url("/rooms/nobody/broadcast"), []byte(`{"x":1}`), nil)
+		if status != http.StatusOK || !strings.Contains(string(body), `"delivered":0`) || !strings.Contains(string(body), `"seq":1`) {
+			t.Fatalf("status %d body %s, want 200 with delivered 0 and seq 1", status, body)
+		}
+		// The room exists, empty, to keep the message for whoever comes.
+		status, body = httpDo(t, "GET", ts.url("/rooms/nobody/history"), nil, nil)
+		if status != http.StatusOK || !strings.Contains(string(body), `"msg":{"x":1}`) {
+			t.Fatalf("history: %d %s, want the message", status, body)
+		}
+	})
+	t.Run("history off", func(t *testing.T) {
+		ts := startServer(t, transport.Config{History: -1})
+		status, body := httpDo(t, "POST", ts.url("/rooms/nobody/broadcast"), []byte(`{"x":1}`), nil)
+		if status != http.StatusOK || !strings.Contains(string(body), `"delivered":0`) {
+			t.Fatalf("status %d body %s, want 200 with delivered 0", status, body)
+		}
+		status, body = httpDo(t, "GET", ts.url("/rooms/nobody"), nil, nil)
+		expectJSONError(t, status, body, http.StatusNotFound, "unknown_room")
+	})
 }
 
 func TestDailyDashboardReachesDailyNews(t *testing.T) {
@@ -175,7 +189,8 @@ func TestNonWebSocketRequestsToSocketRoutes(t *testing.T) {
 }
 
 func TestRoomsListAndRoomInfo(t *testing.T) {
-	ts := startServer(t, transport.Config{})
+	const ttl = 300 * time.Millisecond
+	ts := startServer(t, transport.Config{HistoryTTL: ttl})
 	type roomList struct {
 		Rooms []struct {
 			Room    string `json:"room"`
@@ -232,7 +247,7 @@ func TestRoomsListAndRoomInfo(t *testing.T) {
 	status, body = httpDo(t, "GET", ts.url("/rooms/no%20pe"), nil, nil)
 	expectJSONError(t, status, body, http.StatusBadRequest, "invalid_room")
 
-	// The room disappears once its last member has left.
+	// A room with no history disappears once its last member has left.
 	_ = c.ws.CloseNow()
 	eventually(t, "room beta to disappear", func() bool {
 		l := listRooms()
@@ -241,11 +256,21 @@ func TestRoomsListAndRoomInfo(t *testing.T) {
 	status, body = httpDo(t, "GET", ts.url("/rooms/beta"), nil, nil)
 	expectJSONError(t, status, body, http.StatusNotFound, "unknown_room")
 
-	// A room created anew is a new epoch and counts from 0 again.
+	// A room whose last member left lives on, empty, until its history
+	// expires; then it disappears, and a room created anew is a new epoch
+	// counting from 0 again.
 	_ = a.ws.CloseNow()
 	b.expect(a.id + " disconnected.")
 	_ = b.ws.CloseNow()
+	eventually(t, "room alpha to be empty", func() bool {
+		l := listRooms()
+		return len(l.Rooms) == 1 && l.Rooms[0].Members == 0
+	})
+	emptied := time.Now()
 	eventually(t, "room alpha to disappear", func() bool { return len(listRooms().Rooms) == 0 })
+	if lived := time.Since(emptied); lived > ttl+5*time.Second {
+		t.Errorf("the empty room lived %v, its history ttl is %v", lived, ttl)
+	}
 	join(t, ts, "/ws/alpha")
 	_, body = httpDo(t, "GET", ts.url("/rooms/alpha"), nil, nil)
 	var again struct {

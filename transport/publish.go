@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/google/uuid"
 )
 
 // DashboardRoom is the room POST /dailyDashBoard publishes to.
@@ -98,4 +100,27 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 		return nil, false
 	}
 	return body, true
+}
+
+// sendDirect is POST /sessions/{id}/send: any JSON body, to one session.
+func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
+	to, err := uuid.Parse(r.PathValue("id"))
+	if err != nil || len(r.PathValue("id")) != 36 {
+		writeError(w, http.StatusBadRequest, "invalid_id", "a session id is a UUID such as 6f0c2a43-52a4-4f3e-9b8e-2b1a5a2d7c10")
+		return
+	}
+	body, ok := s.readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.node.Direct(r.Context(), to, s.cfg.PublisherID, body)
+	if err != nil {
+		writeUnavailable(w, err)
+		return
+	}
+	if !res.Delivered {
+		writeError(w, http.StatusNotFound, "unknown_session", "no session "+to.String())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"to": to.String(), "id": s.cfg.PublisherID.String(), "delivered": true})
 }

@@ -2,6 +2,9 @@ package transport
 
 import (
 	"net/http"
+	"strconv"
+
+	"github.com/lobby/lobby/messages"
 )
 
 func (s *Server) routes() http.Handler {
@@ -14,6 +17,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /dailyDashBoard", s.publishDashboard)
 	mux.HandleFunc("GET /rooms", s.listRooms)
 	mux.HandleFunc("GET /rooms/{room}", s.getRoom)
+	mux.HandleFunc("GET /rooms/{room}/history", s.getHistory)
+	mux.HandleFunc("POST /sessions/{id}/send", s.sendDirect)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	return jsonMuxErrors(mux)
@@ -68,6 +73,44 @@ func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 		body.Members[i] = id.String()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// historyBody is GET /rooms/{room}/history's answer.
+type historyBody struct {
+	Room  string `json:"room"`
+	Epoch string `json:"epoch"`
+	// Seq is the room's last sequence number.
+	Seq uint64 `json:"seq"`
+	// Complete is false when the history no longer reaches back to since:
+	// messages between since and the first one listed are lost.
+	Complete bool                    `json:"complete"`
+	Messages []messages.HistoryEntry `json:"messages"`
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("room")
+	if !validRoom(name) {
+		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+		return
+	}
+	var since uint64
+	if q := r.URL.Query(); q.Has("since") {
+		var err error
+		if since, err = strconv.ParseUint(q.Get("since"), 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_since", "since must be a message sequence number (0 or more)")
+			return
+		}
+	}
+	h, err := s.node.History(r.Context(), name, since)
+	if err != nil {
+		writeUnavailable(w, err)
+		return
+	}
+	if !h.Found {
+		writeError(w, http.StatusNotFound, "unknown_room", "no room "+name)
+		return
+	}
+	writeJSON(w, http.StatusOK, historyBody{Room: name, Epoch: h.Epoch, Seq: h.Seq, Complete: h.Complete, Messages: h.Entries})
 }
 
 func writeUnavailable(w http.ResponseWriter, err error) {

@@ -39,6 +39,11 @@ type Config struct {
 	// MaxPublishBytes is the largest HTTP publish body; a larger one is
 	// answered 413. Zero means 1 MiB.
 	MaxPublishBytes int64
+	// History is how many messages a room keeps for recovery and
+	// GET /rooms/{room}/history. Zero means 100; negative keeps none.
+	History int
+	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
+	HistoryTTL time.Duration
 	// DrainTimeout bounds Shutdown when its context has no deadline.
 	// Zero means 10 s.
 	DrainTimeout time.Duration
@@ -119,7 +124,13 @@ func New(cfg Config) *Server {
 		conns:    make(map[*wsConn]struct{}),
 		shutdown: make(chan struct{}),
 	}
-	s.node = actors.NewNode(actors.Config{Heartbeat: cfg.Heartbeat, ClientTimeout: cfg.ClientTimeout, Logger: cfg.Logger})
+	s.node = actors.NewNode(actors.Config{
+		Heartbeat:     cfg.Heartbeat,
+		ClientTimeout: cfg.ClientTimeout,
+		History:       cfg.History,
+		HistoryTTL:    cfg.HistoryTTL,
+		Logger:        cfg.Logger,
+	})
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	s.http = &http.Server{

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,14 @@ import (
 )
 
 const closeGoingAway = websocket.StatusGoingAway
+
+// SubprotocolJSON is the subprotocol a client asks for to speak lobby.v1,
+// the typed JSON protocol; a client that asks for none speaks the seed's
+// text protocol.
+const SubprotocolJSON = "lobby.v1"
+
+// maxEpochLen bounds the epoch a client may send back.
+const maxEpochLen = 64
 
 // propsFunc makes the actor that will serve one upgraded connection.
 type propsFunc func(conn actors.Conn, protocol messages.Protocol) *actor.Props
@@ -38,8 +47,24 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
 		return
 	}
+	join := actors.Join{Room: room}
+	q := r.URL.Query()
+	if q.Has("since") {
+		since, err := strconv.ParseUint(q.Get("since"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_since", "since must be a message sequence number (0 or more)")
+			return
+		}
+		epoch := q.Get("epoch")
+		if len(epoch) > maxEpochLen {
+			writeError(w, http.StatusBadRequest, "invalid_epoch", "epoch is too long")
+			return
+		}
+		join.Recover, join.Since, join.Epoch = true, since, epoch
+	}
 	s.serveSocket(w, r, "room", room, func(conn actors.Conn, p messages.Protocol) *actor.Props {
-		return s.node.SessionProps(conn, room, p)
+		join.Protocol = p
+		return s.node.SessionProps(conn, join)
 	})
 }
 
@@ -89,6 +114,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 	}, r.RemoteAddr)
 	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
 	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{SubprotocolJSON},
 		OnPongReceived: func(context.Context, []byte) { conn.seen() },
 		OnPingReceived: func(context.Context, []byte) bool { conn.seen(); return true },
 	})
@@ -106,7 +132,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 	defer s.untrack(conn)
 
 	start := time.Now()
-	pid := s.node.Spawn(newProps(conn, messages.ProtocolText))
+	protocol := messages.ProtocolText
+	if ws.Subprotocol() == SubprotocolJSON {
+		protocol = messages.ProtocolJSON
+	}
+	pid := s.node.Spawn(newProps(conn, protocol))
 	log := s.log.With(slog.String("kind", kind), slog.String("actor", pid.Id), slog.String("remote", r.RemoteAddr))
 	if room != "" {
 		log = log.With(slog.String("room", room))

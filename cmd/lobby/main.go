@@ -53,6 +53,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.server.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket takes longer than this to take one frame")
 	fs.Int64Var(&o.server.MaxMessageBytes, "max-message-bytes", 64<<10, "largest frame a client may send (larger closes it with 1009)")
 	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", 1<<20, "largest HTTP publish body (larger is answered 413)")
+	fs.IntVar(&o.server.History, "history", 100, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
+	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", 5*time.Minute, "how long a room keeps a message")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")

@@ -1,0 +1,117 @@
+package actors
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// historyLimits bounds what a room retains.
+type historyLimits struct {
+	// count is the most messages kept; 0 keeps none.
+	count int
+	// ttl is how long a message is kept.
+	ttl time.Duration
+	// bytes bounds the messages' total size, so that a few large publishes
+	// cannot make a room hold count times their size.
+	bytes int
+}
+
+// entry is one message of a room, with its frames encoded on first use and
+// kept: the live broadcast and every replay share them.
+type entry struct {
+	seq  uint64
+	at   time.Time
+	id   uuid.UUID
+	msg  json.RawMessage
+	text []byte
+	json []byte
+}
+
+func (e *entry) textFrame(room string) []byte {
+	if e.text == nil {
+		e.text = appendBroadcast(nil, e.id, e.msg, room)
+	}
+	return e.text
+}
+
+func (e *entry) jsonFrame(room string) []byte {
+	if e.json == nil {
+		e.json = appendV1Message(nil, e.id, room, e.seq, e.msg)
+	}
+	return e.json
+}
+
+// size is what an entry is charged against historyLimits.bytes.
+func (e *entry) size() int { return len(e.msg) }
+
+// history is a room's last messages, oldest first, with consecutive seqs.
+// It belongs to its room actor.
+type history struct {
+	limits  historyLimits
+	entries []*entry
+	bytes   int
+}
+
+func (h *history) len() int { return len(h.entries) }
+
+func (h *history) add(e *entry, now time.Time) {
+	if h.limits.count <= 0 {
+		return
+	}
+	h.entries = append(h.entries, e)
+	h.bytes += e.size()
+	drop := 0
+	for len(h.entries)-drop > h.limits.count || h.bytes > h.limits.bytes && len(h.entries)-drop > 1 {
+		h.bytes -= h.entries[drop].size()
+		drop++
+	}
+	h.dropOldest(drop)
+	h.expire(now)
+}
+
+// expire drops the entries older than the ttl.
+func (h *history) expire(now time.Time) {
+	drop := 0
+	for drop < len(h.entries) && now.Sub(h.entries[drop].at) >= h.limits.ttl {
+		h.bytes -= h.entries[drop].size()
+		drop++
+	}
+	h.dropOldest(drop)
+}
+
+func (h *history) dropOldest(n int) {
+	if n == 0 {
+		return
+	}
+	clear(h.entries[:n])
+	h.entries = slices.Delete(h.entries, 0, n)
+}
+
+// since returns the entries after seq since, when they are every message
+// after it up to last (the room's last seq); complete is false when the
+// history does not reach back that far, and the entries are then what it
+// has.
+func (h *history) since(since, last uint64) (entries []*entry, complete bool) {
+	if since >= last {
+		return nil, since == last
+	}
+	if len(h.entries) == 0 {
+		return nil, false
+	}
+	first := h.entries[0].seq
+	if first > since+1 {
+		return h.entries, false
+	}
+	return h.entries[since+1-first:], true
+}
+
+// nextExpiry is when the oldest entry expires.
+func (h *history) nextExpiry() (time.Time, bool) {
+	if len(h.entries) == 0 {
+		return time.Time{}, false
+	}
+	return h.entries[0].at.Add(h.limits.ttl), true
+}
