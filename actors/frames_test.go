@@ -1,0 +1,100 @@
+package actors
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestDecodeClientFrame(t *testing.T) {
+	to := uuid.New()
+	tests := []struct {
+		name  string
+		frame string
+		typ   string // want, on success
+		code  string // want, on failure
+		ref   string
+	}{
+		{name: "broadcast", frame: `{"type":"broadcast","msg":{"a":1},"ref":1}`, typ: "broadcast", ref: "1"},
+		{name: "broadcast of null", frame: `{"type":"broadcast","msg":null}`, typ: "broadcast"},
+		{name: "direct", frame: `{"type":"direct","to":"` + to.String() + `","msg":"x","ref":"a"}`, typ: "direct", ref: `"a"`},
+		{name: "members", frame: `{"type":"members"}`, typ: "members"},
+		{name: "null ref is no ref", frame: `{"type":"members","ref":null}`, typ: "members"},
+		{name: "unknown fields ignored", frame: `{"type":"members","extra":[1]}`, typ: "members"},
+		{name: "not JSON", frame: `{`, code: codeInvalidJSON},
+		{name: "empty", frame: ``, code: codeInvalidJSON},
+		{name: "string", frame: `"broadcast"`, code: codeInvalidFrame},
+		{name: "wrong type of to, ref kept", frame: `{"type":"direct","to":1,"msg":1,"ref":9}`, code: codeInvalidFrame, ref: "9"},
+		{name: "unknown type", frame: `{"type":"nope"}`, code: codeUnknownType},
+		{name: "missing msg", frame: `{"type":"broadcast"}`, code: codeMissingMsg},
+		{name: "braced uuid refused", frame: `{"type":"direct","to":"{` + to.String() + `}","msg":1}`, code: codeInvalidTo},
+		{name: "urn uuid refused", frame: `{"type":"direct","to":"urn:uuid:` + to.String() + `","msg":1}`, code: codeInvalidTo},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ferr := decodeClientFrame([]byte(tt.frame))
+			switch {
+			case tt.code != "" && (ferr == nil || ferr.code != tt.code):
+				t.Fatalf("error %+v, want code %s", ferr, tt.code)
+			case tt.code == "" && ferr != nil:
+				t.Fatalf("error %+v, want a %s frame", ferr, tt.typ)
+			case tt.code == "" && f.Type != tt.typ:
+				t.Fatalf("type %q, want %q", f.Type, tt.typ)
+			case string(f.Ref) != tt.ref:
+				t.Fatalf("ref %q, want %q", f.Ref, tt.ref)
+			}
+			if tt.typ == "direct" && f.to != to {
+				t.Fatalf("to %s, want %s", f.to, to)
+			}
+		})
+	}
+}
+
+// FuzzDecodeClientFrame feeds the lobby.v1 decoder arbitrary client bytes:
+// it must never panic, and whatever it accepts or echoes must make valid
+// server frames.
+func FuzzDecodeClientFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"broadcast","msg":{"a":[1,2]},"ref":"r"}`,
+		`{"type":"direct","to":"0f8fad5b-d9cb-469f-a165-70867728950e","msg":1}`,
+		`{"type":"members","ref":null}`,
+		`{"type":"direct","to":7,"ref":{"deep":[1]}}`,
+		`[1]`, `"x"`, `{`, ``, `{"type":"\u0000"}`, `{"ref":"` + "\xff" + `"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	id := uuid.New()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, ferr := decodeClientFrame(data)
+		if len(fr.Ref) > maxRefBytes {
+			t.Fatalf("ref of %d bytes kept", len(fr.Ref))
+		}
+		if ferr != nil {
+			if out := appendV1Error(nil, fr.Ref, ferr.code, ferr.message); !json.Valid(out) {
+				t.Fatalf("error frame %q is not valid JSON", out)
+			}
+			return
+		}
+		if fr.Ref != nil {
+			if out := appendV1Ack(nil, fr.Ref, 1); !json.Valid(out) {
+				t.Fatalf("ack %q is not valid JSON", out)
+			}
+		}
+		switch fr.Type {
+		case frameTypeBroadcast, frameTypeDirect:
+			for _, out := range [][]byte{
+				appendV1Message(nil, id, "room", 1, fr.Msg),
+				appendV1Direct(nil, id, fr.Msg),
+				appendBroadcast(nil, id, fr.Msg, "room"),
+			} {
+				if !json.Valid(out) {
+					t.Fatalf("frame %q made from %q is not valid JSON", out, data)
+				}
+			}
+		case frameTypeMembers:
+		default:
+			t.Fatalf("accepted type %q", fr.Type)
+		}
+	})
+}
