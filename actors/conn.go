@@ -12,6 +12,13 @@ const (
 	CloseInternalError   = 1011
 )
 
+// Close reasons an actor gives; the transport counts disconnects by them.
+const (
+	ReasonHeartbeatTimeout = "heartbeat timeout"
+	ReasonRateLimit        = "rate limit"
+	ReasonInternalError    = "internal error"
+)
+
 // Conn is an actor's view of its client's socket. All methods are safe for
 // concurrent use and return without waiting on the network, so an actor
 // may call them from Receive.

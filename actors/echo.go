@@ -23,6 +23,10 @@ func (e *echo) Receive(ctx actor.Context) {
 	defer closeOnPanic(ctx, e.conn, e.log)
 	switch m := ctx.Message().(type) {
 	case *messages.ClientMessage:
+		if m.RateLimited {
+			e.conn.Close(ClosePolicyViolation, ReasonRateLimit)
+			return
+		}
 		e.conn.Send(m.Data, m.Binary)
 	case *heartbeatTick:
 		e.hb.tick(e.conn)

@@ -35,6 +35,7 @@ const (
 	codeInvalidTo      = "invalid_to"
 	codeUnknownSession = "unknown_session"
 	codeBinary         = "binary_unsupported"
+	codeRateLimited    = "rate_limited"
 )
 
 // Client frame types.

@@ -30,7 +30,7 @@ func (h *heartbeat) start(ctx actor.Context) {
 // tick reports false when it closed the connection.
 func (h *heartbeat) tick(conn Conn) bool {
 	if time.Since(conn.LastSeen()) > h.timeout {
-		conn.Abort(ClosePolicyViolation, "heartbeat timeout")
+		conn.Abort(ClosePolicyViolation, ReasonHeartbeatTimeout)
 		return false
 	}
 	conn.Ping()

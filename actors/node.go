@@ -94,6 +94,8 @@ var socketDispatcher = actor.NewDefaultDispatcher(16)
 
 // Join says what a new session asks of its room.
 type Join struct {
+	// ID is the session's id; uuid.Nil means a new random one.
+	ID       uuid.UUID
 	Room     string
 	Protocol messages.Protocol
 	// Recover asks, for a lobby.v1 session, for the messages after Since in
@@ -105,9 +107,12 @@ type Join struct {
 
 // SessionProps makes the props of a session actor serving conn.
 func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
+	if j.ID == uuid.Nil {
+		j.ID = uuid.New()
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &session{
-			id:       uuid.New(),
+			id:       j.ID,
 			room:     j.Room,
 			protocol: j.Protocol,
 			recover:  j.Recover,

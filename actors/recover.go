@@ -20,6 +20,6 @@ func closeOnPanic(ctx actor.Context, conn Conn, log *slog.Logger) {
 		slog.String("actor", ctx.Self().String()),
 		slog.String("message", fmt.Sprintf("%T", ctx.Message())),
 		slog.Any("panic", r))
-	conn.Close(CloseInternalError, "internal error")
+	conn.Close(CloseInternalError, ReasonInternalError)
 	ctx.Stop(ctx.Self())
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/lobby/lobby/messages"
 )
 
+// maxRateStrikes is how many frames over its rate limit in a row a lobby.v1
+// client is told about (each with an error frame) before it is closed.
+const maxRateStrikes = 20
+
 // maxPending bounds the frames a session holds between its start and the
 // room's Joined answer (normally microseconds). A client that sends more
 // than this before it has even joined is closed.
@@ -35,6 +39,8 @@ type session struct {
 	// before that wait in pending, so that none overtakes another.
 	roomPID *actor.PID
 	pending []*messages.ClientMessage
+	// strikes counts the client's frames over its rate limit in a row.
+	strikes int
 }
 
 func (s *session) Receive(ctx actor.Context) {
@@ -102,6 +108,11 @@ func (s *session) hold(m *messages.ClientMessage) {
 }
 
 func (s *session) fromClient(ctx actor.Context, m *messages.ClientMessage) {
+	if m.RateLimited {
+		s.overRate(m)
+		return
+	}
+	s.strikes = 0
 	if s.protocol == messages.ProtocolJSON {
 		s.fromJSONClient(ctx, m)
 		return
@@ -135,6 +146,23 @@ func (s *session) fromJSONClient(ctx actor.Context, m *messages.ClientMessage) {
 	case frameTypeMembers:
 		ctx.Request(s.roomPID, &messages.GetMembers{Ref: f.Ref})
 	}
+}
+
+// overRate answers a frame over the rate limit. A lobby.v1 client is told,
+// frame by frame, and closed if it goes on; a text-protocol client has no
+// way to be told, so it is closed at once rather than have frames vanish.
+func (s *session) overRate(m *messages.ClientMessage) {
+	s.strikes++
+	if s.protocol != messages.ProtocolJSON || s.strikes > maxRateStrikes {
+		s.conn.Close(ClosePolicyViolation, ReasonRateLimit)
+		return
+	}
+	var ref []byte
+	if !m.Binary {
+		f, _ := decodeClientFrame(m.Data)
+		ref = f.Ref
+	}
+	s.sendError(ref, codeRateLimited, "too many frames: slow down, this frame was not sent")
 }
 
 func (s *session) sendError(ref []byte, code, message string) {

@@ -147,6 +147,9 @@ type Published struct {
 type ClientMessage struct {
 	Data   []byte
 	Binary bool
+	// RateLimited marks a frame over the client's inbound rate: the actor
+	// answers it (an error frame, or a close) instead of acting on it.
+	RateLimited bool
 }
 
 // ListRooms asks for every room with its member count. Transport → Lobby;

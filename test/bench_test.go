@@ -21,7 +21,7 @@ import (
 func BenchmarkRoomFanout(b *testing.B) {
 	for _, members := range []int{10, 100} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			ts := startServer(b, transport.Config{Logger: slog.New(slog.DiscardHandler)})
+			ts := startServer(b, transport.Config{Logger: slog.New(slog.DiscardHandler), Rate: -1})
 			sender := join(b, ts, "/ws/bench")
 			var others []*client
 			for range members - 1 {

@@ -23,10 +23,10 @@ import (
 // begun belongs to a connection that is going away.
 type wsConn struct {
 	// Static after construction.
-	ws     *websocket.Conn
-	batch  *batchConn
-	limits connLimits
-	remote string
+	ws      *websocket.Conn
+	batch   *batchConn
+	limits  connLimits
+	metrics *metrics
 
 	// lastSeen is the UnixNano time the client last proved alive.
 	lastSeen atomic.Int64
@@ -64,11 +64,12 @@ type outFrame struct {
 // Close reasons the server gives.
 const (
 	reasonSlowConsumer = "slow consumer"
+	reasonWriteFailed  = "write failed"
 	reasonShutdown     = "server shutting down"
 )
 
-func newWSConn(limits connLimits, remote string) *wsConn {
-	c := &wsConn{limits: limits, remote: remote}
+func newWSConn(limits connLimits, m *metrics) *wsConn {
+	c := &wsConn{limits: limits, metrics: m}
 	c.seen()
 	return c
 }
@@ -83,9 +84,11 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
+		c.metrics.queueDropped.Inc()
 		return false
 	}
 	if len(c.queue) >= c.limits.maxFrames || c.queuedBytes+len(data) > c.limits.maxBytes {
+		c.metrics.queueDropped.Inc()
 		c.abortLocked(websocket.StatusPolicyViolation, reasonSlowConsumer)
 		return false
 	}
@@ -217,7 +220,7 @@ func (c *wsConn) writeLoop() {
 				c.closing = true
 				c.closeCode, c.closeReason = websocket.StatusPolicyViolation, reasonSlowConsumer
 				if !isTimeout(err) {
-					c.closeReason = "write failed"
+					c.closeReason = reasonWriteFailed
 				}
 			}
 			c.writing = false
@@ -228,6 +231,7 @@ func (c *wsConn) writeLoop() {
 			c.closeTCP()
 			return
 		}
+		c.metrics.delivered.Add(float64(len(batch)))
 		clear(batch)
 
 		c.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -67,11 +68,15 @@ func (s *Server) publishDashboard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, body []byte) {
+	start := time.Now()
 	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, body)
 	if err != nil {
 		writeUnavailable(w, err)
 		return
 	}
+	// The room answers once it has handed the message to every member.
+	s.metrics.fanout.Observe(time.Since(start).Seconds())
+	s.metrics.received.Inc()
 	writeJSON(w, http.StatusOK, publishBody{Room: room, ID: s.cfg.PublisherID.String(), Delivered: res.Delivered, Seq: res.Seq})
 }
 
@@ -122,5 +127,6 @@ func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown_session", "no session "+to.String())
 		return
 	}
+	s.metrics.received.Inc()
 	writeJSON(w, http.StatusOK, map[string]any{"to": to.String(), "id": s.cfg.PublisherID.String(), "delivered": true})
 }

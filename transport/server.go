@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
 )
@@ -44,6 +45,27 @@ type Config struct {
 	History int
 	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
 	HistoryTTL time.Duration
+	// MaxConnections is the most WebSocket connections served at once;
+	// more are answered 503 before the upgrade. Zero means 100 000.
+	MaxConnections int
+	// Rate is each client's inbound frame rate, per second; frames over it
+	// are answered with an error frame (lobby.v1) and, if the client goes
+	// on, close it 1008 "rate limit". Zero means 100; negative, no limit.
+	Rate float64
+	// RateBurst is how many frames a client may send at once above Rate.
+	// Zero means 200.
+	RateBurst int
+	// PublishToken, when set, is the bearer token every POST route needs.
+	// Empty means publishing is open: keep the server on loopback then.
+	PublishToken string
+	// JWTSecret, when set, makes a WebSocket connect need an HS256 JWT,
+	// signed with it, with exp and a rooms claim allowing the room.
+	// Empty means clients need no token.
+	JWTSecret string
+	// AllowedOrigins are the browser origins (host patterns such as
+	// "*.example.com", path.Match syntax) allowed besides the server's
+	// own. Empty means same-origin only.
+	AllowedOrigins []string
 	// DrainTimeout bounds Shutdown when its context has no deadline.
 	// Zero means 10 s.
 	DrainTimeout time.Duration
@@ -76,6 +98,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxPublishBytes <= 0 {
 		c.MaxPublishBytes = 1 << 20
 	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 100_000
+	}
+	if c.Rate == 0 {
+		c.Rate = 100
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 200
+	}
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -102,7 +133,14 @@ type Server struct {
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 
+	metrics *metrics
+	// warnings rate-limits warnings about clients, so that a flood of bad
+	// clients cannot flood the log.
+	warnings *rate.Limiter
+
 	draining atomic.Bool
+	// open counts the WebSocket connections, for MaxConnections.
+	open atomic.Int64
 	// handlers counts the connection handlers still running (the
 	// WebSocket ones outlive http.Server.Shutdown).
 	handlers sync.WaitGroup
@@ -131,6 +169,8 @@ func New(cfg Config) *Server {
 		HistoryTTL:    cfg.HistoryTTL,
 		Logger:        cfg.Logger,
 	})
+	s.metrics = newMetrics(s.roomsGauge)
+	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.handler = s.routes()
 	s.http = &http.Server{
@@ -222,6 +262,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("shutdown http: %w", httpErr)
 	}
 	return err
+}
+
+// warn logs a warning about a client unless too many were logged lately.
+func (s *Server) warn(msg string, attrs ...any) {
+	if s.warnings.Allow() {
+		s.log.Warn(msg, attrs...)
+	}
 }
 
 func (s *Server) track(c *wsConn) bool {

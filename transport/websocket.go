@@ -12,6 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/messages"
@@ -27,8 +29,10 @@ const SubprotocolJSON = "lobby.v1"
 // maxEpochLen bounds the epoch a client may send back.
 const maxEpochLen = 64
 
-// propsFunc makes the actor that will serve one upgraded connection.
-type propsFunc func(conn actors.Conn, protocol messages.Protocol) *actor.Props
+// propsFunc makes the actor that will serve one upgraded connection, and
+// says the session id it will have (uuid.Nil for an actor without one), for
+// the connection's log lines.
+type propsFunc func(conn actors.Conn, protocol messages.Protocol) (*actor.Props, uuid.UUID)
 
 // serveRoom is GET /ws/{room}, GET /ws/ and GET /{room} with an Upgrade
 // header: a session in the room.
@@ -44,7 +48,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		room = DefaultRoom
 	}
 	if !validRoom(room) {
-		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
 		return
 	}
 	join := actors.Join{Room: room}
@@ -52,26 +56,26 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	if q.Has("since") {
 		since, err := strconv.ParseUint(q.Get("since"), 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_since", "since must be a message sequence number (0 or more)")
+			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_since", "since must be a message sequence number (0 or more)")
 			return
 		}
 		epoch := q.Get("epoch")
 		if len(epoch) > maxEpochLen {
-			writeError(w, http.StatusBadRequest, "invalid_epoch", "epoch is too long")
+			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_epoch", "epoch is too long")
 			return
 		}
 		join.Recover, join.Since, join.Epoch = true, since, epoch
 	}
-	s.serveSocket(w, r, "room", room, func(conn actors.Conn, p messages.Protocol) *actor.Props {
-		join.Protocol = p
-		return s.node.SessionProps(conn, join)
+	s.serveSocket(w, r, "room", room, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
+		join.ID, join.Protocol = uuid.New(), p
+		return s.node.SessionProps(conn, join), join.ID
 	})
 }
 
 // serveEcho is GET /echo: the seed's minimal actor.
 func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
-	s.serveSocket(w, r, "echo", "", func(conn actors.Conn, _ messages.Protocol) *actor.Props {
-		return s.node.EchoProps(conn)
+	s.serveSocket(w, r, "echo", "", func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+		return s.node.EchoProps(conn), uuid.Nil
 	})
 }
 
@@ -91,11 +95,22 @@ func headerHasToken(h http.Header, key, token string) bool {
 	return false
 }
 
-// serveSocket upgrades r, spawns the actor newProps makes for it, and reads
-// the socket into that actor until the connection ends. It is the one
-// place where a connection's goroutines and actor start and stop: the
-// handler's goroutine is the reader, and it returns only once the actor has
-// stopped and the connection's other goroutines have ended.
+// refuse answers a WebSocket connect with a JSON error before the upgrade,
+// counts it, and logs it (rate-limited: a flood of bad clients must not
+// flood the log).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, status int, code, message string) {
+	s.metrics.upgradesRefused.WithLabelValues(reason).Inc()
+	s.warn("websocket connect refused", slog.String("reason", reason), slog.Int("status", status),
+		slog.String("remote", r.RemoteAddr), slog.String("path", r.URL.Path))
+	writeError(w, status, code, message)
+}
+
+// serveSocket checks a WebSocket connect (draining, capacity, origin,
+// token), upgrades it, spawns the actor newProps makes for it, and reads the
+// socket into that actor until the connection ends. It is the one place
+// where a connection's goroutines and actor start and stop: the handler's
+// goroutine is the reader, and it returns only once the actor has stopped
+// and the connection's other goroutines have ended.
 func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room string, newProps propsFunc) {
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
@@ -103,24 +118,48 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		return
 	}
 	if s.draining.Load() {
-		writeError(w, http.StatusServiceUnavailable, "draining", "the server is shutting down")
+		s.refuse(w, r, refusedDraining, http.StatusServiceUnavailable, "draining", "the server is shutting down")
 		return
 	}
+	if err := s.checkOrigin(r); err != nil {
+		s.refuse(w, r, refusedOrigin, http.StatusForbidden, "forbidden_origin", err.Error())
+		return
+	}
+	if err := s.checkClientToken(r, room); err != nil {
+		if errors.Is(err, errForbiddenRoom) {
+			s.refuse(w, r, refusedForbidden, http.StatusForbidden, "forbidden", "the token does not allow room "+room)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
+		s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, "unauthorized", err.Error())
+		return
+	}
+	if s.open.Add(1) > int64(s.cfg.MaxConnections) {
+		s.open.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		s.refuse(w, r, refusedOverCapacity, http.StatusServiceUnavailable, "over_capacity", "the server has as many connections as it takes; retry later")
+		return
+	}
+	defer s.open.Add(-1)
+
 	conn := newWSConn(connLimits{
 		maxFrames:    s.cfg.SendQueue,
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
 		pingTimeout:  s.cfg.ClientTimeout,
-	}, r.RemoteAddr)
+	}, s.metrics)
 	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
 	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{SubprotocolJSON},
-		OnPongReceived: func(context.Context, []byte) { conn.seen() },
-		OnPingReceived: func(context.Context, []byte) bool { conn.seen(); return true },
+		Subprotocols: []string{SubprotocolJSON},
+		// The origin was checked above, with a JSON answer.
+		InsecureSkipVerify: true,
+		OnPongReceived:     func(context.Context, []byte) { conn.seen() },
+		OnPingReceived:     func(context.Context, []byte) bool { conn.seen(); return true },
 	})
 	if err != nil {
 		// Accept has answered the client already.
-		s.log.Debug("websocket upgrade refused", slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		s.metrics.upgradesRefused.WithLabelValues(refusedBadRequest).Inc()
+		s.log.Debug("websocket upgrade failed", slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
 	conn.ws, conn.batch = ws, bw.conn
@@ -130,37 +169,63 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		return
 	}
 	defer s.untrack(conn)
+	s.metrics.connections.Inc()
+	defer s.metrics.connections.Dec()
 
 	start := time.Now()
 	protocol := messages.ProtocolText
 	if ws.Subprotocol() == SubprotocolJSON {
 		protocol = messages.ProtocolJSON
 	}
-	pid := s.node.Spawn(newProps(conn, protocol))
-	log := s.log.With(slog.String("kind", kind), slog.String("actor", pid.Id), slog.String("remote", r.RemoteAddr))
+	props, id := newProps(conn, protocol)
+	pid := s.node.Spawn(props)
+	log := s.log.With(slog.String("kind", kind), slog.String("remote", r.RemoteAddr))
+	if id != uuid.Nil {
+		log = log.With(slog.String("id", id.String()))
+	}
 	if room != "" {
 		log = log.With(slog.String("room", room))
 	}
-	log.Info("connection open")
+	log.Info("connection open", slog.String("protocol", protocolName(protocol)))
 
 	readErr := s.readLoop(conn, pid)
 
 	s.node.Stop(pid)
 	conn.shutdown()
-	log.Info("connection closed", append(closeAttrs(conn, readErr), slog.Duration("duration", time.Since(start)))...)
+	reason, attrs := closeReason(conn, readErr)
+	s.metrics.disconnects.WithLabelValues(reason).Inc()
+	log.Info("connection closed", append(attrs, slog.String("why", reason), slog.Duration("duration", time.Since(start)))...)
+}
+
+func protocolName(p messages.Protocol) string {
+	if p == messages.ProtocolJSON {
+		return SubprotocolJSON
+	}
+	return "text"
 }
 
 // readLoop hands every data frame to the connection's actor until the read
 // fails: the client closed, the connection broke, a frame was too large
 // (coder/websocket then closes with 1009), or the server is closing.
+// Frames over the rate limit are handed on marked, for the actor to answer.
 func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
+	var limiter *rate.Limiter
+	if s.cfg.Rate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
+	}
 	for {
 		typ, data, err := conn.ws.Read(s.hardCtx)
 		if err != nil {
 			return err
 		}
 		conn.seen()
-		s.node.Send(pid, &messages.ClientMessage{Data: data, Binary: typ == websocket.MessageBinary})
+		limited := limiter != nil && !limiter.Allow()
+		if limited {
+			s.metrics.rateLimited.Inc()
+		} else {
+			s.metrics.received.Inc()
+		}
+		s.node.Send(pid, &messages.ClientMessage{Data: data, Binary: typ == websocket.MessageBinary, RateLimited: limited})
 		// A client's frames already in the socket buffer can be read far
 		// faster than their fan-out is written. Yielding here lets the
 		// actors and writers downstream run before the next read, so a
@@ -170,16 +235,36 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 	}
 }
 
-// closeAttrs says how a connection ended, for its log line: the close the
-// server asked for, else the client's close code, else the read error.
-func closeAttrs(conn *wsConn, readErr error) []any {
+// closeReason says why a connection ended, as a lobby_disconnects_total
+// reason and as log attributes: the close the server asked for, else the
+// client's close, else the read error.
+func closeReason(conn *wsConn, readErr error) (string, []any) {
 	if code, reason := conn.reason(); code != 0 {
-		return []any{slog.Int("code", int(code)), slog.String("reason", reason), slog.String("by", "server")}
+		attrs := []any{slog.Int("code", int(code)), slog.String("reason", reason), slog.String("by", "server")}
+		switch reason {
+		case reasonSlowConsumer, reasonWriteFailed:
+			return dcSlowConsumer, attrs
+		case actors.ReasonHeartbeatTimeout:
+			return dcHeartbeat, attrs
+		case actors.ReasonRateLimit:
+			return dcRateLimit, attrs
+		case reasonShutdown:
+			return dcShutdown, attrs
+		case actors.ReasonInternalError:
+			return dcInternalError, attrs
+		}
+		return dcPolicy, attrs
 	}
 	if code := websocket.CloseStatus(readErr); code != -1 {
 		var ce websocket.CloseError
 		errors.As(readErr, &ce)
-		return []any{slog.Int("code", int(code)), slog.String("reason", ce.Reason), slog.String("by", "client")}
+		return dcClientClosed, []any{slog.Int("code", int(code)), slog.String("reason", ce.Reason), slog.String("by", "client")}
 	}
-	return []any{slog.String("err", readErr.Error())}
+	attrs := []any{slog.String("err", readErr.Error())}
+	// coder/websocket has closed with 1009 itself; its error is the only
+	// sign of it.
+	if strings.Contains(readErr.Error(), "read limited at") {
+		return dcTooBig, append(attrs, slog.Int("code", int(websocket.StatusMessageTooBig)), slog.String("by", "server"))
+	}
+	return dcConnectionLost, attrs
 }

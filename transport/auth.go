@@ -1,0 +1,132 @@
+package transport
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// requirePublishToken wraps a publish route: with Config.PublishToken set,
+// a request needs "Authorization: Bearer <token>".
+func (s *Server) requirePublishToken(h http.HandlerFunc) http.HandlerFunc {
+	if s.cfg.PublishToken == "" {
+		return h
+	}
+	want := []byte(s.cfg.PublishToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := bearer(r)
+		// ConstantTimeCompare leaks only the length, not where a guess
+		// first differs.
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			s.metrics.publishesRejected.WithLabelValues("401").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby publish"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <publish token>")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// clientClaims are the claims of a client's JWT.
+type clientClaims struct {
+	// Rooms lists the rooms the token allows: names, or patterns such as
+	// "news-*" (path.Match syntax).
+	Rooms []string `json:"rooms"`
+	jwt.RegisteredClaims
+}
+
+// errForbiddenRoom is a valid token whose rooms claim does not allow the room.
+var errForbiddenRoom = errors.New("transport: token does not allow this room")
+
+// checkClientToken enforces Config.JWTSecret on a WebSocket connect to room
+// ("" for a route with no room: any valid token will do). The token comes
+// from ?token= or "Authorization: Bearer".
+func (s *Server) checkClientToken(r *http.Request, room string) error {
+	if s.cfg.JWTSecret == "" {
+		return nil
+	}
+	raw := r.URL.Query().Get("token")
+	if raw == "" {
+		raw, _ = bearer(r)
+	}
+	if raw == "" {
+		return errors.New("a token is needed: ?token=<JWT> or Authorization: Bearer <JWT>")
+	}
+	claims, err := parseClientToken(raw, []byte(s.cfg.JWTSecret), time.Now())
+	if err != nil {
+		return err
+	}
+	if room != "" && !roomAllowed(claims.Rooms, room) {
+		return errForbiddenRoom
+	}
+	return nil
+}
+
+// maxTokenBytes bounds the token a client may send; real ones are far smaller.
+const maxTokenBytes = 4096
+
+func parseClientToken(raw string, secret []byte, now time.Time) (*clientClaims, error) {
+	if len(raw) > maxTokenBytes {
+		return nil, fmt.Errorf("token longer than %d bytes", maxTokenBytes)
+	}
+	claims := &clientClaims{}
+	_, err := jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("invalid token: %w", err)
+	}
+	return claims, nil
+}
+
+func roomAllowed(patterns []string, room string) bool {
+	for _, p := range patterns {
+		if ok, err := path.Match(p, room); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOrigin allows a browser's connect from the server's own origin, or
+// from an origin Config.AllowedOrigins lists (host patterns, path.Match
+// syntax, as coder/websocket's OriginPatterns). Clients that send no Origin
+// are not browsers and are allowed.
+func (s *Server) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("malformed Origin header %q", origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, p := range s.cfg.AllowedOrigins {
+		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); err == nil && ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("origin %q is not allowed; start the server with --allowed-origins to allow it", u.Host)
+}

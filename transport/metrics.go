@@ -1,0 +1,116 @@
+package transport
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Disconnect reasons, the values of lobby_disconnects_total's reason label.
+const (
+	dcClientClosed   = "client_closed"
+	dcConnectionLost = "connection_lost"
+	dcSlowConsumer   = "slow_consumer"
+	dcHeartbeat      = "heartbeat_timeout"
+	dcRateLimit      = "rate_limit"
+	dcTooBig         = "message_too_big"
+	dcShutdown       = "shutdown"
+	dcInternalError  = "internal_error"
+	dcPolicy         = "policy"
+)
+
+// Upgrade refusals, the values of lobby_upgrades_refused_total's reason label.
+const (
+	refusedBadRequest   = "bad_request"
+	refusedOverCapacity = "over_capacity"
+	refusedUnauthorized = "unauthorized"
+	refusedForbidden    = "forbidden"
+	refusedOrigin       = "origin"
+	refusedDraining     = "draining"
+)
+
+// metrics are one Server's Prometheus metrics, on a registry of its own so
+// that two servers in one process (tests) do not collide.
+type metrics struct {
+	registry          *prometheus.Registry
+	connections       prometheus.Gauge
+	received          prometheus.Counter
+	delivered         prometheus.Counter
+	disconnects       *prometheus.CounterVec
+	fanout            prometheus.Histogram
+	queueDropped      prometheus.Counter
+	rateLimited       prometheus.Counter
+	upgradesRefused   *prometheus.CounterVec
+	publishesRejected *prometheus.CounterVec
+}
+
+func newMetrics(rooms func() float64) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lobby_connections", Help: "Open WebSocket connections.",
+		}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_messages_received_total", Help: "Data frames read from clients plus HTTP publishes and sends accepted.",
+		}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_messages_delivered_total", Help: "Frames written to client sockets.",
+		}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_disconnects_total", Help: "Closed WebSocket connections, by reason.",
+		}, []string{"reason"}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lobby_publish_fanout_seconds",
+			Help:    "Time from an HTTP publish's arrival to its room having handed it to every member.",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2.5, 12),
+		}),
+		queueDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_queue_dropped_total", Help: "Frames not queued for a client because its queue was full (it is then closed as a slow consumer) or it was closing.",
+		}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_rate_limited_total", Help: "Client frames refused by the inbound rate limit.",
+		}),
+		upgradesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_upgrades_refused_total", Help: "WebSocket connects refused before the upgrade, by reason.",
+		}, []string{"reason"}),
+		publishesRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_http_rejected_total", Help: "HTTP publish and send requests refused, by status code.",
+		}, []string{"code"}),
+	}
+	m.registry.MustRegister(
+		m.connections, m.received, m.delivered, m.disconnects, m.fanout,
+		m.queueDropped, m.rateLimited, m.upgradesRefused, m.publishesRejected,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_rooms", Help: "Rooms alive, empty ones keeping history included."}, rooms),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	// Every reason is exported from the start, at 0, so that rate() and
+	// alerts work before the first event.
+	for _, r := range []string{dcClientClosed, dcConnectionLost, dcSlowConsumer, dcHeartbeat,
+		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy} {
+		m.disconnects.WithLabelValues(r)
+	}
+	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining} {
+		m.upgradesRefused.WithLabelValues(r)
+	}
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// roomsGauge counts the rooms at scrape time, asking the lobby.
+func (s *Server) roomsGauge() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rooms, err := s.node.Rooms(ctx)
+	if err != nil {
+		return 0
+	}
+	return float64(len(rooms))
+}
