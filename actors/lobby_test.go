@@ -134,3 +134,46 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 	}
 	n.Stop(pid)
 }
+
+// panicConn panics on the frame "boom", as a bug reached by one client
+// would.
+type panicConn struct{ *fakeConn }
+
+func (c panicConn) Send(data []byte, binary bool) bool {
+	if string(data) == "boom" {
+		panic("bug")
+	}
+	return c.fakeConn.Send(data, binary)
+}
+
+func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
+	n := newTestNode(t, Config{History: -1})
+	victim := newFakeConn()
+	pid := n.Spawn(n.SessionProps(panicConn{victim}, Join{Room: "p"}))
+	victim.next(t) // welcome
+	other := newFakeConn()
+	otherPID := n.Spawn(n.SessionProps(other, Join{Room: "p"}))
+	other.next(t)
+	victim.next(t) // the other's joined notice
+
+	n.Send(pid, &messages.WsMessage{Data: []byte("boom")})
+	select {
+	case closed := <-victim.closed:
+		if closed != "1011 internal error" {
+			t.Fatalf("closed %q, want 1011 internal error", closed)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panicking session did not close its connection")
+	}
+	// It stopped (not restarted with a new id): its room is told it left,
+	// and the other member is untouched.
+	if f := other.next(t); !strings.HasSuffix(f, " disconnected.") {
+		t.Fatalf("other member got %q, want the disconnected notice", f)
+	}
+	select {
+	case c := <-other.closed:
+		t.Fatalf("the other member was closed too: %s", c)
+	default:
+	}
+	n.Stop(otherPID)
+}

@@ -72,10 +72,12 @@ func (ts *testServer) url(path string) string   { return "http://" + ts.addr + p
 func (ts *testServer) wsURL(path string) string { return "ws://" + ts.addr + path }
 
 // testLogger writes the server's logs to t.Log until the test ends.
-func testLogger(t testing.TB) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger { return newLevelLogger(t, slog.LevelDebug) }
+
+func newLevelLogger(t testing.TB, level slog.Level) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 type testWriter struct {

@@ -77,6 +77,30 @@ func (b *batchConn) end() error {
 	return err
 }
 
+// Close writes what is held, then closes the connection. coder/websocket
+// closes the connection right after answering a client's close frame, and
+// that answer may be held in a batch.
+func (b *batchConn) Close() error {
+	b.release(closeFlushTimeout)
+	return b.Conn.Close()
+}
+
+// closeFlushTimeout bounds the last write before a close.
+const closeFlushTimeout = time.Second
+
+// release stops holding and writes what is held, giving it at most timeout:
+// called when the connection ends, so that a frame coder/websocket wrote
+// while the writer held a batch (the answer to the client's close frame,
+// say) is not lost when the TCP connection is closed.
+func (b *batchConn) release(timeout time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hold = false
+	b.timeout = min(b.timeout, timeout)
+	// The connection is ending; a write error changes nothing.
+	_ = b.flushLocked()
+}
+
 func (b *batchConn) flushLocked() error {
 	if b.buf == nil || len(*b.buf) == 0 {
 		return nil

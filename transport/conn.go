@@ -275,6 +275,7 @@ func (c *wsConn) shutdown() {
 		c.closing = true
 	}
 	c.mu.Unlock()
+	c.batch.release(closeFlushTimeout)
 	c.closeTCP()
 	c.goroutines.Wait()
 }

@@ -2,13 +2,14 @@ package transport
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"github.com/lobby/lobby/messages"
 )
 
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := s.mux
 	mux.HandleFunc("GET /ws/{room}", s.serveRoom)
 	mux.HandleFunc("GET /ws/{$}", s.serveRoom)
 	mux.HandleFunc("GET /{room}", s.serveRoom)
@@ -116,4 +117,14 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 
 func writeUnavailable(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusServiceUnavailable, "unavailable", "the lobby did not answer: "+err.Error())
+}
+
+// EnablePprof serves net/http/pprof under /debug/pprof/. Call it before
+// Serve.
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }

@@ -126,6 +126,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	node    *actors.Node
+	mux     *http.ServeMux
 	handler http.Handler
 	http    *http.Server
 	// hardCtx is cancelled when the drain deadline passes: every read then
@@ -172,6 +173,7 @@ func New(cfg Config) *Server {
 	s.metrics = newMetrics(s.roomsGauge)
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
+	s.mux = http.NewServeMux()
 	s.handler = s.routes()
 	s.http = &http.Server{
 		Handler:           s.handler,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,19 +53,9 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	join := actors.Join{Room: room}
-	q := r.URL.Query()
-	if q.Has("since") {
-		since, err := strconv.ParseUint(q.Get("since"), 10, 64)
-		if err != nil {
-			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_since", "since must be a message sequence number (0 or more)")
-			return
-		}
-		epoch := q.Get("epoch")
-		if len(epoch) > maxEpochLen {
-			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_epoch", "epoch is too long")
-			return
-		}
-		join.Recover, join.Since, join.Epoch = true, since, epoch
+	if err := parseRecovery(r.URL.RawQuery, &join); err != nil {
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, err.code, err.message)
+		return
 	}
 	s.serveSocket(w, r, "room", room, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
 		join.ID, join.Protocol = uuid.New(), p
@@ -77,6 +68,30 @@ func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
 	s.serveSocket(w, r, "echo", "", func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 		return s.node.EchoProps(conn), uuid.Nil
 	})
+}
+
+// queryError is a bad query string, answered 400.
+type queryError struct{ code, message string }
+
+// parseRecovery reads a lobby.v1 client's ?since=<seq>&epoch=<epoch>.
+func parseRecovery(rawQuery string, j *actors.Join) *queryError {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return &queryError{"invalid_query", "the query string is malformed"}
+	}
+	if !q.Has("since") {
+		return nil
+	}
+	since, err := strconv.ParseUint(q.Get("since"), 10, 64)
+	if err != nil {
+		return &queryError{"invalid_since", "since must be a message sequence number (0 or more)"}
+	}
+	epoch := q.Get("epoch")
+	if len(epoch) > maxEpochLen {
+		return &queryError{"invalid_epoch", "epoch is too long"}
+	}
+	j.Recover, j.Since, j.Epoch = true, since, epoch
+	return nil
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
@@ -261,9 +276,8 @@ func closeReason(conn *wsConn, readErr error) (string, []any) {
 		return dcClientClosed, []any{slog.Int("code", int(code)), slog.String("reason", ce.Reason), slog.String("by", "client")}
 	}
 	attrs := []any{slog.String("err", readErr.Error())}
-	// coder/websocket has closed with 1009 itself; its error is the only
-	// sign of it.
-	if strings.Contains(readErr.Error(), "read limited at") {
+	// coder/websocket has closed with 1009 itself.
+	if errors.Is(readErr, websocket.ErrMessageTooBig) {
 		return dcTooBig, append(attrs, slog.Int("code", int(websocket.StatusMessageTooBig)), slog.String("by", "server"))
 	}
 	return dcConnectionLost, attrs

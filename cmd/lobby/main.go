@@ -33,10 +33,13 @@ func main() {
 
 // options are the command line's settings.
 type options struct {
-	addr      string
-	logLevel  string
-	logFormat string
-	server    transport.Config
+	addr            string
+	logLevel        string
+	logFormat       string
+	insecurePublish bool
+	allowedOrigins  string
+	pprof           bool
+	server          transport.Config
 }
 
 // parseOptions reads flags from args, each defaulting to its environment
@@ -55,6 +58,14 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", 1<<20, "largest HTTP publish body (larger is answered 413)")
 	fs.IntVar(&o.server.History, "history", 100, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
 	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", 5*time.Minute, "how long a room keeps a message")
+	fs.IntVar(&o.server.MaxConnections, "max-connections", 100_000, "WebSocket connections served at once (more are answered 503)")
+	fs.Float64Var(&o.server.Rate, "rate", 100, "frames per second each client may send (negative: no limit)")
+	fs.IntVar(&o.server.RateBurst, "rate-burst", 200, "frames a client may send at once above --rate")
+	fs.StringVar(&o.server.PublishToken, "publish-token", "", "bearer token every POST route needs (empty: publishing is open)")
+	fs.BoolVar(&o.insecurePublish, "insecure-publish", false, "serve a non-loopback address without --publish-token")
+	fs.StringVar(&o.server.JWTSecret, "jwt-secret", "", "HS256 secret: WebSocket clients then need a JWT with exp and a rooms claim")
+	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origin hosts allowed besides the server's own (patterns such as *.example.com)")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -82,7 +93,36 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
+	for p := range strings.SplitSeq(o.allowedOrigins, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			o.server.AllowedOrigins = append(o.server.AllowedOrigins, p)
+		}
+	}
+	if err := checkExposure(o.addr, o.server.PublishToken, o.insecurePublish); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// checkExposure refuses to serve the publish routes open to a network: on a
+// non-loopback address, anyone who reaches the server could publish to
+// every room.
+func checkExposure(addr, token string, insecure bool) error {
+	if token != "" || insecure {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve %s without a publish token: anyone who can reach it could publish to every room. "+
+		"Set --publish-token (or LOBBY_PUBLISH_TOKEN), or pass --insecure-publish if that is what you want", addr)
 }
 
 // envName is a flag's environment twin: --send-queue is LOBBY_SEND_QUEUE.
@@ -122,6 +162,10 @@ func run(args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := transport.New(o.server)
+	if o.pprof {
+		srv.EnablePprof()
+		log.Warn("pprof is served under /debug/pprof/; keep this server off untrusted networks")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
