@@ -143,3 +143,29 @@ func TestBinaryHelpAndBadFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestBinaryRefusesAnOpenPublishAPIOffLoopback(t *testing.T) {
+	bin := buildLobby(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	tests := []struct {
+		name string
+		args []string
+		want string // in the output; "" means it must start
+	}{
+		{name: "all interfaces, no token", args: []string{"--addr", "0.0.0.0:0"}, want: "--publish-token"},
+		{name: "empty host, no token", args: []string{"--addr", ":0"}, want: "--insecure-publish"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := exec.CommandContext(ctx, bin, tt.args...).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit %v, want 1\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tt.want) || !strings.Contains(string(out), "refusing") {
+				t.Fatalf("output does not explain the refusal with %q:\n%s", tt.want, out)
+			}
+		})
+	}
+}
