@@ -1,10 +1,25 @@
 package transport
 
+import "net/http"
+
 // DefaultRoom is the room of GET /ws/.
 const DefaultRoom = "lobby"
 
 // maxRoomLen is the longest room name accepted.
 const maxRoomLen = 64
+
+// roomFromPath returns the {room} of r's path, or answers 400 and returns
+// false when it is not a room name.
+func roomFromPath(w http.ResponseWriter, r *http.Request) (string, bool) {
+	room := r.PathValue("room")
+	if !validRoom(room) {
+		writeError(w, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
+		return "", false
+	}
+	return room, true
+}
+
+const invalidRoomMessage = "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -"
 
 // validRoom reports whether name is a room name: 1 to 64 characters of
 // A-Z a-z 0-9 _ . -. Checking before the upgrade keeps odd names out of
