@@ -26,9 +26,8 @@ type publishBody struct {
 // publishRoom is POST /rooms/{room}/broadcast: any JSON body, to every
 // member of the room.
 func (s *Server) publishRoom(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	if !validRoom(room) {
-		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+	room, ok := roomFromPath(w, r)
+	if !ok {
 		return
 	}
 	body, ok := s.readJSONBody(w, r)

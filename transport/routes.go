@@ -56,9 +56,8 @@ type roomBody struct {
 }
 
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("room")
-	if !validRoom(name) {
-		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+	name, ok := roomFromPath(w, r)
+	if !ok {
 		return
 	}
 	info, err := s.node.Room(r.Context(), name)
@@ -90,9 +89,8 @@ type historyBody struct {
 }
 
 func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("room")
-	if !validRoom(name) {
-		writeError(w, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+	name, ok := roomFromPath(w, r)
+	if !ok {
 		return
 	}
 	var since uint64

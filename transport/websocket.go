@@ -49,7 +49,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		room = DefaultRoom
 	}
 	if !validRoom(room) {
-		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_room", "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
 		return
 	}
 	join := actors.Join{Room: room}
