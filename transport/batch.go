@@ -2,6 +2,8 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -13,7 +15,10 @@ import (
 const maxBatchBytes = 64 << 10
 
 // batchBuffers recycles batch buffers, so that an idle connection holds none.
-var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBatchBytes); return &b }}
+// A new one starts small (most batches are a few small frames; a 64 KiB
+// one would cost a 64 KiB clear for each) and grows by append up to
+// maxBatchBytes.
+var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // batchConn is the hijacked TCP connection under a WebSocket. coder/websocket
 // flushes every frame it writes with one write() of its own; one syscall per
@@ -136,7 +141,16 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &batchConn{Conn: nc, timeout: w.timeout}
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 64)), nil
+	// A 512-byte read buffer instead of net/http's 4 KiB one, which the
+	// connection would hold for its life: a small frame still arrives in
+	// one read, and a large payload is read past the buffer, straight into
+	// the message.
+	var src io.Reader = w.conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), w.conn)
+	}
+	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(src, 512), bufio.NewWriterSize(w.conn, 64)), nil
 }
 
 // Unwrap lets http.ResponseController reach the real writer.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,7 +156,12 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		s.refuse(w, r, refusedOverCapacity, http.StatusServiceUnavailable, "over_capacity", "the server has as many connections as it takes; retry later")
 		return
 	}
-	defer s.open.Add(-1)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.open.Add(-1)
+		}
+	}()
 
 	conn := newWSConn(connLimits{
 		maxFrames:    s.cfg.SendQueue,
@@ -183,33 +189,46 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		_ = ws.Close(closeGoingAway, reasonShutdown)
 		return
 	}
-	defer s.untrack(conn)
 	s.metrics.connections.Inc()
-	defer s.metrics.connections.Dec()
 
-	start := time.Now()
 	protocol := messages.ProtocolText
 	if ws.Subprotocol() == SubprotocolJSON {
 		protocol = messages.ProtocolJSON
 	}
 	props, id := newProps(conn, protocol)
 	pid := s.node.Spawn(props)
-	log := s.log.With(slog.String("kind", kind), slog.String("remote", r.RemoteAddr))
+	attrs := []any{slog.String("kind", kind), slog.String("remote", r.RemoteAddr)}
 	if id != uuid.Nil {
-		log = log.With(slog.String("id", id.String()))
+		attrs = append(attrs, slog.String("id", id.String()))
 	}
 	if room != "" {
-		log = log.With(slog.String("room", room))
+		attrs = append(attrs, slog.String("room", room))
 	}
-	log.Info("connection open", slog.String("protocol", protocolName(protocol)))
+	s.log.Info("connection open", append(attrs, slog.String("protocol", protocolName(protocol)))...)
+
+	// The connection is read on a goroutine of its own and this handler
+	// returns: serving the HTTP request has grown the handler goroutine's
+	// stack to 16 KiB, which an idle connection would otherwise keep for
+	// its whole life. track counted the new goroutine for Shutdown.
+	handedOff = true
+	go s.serveConn(conn, pid, time.Now(), attrs)
+}
+
+// serveConn is a connection's reader, from the upgrade to the end: it
+// hands every frame to the connection's actor, then stops the actor and
+// the connection's goroutines, and only then returns.
+func (s *Server) serveConn(conn *wsConn, pid *actor.PID, start time.Time, attrs []any) {
+	defer s.open.Add(-1)
+	defer s.untrack(conn)
+	defer s.metrics.connections.Dec()
 
 	readErr := s.readLoop(conn, pid)
 
 	s.node.Stop(pid)
 	conn.shutdown()
-	reason, attrs := closeReason(conn, readErr)
+	reason, closeAttrs := closeReason(conn, readErr)
 	s.metrics.disconnects.WithLabelValues(reason).Inc()
-	log.Info("connection closed", append(attrs, slog.String("why", reason), slog.Duration("duration", time.Since(start)))...)
+	s.log.Info("connection closed", slices.Concat(attrs, closeAttrs, []any{slog.String("why", reason), slog.Duration("duration", time.Since(start))})...)
 }
 
 func protocolName(p messages.Protocol) string {

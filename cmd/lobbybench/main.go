@@ -1,0 +1,195 @@
+// Command lobbybench is a load generator for Lobby, or for anything that
+// speaks Lobby's seed protocol (GET /ws/{room}, POST /rooms/{room}/broadcast).
+//
+//	lobbybench [flags] fanout|chat|idle|churn
+//	lobbybench compare [flags]
+//
+// Every scenario is bounded in time and count, prints one JSON line per
+// result on stdout, and a readable summary on stderr. Latency is measured
+// from a timestamp inside each message. Run it on a core of its own
+// (taskset -c 1) and the server on another (taskset -c 0): one server core
+// takes about one load-generator core to measure.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "lobbybench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is every scenario's settings.
+type config struct {
+	url        string
+	rooms      int
+	subs       int
+	rate       float64
+	ramp       bool
+	step       time.Duration
+	factor     float64
+	p99Bound   time.Duration
+	maxRate    float64
+	duration   time.Duration
+	payload    int
+	conns      int
+	settle     time.Duration
+	serverPID  int
+	conc       int
+	publishers int
+	label      string
+}
+
+func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
+	c := &config{}
+	fs := flag.NewFlagSet("lobbybench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8081", "server base URL (WebSocket routes are derived from it)")
+	fs.IntVar(&c.rooms, "rooms", 1, "fanout, chat: rooms")
+	fs.IntVar(&c.subs, "subs", 1000, "fanout: subscribers per room; chat: members per room")
+	fs.Float64Var(&c.rate, "rate", 100, "fanout: publishes per second in all (ramp: the first step's); chat: messages per second per member")
+	fs.BoolVar(&c.ramp, "ramp", false, "fanout: raise the rate by --factor every --step until p99 > --p99 or a loss; report the best step")
+	fs.DurationVar(&c.step, "step", 2*time.Second, "fanout --ramp: length of one step")
+	fs.Float64Var(&c.factor, "factor", 1.6, "fanout --ramp: rate multiplier per step")
+	fs.DurationVar(&c.p99Bound, "p99", 200*time.Millisecond, "fanout --ramp: latency bound a step must keep")
+	fs.Float64Var(&c.maxRate, "max-rate", 100_000, "fanout --ramp: stop raising past this many publishes per second")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "fanout (fixed rate), chat, churn: how long to run")
+	fs.IntVar(&c.payload, "payload", 64, "bytes of padding in each message")
+	fs.IntVar(&c.conns, "conns", 1000, "idle: connections to open")
+	fs.DurationVar(&c.settle, "settle", 5*time.Second, "idle: wait this long after connecting before reading the server's memory")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "server process id: idle reads its RSS, fanout and chat its CPU time (from /proc)")
+	fs.IntVar(&c.conc, "concurrency", 50, "churn: clients connecting and closing at once")
+	fs.IntVar(&c.publishers, "publishers", 8, "fanout: HTTP publishers working in parallel")
+	fs.StringVar(&c.label, "label", "", "a name for the server, copied into the results")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: lobbybench [flags] fanout|chat|idle|churn
+       lobbybench compare --help
+
+  fanout  R rooms x N subscribers; HTTP publishes at --rate, or --ramp to
+          find the highest rate with p99 under --p99 and no loss
+  chat    R rooms x N members, each sending --rate frames per second
+  idle    --conns idle connections; with --server-pid, KB of server RSS per connection
+  churn   --concurrency clients connecting and closing for --duration
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs, c
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "compare" {
+		return runCompare(ctx, args[1:], stdout, stderr)
+	}
+	fs, c := flags("", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("name one scenario")
+	}
+	res, err := runScenario(ctx, fs.Arg(0), c)
+	if err != nil {
+		return err
+	}
+	return report(stdout, stderr, res)
+}
+
+func runScenario(ctx context.Context, name string, c *config) (*result, error) {
+	var res *result
+	var err error
+	switch name {
+	case "fanout":
+		res, err = fanout(ctx, c)
+	case "chat":
+		res, err = chat(ctx, c)
+	case "idle":
+		res, err = idle(ctx, c)
+	case "churn":
+		res, err = churn(ctx, c)
+	default:
+		return nil, fmt.Errorf("unknown scenario %q: want fanout, chat, idle or churn", name)
+	}
+	if res != nil {
+		res.Scenario, res.Label = name, c.label
+	}
+	return res, err
+}
+
+// result is one scenario run, printed as one JSON line.
+type result struct {
+	Scenario        string   `json:"scenario"`
+	Label           string   `json:"label,omitempty"`
+	Rooms           int      `json:"rooms,omitempty"`
+	Subs            int      `json:"subs,omitempty"`
+	Seconds         float64  `json:"seconds"`
+	Published       int64    `json:"published,omitempty"`
+	Delivered       int64    `json:"delivered,omitempty"`
+	Lost            int64    `json:"lost,omitempty"`
+	DeliveriesPerS  float64  `json:"deliveries_per_s,omitempty"`
+	BestDeliveriesS float64  `json:"best_deliveries_per_s,omitempty"`
+	P50ms           float64  `json:"p50_ms,omitempty"`
+	P99ms           float64  `json:"p99_ms,omitempty"`
+	ServerCPUus     float64  `json:"server_cpu_us_per_delivery,omitempty"`
+	Conns           int      `json:"conns,omitempty"`
+	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
+	CyclesPerS      float64  `json:"cycles_per_s,omitempty"`
+	Errors          int64    `json:"errors,omitempty"`
+	Steps           []result `json:"steps,omitempty"`
+	Stop            string   `json:"stop,omitempty"`
+}
+
+func report(stdout, stderr io.Writer, r *result) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", line)
+	fmt.Fprintln(stderr, summary(r))
+	return nil
+}
+
+func summary(r *result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s:", r.Label, r.Scenario)
+	switch presetScenario(r.Scenario) {
+	case "fanout", "chat":
+		if r.BestDeliveriesS > 0 {
+			fmt.Fprintf(&b, " best %.0f deliveries/s (p99 %.1f ms) over %d steps; stopped: %s", r.BestDeliveriesS, r.P99ms, len(r.Steps), r.Stop)
+		} else {
+			fmt.Fprintf(&b, " %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, lost %d", r.DeliveriesPerS, r.P50ms, r.P99ms, r.Lost)
+		}
+		if r.ServerCPUus > 0 {
+			fmt.Fprintf(&b, ", server CPU %.2f µs/delivery", r.ServerCPUus)
+		}
+	case "idle":
+		fmt.Fprintf(&b, " %d connections", r.Conns)
+		if r.KBPerConn > 0 {
+			fmt.Fprintf(&b, ", %.1f KB server RSS per connection", r.KBPerConn)
+		}
+	case "churn":
+		fmt.Fprintf(&b, " %.0f connect/close cycles/s", r.CyclesPerS)
+	}
+	if r.Errors > 0 {
+		fmt.Fprintf(&b, " (%d errors)", r.Errors)
+	}
+	return b.String()
+}
