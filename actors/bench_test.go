@@ -1,0 +1,72 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/messages"
+)
+
+// countConn counts broadcast frames (the welcome and the notices are not
+// JSON) and signals when it has seen want of them.
+type countConn struct {
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func (c *countConn) Send(data []byte, _ bool) bool {
+	if len(data) == 0 || data[0] != '{' {
+		return true
+	}
+	if c.n.Add(1) == c.want {
+		close(c.done)
+	}
+	return true
+}
+func (c *countConn) Close(int, string)   {}
+func (c *countConn) Abort(int, string)   {}
+func (c *countConn) Ping()               {}
+func (c *countConn) LastSeen() time.Time { return time.Now() }
+
+// BenchmarkRoomFanout measures a broadcast through the actors alone: room
+// → every member's session → its Conn, no sockets. ns/op is per delivery.
+func BenchmarkRoomFanout(b *testing.B) {
+	for _, members := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1})
+			defer n.Shutdown()
+			broadcasts := max(b.N/members, 1)
+			conns := make([]*countConn, members)
+			for i := range conns {
+				conns[i] = &countConn{want: int64(broadcasts), done: make(chan struct{})}
+				n.Spawn(n.SessionProps(conns[i], Join{Room: "bench"}))
+			}
+			sender := uuid.New()
+			msg := appendJSONString(nil, "a typical chat line")
+			// Publishes go through the lobby as requests; wait for the
+			// room to exist with every member first.
+			for {
+				info, err := n.Room(b.Context(), "bench")
+				if err == nil && len(info.Members) == members {
+					break
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range broadcasts {
+				n.Send(n.lobby, &messages.BroadcastMessage{ID: sender, Msg: msg, RoomID: "bench"})
+			}
+			for _, c := range conns {
+				<-c.done
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(broadcasts*members), "ns/delivery")
+		})
+	}
+}

@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// serverConn upgrades one connection the way serveSocket does and hands
+// the server side's wsConn and the client to the caller.
+func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
+	tb.Helper()
+	m := newMetrics(func() float64 { return 0 })
+	conns := make(chan *wsConn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := newWSConn(limits, m)
+		bw := &batchingWriter{ResponseWriter: w, timeout: limits.writeTimeout}
+		ws, err := websocket.Accept(bw, r, nil)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		c.ws, c.batch = ws, bw.conn
+		conns <- c
+	}))
+	tb.Cleanup(srv.Close)
+	client, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	client.SetReadLimit(-1)
+	c := <-conns
+	tb.Cleanup(func() {
+		client.CloseNow()
+		c.shutdown()
+	})
+	return c, client
+}
+
+func TestSlowConsumerOverflowClosesWith1008(t *testing.T) {
+	c, client := serverConn(t, connLimits{maxFrames: 4, maxBytes: 1 << 20, writeTimeout: time.Second, pingTimeout: time.Second})
+	// The client reads nothing; the writer may take one batch into the
+	// socket buffers, and the queue then fills. Frames big enough to fill
+	// the kernel buffers quickly.
+	frame := []byte(strings.Repeat("x", 256<<10))
+	sent := 0
+	for c.Send(frame, false) {
+		sent++
+		if sent > 10_000 {
+			t.Fatal("the queue never overflowed")
+		}
+	}
+	if c.Send([]byte("after"), false) {
+		t.Fatal("a frame was queued after the overflow")
+	}
+	if code, reason := c.reason(); code != websocket.StatusPolicyViolation || reason != reasonSlowConsumer {
+		t.Fatalf("closing with %d %q, want 1008 slow consumer", code, reason)
+	}
+	_ = client
+}
+
+// BenchmarkConnSend measures the session queue and its batching writer:
+// frames handed to Send, written to a real loopback WebSocket, read by a
+// client. ns/op is per frame.
+func BenchmarkConnSend(b *testing.B) {
+	c, client := serverConn(b, connLimits{maxFrames: 1 << 20, maxBytes: 1 << 30, writeTimeout: 10 * time.Second, pingTimeout: time.Second})
+	frame := []byte(`{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","msg":"a typical chat line","room_id":"room"}`)
+	done := make(chan error, 1)
+	go func() {
+		for range b.N {
+			if _, _, err := client.Read(context.Background()); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if !c.Send(frame, false) {
+			b.Fatal("Send refused a frame")
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
