@@ -32,8 +32,9 @@ type wsConn struct {
 	lastSeen atomic.Int64
 
 	// goroutines counts the writer, ping and close goroutines; the
-	// connection's handler waits for it. Add is only called with mu held
-	// and closing false, and the handler sets closing before it waits.
+	// connection's reader (Server.serveConn) waits for it in shutdown. Add
+	// is only called with mu held and closing false, and shutdown sets
+	// closing before it waits.
 	goroutines sync.WaitGroup
 
 	mu sync.Mutex // guards the fields below
@@ -268,7 +269,7 @@ func isTimeout(err error) bool {
 }
 
 // shutdown stops the connection's goroutines and waits for them: called
-// once by the connection's handler, after the reader has returned.
+// once by Server.serveConn, after the read loop has returned.
 func (c *wsConn) shutdown() {
 	c.mu.Lock()
 	if !c.closing {
