@@ -142,8 +142,9 @@ type Server struct {
 	draining atomic.Bool
 	// open counts the WebSocket connections, for MaxConnections.
 	open atomic.Int64
-	// handlers counts the connection handlers still running (the
-	// WebSocket ones outlive http.Server.Shutdown).
+	// handlers counts the connections' reader goroutines still running:
+	// they outlive http.Server.Shutdown, which knows nothing of hijacked
+	// connections.
 	handlers sync.WaitGroup
 
 	mu sync.Mutex // guards the fields below
