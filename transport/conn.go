@@ -57,6 +57,9 @@ type connLimits struct {
 	pingTimeout  time.Duration
 }
 
+// idleQueueCap is the largest queue capacity an idle connection keeps.
+const idleQueueCap = 4
+
 type outFrame struct {
 	data   []byte
 	binary bool
@@ -204,6 +207,11 @@ func (c *wsConn) writeLoop() {
 		batch := c.queue
 		c.queue, c.spare, c.queuedBytes = c.spare[:0], nil, 0
 		if len(batch) == 0 {
+			// Idle again: a burst's grown slices are not kept for the life
+			// of the connection.
+			if cap(batch) > idleQueueCap {
+				c.queue, c.spare = nil, nil
+			}
 			c.writing = false
 			closeNow := c.closing && c.closeCode != 0
 			code, reason := c.closeCode, c.closeReason

@@ -129,10 +129,6 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	http    *http.Server
-	// hardCtx is cancelled when the drain deadline passes: every read then
-	// fails and every socket is closed at once.
-	hardCtx    context.Context
-	hardCancel context.CancelFunc
 
 	metrics *metrics
 	// warnings rate-limits warnings about clients, so that a flood of bad
@@ -173,7 +169,6 @@ func New(cfg Config) *Server {
 	})
 	s.metrics = newMetrics(s.roomsGauge)
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
-	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()
 	s.http = &http.Server{
@@ -256,15 +251,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.log.Warn("drain deadline passed; closing the remaining sockets now")
-		s.hardCancel()
+		s.closeAll()
 		<-done
 	}
-	s.hardCancel()
 	s.node.Shutdown()
 	if err == nil && httpErr != nil {
 		err = fmt.Errorf("shutdown http: %w", httpErr)
 	}
 	return err
+}
+
+// closeAll closes every connection's TCP connection at once, which ends
+// its reader (reads take no context: a cancellable one would cost every
+// idle connection a registered callback).
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeTCP()
+	}
 }
 
 // warn logs a warning about a client unless too many were logged lately.

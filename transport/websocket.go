@@ -248,7 +248,7 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
 	}
 	for {
-		typ, data, err := conn.ws.Read(s.hardCtx)
+		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
 			return err
 		}
