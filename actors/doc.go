@@ -8,12 +8,14 @@
 // the Conn interface, whose methods return at once; the transport package
 // implements Conn with a bounded queue in front of one writer goroutine.
 //
-// Mailboxes are protoactor's default, unbounded, on purpose: no Receive here
-// ever waits, so mailboxes drain as fast as messages arrive, while a bounded
-// mailbox would block its senders (one slow socket would stall its room).
+// Mailboxes are unbounded on purpose: no Receive here ever waits, so
+// mailboxes drain as fast as messages arrive, while a bounded mailbox would
+// block its senders (one slow socket would stall its room). The lobby and
+// rooms keep protoactor's default ring; socket actors use the lock-free
+// linked list, which, unlike the ring, keeps no memory once drained.
 // Memory is bounded where a client can make it grow: each connection's
-// outbound queue (overflow closes that client as a slow consumer) and the
-// frames a session holds before it has joined.
+// outbound queue (overflow closes that client as a slow consumer), its
+// inbound rate, and the frames a session holds before it has joined.
 //
 // Node starts the actor system and the lobby, and gives the transport the
 // few calls it needs (spawn an actor for a socket, publish, list rooms,
