@@ -272,3 +272,14 @@ func eventually(t *testing.T, what string, check func() bool) {
 		}
 	}
 }
+
+// upgradeHeader is what a WebSocket client sends, for plain HTTP requests
+// that check the answers given before an upgrade.
+func upgradeHeader() http.Header {
+	return http.Header{
+		"Connection":            {"Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+}

@@ -148,12 +148,6 @@ func TestBadPublishBodies(t *testing.T) {
 
 func TestBadRoomNamesAreRefusedBeforeTheUpgrade(t *testing.T) {
 	ts := startServer(t, transport.Config{})
-	upgrade := http.Header{
-		"Connection":            {"Upgrade"},
-		"Upgrade":               {"websocket"},
-		"Sec-Websocket-Version": {"13"},
-		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
-	}
 	tests := []struct {
 		name string
 		path string
@@ -167,7 +161,7 @@ func TestBadRoomNamesAreRefusedBeforeTheUpgrade(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := httpDo(t, "GET", ts.url(tt.path), nil, upgrade)
+			status, body := httpDo(t, "GET", ts.url(tt.path), nil, upgradeHeader())
 			expectJSONError(t, status, body, http.StatusBadRequest, "invalid_room")
 		})
 	}

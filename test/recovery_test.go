@@ -157,10 +157,7 @@ func TestRecoveryAcrossARecreatedRoom(t *testing.T) {
 func TestBadRecoveryQuery(t *testing.T) {
 	ts := startServer(t, transport.Config{})
 	for _, q := range []string{"?since=x&epoch=e", "?since=-1&epoch=e", "?since=99999999999999999999999&epoch=e"} {
-		status, body := httpDo(t, "GET", ts.url("/ws/r"+q), nil, http.Header{
-			"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
-			"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="},
-		})
+		status, body := httpDo(t, "GET", ts.url("/ws/r"+q), nil, upgradeHeader())
 		expectJSONError(t, status, body, http.StatusBadRequest, "invalid_since")
 	}
 }

@@ -13,17 +13,6 @@ import (
 	"github.com/lobby/lobby/transport"
 )
 
-// upgradeHeader is what a WebSocket client sends, for plain HTTP requests
-// that check the answers given before an upgrade.
-func upgradeHeader() http.Header {
-	return http.Header{
-		"Connection":            {"Upgrade"},
-		"Upgrade":               {"websocket"},
-		"Sec-Websocket-Version": {"13"},
-		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
-	}
-}
-
 func TestOversizedFrameCloses1009(t *testing.T) {
 	ts := startServer(t, transport.Config{MaxMessageBytes: 1024})
 	a := join(t, ts, "/ws/big")
