@@ -160,8 +160,8 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 	if r, ok := l.rooms[name]; ok {
 		return r
 	}
-	self, limits := ctx.Self(), l.limits
-	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, self, limits) })
+	limits := l.limits
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits) })
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
 	return r

@@ -21,10 +21,8 @@ import (
 // neither it tells the lobby (roomIdle), and the lobby, which knows of any
 // join or publish still on its way, stops it or lets it live.
 type room struct {
-	name   string
-	epoch  string
-	lobby  *actor.PID
-	limits historyLimits
+	name  string
+	epoch string
 
 	// seq is the last message's sequence number in this incarnation (epoch).
 	seq uint64
@@ -60,12 +58,10 @@ type roomIdle struct {
 // expireHistory asks a room to drop expired history. Sent by its timer.
 type expireHistory struct{}
 
-func newRoom(name string, lobby *actor.PID, limits historyLimits) *room {
+func newRoom(name string, limits historyLimits) *room {
 	return &room{
 		name:    name,
 		epoch:   uuid.NewString()[:8],
-		lobby:   lobby,
-		limits:  limits,
 		index:   make(map[uuid.UUID]int),
 		history: history{limits: limits},
 	}
@@ -207,10 +203,11 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	r.sendAll(ctx, frame)
 }
 
-// checkIdle tells the lobby when the room has nothing left to keep.
+// checkIdle tells the lobby (the room's parent) when the room has nothing
+// left to keep.
 func (r *room) checkIdle(ctx actor.Context) {
 	if len(r.members) == 0 && r.history.len() == 0 {
-		ctx.Send(r.lobby, &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
+		ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
 	}
 }
 
