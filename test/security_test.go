@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/lobby/lobby/transport"
 )
@@ -119,6 +120,10 @@ func TestPublishToken(t *testing.T) {
 				}
 			}
 		})
+	}
+	// 4 refused cases x 3 routes, each counted.
+	if got := metricValue(t, ts, `lobby_http_rejected_total{code="401"}`); got != 12 {
+		t.Errorf(`lobby_http_rejected_total{code="401"} = %v, want 12`, got)
 	}
 	// Only the authorized publishes reached the member: two rounds of three.
 	for range 2 {
@@ -274,5 +279,15 @@ func TestMetricsMoveWithEvents(t *testing.T) {
 	}
 	if got := metricValue(t, ts, "lobby_queue_dropped_total"); got != 0 {
 		t.Errorf("lobby_queue_dropped_total = %v, want 0", got)
+	}
+	// Refused publishes are counted by status, whatever refused them.
+	httpDo(t, "POST", ts.url("/rooms/m/broadcast"), []byte(`{`), nil)
+	httpDo(t, "POST", ts.url("/sessions/"+uuid.NewString()+"/send"), []byte(`1`), nil)
+	httpDo(t, "POST", ts.url("/sessions/"+uuid.NewString()+"/send"), []byte(`1`), nil)
+	if got := metricValue(t, ts, `lobby_http_rejected_total{code="400"}`); got != 1 {
+		t.Errorf(`lobby_http_rejected_total{code="400"} = %v, want 1`, got)
+	}
+	if got := metricValue(t, ts, `lobby_http_rejected_total{code="404"}`); got != 2 {
+		t.Errorf(`lobby_http_rejected_total{code="404"} = %v, want 2`, got)
 	}
 }

@@ -7,32 +7,55 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// requirePublishToken wraps a publish route: with Config.PublishToken set,
-// a request needs "Authorization: Bearer <token>".
-func (s *Server) requirePublishToken(h http.HandlerFunc) http.HandlerFunc {
-	if s.cfg.PublishToken == "" {
-		return h
-	}
+// publishRoute wraps every POST route: with Config.PublishToken set, a
+// request needs "Authorization: Bearer <token>"; and every request the
+// route refuses, for whatever reason, is counted by its status in
+// lobby_http_rejected_total.
+func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte(s.cfg.PublishToken)
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := bearer(r)
-		// ConstantTimeCompare leaks only the length, not where a guess
-		// first differs.
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			s.metrics.publishesRejected.WithLabelValues("401").Inc()
-			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby publish"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <publish token>")
-			return
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if sw.status >= 400 {
+				s.metrics.publishesRejected.WithLabelValues(strconv.Itoa(sw.status)).Inc()
+			}
+		}()
+		if len(want) > 0 {
+			got, ok := bearer(r)
+			// ConstantTimeCompare leaks only the length, not where a guess
+			// first differs.
+			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="lobby publish"`)
+				writeError(sw, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <publish token>")
+				return
+			}
 		}
-		h(w, r)
+		h(sw, r)
 	}
 }
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.
 func bearer(r *http.Request) (string, bool) {

@@ -83,7 +83,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 // valid JSON value, trimmed of surrounding white space. On failure it has
 // answered the request.
 func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxPublishBytes))
+	// MaxBytesReader marks the connection to be closed after an oversized
+	// body only when it is given net/http's own writer.
+	limitWriter := w
+	if sw, ok := w.(*statusWriter); ok {
+		limitWriter = sw.ResponseWriter
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(limitWriter, r.Body, s.cfg.MaxPublishBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
