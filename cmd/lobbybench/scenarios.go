@@ -182,8 +182,6 @@ func fanout(ctx context.Context, c *config) (*result, error) {
 	pub := newPublisher(c)
 	res := &result{Rooms: c.rooms, Subs: c.subs}
 	var expected int64
-	cpuStart, _, _ := serverStat(c)
-	start := time.Now()
 
 	step := func(rate float64, d time.Duration) result {
 		h.reset()
@@ -206,14 +204,14 @@ func fanout(ctx context.Context, c *config) (*result, error) {
 	// stack growth and first allocations on both sides, and would be the
 	// whole p99 of a short step.
 	step(min(c.rate, 20), time.Second)
-	if cpuStart != 0 {
-		cpuStart, _, _ = serverStat(c)
-	}
+	cpuStart, _, statErr := serverStat(c)
 	warmDelivered, _ := totalReceived(all)
+	start := time.Now()
 
 	if !c.ramp {
 		s := step(c.rate, c.duration)
-		*res = mergeResult(res, s)
+		s.Rooms, s.Subs = res.Rooms, res.Subs
+		*res = s
 	} else {
 		for rate := c.rate; rate <= c.maxRate && ctx.Err() == nil; rate *= c.factor {
 			s := step(rate, c.step)
@@ -245,7 +243,7 @@ func fanout(ctx context.Context, c *config) (*result, error) {
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
-	if cpuEnd, _, err := serverStat(c); err == nil && cpuStart > 0 {
+	if cpuEnd, _, err := serverStat(c); err == nil && statErr == nil {
 		delivered, _ := totalReceived(all)
 		delivered -= warmDelivered
 		if delivered > 0 {
@@ -253,11 +251,6 @@ func fanout(ctx context.Context, c *config) (*result, error) {
 		}
 	}
 	return res, nil
-}
-
-func mergeResult(into *result, s result) result {
-	s.Rooms, s.Subs = into.Rooms, into.Subs
-	return s
 }
 
 func serverStat(c *config) (time.Duration, int64, error) {
