@@ -204,15 +204,6 @@ func broadcastFrame(id, msgJSON, room string) string {
 	return `{"id":"` + id + `","msg":` + msgJSON + `,"room_id":"` + room + `"}`
 }
 
-// jsonString encodes s as a JSON string.
-func jsonString(t *testing.T, s string) string {
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // httpDo sends a request and returns the status and body.
 func httpDo(t *testing.T, method, url string, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
