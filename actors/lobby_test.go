@@ -123,7 +123,6 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 	}
 	conn := newFakeConn()
 	pid := n.Spawn(n.SessionProps(conn, Join{Room: "late"}))
-	conn.next(t) // welcome
 	select {
 	case closed := <-conn.closed:
 		if closed != "1001 server shutting down" {
@@ -131,6 +130,11 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the session was not closed")
+	}
+	select {
+	case f := <-conn.frames:
+		t.Fatalf("a refused client got %q; it never joined", f)
+	default:
 	}
 	n.Stop(pid)
 }

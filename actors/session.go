@@ -76,6 +76,12 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 	case *messages.Joined:
 		s.roomPID = m.Room
+		if s.protocol == messages.ProtocolText {
+			// Sent once the room has the client, not at start: "your id is"
+			// then means "you are in", and a client that reads it and makes
+			// another join cannot find its own join notice missing.
+			s.conn.Send(appendWelcome(nil, s.id), false)
+		}
 		for _, p := range s.pending {
 			s.fromClient(ctx, p)
 		}
@@ -85,11 +91,6 @@ func (s *session) Receive(ctx actor.Context) {
 	case *messages.Close:
 		s.conn.Close(m.Code, m.Reason)
 	case *actor.Started:
-		if s.protocol == messages.ProtocolText {
-			// A lobby.v1 client's welcome comes from the room, which knows
-			// the epoch, the seq and the members.
-			s.conn.Send(appendWelcome(nil, s.id), false)
-		}
 		ctx.Send(s.lobby, &messages.Connect{ID: s.id, Room: s.room, Session: ctx.Self(), Protocol: s.protocol,
 			Recover: s.recover, Since: s.since, Epoch: s.epoch})
 		s.hb.start(ctx)

@@ -173,9 +173,7 @@ func TestSlowConsumerIsClosedAndNobodyElseSuffers(t *testing.T) {
 	if sawLeft != members-1 {
 		t.Errorf("%d of %d members saw the stalled member leave", sawLeft, members-1)
 	}
-	if got := metricValue(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`); got != 1 {
-		t.Errorf("slow_consumer disconnects = %v, want 1", got)
-	}
+	waitMetric(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`, 1)
 	// Bound: each member's queue holds at most 256 frames, and a frame's
 	// bytes are shared by every member, so the server holds at most a few
 	// hundred distinct 1 KiB frames, 100 of history, and a 64 KiB batch
@@ -211,6 +209,24 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 	}
 	t.Fatalf("/metrics has no sample %s", sample)
 	return 0
+}
+
+// waitMetric waits for a sample to reach want. The server counts a
+// disconnect once the session has stopped and its socket is shut, which is
+// after the client has seen the close frame.
+func waitMetric(t *testing.T, ts *testServer, sample string, want float64) {
+	t.Helper()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for got := metricValue(t, ts, sample); got != want; got = metricValue(t, ts, sample) {
+		select {
+		case <-deadline.C:
+			t.Fatalf("%s = %v, want %v", sample, got, want)
+		case <-poll.C:
+		}
+	}
 }
 
 // scanFrame reads the type and seq of a lobby.v1 server frame, which the

@@ -26,9 +26,7 @@ func TestOversizedFrameCloses1009(t *testing.T) {
 	b.send(strings.Repeat("z", 1025))
 	b.expectClose(websocket.StatusMessageTooBig, "read limited at 1025 bytes")
 	a.expect(b.id + " disconnected.")
-	if got := metricValue(t, ts, `lobby_disconnects_total{reason="message_too_big"}`); got != 1 {
-		t.Errorf("message_too_big disconnects = %v, want 1", got)
-	}
+	waitMetric(t, ts, `lobby_disconnects_total{reason="message_too_big"}`, 1)
 }
 
 func TestFloodIsAnsweredThenClosed(t *testing.T) {
@@ -52,9 +50,7 @@ func TestFloodIsAnsweredThenClosed(t *testing.T) {
 			}
 		}
 		c.expectClose(websocket.StatusPolicyViolation, "rate limit")
-		if got := metricValue(t, ts, `lobby_disconnects_total{reason="rate_limit"}`); got != 1 {
-			t.Errorf("rate_limit disconnects = %v, want 1", got)
-		}
+		waitMetric(t, ts, `lobby_disconnects_total{reason="rate_limit"}`, 1)
 		if got := metricValue(t, ts, `lobby_rate_limited_total`); got < 21 {
 			t.Errorf("lobby_rate_limited_total = %v, want at least 21", got)
 		}
@@ -271,12 +267,8 @@ func TestMetricsMoveWithEvents(t *testing.T) {
 	}
 	_ = b.ws.Close(websocket.StatusNormalClosure, "")
 	a.expect(b.id + " disconnected.")
-	if got := metricValue(t, ts, `lobby_disconnects_total{reason="client_closed"}`); got != 1 {
-		t.Errorf("client_closed disconnects = %v, want 1", got)
-	}
-	if got := metricValue(t, ts, "lobby_connections"); got != 1 {
-		t.Errorf("lobby_connections = %v, want 1", got)
-	}
+	waitMetric(t, ts, `lobby_disconnects_total{reason="client_closed"}`, 1)
+	waitMetric(t, ts, "lobby_connections", 1)
 	if got := metricValue(t, ts, "lobby_queue_dropped_total"); got != 0 {
 		t.Errorf("lobby_queue_dropped_total = %v, want 0", got)
 	}
