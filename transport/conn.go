@@ -205,12 +205,12 @@ func (c *wsConn) writeLoop() {
 	for {
 		c.mu.Lock()
 		batch := c.queue
-		c.queue, c.spare, c.queuedBytes = c.spare[:0], nil, 0
 		if len(batch) == 0 {
 			// Idle again: a burst's grown slices are not kept for the life
-			// of the connection.
+			// of the connection, only a small queue for the next frames.
+			c.spare = nil
 			if cap(batch) > idleQueueCap {
-				c.queue, c.spare = nil, nil
+				c.queue = nil
 			}
 			c.writing = false
 			closeNow := c.closing && c.closeCode != 0
@@ -221,6 +221,7 @@ func (c *wsConn) writeLoop() {
 			}
 			return
 		}
+		c.queue, c.spare, c.queuedBytes = c.spare[:0], nil, 0
 		c.mu.Unlock()
 
 		if err := c.writeBatch(batch); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,39 @@ func TestSlowConsumerOverflowClosesWith1008(t *testing.T) {
 		t.Fatalf("closing with %d %q, want 1008 slow consumer", code, reason)
 	}
 	_ = client
+}
+
+func TestIdleConnKeepsNoBurstQueue(t *testing.T) {
+	c, client := serverConn(t, connLimits{maxFrames: 1024, maxBytes: 1 << 20, writeTimeout: time.Second, pingTimeout: time.Second})
+	// A burst large enough that the queue and the writer's spare batch grow.
+	const burst = 500
+	for i := range burst {
+		if !c.Send([]byte("frame"), false) {
+			t.Fatalf("frame %d refused", i)
+		}
+	}
+	for i := range burst {
+		if _, _, err := client.Read(t.Context()); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	// The writer has written the last frame; wait for it to go idle.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		writing, queueCap, spareCap := c.writing, cap(c.queue), cap(c.spare)
+		c.mu.Unlock()
+		if !writing {
+			if queueCap > idleQueueCap || spareCap != 0 {
+				t.Fatalf("idle connection keeps a queue of capacity %d and a spare of %d; want at most %d and 0", queueCap, spareCap, idleQueueCap)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never went idle")
+		}
+		runtime.Gosched() // the writer is between its last write and its exit: nothing to wait on
+	}
 }
 
 // BenchmarkConnSend measures the session queue and its batching writer:
