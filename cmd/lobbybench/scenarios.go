@@ -25,7 +25,7 @@ func members(ctx context.Context, c *config, rooms, per int, h *histogram) ([][]
 	var mu sync.Mutex
 	var firstErr error
 	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
+	var wg, readers sync.WaitGroup
 	for r := range rooms {
 		all[r] = make([]*subscriber, per)
 		for i := range per {
@@ -40,11 +40,15 @@ func members(ctx context.Context, c *config, rooms, per int, h *histogram) ([][]
 					return
 				}
 				all[r][i] = s
+				// Read from the start: a member that did not would leave the
+				// notices of the joins after it unread, and its pings
+				// unanswered, and the server would rightly close it as a
+				// slow consumer or a dead client.
+				readers.Go(func() { s.read(h) })
 			})
 		}
 	}
 	wg.Wait()
-	var readers sync.WaitGroup
 	closeAll := func() {
 		for _, room := range all {
 			for _, s := range room {
@@ -58,11 +62,6 @@ func members(ctx context.Context, c *config, rooms, per int, h *histogram) ([][]
 	if firstErr != nil {
 		closeAll()
 		return nil, nil, fmt.Errorf("connect members: %w", firstErr)
-	}
-	for _, room := range all {
-		for _, s := range room {
-			readers.Go(func() { s.read(h) })
-		}
 	}
 	return all, closeAll, nil
 }
@@ -316,7 +315,7 @@ func idle(ctx context.Context, c *config) (*result, error) {
 	var h histogram
 	rooms := max(c.conns/c.subs, 1)
 	per := c.conns / rooms
-	_, closeAll, err := members(ctx, c, rooms, per, &h)
+	all, closeAll, err := members(ctx, c, rooms, per, &h)
 	if err != nil {
 		return nil, err
 	}
@@ -326,6 +325,11 @@ func idle(ctx context.Context, c *config) (*result, error) {
 	case <-ctx.Done():
 	}
 	res := &result{Conns: rooms * per, Rooms: rooms, Subs: per, Seconds: c.settle.Seconds()}
+	// Memory per connection means nothing if the server has been closing
+	// connections meanwhile.
+	if _, closed := totalReceived(all); closed > 0 {
+		return nil, fmt.Errorf("idle: the server closed %d of %d connections during the run", closed, res.Conns)
+	}
 	if statErr == nil {
 		if _, rssAfter, err := serverStat(c); err == nil {
 			res.KBPerConn = float64(rssAfter-rssBefore) / float64(res.Conns)
