@@ -1,9 +1,12 @@
 package test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -186,4 +189,62 @@ func TestSilentClientIsClosedAndItsRoomTold(t *testing.T) {
 	// A, which reads (and so answers pings), is still connected.
 	a.send("still here")
 	a.expect(broadcastFrame(a.id, `"still here"`, "hb"))
+}
+
+// TestClientAnsweringPingsStaysConnected: the server's pings and the
+// client's pongs bypass coder/websocket's own ping machinery (see
+// transport/wire.go); a client that answers them must outlive many client
+// timeouts, and its own pings must be answered.
+func TestClientAnsweringPingsStaysConnected(t *testing.T) {
+	ts := startServer(t, transport.Config{Heartbeat: 20 * time.Millisecond, ClientTimeout: 100 * time.Millisecond})
+	pings := make(chan struct{}, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, ts.wsURL("/ws/pong"), &websocket.DialOptions{
+		OnPingReceived: func(context.Context, []byte) bool {
+			select {
+			case pings <- struct{}{}:
+			default:
+			}
+			return true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	frames := make(chan string, 16)
+	go func() {
+		defer close(frames)
+		for {
+			_, data, err := ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			frames <- string(data)
+		}
+	}()
+	id, ok := strings.CutPrefix(<-frames, "your id is ")
+	if !ok {
+		t.Fatal("no welcome")
+	}
+	// 15 pings at 20 ms: three times the client timeout.
+	for i := range 15 {
+		select {
+		case <-pings:
+		case f, ok := <-frames:
+			t.Fatalf("after %d pings: frame %q (open=%v), want only pings", i, f, ok)
+		case <-ctx.Done():
+			t.Fatalf("only %d pings came", i)
+		}
+	}
+	if err := ws.Ping(ctx); err != nil {
+		t.Fatalf("the server did not answer the client's ping: %v", err)
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-frames; f != broadcastFrame(id, `"still here"`, "pong") {
+		t.Fatalf("got %q, want the broadcast back", f)
+	}
 }

@@ -2,11 +2,11 @@ package transport
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +30,9 @@ var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retu
 // Frames written while no batch is held (pongs, close frames) go straight
 // through. A frame written by another goroutine while a batch is held waits
 // for the release, which follows at once.
+//
+// batchConn also keeps the heartbeat's frames (see wire.go): the writer puts
+// pings into a batch, and reads take the client's pongs out.
 type batchConn struct {
 	net.Conn
 
@@ -38,14 +41,236 @@ type batchConn struct {
 	buf  *[]byte
 	// timeout bounds the writes a batch makes (SetWriteDeadline).
 	timeout time.Duration
+	out     outScanner
+	// pingDue is set when a ping waits for the end of a frame.
+	pingDue bool
+
+	// rmu guards the read side: the connection's reader goroutine waits
+	// for data outside coder/websocket (waitData) while coder/websocket
+	// may read on another goroutine, during a close handshake.
+	rmu sync.Mutex
+	// in follows the frames read from the socket, to take out the pongs;
+	// handed follows those given to coder/websocket.
+	in     inScanner
+	handed frameScanner
+	// pending holds bytes read from the socket, pongs taken out, that
+	// coder/websocket has not read yet; nil when there are none, so that
+	// an idle connection holds no read buffer.
+	pending *[]byte
+	off     int
+	readErr error
+	raw     syscall.RawConn // nil if the connection has no file descriptor
+	onPong  func()
+	peek    [1]byte
+}
+
+// readBufSize is the most read from the socket at once.
+const readBufSize = 4 << 10
+
+// readBuffers recycles read buffers: a connection holds one only while
+// the client's bytes wait in it.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+func newBatchConn(nc net.Conn, timeout time.Duration, onPong func()) *batchConn {
+	b := &batchConn{Conn: nc, timeout: timeout, onPong: onPong}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			b.raw = raw
+		}
+	}
+	return b
+}
+
+// Read gives coder/websocket the client's bytes, pongs taken out, and
+// never more than the rest of one frame: coder/websocket's read buffer
+// then holds nothing of the frame after a message it has returned, and
+// waitData, which cannot see into that buffer, knows that an empty
+// pending means nothing is waiting.
+func (b *batchConn) Read(p []byte) (int, error) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	for {
+		if b.pending != nil {
+			src := (*b.pending)[b.off:]
+			n := b.handed.take(src[:min(len(p), len(src))])
+			copy(p, src[:n])
+			b.off += n
+			if b.off == len(*b.pending) {
+				b.releasePending()
+			}
+			return n, nil
+		}
+		if b.readErr != nil {
+			return 0, b.readErr
+		}
+		// Nothing pending: the rest of a message coder/websocket has begun
+		// to read.
+		n, err := b.Conn.Read(p)
+		k, ferr := b.filter(p[:n])
+		if ferr != nil {
+			b.readErr = ferr
+		} else if err != nil {
+			b.readErr = err
+		}
+		if k == 0 {
+			continue // only pongs, or an error
+		}
+		n = b.handed.take(p[:k])
+		if n < k {
+			b.keep(p[n:k])
+		}
+		return n, nil
+	}
+}
+
+// waitData returns once the client has sent something other than pongs,
+// or the connection has failed. It waits in a shallow frame of the
+// reader goroutine and holds no buffer meanwhile: the goroutine's stack
+// can shrink to its 2 KiB minimum while the client is idle, and a pong
+// is taken care of here, without waking coder/websocket, whose read path
+// is deep.
+func (b *batchConn) waitData() {
+	if b.raw == nil {
+		return // coder/websocket's read waits instead
+	}
+	for {
+		b.rmu.Lock()
+		ready := b.pending != nil || b.readErr != nil || b.readNowLocked()
+		b.rmu.Unlock()
+		if ready {
+			return
+		}
+		// Wait, without the lock, for the socket to be readable: a peek
+		// takes nothing from it.
+		err := b.raw.Read(func(fd uintptr) bool {
+			_, _, err := syscall.Recvfrom(int(fd), b.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			return err != syscall.EAGAIN
+		})
+		if err != nil {
+			b.rmu.Lock()
+			if b.readErr == nil {
+				b.readErr = err
+			}
+			b.rmu.Unlock()
+			return
+		}
+	}
+}
+
+// readNowLocked reads what the socket holds without waiting, and reports
+// whether there is now something for coder/websocket to read (or an error
+// to return).
+func (b *batchConn) readNowLocked() bool {
+	ready := false
+	err := b.raw.Read(func(fd uintptr) bool {
+		buf := readBuffers.Get().(*[]byte)
+		for {
+			n, err := syscall.Read(int(fd), (*buf)[:readBufSize])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				readBuffers.Put(buf)
+				return true
+			case err != nil:
+				readBuffers.Put(buf)
+				b.readErr, ready = err, true
+				return true
+			case n == 0:
+				readBuffers.Put(buf)
+				b.readErr, ready = io.EOF, true
+				return true
+			}
+			k, ferr := b.filter((*buf)[:n])
+			if k == 0 && ferr == nil {
+				// Only pongs: read on until the socket is drained (the
+				// poller reports edges, not levels).
+				continue
+			}
+			ready = true
+			// A bad pong after data: coder/websocket reads the data first.
+			b.readErr = ferr
+			if k == 0 {
+				readBuffers.Put(buf)
+				return true
+			}
+			*buf = (*buf)[:k]
+			b.pending, b.off = buf, 0
+			return true
+		}
+	})
+	if err != nil && b.readErr == nil {
+		b.readErr, ready = err, true
+	}
+	return ready
+}
+
+// filter takes the pongs out of p in place and reports them.
+func (b *batchConn) filter(p []byte) (int, error) {
+	n, pongs, err := b.in.filter(p)
+	if pongs > 0 && b.onPong != nil {
+		b.onPong()
+	}
+	return n, err
+}
+
+// keep puts bytes read but not yet handed to coder/websocket in pending,
+// which is empty.
+func (b *batchConn) keep(p []byte) {
+	buf := readBuffers.Get().(*[]byte)
+	*buf = append((*buf)[:0], p...)
+	b.pending, b.off = buf, 0
+}
+
+func (b *batchConn) releasePending() {
+	*b.pending = (*b.pending)[:0]
+	readBuffers.Put(b.pending)
+	b.pending = nil
+}
+
+// ping sends a ping within the batch being held: now if coder/websocket is
+// between two frames, else right after the frame it is writing.
+func (b *batchConn) ping() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.out.closed || !b.hold {
+		return
+	}
+	if !b.out.atBoundary() {
+		b.pingDue = true
+		return
+	}
+	b.appendLocked(pingFrame)
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.hold {
-		return b.Conn.Write(p)
+	b.out.scan(p)
+	var n int
+	var err error
+	if b.hold {
+		n, err = b.appendLocked(p)
+	} else {
+		n, err = b.Conn.Write(p)
 	}
+	if err == nil && b.pingDue && b.out.atBoundary() {
+		b.pingDue = false
+		switch {
+		case b.out.closed:
+		case b.hold:
+			_, err = b.appendLocked(pingFrame)
+		default:
+			// The frame a ping waited for ended after its batch: the ping
+			// follows it. A failed write shows on the next one.
+			_, _ = b.Conn.Write(pingFrame)
+		}
+	}
+	return n, err
+}
+
+// appendLocked adds p to the batch held.
+func (b *batchConn) appendLocked(p []byte) (int, error) {
 	if b.buf == nil {
 		b.buf = batchBuffers.Get().(*[]byte)
 	}
@@ -132,6 +357,7 @@ func (b *batchConn) writeLocked(p []byte) (int, error) {
 type batchingWriter struct {
 	http.ResponseWriter
 	timeout time.Duration
+	onPong  func()
 	conn    *batchConn
 }
 
@@ -140,17 +366,23 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &batchConn{Conn: nc, timeout: w.timeout}
-	// A 512-byte read buffer instead of net/http's 4 KiB one, which the
-	// connection would hold for its life: a small frame still arrives in
-	// one read, and a large payload is read past the buffer, straight into
-	// the message.
-	var src io.Reader = w.conn
+	w.conn = newBatchConn(nc, w.timeout, w.onPong)
+	// Bytes the client sent right after its handshake, which net/http has
+	// read already, are the first to read.
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), w.conn)
+		c := w.conn
+		c.keep(early)
+		k, ferr := c.filter(*c.pending)
+		*c.pending, c.readErr = (*c.pending)[:k], ferr
+		if k == 0 {
+			c.releasePending()
+		}
 	}
-	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(src, 512), bufio.NewWriterSize(w.conn, 64)), nil
+	// The smallest read buffer bufio allows, instead of net/http's 4 KiB
+	// one, which the connection would hold for its life: batchConn holds
+	// the bytes read from the socket, and only while they wait.
+	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, 16), bufio.NewWriterSize(w.conn, 64)), nil
 }
 
 // Unwrap lets http.ResponseController reach the real writer.

@@ -43,7 +43,7 @@ type wsConn struct {
 	queue, spare []outFrame
 	queuedBytes  int
 	writing      bool // a writer goroutine is running
-	pinging      bool // a ping goroutine is running
+	pingDue      bool // the writer is to send a ping
 	closing      bool // no more frames are accepted
 	closeCode    websocket.StatusCode
 	closeReason  string
@@ -54,7 +54,6 @@ type connLimits struct {
 	maxFrames    int
 	maxBytes     int
 	writeTimeout time.Duration
-	pingTimeout  time.Duration
 }
 
 // idleQueueCap is the largest queue capacity an idle connection keeps.
@@ -126,26 +125,16 @@ func (c *wsConn) Close(code int, reason string) {
 	c.startWriterLocked()
 }
 
-// Ping implements actors.Conn.
+// Ping implements actors.Conn. The writer sends the ping (see batchConn);
+// the pong, whenever it comes, moves lastSeen.
 func (c *wsConn) Ping() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.pinging {
+	if c.closing {
 		return
 	}
-	c.pinging = true
-	c.goroutines.Add(1)
-	go func() {
-		defer c.goroutines.Done()
-		// coder/websocket's Ping waits for its pong; the pong moves lastSeen
-		// through OnPongReceived whenever it comes, so the error is of no use.
-		ctx, cancel := context.WithTimeout(context.Background(), c.limits.pingTimeout)
-		_ = c.ws.Ping(ctx)
-		cancel()
-		c.mu.Lock()
-		c.pinging = false
-		c.mu.Unlock()
-	}()
+	c.pingDue = true
+	c.startWriterLocked()
 }
 
 // Abort implements actors.Conn.
@@ -204,8 +193,9 @@ func (c *wsConn) writeLoop() {
 	defer c.goroutines.Done()
 	for {
 		c.mu.Lock()
-		batch := c.queue
-		if len(batch) == 0 {
+		batch, ping := c.queue, c.pingDue
+		c.pingDue = false
+		if len(batch) == 0 && !ping {
 			// Idle again: a burst's grown slices are not kept for the life
 			// of the connection, only a small queue for the next frames.
 			c.spare = nil
@@ -224,7 +214,7 @@ func (c *wsConn) writeLoop() {
 		c.queue, c.spare, c.queuedBytes = c.spare[:0], nil, 0
 		c.mu.Unlock()
 
-		if err := c.writeBatch(batch); err != nil {
+		if err := c.writeBatch(batch, ping); err != nil {
 			c.mu.Lock()
 			if !c.closing {
 				c.closing = true
@@ -254,12 +244,15 @@ func (c *wsConn) writeLoop() {
 
 // writeBatch writes frames in one socket write (see batchConn). The write
 // timeout bounds each socket write of the batch.
-func (c *wsConn) writeBatch(frames []outFrame) error {
+func (c *wsConn) writeBatch(frames []outFrame, ping bool) error {
 	// No context deadline: while the batch is held, coder/websocket writes
 	// to memory, and every socket write batchConn makes carries its own
 	// deadline.
 	ctx := context.Background()
 	c.batch.begin()
+	if ping {
+		c.batch.ping()
+	}
 	for _, f := range frames {
 		typ := websocket.MessageText
 		if f.binary {

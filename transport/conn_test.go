@@ -44,7 +44,7 @@ func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
 }
 
 func TestSlowConsumerOverflowClosesWith1008(t *testing.T) {
-	c, client := serverConn(t, connLimits{maxFrames: 4, maxBytes: 1 << 20, writeTimeout: time.Second, pingTimeout: time.Second})
+	c, client := serverConn(t, connLimits{maxFrames: 4, maxBytes: 1 << 20, writeTimeout: time.Second})
 	// The client reads nothing; the writer may take one batch into the
 	// socket buffers, and the queue then fills. Frames big enough to fill
 	// the kernel buffers quickly.
@@ -66,7 +66,7 @@ func TestSlowConsumerOverflowClosesWith1008(t *testing.T) {
 }
 
 func TestIdleConnKeepsNoBurstQueue(t *testing.T) {
-	c, client := serverConn(t, connLimits{maxFrames: 1024, maxBytes: 1 << 20, writeTimeout: time.Second, pingTimeout: time.Second})
+	c, client := serverConn(t, connLimits{maxFrames: 1024, maxBytes: 1 << 20, writeTimeout: time.Second})
 	// A burst large enough that the queue and the writer's spare batch grow.
 	const burst = 500
 	for i := range burst {
@@ -102,7 +102,7 @@ func TestIdleConnKeepsNoBurstQueue(t *testing.T) {
 // frames handed to Send, written to a real loopback WebSocket, read by a
 // client. ns/op is per frame.
 func BenchmarkConnSend(b *testing.B) {
-	c, client := serverConn(b, connLimits{maxFrames: 1 << 20, maxBytes: 1 << 30, writeTimeout: 10 * time.Second, pingTimeout: time.Second})
+	c, client := serverConn(b, connLimits{maxFrames: 1 << 20, maxBytes: 1 << 30, writeTimeout: 10 * time.Second})
 	frame := []byte(`{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","msg":"a typical chat line","room_id":"room"}`)
 	done := make(chan error, 1)
 	go func() {

@@ -167,14 +167,12 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		maxFrames:    s.cfg.SendQueue,
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
-		pingTimeout:  s.cfg.ClientTimeout,
 	}, s.metrics)
-	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
+	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, onPong: conn.seen}
 	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		Subprotocols: []string{SubprotocolJSON},
 		// The origin was checked above, with a JSON answer.
 		InsecureSkipVerify: true,
-		OnPongReceived:     func(context.Context, []byte) { conn.seen() },
 		OnPingReceived:     func(context.Context, []byte) bool { conn.seen(); return true },
 	})
 	if err != nil {
@@ -218,11 +216,20 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 // hands every frame to the connection's actor, then stops the actor and
 // the connection's goroutines, and only then returns.
 func (s *Server) serveConn(conn *wsConn, pid *actor.PID, start time.Time, attrs []any) {
+	readErr := s.readLoop(conn, pid)
+	s.endConn(conn, pid, start, attrs, readErr)
+}
+
+// endConn stops the connection's actor and goroutines, and counts and logs
+// the close. It is kept out of serveConn so that its frame (slog attributes
+// and all) is not on the reader's stack while the reader waits: the stack
+// then fits in the 2 KiB a goroutine starts with.
+//
+//go:noinline
+func (s *Server) endConn(conn *wsConn, pid *actor.PID, start time.Time, attrs []any, readErr error) {
 	defer s.open.Add(-1)
 	defer s.untrack(conn)
 	defer s.metrics.connections.Dec()
-
-	readErr := s.readLoop(conn, pid)
 
 	s.node.Stop(pid)
 	conn.shutdown()
@@ -248,6 +255,9 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
 	}
 	for {
+		// Wait for the client's next frame here rather than deep inside
+		// coder/websocket's read, with pongs taken care of meanwhile.
+		conn.batch.waitData()
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
 			return err
