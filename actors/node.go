@@ -61,10 +61,13 @@ func (c Config) withDefaults() Config {
 // Node runs one actor system with its lobby. All its methods are safe for
 // concurrent use.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	system *actor.ActorSystem
-	lobby  *actor.PID
+	cfg     Config
+	log     *slog.Logger
+	system  *actor.ActorSystem
+	lobby   *actor.PID
+	workers *workers
+	// socketOpts are socketActor's options for this node.
+	socketOpts []actor.PropsOption
 }
 
 // NewNode starts an actor system and its lobby actor.
@@ -78,29 +81,32 @@ func NewNode(cfg Config) *Node {
 		// The dead-letter log throttle keeps a goroutine for one interval
 		// after each burst; a short one lets a stopped node leave none.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
-	n := &Node{cfg: cfg, log: cfg.Logger, system: system}
+	w := startWorkers(defaultWorkers(), socketThroughput)
+	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActor(w)}
 	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
 	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newLobby(cfg.Logger, limits) }), "lobby")
 	return n
 }
 
-// socketDispatcher runs the actors that serve sockets. protoactor's default
-// lets a busy mailbox run 300 messages before it yields; a session handed a
-// burst would then queue 300 frames before its connection's writer (a
-// goroutine it just woke) gets to run, and overflow a 256-frame queue that
-// the writer would have drained in one syscall. Yielding every 16 messages
-// lets the writer keep up.
-var socketDispatcher = actor.NewDefaultDispatcher(16)
+// socketThroughput is how many messages a socket actor handles before its
+// worker moves on. protoactor's default lets a busy mailbox run 300 messages
+// before it yields; a session handed a burst would then queue 300 frames
+// before its connection's writer (a goroutine it just woke) gets to run,
+// and overflow a 256-frame queue that the writer would have drained in one
+// syscall. Yielding every 16 messages lets the writer keep up.
+const socketThroughput = 16
 
 // socketActor are the props options of every actor that serves a socket:
-// the dispatcher above, and a lock-free linked-list mailbox. protoactor's
-// default mailbox is a ring that doubles when a burst outruns its actor and
-// never shrinks: after 1 000 members join a room, each member's ring keeps
-// room for the thousand joined notices it once held (8 KB on average) for
-// the rest of the connection. The linked list costs one small allocation
-// per message and holds nothing once drained. It is unbounded like the
-// ring; the bound is the connection's queue behind it.
-var socketActor = []actor.PropsOption{actor.WithDispatcher(socketDispatcher), actor.WithMailbox(actor.UnboundedLockfree())}
+// the node's workers (dispatch.go), and a lock-free linked-list mailbox.
+// protoactor's default mailbox is a ring that doubles when a burst outruns
+// its actor and never shrinks: after 1 000 members join a room, each
+// member's ring keeps room for the thousand joined notices it once held
+// (8 KB on average) for the rest of the connection. The linked list costs
+// one small allocation per message and holds nothing once drained. It is
+// unbounded like the ring; the bound is the connection's queue behind it.
+func socketActor(w *workers) []actor.PropsOption {
+	return []actor.PropsOption{actor.WithDispatcher(w), actor.WithMailbox(actor.UnboundedLockfree())}
+}
 
 // Join says what a new session asks of its room.
 type Join struct {
@@ -133,14 +139,14 @@ func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
 			hb:       n.heartbeat(),
 			log:      n.log,
 		}
-	}, socketActor...)
+	}, n.socketOpts...)
 }
 
 // EchoProps makes the props of an echo actor serving conn.
 func (n *Node) EchoProps(conn Conn) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
-	}, socketActor...)
+	}, n.socketOpts...)
 }
 
 func (n *Node) heartbeat() heartbeat {
@@ -243,6 +249,7 @@ func (n *Node) Shutdown() {
 	}
 	n.Stop(n.lobby)
 	n.system.Shutdown()
+	n.workers.stop()
 }
 
 // minLevel is a slog.Handler that drops records below level.

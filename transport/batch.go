@@ -61,7 +61,6 @@ type batchConn struct {
 	readErr error
 	raw     syscall.RawConn // nil if the connection has no file descriptor
 	onPong  func()
-	peek    [1]byte
 }
 
 // readBufSize is the most read from the socket at once.
@@ -133,76 +132,66 @@ func (b *batchConn) waitData() {
 	if b.raw == nil {
 		return // coder/websocket's read waits instead
 	}
-	for {
+	// RawConn.Read calls the function again each time the socket turns
+	// readable, and holds the descriptor's read lock throughout.
+	err := b.raw.Read(func(fd uintptr) bool {
+		// coder/websocket reading on another goroutine (a close
+		// handshake) holds rmu and may be waiting for the descriptor's
+		// read lock, which RawConn.Read holds: give way to it, or both
+		// would wait for ever.
+		if !b.rmu.TryLock() {
+			return true
+		}
+		defer b.rmu.Unlock()
+		return b.pending != nil || b.readErr != nil || b.readNowLocked(fd)
+	})
+	if err != nil {
 		b.rmu.Lock()
-		ready := b.pending != nil || b.readErr != nil || b.readNowLocked()
+		if b.readErr == nil {
+			b.readErr = err
+		}
 		b.rmu.Unlock()
-		if ready {
-			return
-		}
-		// Wait, without the lock, for the socket to be readable: a peek
-		// takes nothing from it.
-		err := b.raw.Read(func(fd uintptr) bool {
-			_, _, err := syscall.Recvfrom(int(fd), b.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			return err != syscall.EAGAIN
-		})
-		if err != nil {
-			b.rmu.Lock()
-			if b.readErr == nil {
-				b.readErr = err
-			}
-			b.rmu.Unlock()
-			return
-		}
 	}
 }
 
-// readNowLocked reads what the socket holds without waiting, and reports
-// whether there is now something for coder/websocket to read (or an error
-// to return).
-func (b *batchConn) readNowLocked() bool {
-	ready := false
-	err := b.raw.Read(func(fd uintptr) bool {
-		buf := readBuffers.Get().(*[]byte)
-		for {
-			n, err := syscall.Read(int(fd), (*buf)[:readBufSize])
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				readBuffers.Put(buf)
-				return true
-			case err != nil:
-				readBuffers.Put(buf)
-				b.readErr, ready = err, true
-				return true
-			case n == 0:
-				readBuffers.Put(buf)
-				b.readErr, ready = io.EOF, true
-				return true
-			}
-			k, ferr := b.filter((*buf)[:n])
-			if k == 0 && ferr == nil {
-				// Only pongs: read on until the socket is drained (the
-				// poller reports edges, not levels).
-				continue
-			}
-			ready = true
-			// A bad pong after data: coder/websocket reads the data first.
-			b.readErr = ferr
-			if k == 0 {
-				readBuffers.Put(buf)
-				return true
-			}
-			*buf = (*buf)[:k]
-			b.pending, b.off = buf, 0
+// readNowLocked reads what the socket holds, without waiting, and reports
+// whether there is now something for coder/websocket to read, or an error
+// to return. It holds a read buffer only while there are bytes to keep.
+func (b *batchConn) readNowLocked(fd uintptr) bool {
+	buf := readBuffers.Get().(*[]byte)
+	for {
+		n, err := syscall.Read(int(fd), (*buf)[:readBufSize])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			readBuffers.Put(buf)
+			return false
+		case err != nil:
+			readBuffers.Put(buf)
+			b.readErr = err
+			return true
+		case n == 0:
+			readBuffers.Put(buf)
+			b.readErr = io.EOF
 			return true
 		}
-	})
-	if err != nil && b.readErr == nil {
-		b.readErr, ready = err, true
+		k, ferr := b.filter((*buf)[:n])
+		if k == 0 && ferr == nil {
+			// Only pongs: read on until the socket is drained (the poller
+			// reports edges, not levels).
+			continue
+		}
+		// A bad pong after data: coder/websocket reads the data first.
+		b.readErr = ferr
+		if k == 0 {
+			readBuffers.Put(buf)
+			return true
+		}
+		*buf = (*buf)[:k]
+		b.pending, b.off = buf, 0
+		return true
 	}
-	return ready
 }
 
 // filter takes the pongs out of p in place and reports them.
