@@ -5,18 +5,18 @@ import (
 	"sync"
 )
 
-// workers runs the mailboxes of socket actors on a few long-lived
-// goroutines. protoactor's default dispatcher starts a goroutine for every
-// mailbox run: a publish to a room of 1 000 starts 1 000 goroutines, each
-// of which begins with a small stack and grows it (a copy) as the session
-// hands its frame on. Workers keep their grown stacks, and a run costs a
-// channel send.
+// workers runs the mailboxes of the node's actors (the lobby, rooms and
+// socket actors) on a few long-lived goroutines. protoactor's default
+// dispatcher starts a goroutine for every mailbox run: a publish to a room
+// of 1 000 starts 1 000 goroutines, each of which begins with a small
+// stack and grows it (a copy) as the session hands its frame on. Workers
+// keep their grown stacks, and a run costs a channel send.
 //
 // A worker runs a mailbox until it is empty or has run throughput
 // messages, then takes the next one; protoactor lets only one run of a
 // mailbox be scheduled at a time, so an actor's messages keep their order.
-// This relies on socket actors never blocking in Receive (see doc.go): a
-// worker blocked there would hold up the mailboxes queued behind it. When
+// This relies on actors never blocking in Receive (see doc.go): a worker
+// blocked there would hold up the mailboxes queued behind it. When
 // every worker is busy and the queue is full, a run gets a goroutine of
 // its own, as with protoactor's dispatcher, rather than make its sender
 // wait.

@@ -4,11 +4,11 @@
 //
 // Each actor's state lives inside it and is touched only from its Receive,
 // one message at a time: there is no mutex in this package. Actors never
-// block on the network; socket actors share a few worker goroutines
-// (dispatch.go), which a blocked Receive would hold up. An actor that
-// serves a socket talks to it through the Conn interface, whose methods
-// return at once; the transport package implements Conn with a bounded
-// queue in front of one writer goroutine.
+// block on the network; they share a few worker goroutines (dispatch.go),
+// which a blocked Receive would hold up. An actor that serves a socket
+// talks to it through the Conn interface, whose methods return at once;
+// the transport package implements Conn with a bounded queue in front of
+// one writer goroutine.
 //
 // Mailboxes are unbounded on purpose: no Receive here ever waits, so
 // mailboxes drain as fast as messages arrive, while a bounded mailbox would

@@ -26,6 +26,8 @@ type lobby struct {
 	sessions map[uuid.UUID]sessionEntry
 	// draining is set by beginDrain; joins are then refused.
 	draining bool
+	// roomOpts are the props options of the rooms it spawns.
+	roomOpts []actor.PropsOption
 }
 
 type roomEntry struct {
@@ -45,10 +47,11 @@ type sessionEntry struct {
 // Node → Lobby.
 type beginDrain struct{}
 
-func newLobby(log *slog.Logger, limits historyLimits) *lobby {
+func newLobby(log *slog.Logger, limits historyLimits, roomOpts ...actor.PropsOption) *lobby {
 	return &lobby{
 		log:      log,
 		limits:   limits,
+		roomOpts: roomOpts,
 		rooms:    make(map[string]*roomEntry),
 		sessions: make(map[uuid.UUID]sessionEntry),
 	}
@@ -161,7 +164,7 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 		return r
 	}
 	limits := l.limits
-	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits) })
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits) }, l.roomOpts...)
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
 	return r

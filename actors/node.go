@@ -84,7 +84,12 @@ func NewNode(cfg Config) *Node {
 	w := startWorkers(defaultWorkers(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActor(w)}
 	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
-	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return newLobby(cfg.Logger, limits) }), "lobby")
+	// The lobby and the rooms run on the workers too, with protoactor's
+	// default ring mailbox: they live long, and a ring is the cheaper queue.
+	onWorkers := actor.WithDispatcher(w)
+	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
+		return newLobby(cfg.Logger, limits, onWorkers)
+	}, onWorkers), "lobby")
 	return n
 }
 
