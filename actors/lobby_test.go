@@ -181,3 +181,51 @@ func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
 	}
 	n.Stop(otherPID)
 }
+
+// TestEmptyRoomLingers: a member who leaves and comes back within
+// emptyRoomLinger finds the same room (same epoch), and the room goes once
+// the linger is over.
+func TestEmptyRoomLingers(t *testing.T) {
+	n := newTestNode(t, Config{History: -1})
+	ctx := context.Background()
+	roomInfo := func() *messages.RoomInfo {
+		t.Helper()
+		info, err := n.Room(ctx, "l")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	waitRoom := func(what string, done func(*messages.RoomInfo) bool) *messages.RoomInfo {
+		t.Helper()
+		deadline := time.NewTimer(10 * time.Second)
+		defer deadline.Stop()
+		poll := time.NewTicker(time.Millisecond)
+		defer poll.Stop()
+		for {
+			if info := roomInfo(); done(info) {
+				return info
+			}
+			select {
+			case <-deadline.C:
+				t.Fatalf("timed out waiting for %s", what)
+			case <-poll.C:
+			}
+		}
+	}
+	first := newFakeConn()
+	pid := n.Spawn(n.SessionProps(first, Join{Room: "l"}))
+	first.next(t) // welcome
+	epoch := roomInfo().Epoch
+	n.Stop(pid)
+	waitRoom("the member to leave", func(i *messages.RoomInfo) bool { return i.Found && len(i.Members) == 0 })
+
+	again := newFakeConn()
+	pid = n.Spawn(n.SessionProps(again, Join{Room: "l"}))
+	again.next(t)
+	if got := roomInfo(); got.Epoch != epoch {
+		t.Fatalf("rejoined a room in epoch %s, want the lingering room's %s", got.Epoch, epoch)
+	}
+	n.Stop(pid)
+	waitRoom("the room to go", func(i *messages.RoomInfo) bool { return !i.Found })
+}

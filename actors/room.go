@@ -17,9 +17,10 @@ import (
 // room never waits on a socket and one slow member cannot slow the others.
 //
 // The lobby creates a room on the first Connect or publish to its name. The
-// room lives while it has members or unexpired history; when it has
-// neither it tells the lobby (roomIdle), and the lobby, which knows of any
-// join or publish still on its way, stops it or lets it live.
+// room lives while it has members or unexpired history, and for
+// emptyRoomLinger after that; then it tells the lobby (roomIdle), and the
+// lobby, which knows of any join or publish still on its way, stops it or
+// lets it live.
 type room struct {
 	name  string
 	epoch string
@@ -39,7 +40,15 @@ type room struct {
 	published uint64
 	// expiry wakes the room when its oldest history entry expires.
 	expiry *time.Timer
+	// linger wakes an empty room emptyRoomLinger after it emptied.
+	linger *time.Timer
 }
+
+// emptyRoomLinger is how long a room with no members and no history waits
+// before it asks to be stopped. A member who leaves and comes back (a page
+// reload, a reconnect) finds the room still there instead of paying for a
+// room actor stopped and spawned anew, with a new epoch.
+const emptyRoomLinger = time.Second
 
 type member struct {
 	id       uuid.UUID
@@ -57,6 +66,9 @@ type roomIdle struct {
 
 // expireHistory asks a room to drop expired history. Sent by its timer.
 type expireHistory struct{}
+
+// lingerOver tells an empty room that it has lingered. Sent by its timer.
+type lingerOver struct{}
 
 func newRoom(name string, limits historyLimits) *room {
 	return &room{
@@ -92,9 +104,16 @@ func (r *room) Receive(ctx actor.Context) {
 		r.history.expire(time.Now())
 		r.armExpiry(ctx)
 		r.checkIdle(ctx)
+	case *lingerOver:
+		if r.idle() {
+			ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
+		}
 	case *actor.Stopping:
 		if r.expiry != nil {
 			r.expiry.Stop()
+		}
+		if r.linger != nil {
+			r.linger.Stop()
 		}
 	}
 }
@@ -203,12 +222,22 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	r.sendAll(ctx, frame)
 }
 
-// checkIdle tells the lobby (the room's parent) when the room has nothing
-// left to keep.
+func (r *room) idle() bool { return len(r.members) == 0 && r.history.len() == 0 }
+
+// checkIdle starts the room's linger when it has nothing left to keep; the
+// lobby (its parent) is told when the linger is over and the room still
+// idle. A timer that fires early, after a join and a leave, only shortens
+// the linger: the lobby's check makes stopping safe at any time.
 func (r *room) checkIdle(ctx actor.Context) {
-	if len(r.members) == 0 && r.history.len() == 0 {
-		ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
+	if !r.idle() {
+		return
 	}
+	if r.linger == nil {
+		root, self := ctx.ActorSystem().Root, ctx.Self()
+		r.linger = time.AfterFunc(emptyRoomLinger, func() { root.Send(self, &lingerOver{}) })
+		return
+	}
+	r.linger.Reset(emptyRoomLinger)
 }
 
 // armExpiry makes sure the room wakes when its oldest entry expires.
