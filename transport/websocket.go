@@ -163,6 +163,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		}
 	}()
 
+	_ = growStackForUpgrade()
 	conn := newWSConn(connLimits{
 		maxFrames:    s.cfg.SendQueue,
 		maxBytes:     s.cfg.SendQueueBytes,
@@ -254,10 +255,17 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 	if s.cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
 	}
+	grown := false
 	for {
 		// Wait for the client's next frame here rather than deep inside
 		// coder/websocket's read, with pongs taken care of meanwhile.
 		conn.batch.waitData()
+		if !grown {
+			// coder/websocket is about to read a frame, deep down (see
+			// growStack).
+			_ = growStack()
+			grown = true
+		}
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
 			return err
