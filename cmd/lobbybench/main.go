@@ -152,6 +152,7 @@ type result struct {
 	Conns           int      `json:"conns,omitempty"`
 	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
 	CyclesPerS      float64  `json:"cycles_per_s,omitempty"`
+	CPUusPerCycle   float64  `json:"server_cpu_us_per_cycle,omitempty"`
 	Errors          int64    `json:"errors,omitempty"`
 	Steps           []result `json:"steps,omitempty"`
 	Stop            string   `json:"stop,omitempty"`
@@ -187,6 +188,9 @@ func summary(r *result) string {
 		}
 	case "churn":
 		fmt.Fprintf(&b, " %.0f connect/close cycles/s", r.CyclesPerS)
+		if r.CPUusPerCycle > 0 {
+			fmt.Fprintf(&b, ", server CPU %.1f µs/cycle", r.CPUusPerCycle)
+		}
 	}
 	if r.Errors > 0 {
 		fmt.Fprintf(&b, " (%d errors)", r.Errors)

@@ -345,6 +345,7 @@ func churn(ctx context.Context, c *config) (*result, error) {
 	defer cancel()
 	var cycles, errs atomic.Int64
 	var wg sync.WaitGroup
+	cpuStart, _, statErr := serverStat(c)
 	start := time.Now()
 	for i := range c.conc {
 		wg.Go(func() {
@@ -363,5 +364,9 @@ func churn(ctx context.Context, c *config) (*result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return &result{Seconds: elapsed.Seconds(), CyclesPerS: float64(cycles.Load()) / elapsed.Seconds(), Errors: errs.Load()}, nil
+	res := &result{Seconds: elapsed.Seconds(), CyclesPerS: float64(cycles.Load()) / elapsed.Seconds(), Errors: errs.Load()}
+	if cpuEnd, _, err := serverStat(c); err == nil && statErr == nil && cycles.Load() > 0 {
+		res.CPUusPerCycle = float64((cpuEnd - cpuStart).Microseconds()) / float64(cycles.Load())
+	}
+	return res, nil
 }
