@@ -241,7 +241,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	if b.hold {
 		n, err = b.appendLocked(p)
 	} else {
-		n, err = b.Conn.Write(p)
+		n, err = b.writeLocked(p)
 	}
 	if err == nil && b.pingDue && b.out.atBoundary() {
 		b.pingDue = false
@@ -252,7 +252,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		default:
 			// The frame a ping waited for ended after its batch: the ping
 			// follows it. A failed write shows on the next one.
-			_, _ = b.Conn.Write(pingFrame)
+			_, _ = b.writeLocked(pingFrame)
 		}
 	}
 	return n, err
@@ -329,14 +329,15 @@ func (b *batchConn) flushLocked() error {
 	return err
 }
 
+// writeLocked writes p with the write timeout. Every write to the
+// connection comes through here and sets its own deadline, so a deadline
+// left from an earlier write never needs clearing (that cost a second
+// timer update per write).
 func (b *batchConn) writeLocked(p []byte) (int, error) {
 	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
 		return 0, err
 	}
-	n, err := b.Conn.Write(p)
-	// Clearing the deadline cannot fail where setting it did not.
-	_ = b.Conn.SetWriteDeadline(time.Time{})
-	return n, err
+	return b.Conn.Write(p)
 }
 
 // batchingWriter is the http.ResponseWriter handed to websocket.Accept:

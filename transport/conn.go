@@ -191,6 +191,8 @@ func (c *wsConn) startWriterLocked() {
 // the close frame if one was asked for, and exits.
 func (c *wsConn) writeLoop() {
 	defer c.goroutines.Done()
+	// The write path through coder/websocket is deep (see growStack).
+	_ = growStack()
 	for {
 		c.mu.Lock()
 		batch, ping := c.queue, c.pingDue
