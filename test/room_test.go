@@ -1,8 +1,12 @@
 package test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -246,5 +250,70 @@ func TestClientAnsweringPingsStaysConnected(t *testing.T) {
 	}
 	if f := <-frames; f != broadcastFrame(id, `"still here"`, "pong") {
 		t.Fatalf("got %q, want the broadcast back", f)
+	}
+}
+
+// TestFramesSentWithTheHandshakeAreRead: a client may send frames right
+// behind its upgrade request, in the same TCP segment; the server has read
+// them along with the request and must not lose them, and must take a pong
+// among them out of the stream.
+func TestFramesSentWithTheHandshakeAreRead(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(waitFor))
+	masked := func(op byte, payload string) []byte {
+		key := []byte{7, 1, 3, 9}
+		f := []byte{0x80 | op, 0x80 | byte(len(payload))}
+		f = append(f, key...)
+		for i := range len(payload) {
+			f = append(f, payload[i]^key[i%4])
+		}
+		return f
+	}
+	req := "GET /ws/early HTTP/1.1\r\nHost: " + ts.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	out := append([]byte(req), masked(0x1, "first")...)
+	out = append(out, masked(0xA, "")...) // an unsolicited pong
+	out = append(out, masked(0x1, "second")...)
+	if _, err := conn.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	readFrame := func() string {
+		t.Helper()
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		n := int(h[1] & 0x7f)
+		if n == 126 {
+			var ext [2]byte
+			if _, err := io.ReadFull(br, ext[:]); err != nil {
+				t.Fatal(err)
+			}
+			n = int(ext[0])<<8 | int(ext[1])
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatal(err)
+		}
+		return string(p)
+	}
+	id, ok := strings.CutPrefix(readFrame(), "your id is ")
+	if !ok {
+		t.Fatal("no welcome")
+	}
+	for _, want := range []string{"first", "second"} {
+		if got := readFrame(); got != broadcastFrame(id, `"`+want+`"`, "early") {
+			t.Fatalf("got %q, want the broadcast of %q", got, want)
+		}
 	}
 }
