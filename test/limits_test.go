@@ -216,17 +216,7 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 // after the client has seen the close frame.
 func waitMetric(t *testing.T, ts *testServer, sample string, want float64) {
 	t.Helper()
-	deadline := time.NewTimer(waitFor)
-	defer deadline.Stop()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for got := metricValue(t, ts, sample); got != want; got = metricValue(t, ts, sample) {
-		select {
-		case <-deadline.C:
-			t.Fatalf("%s = %v, want %v", sample, got, want)
-		case <-poll.C:
-		}
-	}
+	eventually(t, fmt.Sprintf("%s to reach %v", sample, want), func() bool { return metricValue(t, ts, sample) == want })
 }
 
 // scanFrame reads the type and seq of a lobby.v1 server frame, which the
