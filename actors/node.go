@@ -81,6 +81,7 @@ func NewNode(cfg Config) *Node {
 		// The dead-letter log throttle keeps a goroutine for one interval
 		// after each burst; a short one lets a stopped node leave none.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
+	shrinkRegistry(system)
 	w := startWorkers(defaultWorkers(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActor(w)}
 	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
