@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,29 +195,48 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 	}
 	props, id := newProps(conn, protocol)
 	pid := s.node.Spawn(props)
-	attrs := []any{slog.String("kind", kind), slog.String("remote", r.RemoteAddr)}
-	if id != uuid.Nil {
-		attrs = append(attrs, slog.String("id", id.String()))
+	info := connInfo{kind: kind, remote: r.RemoteAddr, id: id, room: room, protocol: protocol, start: time.Now()}
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("connection open", info.attrs(slog.String("protocol", protocolName(protocol)))...)
 	}
-	if room != "" {
-		attrs = append(attrs, slog.String("room", room))
-	}
-	s.log.Info("connection open", append(attrs, slog.String("protocol", protocolName(protocol)))...)
 
 	// The connection is read on a goroutine of its own and this handler
 	// returns: serving the HTTP request has grown the handler goroutine's
 	// stack to 16 KiB, which an idle connection would otherwise keep for
 	// its whole life. track counted the new goroutine for Shutdown.
 	handedOff = true
-	go s.serveConn(conn, pid, time.Now(), attrs)
+	go s.serveConn(conn, pid, info)
+}
+
+// connInfo is what a connection's open and close log lines say about it.
+// The lines' attributes are built only when info is logged: a server
+// under connect/close churn would otherwise allocate a dozen objects per
+// connection for lines nobody sees.
+type connInfo struct {
+	kind, remote, room string
+	id                 uuid.UUID
+	protocol           messages.Protocol
+	start              time.Time
+}
+
+func (c *connInfo) attrs(more ...any) []any {
+	attrs := make([]any, 0, 4+len(more))
+	attrs = append(attrs, slog.String("kind", c.kind), slog.String("remote", c.remote))
+	if c.id != uuid.Nil {
+		attrs = append(attrs, slog.String("id", c.id.String()))
+	}
+	if c.room != "" {
+		attrs = append(attrs, slog.String("room", c.room))
+	}
+	return append(attrs, more...)
 }
 
 // serveConn is a connection's reader, from the upgrade to the end: it
 // hands every frame to the connection's actor, then stops the actor and
 // the connection's goroutines, and only then returns.
-func (s *Server) serveConn(conn *wsConn, pid *actor.PID, start time.Time, attrs []any) {
+func (s *Server) serveConn(conn *wsConn, pid *actor.PID, info connInfo) {
 	readErr := s.readLoop(conn, pid)
-	s.endConn(conn, pid, start, attrs, readErr)
+	s.endConn(conn, pid, &info, readErr)
 }
 
 // endConn stops the connection's actor and goroutines, and counts and logs
@@ -227,16 +245,18 @@ func (s *Server) serveConn(conn *wsConn, pid *actor.PID, start time.Time, attrs 
 // then fits in the 2 KiB a goroutine starts with.
 //
 //go:noinline
-func (s *Server) endConn(conn *wsConn, pid *actor.PID, start time.Time, attrs []any, readErr error) {
+func (s *Server) endConn(conn *wsConn, pid *actor.PID, info *connInfo, readErr error) {
 	defer s.open.Add(-1)
 	defer s.untrack(conn)
 	defer s.metrics.connections.Dec()
 
 	s.node.Stop(pid)
 	conn.shutdown()
-	reason, closeAttrs := closeReason(conn, readErr)
-	s.metrics.disconnects.WithLabelValues(reason).Inc()
-	s.log.Info("connection closed", slices.Concat(attrs, closeAttrs, []any{slog.String("why", reason), slog.Duration("duration", time.Since(start))})...)
+	c := closeReason(conn, readErr)
+	s.metrics.disconnects.WithLabelValues(c.why).Inc()
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("connection closed", info.attrs(c.attrs(time.Since(info.start))...)...)
+	}
 }
 
 func protocolName(p messages.Protocol) string {
@@ -287,35 +307,56 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 	}
 }
 
-// closeReason says why a connection ended, as a lobby_disconnects_total
-// reason and as log attributes: the close the server asked for, else the
-// client's close, else the read error.
-func closeReason(conn *wsConn, readErr error) (string, []any) {
+// connClose is why a connection ended.
+type connClose struct {
+	// why is the lobby_disconnects_total reason.
+	why string
+	// code and reason are the close frame's, 0 if none was seen; by says
+	// who sent it.
+	code   websocket.StatusCode
+	reason string
+	by     string
+	// err is the read error when the connection ended without a close.
+	err error
+}
+
+func (c connClose) attrs(lived time.Duration) []any {
+	attrs := make([]any, 0, 6)
+	if c.err != nil {
+		attrs = append(attrs, slog.String("err", c.err.Error()))
+	}
+	if c.code != 0 {
+		attrs = append(attrs, slog.Int("code", int(c.code)), slog.String("reason", c.reason), slog.String("by", c.by))
+	}
+	return append(attrs, slog.String("why", c.why), slog.Duration("duration", lived))
+}
+
+// closeReason says why a connection ended: the close the server asked
+// for, else the client's close, else the read error.
+func closeReason(conn *wsConn, readErr error) connClose {
 	if code, reason := conn.reason(); code != 0 {
-		attrs := []any{slog.Int("code", int(code)), slog.String("reason", reason), slog.String("by", "server")}
+		c := connClose{why: dcPolicy, code: code, reason: reason, by: "server"}
 		switch reason {
 		case reasonSlowConsumer, reasonWriteFailed:
-			return dcSlowConsumer, attrs
+			c.why = dcSlowConsumer
 		case actors.ReasonHeartbeatTimeout:
-			return dcHeartbeat, attrs
+			c.why = dcHeartbeat
 		case actors.ReasonRateLimit:
-			return dcRateLimit, attrs
+			c.why = dcRateLimit
 		case reasonShutdown:
-			return dcShutdown, attrs
+			c.why = dcShutdown
 		case actors.ReasonInternalError:
-			return dcInternalError, attrs
+			c.why = dcInternalError
 		}
-		return dcPolicy, attrs
+		return c
 	}
-	if code := websocket.CloseStatus(readErr); code != -1 {
-		var ce websocket.CloseError
-		errors.As(readErr, &ce)
-		return dcClientClosed, []any{slog.Int("code", int(code)), slog.String("reason", ce.Reason), slog.String("by", "client")}
+	var ce websocket.CloseError
+	if errors.As(readErr, &ce) {
+		return connClose{why: dcClientClosed, code: ce.Code, reason: ce.Reason, by: "client"}
 	}
-	attrs := []any{slog.String("err", readErr.Error())}
 	// coder/websocket has closed with 1009 itself.
 	if errors.Is(readErr, websocket.ErrMessageTooBig) {
-		return dcTooBig, append(attrs, slog.Int("code", int(websocket.StatusMessageTooBig)), slog.String("by", "server"))
+		return connClose{why: dcTooBig, code: websocket.StatusMessageTooBig, by: "server", err: readErr}
 	}
-	return dcConnectionLost, attrs
+	return connClose{why: dcConnectionLost, err: readErr}
 }
