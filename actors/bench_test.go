@@ -33,6 +33,7 @@ func (c *countConn) Close(int, string)   {}
 func (c *countConn) Abort(int, string)   {}
 func (c *countConn) Ping()               {}
 func (c *countConn) LastSeen() time.Time { return time.Now() }
+func (c *countConn) ActorStopped()       {}
 
 // BenchmarkRoomFanout measures a broadcast through the actors alone: room
 // → every member's session → its Conn, no sockets. ns/op is per delivery.

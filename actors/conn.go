@@ -45,4 +45,9 @@ type Conn interface {
 	// LastSeen is when the client last proved alive: a frame, a ping or a
 	// pong read from it, or the time the connection opened.
 	LastSeen() time.Time
+
+	// ActorStopped is called once, when the actor serving the connection
+	// has stopped: it will call nothing on the Conn after that. Actors do
+	// not call it; the wrapper Node.socketProps puts around them does.
+	ActorStopped()
 }

@@ -18,10 +18,12 @@ type fakeConn struct {
 	// closed receives the first close as "<code> <reason>".
 	closed    chan string
 	closeOnce sync.Once
+	// stopped is closed when the actor serving the conn has stopped.
+	stopped chan struct{}
 }
 
 func newFakeConn() *fakeConn {
-	return &fakeConn{frames: make(chan string, 64), closed: make(chan string, 1)}
+	return &fakeConn{frames: make(chan string, 64), closed: make(chan string, 1), stopped: make(chan struct{})}
 }
 
 func (c *fakeConn) Send(data []byte, _ bool) bool {
@@ -39,6 +41,7 @@ func (c *fakeConn) Close(code int, reason string) {
 func (c *fakeConn) Abort(code int, reason string) { c.Close(code, reason) }
 func (c *fakeConn) Ping()                         {}
 func (c *fakeConn) LastSeen() time.Time           { return time.Now() }
+func (c *fakeConn) ActorStopped()                 { close(c.stopped) }
 
 func (c *fakeConn) next(t *testing.T) string {
 	t.Helper()
@@ -48,6 +51,15 @@ func (c *fakeConn) next(t *testing.T) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no frame within 10s")
 		return ""
+	}
+}
+
+func (c *fakeConn) waitStopped(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the actor serving the conn did not report its stop within 10s")
 	}
 }
 
@@ -179,7 +191,37 @@ func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
 		t.Fatalf("the other member was closed too: %s", c)
 	default:
 	}
+	victim.waitStopped(t)
+	select {
+	case <-other.stopped:
+		t.Fatal("the other member's actor stopped too")
+	default:
+	}
 	n.Stop(otherPID)
+}
+
+// TestPoisonedSessionTellsItsConn: Poison returns at once; the Conn learns
+// when the actor has stopped, after its room was told and after protoactor
+// forgot its pid, so that the transport may shut the socket then.
+func TestPoisonedSessionTellsItsConn(t *testing.T) {
+	n := newTestNode(t, Config{History: -1})
+	leaving, staying := newFakeConn(), newFakeConn()
+	pid := n.Spawn(n.SessionProps(leaving, Join{Room: "s"}))
+	leaving.next(t)
+	stayingPID := n.Spawn(n.SessionProps(staying, Join{Room: "s"}))
+	staying.next(t)
+	leaving.next(t) // joined notice
+
+	n.Poison(pid)
+	leaving.waitStopped(t)
+	if _, ok := n.system.ProcessRegistry.GetLocal(pid.Id); ok {
+		t.Fatal("the stopped session is still registered")
+	}
+	if f := staying.next(t); !strings.HasSuffix(f, " disconnected.") {
+		t.Fatalf("the other member got %q, want the disconnected notice", f)
+	}
+	n.Stop(stayingPID)
+	staying.waitStopped(t) // Stop's wait covers socket actors too
 }
 
 // TestEmptyRoomLingers: a member who leaves and comes back within

@@ -66,7 +66,7 @@ type Node struct {
 	system  *actor.ActorSystem
 	lobby   *actor.PID
 	workers *workers
-	// socketOpts are socketActor's options for this node.
+	// socketOpts are the props options of this node's socket actors.
 	socketOpts []actor.PropsOption
 }
 
@@ -83,7 +83,7 @@ func NewNode(cfg Config) *Node {
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
 	shrinkRegistry(system)
 	w := startWorkers(defaultWorkers(), socketThroughput)
-	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActor(w)}
+	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w)}
 	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
 	// The lobby and the rooms run on the workers too, with protoactor's
 	// default ring mailbox: they live long, and a ring is the cheaper queue.
@@ -102,7 +102,7 @@ func NewNode(cfg Config) *Node {
 // syscall. Yielding every 16 messages lets the writer keep up.
 const socketThroughput = 16
 
-// socketActor are the props options of every actor that serves a socket:
+// socketActorOpts are the props options of every actor that serves a socket:
 // the node's workers (dispatch.go), and a lock-free linked-list mailbox.
 // protoactor's default mailbox is a ring that doubles when a burst outruns
 // its actor and never shrinks: after 1 000 members join a room, each
@@ -110,7 +110,7 @@ const socketThroughput = 16
 // (8 KB on average) for the rest of the connection. The linked list costs
 // one small allocation per message and holds nothing once drained. It is
 // unbounded like the ring; the bound is the connection's queue behind it.
-func socketActor(w *workers) []actor.PropsOption {
+func socketActorOpts(w *workers) []actor.PropsOption {
 	return []actor.PropsOption{actor.WithDispatcher(w), actor.WithMailbox(actor.UnboundedLockfree())}
 }
 
@@ -132,7 +132,7 @@ func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
 	if j.ID == uuid.Nil {
 		j.ID = uuid.New()
 	}
-	return actor.PropsFromProducer(func() actor.Actor {
+	return n.socketProps(conn, func() actor.Actor {
 		return &session{
 			id:       j.ID,
 			room:     j.Room,
@@ -145,14 +145,42 @@ func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
 			hb:       n.heartbeat(),
 			log:      n.log,
 		}
-	}, n.socketOpts...)
+	})
 }
 
 // EchoProps makes the props of an echo actor serving conn.
 func (n *Node) EchoProps(conn Conn) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return n.socketProps(conn, func() actor.Actor {
 		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
+	})
+}
+
+// socketProps makes the props of an actor that serves conn: it runs on
+// the node's workers with a mailbox that keeps nothing once drained, and
+// conn learns when it has stopped (Conn.ActorStopped), which is how the
+// transport knows it may shut the socket. Every socket actor's props come
+// from here.
+func (n *Node) socketProps(conn Conn, produce func() actor.Actor) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &socketActor{Actor: produce(), conn: conn}
 	}, n.socketOpts...)
+}
+
+// socketActor tells its Conn when the actor it wraps has stopped for good
+// (a restart after a panic is not a stop). Waiting for that costs the
+// transport a channel; protoactor's PoisonFuture costs a registered
+// future process, a 10 s timer, a watch and a Terminated message, about
+// a tenth of the allocations of a connect/close cycle.
+type socketActor struct {
+	actor.Actor
+	conn Conn
+}
+
+func (a *socketActor) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Stopped); ok {
+		defer a.conn.ActorStopped()
+	}
+	a.Actor.Receive(ctx)
 }
 
 func (n *Node) heartbeat() heartbeat {
@@ -167,6 +195,13 @@ func (n *Node) Spawn(props *actor.Props) *actor.PID {
 // Send delivers msg to pid without waiting.
 func (n *Node) Send(pid *actor.PID, msg any) {
 	n.system.Root.Send(pid, msg)
+}
+
+// Poison stops pid once it has handled the messages already in its
+// mailbox, without waiting: the transport waits on the Conn of a socket
+// actor (Conn.ActorStopped).
+func (n *Node) Poison(pid *actor.PID) {
+	n.system.Root.Poison(pid)
 }
 
 // Stop stops pid once it has handled the messages already in its mailbox,

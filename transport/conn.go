@@ -31,6 +31,9 @@ type wsConn struct {
 	// lastSeen is the UnixNano time the client last proved alive.
 	lastSeen atomic.Int64
 
+	// actorDone is closed when the connection's actor has stopped.
+	actorDone chan struct{}
+
 	// goroutines counts the writer, ping and close goroutines; the
 	// connection's reader (Server.serveConn) waits for it in shutdown. Add
 	// is only called with mu held and closing false, and shutdown sets
@@ -72,7 +75,7 @@ const (
 )
 
 func newWSConn(limits connLimits, m *metrics) *wsConn {
-	c := &wsConn{limits: limits, metrics: m}
+	c := &wsConn{limits: limits, metrics: m, actorDone: make(chan struct{})}
 	c.seen()
 	return c
 }
@@ -270,6 +273,30 @@ func (c *wsConn) writeBatch(frames []outFrame, ping bool) error {
 
 func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// ActorStopped implements actors.Conn.
+func (c *wsConn) ActorStopped() { close(c.actorDone) }
+
+// actorStopTimeout is how long a connection's reader waits for its actor
+// to stop: long enough for any mailbox to drain, and a bound for an actor
+// stuck in Receive (a bug) so that its connection still ends.
+const actorStopTimeout = 10 * time.Second
+
+// waitActor waits until the connection's actor has stopped, or for
+// actorStopTimeout.
+func (c *wsConn) waitActor() {
+	select {
+	case <-c.actorDone:
+		return
+	default:
+	}
+	t := time.NewTimer(actorStopTimeout)
+	defer t.Stop()
+	select {
+	case <-c.actorDone:
+	case <-t.C:
+	}
 }
 
 // shutdown stops the connection's goroutines and waits for them: called

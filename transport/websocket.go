@@ -250,7 +250,10 @@ func (s *Server) endConn(conn *wsConn, pid *actor.PID, info *connInfo, readErr e
 	defer s.untrack(conn)
 	defer s.metrics.connections.Dec()
 
-	s.node.Stop(pid)
+	// The actor stops after the frames already in its mailbox, and tells
+	// its room; its last sends reach the queue before shutdown flushes it.
+	s.node.Poison(pid)
+	conn.waitActor()
 	conn.shutdown()
 	c := closeReason(conn, readErr)
 	s.metrics.disconnects.WithLabelValues(c.why).Inc()
