@@ -157,7 +157,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	o.server.Logger = log
 
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := listen(o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -196,4 +196,14 @@ func run(args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listen listens on addr without TCP keep-alive: every WebSocket has its
+// own heartbeat (a ping every --heartbeat, closed after --client-timeout),
+// which finds a dead peer sooner, and idle HTTP connections end after the
+// server's idle timeout. Go's default turns keep-alive on for every
+// accepted connection, four setsockopt calls each.
+func listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
