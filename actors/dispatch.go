@@ -3,6 +3,7 @@ package actors
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // workers runs the mailboxes of the node's actors (the lobby, rooms and
@@ -22,7 +23,8 @@ import (
 // wait.
 type workers struct {
 	runs       chan func()
-	quit       chan struct{}
+	stopped    atomic.Bool
+	n          int
 	done       sync.WaitGroup
 	throughput int
 }
@@ -31,54 +33,62 @@ type workers struct {
 const workerQueue = 4096
 
 func startWorkers(n, throughput int) *workers {
-	w := &workers{runs: make(chan func(), workerQueue), quit: make(chan struct{}), throughput: throughput}
+	w := &workers{runs: make(chan func(), workerQueue), n: n, throughput: throughput}
 	for range n {
 		w.done.Go(w.work)
 	}
 	return w
 }
 
+// work runs what it is given until it is given nil. It receives from one
+// channel only: a select over a run channel and a quit channel locks
+// both for every run, an eighth of the workers' instructions in
+// connect/close churn.
 func (w *workers) work() {
-	for {
-		select {
-		case run := <-w.runs:
-			run()
-		case <-w.quit:
-			// Runs scheduled before the stop still happen.
-			for {
-				select {
-				case run := <-w.runs:
-					run()
-				default:
-					return
-				}
-			}
+	for run := range w.runs {
+		if run == nil {
+			return
 		}
+		run()
 	}
 }
 
 // Schedule implements actor.Dispatcher.
 func (w *workers) Schedule(run func()) {
-	select {
-	case <-w.quit:
-		go run()
-		return
-	default:
+	if !w.stopped.Load() {
+		select {
+		case w.runs <- run:
+			return
+		default:
+		}
 	}
-	select {
-	case w.runs <- run:
-	default:
-		go run()
-	}
+	go run()
 }
 
 // Throughput implements actor.Dispatcher.
 func (w *workers) Throughput() int { return w.throughput }
 
-// stop ends the workers once the runs already queued are done.
+// stop ends the workers once the runs already queued are done: one nil
+// per worker goes in behind them, and each worker ends at the first nil
+// it takes. Runs scheduled from then on get goroutines of their own.
 func (w *workers) stop() {
-	close(w.quit)
+	w.stopped.Store(true)
+	for range w.n {
+		w.runs <- nil
+	}
 	w.done.Wait()
+	// A Schedule that saw the workers still running may have queued its
+	// run behind the nils.
+	for {
+		select {
+		case run := <-w.runs:
+			if run != nil {
+				go run()
+			}
+		default:
+			return
+		}
+	}
 }
 
 // defaultWorkers is one worker per CPU Go may use.
