@@ -286,10 +286,16 @@ const actorStopTimeout = 10 * time.Second
 // waitActor waits until the connection's actor has stopped, or for
 // actorStopTimeout.
 func (c *wsConn) waitActor() {
-	select {
-	case <-c.actorDone:
-		return
-	default:
+	// The stop is a message or two on the node's workers: once they have
+	// run, usually as soon as this goroutine gives way, it is done, and
+	// no timer is needed.
+	for range 2 {
+		select {
+		case <-c.actorDone:
+			return
+		default:
+		}
+		runtime.Gosched()
 	}
 	t := time.NewTimer(actorStopTimeout)
 	defer t.Stop()
