@@ -42,8 +42,9 @@ type Conn interface {
 	// LastSeen.
 	Ping()
 
-	// LastSeen is when the client last proved alive: a frame, a ping or a
-	// pong read from it, or the time the connection opened.
+	// LastSeen is when the client last proved alive: the last time bytes
+	// (a frame, a ping, a pong, or part of one) were read from it, or the
+	// time the connection opened.
 	LastSeen() time.Time
 
 	// ActorStopped is called once, when the actor serving the connection

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -60,7 +61,10 @@ type batchConn struct {
 	off     int
 	readErr error
 	raw     syscall.RawConn // nil if the connection has no file descriptor
-	onPong  func()
+	// lastSeen, if not nil, is set to the time (UnixNano) of every read
+	// that brings the client's bytes: any byte proves the client alive,
+	// be it a frame, a ping or a pong.
+	lastSeen *atomic.Int64
 }
 
 // readBufSize is the most read from the socket at once.
@@ -70,8 +74,8 @@ const readBufSize = 4 << 10
 // the client's bytes wait in it.
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
-func newBatchConn(nc net.Conn, timeout time.Duration, onPong func()) *batchConn {
-	b := &batchConn{Conn: nc, timeout: timeout, onPong: onPong}
+func newBatchConn(nc net.Conn, timeout time.Duration, lastSeen *atomic.Int64) *batchConn {
+	b := &batchConn{Conn: nc, timeout: timeout, lastSeen: lastSeen}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			b.raw = raw
@@ -194,11 +198,12 @@ func (b *batchConn) readNowLocked(fd uintptr) bool {
 	}
 }
 
-// filter takes the pongs out of p in place and reports them.
+// filter takes the pongs out of p, bytes just read from the socket, in
+// place, and notes that the client was seen.
 func (b *batchConn) filter(p []byte) (int, error) {
-	n, pongs, err := b.in.filter(p)
-	if pongs > 0 && b.onPong != nil {
-		b.onPong()
+	n, _, err := b.in.filter(p)
+	if len(p) > 0 && b.lastSeen != nil {
+		b.lastSeen.Store(time.Now().UnixNano())
 	}
 	return n, err
 }
@@ -346,9 +351,9 @@ func (b *batchConn) writeLocked(p []byte) (int, error) {
 // held for the connection's life).
 type batchingWriter struct {
 	http.ResponseWriter
-	timeout time.Duration
-	onPong  func()
-	conn    *batchConn
+	timeout  time.Duration
+	lastSeen *atomic.Int64
+	conn     *batchConn
 }
 
 func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -356,7 +361,7 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = newBatchConn(nc, w.timeout, w.onPong)
+	w.conn = newBatchConn(nc, w.timeout, w.lastSeen)
 	// Bytes the client sent right after its handshake, which net/http has
 	// read already, are the first to read.
 	if n := brw.Reader.Buffered(); n > 0 {

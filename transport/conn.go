@@ -28,7 +28,8 @@ type wsConn struct {
 	limits  connLimits
 	metrics *metrics
 
-	// lastSeen is the UnixNano time the client last proved alive.
+	// lastSeen is the UnixNano time the client last proved alive: the
+	// last read that brought its bytes (batchConn sets it).
 	lastSeen atomic.Int64
 
 	// actorDone is closed when the connection's actor has stopped.

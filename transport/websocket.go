@@ -120,6 +120,14 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, s
 	writeError(w, status, code, message)
 }
 
+// acceptOptions are every upgrade's (Accept copies them). The origin is
+// checked before the upgrade, with a JSON answer. A client's pings, like
+// its pongs and frames, move its lastSeen as batchConn reads them.
+var acceptOptions = &websocket.AcceptOptions{
+	Subprotocols:       []string{SubprotocolJSON},
+	InsecureSkipVerify: true,
+}
+
 // serveSocket checks a WebSocket connect (draining, capacity, origin,
 // token), upgrades it, spawns the actor newProps makes for it, and reads the
 // socket into that actor until the connection ends. It is the one place
@@ -168,13 +176,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
 	}, s.metrics)
-	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, onPong: conn.seen}
-	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
-		Subprotocols: []string{SubprotocolJSON},
-		// The origin was checked above, with a JSON answer.
-		InsecureSkipVerify: true,
-		OnPingReceived:     func(context.Context, []byte) bool { conn.seen(); return true },
-	})
+	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen}
+	ws, err := websocket.Accept(bw, r, acceptOptions)
 	if err != nil {
 		// Accept has answered the client already.
 		s.metrics.upgradesRefused.WithLabelValues(refusedBadRequest).Inc()
@@ -293,7 +296,6 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 		if err != nil {
 			return err
 		}
-		conn.seen()
 		limited := limiter != nil && !limiter.Allow()
 		if limited {
 			s.metrics.rateLimited.Inc()
