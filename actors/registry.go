@@ -13,11 +13,11 @@ import (
 // garbage collection marks, for a node that may hold a hundred actors. In
 // churn that marking was most of the GC's work and about a tenth of the
 // server's CPU; 32 buckets still cost 3 % of the instructions of a
-// connect/close cycle, 8 buckets 1 %. One bucket is one
-// concurrent map with its own 32 locked shards: lookups are rare (a PID
-// caches its process after the first), spawns and stops spread over the
-// 32 locks, and a shard holding thousands of entries at 100 000
-// connections is still one map access.
+// connect/close cycle, 8 buckets 1 %. One bucket is one concurrent map with
+// its own 32 locked shards: lookups are rare (a PID caches its process
+// after the first), spawns and stops spread over the 32 locks, and a shard
+// holding thousands of entries at 100 000 connections is still one map
+// access.
 const registryBuckets = 1
 
 // shrinkRegistry replaces system's process registry buckets with
