@@ -274,3 +274,22 @@ func upgradeHeader() http.Header {
 		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
 	}
 }
+
+// scanSeqs returns the seqs of a GET /rooms/{room}/history answer's
+// messages, in the order listed.
+func scanSeqs(t *testing.T, body []byte) []uint64 {
+	t.Helper()
+	var h struct {
+		Messages []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatalf("history %q: %v", body, err)
+	}
+	seqs := make([]uint64, len(h.Messages))
+	for i, m := range h.Messages {
+		seqs[i] = m.Seq
+	}
+	return seqs
+}

@@ -157,6 +157,7 @@ func TestBadRoomNamesAreRefusedBeforeTheUpgrade(t *testing.T) {
 		{name: "too long", path: "/ws/" + strings.Repeat("a", 65)},
 		{name: "non-ASCII", path: "/ws/caf%C3%A9"},
 		{name: "percent-encoded slash", path: "/ws/a%2Fb"},
+		{name: "percent-encoded slash alone", path: "/ws/%2F"},
 		{name: "seed route shape", path: "/bad%21name"},
 	}
 	for _, tt := range tests {

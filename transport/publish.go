@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -107,6 +108,12 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	}
 	if !json.Valid(body) {
 		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
+		return nil, false
+	}
+	// json.Valid accepts invalid UTF-8 inside strings, and every member's
+	// text frame would then carry it (see actors.decodeClientFrame).
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
 		return nil, false
 	}
 	return body, true

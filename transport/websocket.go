@@ -45,9 +45,11 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 		return
 	}
-	if room == "" {
+	if room == "" && r.URL.EscapedPath() == "/ws/" {
 		room = DefaultRoom
 	}
+	// ServeMux matches /ws/%2F to /ws/{$}, with an empty room: an encoded
+	// slash is not a name, so it is refused like %2F inside a name.
 	if !validRoom(room) {
 		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
 		return
@@ -342,8 +344,12 @@ func closeReason(conn *wsConn, readErr error) connClose {
 	if code, reason := conn.reason(); code != 0 {
 		c := connClose{why: dcPolicy, code: code, reason: reason, by: "server"}
 		switch reason {
-		case reasonSlowConsumer, reasonWriteFailed:
+		case reasonSlowConsumer:
 			c.why = dcSlowConsumer
+		case reasonWriteFailed:
+			// A write that failed rather than timed out met a peer that is
+			// gone (reset, broken pipe): the client did not fall behind.
+			c.why = dcConnectionLost
 		case actors.ReasonHeartbeatTimeout:
 			c.why = dcHeartbeat
 		case actors.ReasonRateLimit:
