@@ -130,7 +130,18 @@ func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 // publish forwards an HTTP publish to its room, creating the room when it
 // keeps history: the message then waits there for members who recover it.
 // Forward keeps the requester as sender, so the room answers it directly.
+//
+// A BroadcastMessage sent without a requester is a member's, from a session
+// that stopped before its join completed (session.flushPending): it goes to
+// the member's room, which has the member's Connect and not yet its
+// Disconnect.
 func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
+	if ctx.Sender() == nil {
+		if s, ok := l.sessions[m.ID]; ok && s.room == m.RoomID {
+			ctx.Send(l.rooms[s.room].pid, m)
+		}
+		return
+	}
 	r, ok := l.rooms[m.RoomID]
 	if !ok && l.limits.count <= 0 {
 		ctx.Respond(&messages.Published{})

@@ -65,7 +65,8 @@ type WsMessage struct {
 // BroadcastMessage is a message for every member of a room, the sender
 // included. Session → Room for a text frame, Lobby → Room for an HTTP publish
 // (which the transport asks of the lobby with a request; the room answers
-// Published).
+// Published). A session that stops before it has joined sends the frames it
+// held to the Lobby, which passes them to the room.
 //
 // Msg is the message as JSON: a client's text frame arrives as a JSON string,
 // an HTTP publish as the posted JSON unchanged.

@@ -2,9 +2,11 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -63,5 +65,55 @@ func TestResetConnectionsAreCountedAsLost(t *testing.T) {
 	waitMetric(t, ts, `lobby_disconnects_total{reason="connection_lost"}`, n)
 	if v, _ := metricSample(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`); v != 0 {
 		t.Fatalf("%v reset connections were counted as slow consumers", v)
+	}
+}
+
+// TestFrameSentRightBeforeCloseIsDelivered has clients send one frame and
+// close at once, before their join has completed, while GET /rooms keeps
+// the lobby busy: every frame still reaches the room.
+func TestFrameSentRightBeforeCloseIsDelivered(t *testing.T) {
+	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	watcher := join(t, ts, "/ws/lastwords")
+	const n = 150
+
+	busy, stopBusy := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for busy.Err() == nil {
+			req, _ := http.NewRequestWithContext(busy, "GET", ts.url("/rooms"), nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() { stopBusy(); <-done })
+
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ws, _, err := websocket.Dial(ctx, ts.wsURL("/ws/lastwords"), nil)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if err := ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "last-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.CloseNow() // no close handshake: the TCP connection just ends
+		cancel()
+	}
+
+	got := map[string]bool{}
+	for len(got) < n {
+		line := watcher.readText()
+		var f struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &f) == nil && strings.HasPrefix(f.Msg, "last-") {
+			if got[f.Msg] {
+				t.Fatalf("%s delivered twice", f.Msg)
+			}
+			got[f.Msg] = true
+		}
 	}
 }
