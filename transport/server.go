@@ -202,13 +202,16 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown drains the server, in this order:
 //
 //  1. /readyz turns false and new WebSocket upgrades are refused (503);
-//  2. the lobby refuses joins, the listeners close and idle HTTP
-//     connections with them;
-//  3. every socket is closed 1001 "server shutting down" after the frames
-//     already queued for it;
-//  4. if the sockets are not all closed by ctx's deadline (or DrainTimeout
+//  2. the lobby refuses joins;
+//  3. the listeners close, and idle HTTP connections with them, while
+//     HTTP requests under way are given until the deadline to finish;
+//  4. meanwhile, at once, every socket is closed 1001 "server shutting
+//     down" after the frames already queued for it: a stalled HTTP
+//     request does not hold up the WebSockets;
+//  5. if the sockets are not all closed by ctx's deadline (or DrainTimeout
 //     when ctx has none), they are closed at once;
-//  5. the actors are stopped.
+//  6. once the HTTP requests are done too (or the deadline has passed),
+//     the actors are stopped.
 //
 // It returns when all of that is done; calling it again waits for the
 // first call. The error is ctx's when the drain had to be cut short.
@@ -232,7 +235,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.node.BeginDrain(ctx); err != nil {
 		s.log.Warn("lobby did not acknowledge the drain", slog.Any("err", err))
 	}
-	httpErr := s.http.Shutdown(ctx)
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Shutdown(ctx) }()
 
 	s.mu.Lock()
 	for c := range s.conns {
@@ -254,6 +258,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeAll()
 		<-done
 	}
+	// http.Server.Shutdown returns at ctx's deadline at the latest.
+	httpErr := <-httpDone
 	s.node.Shutdown()
 	if err == nil && httpErr != nil {
 		err = fmt.Errorf("shutdown http: %w", httpErr)

@@ -142,6 +142,10 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		writeError(w, http.StatusUpgradeRequired, "upgrade_required", "this route is a WebSocket; connect with a WebSocket client")
 		return
 	}
+	if herr := checkHandshake(w, r); herr != nil {
+		s.refuse(w, r, refusedBadRequest, herr.status, herr.code, herr.message)
+		return
+	}
 	if s.draining.Load() {
 		s.refuse(w, r, refusedDraining, http.StatusServiceUnavailable, "draining", "the server is shutting down")
 		return
