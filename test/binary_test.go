@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +81,21 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	a.expect(b.id + " just joined!")
 	b.send("through the binary")
 	a.expect(broadcastFrame(b.id, `"through the binary"`, "bin"))
+
+	// On a loopback address the binary answers loopback names only.
+	req, err := http.NewRequest("GET", ts.url("/healthz"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "rebound.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Host rebound.example answered %d, want 403", resp.StatusCode)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

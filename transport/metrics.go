@@ -45,7 +45,7 @@ type metrics struct {
 	queueDropped      prometheus.Counter
 	rateLimited       prometheus.Counter
 	upgradesRefused   *prometheus.CounterVec
-	publishesRejected *prometheus.CounterVec
+	httpRejected *prometheus.CounterVec
 }
 
 func newMetrics(rooms func() float64) *metrics {
@@ -77,13 +77,13 @@ func newMetrics(rooms func() float64) *metrics {
 		upgradesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lobby_upgrades_refused_total", Help: "WebSocket connects refused before the upgrade, by reason.",
 		}, []string{"reason"}),
-		publishesRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lobby_http_rejected_total", Help: "HTTP publish and send requests refused, by status code.",
+		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_http_rejected_total", Help: "HTTP requests refused, by status code: POST routes (publish, send) and, with host checking on, requests for a foreign Host.",
 		}, []string{"code"}),
 	}
 	m.registry.MustRegister(
 		m.connections, m.received, m.delivered, m.disconnects, m.fanout,
-		m.queueDropped, m.rateLimited, m.upgradesRefused, m.publishesRejected,
+		m.queueDropped, m.rateLimited, m.upgradesRefused, m.httpRejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_rooms", Help: "Rooms alive, empty ones keeping history included."}, rooms),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -16,14 +16,31 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /echo", s.serveEcho)
 	mux.HandleFunc("POST /rooms/{room}/broadcast", s.publishRoute(s.publishRoom))
 	mux.HandleFunc("POST /dailyDashBoard", s.publishRoute(s.publishDashboard))
-	mux.HandleFunc("GET /rooms", s.listRooms)
-	mux.HandleFunc("GET /rooms/{room}", s.getRoom)
-	mux.HandleFunc("GET /rooms/{room}/history", s.getHistory)
+	mux.HandleFunc("GET /rooms", s.readRoute(s.listRooms, false))
+	mux.HandleFunc("GET /rooms/{room}", s.readRoute(s.getRoom, true))
+	mux.HandleFunc("GET /rooms/{room}/history", s.readRoute(s.getHistory, true))
 	mux.HandleFunc("POST /sessions/{id}/send", s.publishRoute(s.sendDirect))
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	return jsonMuxErrors(mux)
+	return s.hostGuard(jsonMuxErrors(mux))
+}
+
+// hostGuard refuses every request for a Host the server does not answer
+// to (Config.RestrictHosts), before any route sees it.
+func (s *Server) hostGuard(next http.Handler) http.Handler {
+	if !s.cfg.RestrictHosts {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.checkHost(r) {
+			s.metrics.httpRejected.WithLabelValues("403").Inc()
+			writeError(w, http.StatusForbidden, "forbidden_host",
+				"this server does not answer to host "+strconv.Quote(r.Host)+"; start it with --allowed-hosts to allow it")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

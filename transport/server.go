@@ -66,6 +66,16 @@ type Config struct {
 	// "*.example.com", path.Match syntax) allowed besides the server's
 	// own. Empty means same-origin only.
 	AllowedOrigins []string
+	// RestrictHosts makes the server refuse, 403 forbidden_host, a request
+	// whose Host is neither a loopback name or address nor one that
+	// AllowedHosts lists: a web page whose name resolves to 127.0.0.1 (DNS
+	// rebinding) is then not served. cmd/lobby sets it when serving on a
+	// loopback address. False means any Host is answered.
+	RestrictHosts bool
+	// AllowedHosts are the Host names (patterns such as "*.example.com",
+	// path.Match syntax, no port) answered besides loopback ones when
+	// RestrictHosts is set. Empty means loopback names and addresses only.
+	AllowedHosts []string
 	// DrainTimeout bounds Shutdown when its context has no deadline.
 	// Zero means 10 s.
 	DrainTimeout time.Duration
