@@ -36,16 +36,16 @@ const (
 // metrics are one Server's Prometheus metrics, on a registry of its own so
 // that two servers in one process (tests) do not collide.
 type metrics struct {
-	registry          *prometheus.Registry
-	connections       prometheus.Gauge
-	received          prometheus.Counter
-	delivered         prometheus.Counter
-	disconnects       *prometheus.CounterVec
-	fanout            prometheus.Histogram
-	queueDropped      prometheus.Counter
-	rateLimited       prometheus.Counter
-	upgradesRefused   *prometheus.CounterVec
-	httpRejected *prometheus.CounterVec
+	registry        *prometheus.Registry
+	connections     prometheus.Gauge
+	received        prometheus.Counter
+	delivered       prometheus.Counter
+	disconnects     *prometheus.CounterVec
+	fanout          prometheus.Histogram
+	queueDropped    prometheus.Counter
+	rateLimited     prometheus.Counter
+	upgradesRefused *prometheus.CounterVec
+	httpRejected    *prometheus.CounterVec
 }
 
 func newMetrics(rooms func() float64) *metrics {
