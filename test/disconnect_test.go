@@ -35,7 +35,7 @@ func dialRaw(t *testing.T, ts *testServer, path string) (*client, *net.TCPConn) 
 	ws.SetReadLimit(-1)
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	c := &client{t: t, ws: ws}
-	c.readText() // your id is
+	c.id = strings.TrimPrefix(c.readText(), "your id is ")
 	return c, tcp
 }
 

@@ -38,6 +38,11 @@ func startServer(t testing.TB, cfg transport.Config) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
+	if cfg.ConnectRate == 0 {
+		// Tests connect hundreds of clients from 127.0.0.1 at once; the
+		// per-address connect rate has tests of its own.
+		cfg.ConnectRate = -1
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

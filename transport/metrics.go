@@ -31,6 +31,7 @@ const (
 	refusedForbidden    = "forbidden"
 	refusedOrigin       = "origin"
 	refusedDraining     = "draining"
+	refusedConnectRate  = "connect_rate"
 )
 
 // metrics are one Server's Prometheus metrics, on a registry of its own so
@@ -94,7 +95,7 @@ func newMetrics(rooms func() float64) *metrics {
 		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy} {
 		m.disconnects.WithLabelValues(r)
 	}
-	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining} {
+	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate} {
 		m.upgradesRefused.WithLabelValues(r)
 	}
 	return m

@@ -55,6 +55,37 @@ type Config struct {
 	// RateBurst is how many frames a client may send at once above Rate.
 	// Zero means 200.
 	RateBurst int
+	// RateBytes is each client's inbound byte rate, per second, counted in
+	// frame payloads; frames over it are answered as frames over Rate are.
+	// Zero means 1 MiB/s; negative, no limit.
+	RateBytes float64
+	// RateBytesBurst is how many bytes a client may send at once above
+	// RateBytes. Zero means SendQueueBytes/8: even escaped six times over
+	// (a control character in the text protocol becomes \u00XX), one
+	// client's burst then fits in every reader's queue, so that the sender
+	// meets the limit and its readers are not closed as slow consumers. It
+	// is never less than MaxMessageBytes, or a frame of that size could
+	// never be sent.
+	RateBytesBurst int
+	// ControlRate is how many control frames (pings, pongs) a client may
+	// send per second; a client over it is closed 1008 "too many control
+	// frames". Zero means 10; negative, no limit.
+	ControlRate float64
+	// ControlBurst is how many control frames a client may send at once
+	// above ControlRate. Zero means 50.
+	ControlBurst int
+	// ConnectRate is how many WebSocket connects a remote address (an IPv6
+	// /64) may make per second; more are answered 429 with Retry-After.
+	// Zero means 20; negative, no limit.
+	ConnectRate float64
+	// ConnectBurst is how many connects an address may make at once above
+	// ConnectRate. Zero means 100.
+	ConnectBurst int
+	// TrustProxy makes the remote address of a request the last one in its
+	// X-Forwarded-For header (or X-Real-IP), as a reverse proxy in front of
+	// the server sets it. False means the TCP peer's address: a client
+	// could otherwise name any address it likes.
+	TrustProxy bool
 	// PublishToken, when set, is the bearer token every POST route needs.
 	// Empty means publishing is open: keep the server on loopback then.
 	PublishToken string
@@ -117,6 +148,25 @@ func (c Config) withDefaults() Config {
 	if c.RateBurst <= 0 {
 		c.RateBurst = 200
 	}
+	if c.RateBytes == 0 {
+		c.RateBytes = 1 << 20
+	}
+	if c.RateBytesBurst <= 0 {
+		c.RateBytesBurst = c.SendQueueBytes / 8
+	}
+	c.RateBytesBurst = max(c.RateBytesBurst, int(min(c.MaxMessageBytes, 1<<30)))
+	if c.ControlRate == 0 {
+		c.ControlRate = 10
+	}
+	if c.ControlBurst <= 0 {
+		c.ControlBurst = 50
+	}
+	if c.ConnectRate == 0 {
+		c.ConnectRate = 20
+	}
+	if c.ConnectBurst <= 0 {
+		c.ConnectBurst = 100
+	}
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -144,6 +194,8 @@ type Server struct {
 	// warnings rate-limits warnings about clients, so that a flood of bad
 	// clients cannot flood the log.
 	warnings *rate.Limiter
+	// connects limits each remote address's connects; nil for no limit.
+	connects *connectLimiter
 
 	draining atomic.Bool
 	// open counts the WebSocket connections, for MaxConnections.
@@ -179,6 +231,7 @@ func New(cfg Config) *Server {
 	})
 	s.metrics = newMetrics(s.roomsGauge)
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
+	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()
 	s.http = &http.Server{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -146,6 +147,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		s.refuse(w, r, refusedBadRequest, herr.status, herr.code, herr.message)
 		return
 	}
+	if ok, wait := s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, "rate_limited", "too many connects from this address; retry later")
+		return
+	}
 	if s.draining.Load() {
 		s.refuse(w, r, refusedDraining, http.StatusServiceUnavailable, "draining", "the server is shutting down")
 		return
@@ -182,7 +188,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
 	}, s.metrics)
-	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen}
+	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen,
+		controlRate: s.cfg.ControlRate, controlBurst: float64(s.cfg.ControlBurst)}
 	ws, err := websocket.Accept(bw, r, acceptOptions)
 	if err != nil {
 		// Accept has answered the client already.
@@ -283,9 +290,12 @@ func protocolName(p messages.Protocol) string {
 // (coder/websocket then closes with 1009), or the server is closing.
 // Frames over the rate limit are handed on marked, for the actor to answer.
 func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
-	var limiter *rate.Limiter
+	var limiter, bytesLimiter *rate.Limiter
 	if s.cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
+	}
+	if s.cfg.RateBytes > 0 {
+		bytesLimiter = rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.RateBytesBurst)
 	}
 	grown := false
 	for {
@@ -300,9 +310,13 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 		}
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
+			if errors.Is(err, errControlFlood) {
+				conn.closeNow(websocket.StatusPolicyViolation, reasonControlFlood)
+			}
 			return err
 		}
-		limited := limiter != nil && !limiter.Allow()
+		limited := limiter != nil && !limiter.Allow() ||
+			bytesLimiter != nil && !bytesLimiter.AllowN(time.Now(), len(data))
 		if limited {
 			s.metrics.rateLimited.Inc()
 		} else {
@@ -356,7 +370,7 @@ func closeReason(conn *wsConn, readErr error) connClose {
 			c.why = dcConnectionLost
 		case actors.ReasonHeartbeatTimeout:
 			c.why = dcHeartbeat
-		case actors.ReasonRateLimit:
+		case actors.ReasonRateLimit, reasonControlFlood:
 			c.why = dcRateLimit
 		case reasonShutdown:
 			c.why = dcShutdown
