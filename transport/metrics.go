@@ -1,13 +1,13 @@
 package transport
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lobby/lobby/actors"
 )
 
 // Disconnect reasons, the values of lobby_disconnects_total's reason label.
@@ -21,6 +21,7 @@ const (
 	dcShutdown       = "shutdown"
 	dcInternalError  = "internal_error"
 	dcPolicy         = "policy"
+	dcRoomLimit      = "room_limit"
 )
 
 // Upgrade refusals, the values of lobby_upgrades_refused_total's reason label.
@@ -49,7 +50,7 @@ type metrics struct {
 	httpRejected    *prometheus.CounterVec
 }
 
-func newMetrics(rooms func() float64) *metrics {
+func newMetrics(stats *actors.Stats) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -85,14 +86,21 @@ func newMetrics(rooms func() float64) *metrics {
 	m.registry.MustRegister(
 		m.connections, m.received, m.delivered, m.disconnects, m.fanout,
 		m.queueDropped, m.rateLimited, m.upgradesRefused, m.httpRejected,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_rooms", Help: "Rooms alive, empty ones keeping history included."}, rooms),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_rooms", Help: "Rooms alive, empty ones keeping history included."},
+			func() float64 { return float64(stats.Rooms.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_rooms_refused_total", Help: "Joins and publishes refused because the node had --max-rooms rooms."},
+			func() float64 { return float64(stats.RoomsRefused.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_history_bytes", Help: "Memory the rooms' histories hold, messages and frames counted, against --history-budget."},
+			func() float64 { return float64(stats.HistoryBytes.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_history_evicted_total", Help: "History entries dropped, oldest first across rooms, to keep under --history-budget."},
+			func() float64 { return float64(stats.HistoryEvicted.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	// Every reason is exported from the start, at 0, so that rate() and
 	// alerts work before the first event.
 	for _, r := range []string{dcClientClosed, dcConnectionLost, dcSlowConsumer, dcHeartbeat,
-		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy} {
+		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcRoomLimit} {
 		m.disconnects.WithLabelValues(r)
 	}
 	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate} {
@@ -103,15 +111,4 @@ func newMetrics(rooms func() float64) *metrics {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
-}
-
-// roomsGauge counts the rooms at scrape time, asking the lobby.
-func (s *Server) roomsGauge() float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	rooms, err := s.node.Rooms(ctx)
-	if err != nil {
-		return 0
-	}
-	return float64(len(rooms))
 }

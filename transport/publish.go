@@ -74,6 +74,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 		writeUnavailable(w, err)
 		return
 	}
+	if res.RoomLimit {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "too_many_rooms", "the server has as many rooms as it may keep; retry later or publish to an existing room")
+		return
+	}
 	// The room answers once it has handed the message to every member.
 	s.metrics.fanout.Observe(time.Since(start).Seconds())
 	s.metrics.received.Inc()

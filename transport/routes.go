@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -55,13 +56,46 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// Pages of GET /rooms.
+const (
+	defaultRoomsPage = 100
+	maxRoomsPage     = 1000
+)
+
+// roomsBody is GET /rooms's answer.
+type roomsBody struct {
+	Rooms []messages.RoomSummary `json:"rooms"`
+	// Next, when rooms follow, is the after= of the next page.
+	Next string `json:"next,omitempty"`
+}
+
+// listRooms is GET /rooms?limit=&after=: a page of the rooms in name order.
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
-	rooms, err := s.node.Rooms(r.Context())
+	q := r.URL.Query()
+	limit := defaultRoomsPage
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 || n > maxRoomsPage {
+			writeError(w, http.StatusBadRequest, "invalid_limit", fmt.Sprintf("limit must be a number from 1 to %d", maxRoomsPage))
+			return
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	if after != "" && !validRoom(after) {
+		writeError(w, http.StatusBadRequest, "invalid_room", "after: "+invalidRoomMessage)
+		return
+	}
+	rooms, more, err := s.node.Rooms(r.Context(), after, limit)
 	if err != nil {
 		writeUnavailable(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
+	body := roomsBody{Rooms: rooms}
+	if more {
+		body.Next = rooms[len(rooms)-1].Room
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // roomBody is GET /rooms/{room}'s answer.

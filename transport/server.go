@@ -45,6 +45,14 @@ type Config struct {
 	History int
 	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
 	HistoryTTL time.Duration
+	// HistoryBudget bounds the memory all rooms' histories hold together
+	// (messages and their frames); past it the oldest entries, whatever
+	// their room, are dropped first. Zero means 256 MiB; negative, none.
+	HistoryBudget int
+	// MaxRooms is the most rooms kept at once; a join that would create
+	// one more is closed 1013 "too many rooms", a publish answered 503
+	// too_many_rooms. Zero means 100 000.
+	MaxRooms int
 	// MaxConnections is the most WebSocket connections served at once;
 	// more are answered 503 before the upgrade. Zero means 100 000.
 	MaxConnections int
@@ -227,9 +235,11 @@ func New(cfg Config) *Server {
 		ClientTimeout: cfg.ClientTimeout,
 		History:       cfg.History,
 		HistoryTTL:    cfg.HistoryTTL,
+		HistoryBudget: cfg.HistoryBudget,
+		MaxRooms:      cfg.MaxRooms,
 		Logger:        cfg.Logger,
 	})
-	s.metrics = newMetrics(s.roomsGauge)
+	s.metrics = newMetrics(s.node.Stats())
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
 	s.mux = http.NewServeMux()

@@ -376,6 +376,8 @@ func closeReason(conn *wsConn, readErr error) connClose {
 			c.why = dcShutdown
 		case actors.ReasonInternalError:
 			c.why = dcInternalError
+		case actors.ReasonRoomLimit:
+			c.why = dcRoomLimit
 		}
 		return c
 	}
