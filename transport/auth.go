@@ -34,6 +34,16 @@ func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
 			writeError(sw, http.StatusForbidden, "forbidden_origin", err.Error())
 			return
 		}
+		// Bodies are read whole before they are published: bound the bytes
+		// read at once across requests, as well as each one.
+		if n := bodyReservation(r, s.cfg.MaxPublishBytes); n > 0 {
+			if !s.bodies.reserve(n) {
+				sw.Header().Set("Retry-After", "1")
+				writeError(sw, http.StatusServiceUnavailable, "over_capacity", "the server is reading as many request bodies as it takes; retry later")
+				return
+			}
+			defer s.bodies.release(n)
+		}
 		if len(want) > 0 {
 			got, ok := bearer(r)
 			// ConstantTimeCompare leaks only the length, not where a guess

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
@@ -161,7 +163,43 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown_room", "no room "+name)
 		return
 	}
-	writeJSON(w, http.StatusOK, historyBody{Room: name, Epoch: h.Epoch, Seq: h.Seq, Complete: h.Complete, Messages: h.Entries})
+	writeHistory(w, historyBody{Room: name, Epoch: h.Epoch, Seq: h.Seq, Complete: h.Complete, Messages: h.Entries})
+}
+
+// writeHistory writes a history answer as it goes, entry by entry, where
+// writeJSON would encode it whole first: a room's history may hold 16 MiB,
+// and a client that does not read its answer would otherwise keep a copy
+// of it alive until the write timeout. The messages are the room's own
+// bytes, valid JSON, written as they are.
+func writeHistory(w http.ResponseWriter, h historyBody) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	head, _ := json.Marshal(struct {
+		Room     string `json:"room"`
+		Epoch    string `json:"epoch"`
+		Seq      uint64 `json:"seq"`
+		Complete bool   `json:"complete"`
+	}{h.Room, h.Epoch, h.Seq, h.Complete})
+	b := bufio.NewWriterSize(w, 16<<10)
+	b.Write(head[:len(head)-1])
+	b.WriteString(`,"messages":[`)
+	for i, e := range h.Messages {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"seq":`)
+		b.WriteString(strconv.FormatUint(e.Seq, 10))
+		b.WriteString(`,"id":"`)
+		b.WriteString(e.ID.String())
+		b.WriteString(`","msg":`)
+		b.Write(e.Msg)
+		b.WriteByte('}')
+	}
+	b.WriteString("]}\n")
+	// The status is sent; a write error here is a client gone away, and
+	// bufio keeps the first one.
+	_ = b.Flush()
 }
 
 func writeUnavailable(w http.ResponseWriter, err error) {

@@ -53,6 +53,11 @@ type Config struct {
 	// one more is closed 1013 "too many rooms", a publish answered 503
 	// too_many_rooms. Zero means 100 000.
 	MaxRooms int
+	// BodyBudget bounds the bytes of HTTP request bodies read at once,
+	// node-wide: each POST is charged its Content-Length (twice
+	// MaxPublishBytes when it has none) while it is served, and one that
+	// would take the total past it is answered 503. Zero means 64 MiB.
+	BodyBudget int64
 	// MaxConnections is the most WebSocket connections served at once;
 	// more are answered 503 before the upgrade. Zero means 100 000.
 	MaxConnections int
@@ -147,6 +152,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxPublishBytes <= 0 {
 		c.MaxPublishBytes = 1 << 20
 	}
+	if c.BodyBudget <= 0 {
+		c.BodyBudget = 64 << 20
+	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 100_000
 	}
@@ -184,6 +192,23 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// byteBudget is a count of bytes in use, bounded by limit.
+type byteBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// reserve takes n bytes from the budget, if they are there.
+func (b *byteBudget) reserve(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *byteBudget) release(n int64) { b.used.Add(-n) }
+
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("transport: server closed")
 
@@ -204,6 +229,8 @@ type Server struct {
 	warnings *rate.Limiter
 	// connects limits each remote address's connects; nil for no limit.
 	connects *connectLimiter
+	// bodies counts the request bodies being read (Config.BodyBudget).
+	bodies byteBudget
 
 	draining atomic.Bool
 	// open counts the WebSocket connections, for MaxConnections.
@@ -242,6 +269,7 @@ func New(cfg Config) *Server {
 	s.metrics = newMetrics(s.node.Stats())
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
+	s.bodies.limit = cfg.BodyBudget
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()
 	s.http = &http.Server{

@@ -59,6 +59,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", 1<<20, "largest HTTP publish body (larger is answered 413)")
 	fs.IntVar(&o.server.History, "history", 100, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
 	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", 5*time.Minute, "how long a room keeps a message")
+	fs.Int64Var(&o.server.BodyBudget, "body-budget", 64<<20, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
 	fs.IntVar(&o.server.HistoryBudget, "history-budget", 256<<20, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
 	fs.IntVar(&o.server.MaxRooms, "max-rooms", 100_000, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
 	fs.IntVar(&o.server.MaxConnections, "max-connections", 100_000, "WebSocket connections served at once (more are answered 503)")
