@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,6 +119,42 @@ func TestConnectRatePerAddress(t *testing.T) {
 		status, _, body := connect(ts, http.Header{"X-Real-Ip": {"2001:db8::3"}})
 		expectJSONError(t, status, body, http.StatusTooManyRequests, "rate_limited")
 	})
+}
+
+// TestReconnectsDoNotRefillTheFrameBurst: the frame rate is per
+// connection, so a client that reconnects after each burst would get a
+// fresh one every time. A connection starts with the share of its frame
+// burst that its address's connect budget has left.
+func TestReconnectsDoNotRefillTheFrameBurst(t *testing.T) {
+	ts := startServer(t, transport.Config{Rate: 0.01, RateBurst: 20, ConnectRate: 0.01, ConnectBurst: 4, Logger: quietLogger(t)})
+	var accepted []int
+	for range 4 {
+		c := joinJSON(t, ts, "/ws/again")
+		n := 0
+		for {
+			c.sendJSON(`{"type":"broadcast","msg":1}`)
+			f := c.next()
+			for f.Type == "joined" || f.Type == "left" {
+				f = c.next()
+			}
+			if f.Type == "error" && f.Code == "rate_limited" {
+				break
+			}
+			if f.Type != "message" {
+				t.Fatalf("got %s", f.raw)
+			}
+			n++
+			if n > 20 {
+				t.Fatalf("more than the burst accepted")
+			}
+		}
+		accepted = append(accepted, n)
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	}
+	// 20, 15, 10, 5: each connect from the address leaves a quarter less.
+	if want := []int{20, 15, 10, 5}; !slices.Equal(accepted, want) {
+		t.Fatalf("frames accepted per connection %v, want %v", accepted, want)
+	}
 }
 
 // TestOneSendersBurstDoesNotCloseItsReaders: a text client sends 150 frames

@@ -46,10 +46,14 @@ func newConnectLimiter(perSecond float64, burst int) *connectLimiter {
 }
 
 // allow takes one connect from addr's bucket. When it is empty, it
-// reports how long until the next connect would be allowed.
-func (l *connectLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Duration) {
+// reports how long until the next connect would be allowed. share is how
+// full the bucket was, from 0 to 1: the connection's frame and byte
+// budgets start that full, so that an address reconnecting as fast as it
+// may does not get a fresh burst of frames with every connect (the frame
+// rate is per connection).
+func (l *connectLimiter) allow(addr netip.Addr, now time.Time) (ok bool, wait time.Duration, share float64) {
 	if l == nil || !addr.IsValid() {
-		return true, 0
+		return true, 0, 1
 	}
 	key := addrKey(addr)
 	l.mu.Lock()
@@ -57,19 +61,20 @@ func (l *connectLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Durat
 	if now.After(l.nextSweep) {
 		l.sweepLocked(now)
 	}
-	lim, ok := l.addrs[key]
-	if !ok {
+	lim, tracked := l.addrs[key]
+	if !tracked {
 		if len(l.addrs) >= maxTrackedAddrs {
-			return true, 0
+			return true, 0, 1
 		}
 		lim = rate.NewLimiter(l.limit, l.burst)
 		l.addrs[key] = lim
 	}
+	tokens := lim.TokensAt(now)
 	if lim.AllowN(now, 1) {
-		return true, 0
+		return true, 0, min(1, max(0, tokens/float64(l.burst)))
 	}
-	wait := time.Duration(math.Ceil((1 - lim.TokensAt(now)) / float64(l.limit) * float64(time.Second)))
-	return false, wait
+	wait = time.Duration(math.Ceil((1 - tokens) / float64(l.limit) * float64(time.Second)))
+	return false, wait, 0
 }
 
 func (l *connectLimiter) sweepLocked(now time.Time) {

@@ -147,7 +147,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		s.refuse(w, r, refusedBadRequest, herr.status, herr.code, herr.message)
 		return
 	}
-	if ok, wait := s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now()); !ok {
+	ok, wait, share := s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now())
+	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, "rate_limited", "too many connects from this address; retry later")
 		return
@@ -211,7 +212,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 	}
 	props, id := newProps(conn, protocol)
 	pid := s.node.Spawn(props)
-	info := connInfo{kind: kind, remote: r.RemoteAddr, id: id, room: room, protocol: protocol, start: time.Now()}
+	info := connInfo{kind: kind, remote: r.RemoteAddr, id: id, room: room, protocol: protocol, start: time.Now(), burstShare: share}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("connection open", info.attrs(slog.String("protocol", protocolName(protocol)))...)
 	}
@@ -233,6 +234,9 @@ type connInfo struct {
 	id                 uuid.UUID
 	protocol           messages.Protocol
 	start              time.Time
+	// burstShare is how much of its frame and byte bursts the connection
+	// starts with (connectLimiter.allow).
+	burstShare float64
 }
 
 func (c *connInfo) attrs(more ...any) []any {
@@ -251,7 +255,7 @@ func (c *connInfo) attrs(more ...any) []any {
 // hands every frame to the connection's actor, then stops the actor and
 // the connection's goroutines, and only then returns.
 func (s *Server) serveConn(conn *wsConn, pid *actor.PID, info connInfo) {
-	readErr := s.readLoop(conn, pid)
+	readErr := s.readLoop(conn, pid, info.burstShare)
 	s.endConn(conn, pid, &info, readErr)
 }
 
@@ -289,13 +293,16 @@ func protocolName(p messages.Protocol) string {
 // fails: the client closed, the connection broke, a frame was too large
 // (coder/websocket then closes with 1009), or the server is closing.
 // Frames over the rate limit are handed on marked, for the actor to answer.
-func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
+func (s *Server) readLoop(conn *wsConn, pid *actor.PID, burstShare float64) error {
 	var limiter, bytesLimiter *rate.Limiter
+	now := time.Now()
 	if s.cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
+		limiter.AllowN(now, int(math.Round(float64(s.cfg.RateBurst)*(1-burstShare))))
 	}
 	if s.cfg.RateBytes > 0 {
 		bytesLimiter = rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.RateBytesBurst)
+		bytesLimiter.AllowN(now, int(math.Round(float64(s.cfg.RateBytesBurst)*(1-burstShare))))
 	}
 	grown := false
 	for {
