@@ -131,58 +131,26 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.Heartbeat, 5*time.Second)
-	def(&c.ClientTimeout, 10*time.Second)
-	def(&c.WriteTimeout, 10*time.Second)
-	def(&c.DrainTimeout, 10*time.Second)
-	if c.SendQueue <= 0 {
-		c.SendQueue = 256
-	}
-	if c.SendQueueBytes <= 0 {
-		c.SendQueueBytes = 4 << 20
-	}
-	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = 64 << 10
-	}
-	if c.MaxPublishBytes <= 0 {
-		c.MaxPublishBytes = 1 << 20
-	}
-	if c.BodyBudget <= 0 {
-		c.BodyBudget = 64 << 20
-	}
-	if c.MaxConnections <= 0 {
-		c.MaxConnections = 100_000
-	}
-	if c.Rate == 0 {
-		c.Rate = 100
-	}
-	if c.RateBurst <= 0 {
-		c.RateBurst = 200
-	}
-	if c.RateBytes == 0 {
-		c.RateBytes = 1 << 20
-	}
-	if c.RateBytesBurst <= 0 {
-		c.RateBytesBurst = c.SendQueueBytes / 8
-	}
+	positive(&c.Heartbeat, 5*time.Second)
+	positive(&c.ClientTimeout, 10*time.Second)
+	positive(&c.WriteTimeout, 10*time.Second)
+	positive(&c.DrainTimeout, 10*time.Second)
+	positive(&c.SendQueue, 256)
+	positive(&c.SendQueueBytes, 4<<20)
+	positive(&c.MaxMessageBytes, 64<<10)
+	positive(&c.MaxPublishBytes, 1<<20)
+	positive(&c.BodyBudget, 64<<20)
+	positive(&c.MaxConnections, 100_000)
+	// Rates are negative for "no limit": only zero takes the default.
+	nonZero(&c.Rate, 100)
+	positive(&c.RateBurst, 200)
+	nonZero(&c.RateBytes, 1<<20)
+	positive(&c.RateBytesBurst, c.SendQueueBytes/8)
 	c.RateBytesBurst = max(c.RateBytesBurst, int(min(c.MaxMessageBytes, 1<<30)))
-	if c.ControlRate == 0 {
-		c.ControlRate = 10
-	}
-	if c.ControlBurst <= 0 {
-		c.ControlBurst = 50
-	}
-	if c.ConnectRate == 0 {
-		c.ConnectRate = 20
-	}
-	if c.ConnectBurst <= 0 {
-		c.ConnectBurst = 100
-	}
+	nonZero(&c.ControlRate, 10)
+	positive(&c.ControlBurst, 50)
+	nonZero(&c.ConnectRate, 20)
+	positive(&c.ConnectBurst, 100)
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -208,6 +176,20 @@ func (b *byteBudget) reserve(n int64) bool {
 }
 
 func (b *byteBudget) release(n int64) { b.used.Add(-n) }
+
+// positive sets *v to def unless it is positive.
+func positive[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// nonZero sets *v to def if it is zero.
+func nonZero(v *float64, def float64) {
+	if *v == 0 {
+		*v = def
+	}
+}
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("transport: server closed")
