@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,9 +26,15 @@ type room struct {
 
 	// seq is the last message's sequence number in this incarnation (epoch).
 	seq uint64
-	// members is in join order; index finds a member in it.
+	// members is in join order, with holes where members left (pid nil);
+	// index finds a member in it. A leave makes a hole instead of moving
+	// every later member, and the holes are squeezed out once they are
+	// half the slice: a leave is O(1) amortised, which a room of tens of
+	// thousands with members coming and going needs. present counts the
+	// members, holes not included.
 	members []member
 	index   map[uuid.UUID]int
+	present int
 	// textMembers and jsonMembers count members per protocol, so that a
 	// frame is encoded only for protocols someone speaks.
 	textMembers, jsonMembers int
@@ -153,9 +158,9 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 		ctx.Send(m.From, &messages.WsMessage{JSON: appendV1Ack(nil, m.Ref, r.seq)})
 	}
 	if ctx.Sender() != nil {
-		ctx.Respond(&messages.Published{Delivered: len(r.members), Seq: r.seq})
+		ctx.Respond(&messages.Published{Delivered: r.present, Seq: r.seq})
 	}
-	if len(r.members) == 0 {
+	if r.present == 0 {
 		r.checkIdle(ctx)
 	}
 }
@@ -170,7 +175,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	if _, ok := r.index[m.ID]; ok {
 		return
 	}
-	if len(r.members) > 0 {
+	if r.present > 0 {
 		frame := &messages.WsMessage{}
 		if r.textMembers > 0 {
 			frame.Data = appendJoined(nil, m.ID)
@@ -180,8 +185,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		}
 		r.sendAll(ctx, frame)
 	}
-	r.index[m.ID] = len(r.members)
-	r.members = append(r.members, member{id: m.ID, pid: m.Session, protocol: m.Protocol})
+	r.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
 	if m.Protocol == messages.ProtocolJSON {
 		r.jsonMembers++
 	} else {
@@ -208,21 +212,16 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 }
 
 func (r *room) leave(ctx actor.Context, id uuid.UUID) {
-	i, ok := r.index[id]
+	gone, ok := r.remove(id)
 	if !ok {
 		return
 	}
-	if r.members[i].protocol == messages.ProtocolJSON {
+	if gone.protocol == messages.ProtocolJSON {
 		r.jsonMembers--
 	} else {
 		r.textMembers--
 	}
-	r.members = slices.Delete(r.members, i, i+1)
-	delete(r.index, id)
-	for j := i; j < len(r.members); j++ {
-		r.index[r.members[j].id] = j
-	}
-	if len(r.members) == 0 {
+	if r.present == 0 {
 		r.checkIdle(ctx)
 		return
 	}
@@ -236,7 +235,43 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	r.sendAll(ctx, frame)
 }
 
-func (r *room) idle() bool { return len(r.members) == 0 && r.history.len() == 0 }
+func (r *room) idle() bool { return r.present == 0 && r.history.len() == 0 }
+
+// add appends a member, last in join order.
+func (r *room) add(mb member) {
+	r.index[mb.id] = len(r.members)
+	r.members = append(r.members, mb)
+	r.present++
+}
+
+// remove takes a member out, leaving a hole, in O(1) amortised time.
+func (r *room) remove(id uuid.UUID) (member, bool) {
+	i, ok := r.index[id]
+	if !ok {
+		return member{}, false
+	}
+	gone := r.members[i]
+	r.members[i] = member{}
+	delete(r.index, id)
+	r.present--
+	if holes := len(r.members) - r.present; holes > r.present {
+		r.squeeze()
+	}
+	return gone, true
+}
+
+// squeeze removes the holes from members, keeping the join order.
+func (r *room) squeeze() {
+	kept := r.members[:0]
+	for _, mb := range r.members {
+		if mb.pid != nil {
+			r.index[mb.id] = len(kept)
+			kept = append(kept, mb)
+		}
+	}
+	clear(r.members[len(kept):])
+	r.members = kept
+}
 
 // checkIdle starts the room's linger when it has nothing left to keep; the
 // lobby (its parent) is told when the linger is over and the room still
@@ -284,9 +319,11 @@ func (r *room) armExpiry(ctx actor.Context) {
 }
 
 func (r *room) memberIDs() []uuid.UUID {
-	ids := make([]uuid.UUID, len(r.members))
-	for i, mb := range r.members {
-		ids[i] = mb.id
+	ids := make([]uuid.UUID, 0, r.present)
+	for _, mb := range r.members {
+		if mb.pid != nil {
+			ids = append(ids, mb.id)
+		}
 	}
 	return ids
 }
@@ -294,6 +331,8 @@ func (r *room) memberIDs() []uuid.UUID {
 // sendAll hands frame to every member.
 func (r *room) sendAll(ctx actor.Context, frame *messages.WsMessage) {
 	for _, mb := range r.members {
-		ctx.Send(mb.pid, frame)
+		if mb.pid != nil {
+			ctx.Send(mb.pid, frame)
+		}
 	}
 }
