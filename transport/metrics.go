@@ -21,6 +21,7 @@ const (
 	dcShutdown       = "shutdown"
 	dcInternalError  = "internal_error"
 	dcPolicy         = "policy"
+	dcReplaced       = "replaced"
 )
 
 // Upgrade refusals, the values of lobby_upgrades_refused_total's reason label.
@@ -31,6 +32,7 @@ const (
 	refusedForbidden    = "forbidden"
 	refusedOrigin       = "origin"
 	refusedDraining     = "draining"
+	refusedNotFound     = "not_found"
 )
 
 // metrics are one Server's Prometheus metrics, on a registry of its own so
@@ -91,7 +93,7 @@ func newMetrics(rooms func() float64) *metrics {
 	// Every reason is exported from the start, at 0, so that rate() and
 	// alerts work before the first event.
 	for _, r := range []string{dcClientClosed, dcConnectionLost, dcSlowConsumer, dcHeartbeat,
-		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy} {
+		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcReplaced} {
 		m.disconnects.WithLabelValues(r)
 	}
 	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining} {
