@@ -311,3 +311,137 @@ func TestQuestionnaireEndToEnd(t *testing.T) {
 	presenter = dialPresenter(t, ts.testServer, q)
 	presenter.expect(`{"type":"state","current":2,"closed":true,"participants":1}`)
 }
+
+// TestQuestionnaireCreateValidation: POST /questionnaires answers 201 for
+// a questionnaire within the bounds and a 400 JSON error saying what is
+// wrong for anything else.
+func TestQuestionnaireCreateValidation(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{})
+	question := func(text string, options ...string) string {
+		b, _ := json.Marshal(map[string]any{"text": text, "options": options})
+		return string(b)
+	}
+	questionnaire := func(title string, questions ...string) string {
+		t, _ := json.Marshal(title)
+		return `{"title":` + string(t) + `,"questions":[` + strings.Join(questions, ",") + `]}`
+	}
+	yesNo := question("q", "yes", "no")
+	hundred := make([]string, 100)
+	for i := range hundred {
+		hundred[i] = question(strings.Repeat("é", 500), "a", "b", "c", "d", "e", "f", "g", "h", "i", strings.Repeat("x", 200))
+	}
+	short := make([]string, 101)
+	for i := range short {
+		short[i] = yesNo
+	}
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+		says   string // in the message
+	}{
+		{name: "smallest", body: questionnaire("t", yesNo), status: 201},
+		{name: "longest texts", body: questionnaire(strings.Repeat("é", 200), hundred[:30]...), status: 201},
+		{name: "100 questions", body: questionnaire("t", short[:100]...), status: 201},
+		{name: "101 questions", body: questionnaire("t", short...), status: 400, code: "invalid_questionnaire", says: "not 101"},
+		{name: "longest texts over 64 KiB", body: questionnaire("t", hundred...), status: 413, code: "body_too_large"},
+		{name: "no questions", body: questionnaire("t"), status: 400, code: "invalid_questionnaire", says: "1 to 100 questions"},
+		{name: "one option", body: questionnaire("t", question("q", "only")), status: 400, code: "invalid_questionnaire", says: "question 0 has 1 options"},
+		{name: "eleven options", body: questionnaire("t", yesNo, question("q", strings.Split("abcdefghijk", "")...)), status: 400,
+			code: "invalid_questionnaire", says: "question 1 has 11 options"},
+		{name: "empty title", body: questionnaire("", yesNo), status: 400, code: "invalid_questionnaire", says: "title is empty"},
+		{name: "title of 201 characters", body: questionnaire(strings.Repeat("é", 201), yesNo), status: 400,
+			code: "invalid_questionnaire", says: "longer than 200"},
+		{name: "text of 501 characters", body: questionnaire("t", question(strings.Repeat("x", 501), "a", "b")), status: 400,
+			code: "invalid_questionnaire", says: "question 0's text is longer than 500"},
+		{name: "option of 201 characters", body: questionnaire("t", question("q", "a", strings.Repeat("x", 201))), status: 400,
+			code: "invalid_questionnaire", says: "question 0's option 1 is longer than 200"},
+		{name: "not JSON", body: `{"title":`, status: 400, code: "invalid_json"},
+		{name: "an array", body: `[]`, status: 400, code: "invalid_body"},
+		{name: "options not strings", body: `{"title":"t","questions":[{"text":"q","options":[1,2]}]}`, status: 400, code: "invalid_body"},
+		{name: "unknown field", body: `{"title":"t","question":[]}`, status: 400, code: "invalid_body", says: "question"},
+		{name: "over 64 KiB", body: questionnaire(strings.Repeat("x", 70_000), yesNo), status: 413, code: "body_too_large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := httpDo(t, http.MethodPost, ts.url("/questionnaires"), []byte(tt.body), nil)
+			if tt.status == 201 {
+				if status != 201 {
+					t.Fatalf("status %d %s, want 201", status, body)
+				}
+				return
+			}
+			expectJSONError(t, status, body, tt.status, tt.code)
+			if !strings.Contains(string(body), tt.says) {
+				t.Fatalf("error %s does not say %q", body, tt.says)
+			}
+		})
+	}
+}
+
+// TestQuestionnaireAccess: who may do what, answered before any upgrade.
+func TestQuestionnaireAccess(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{PublishToken: "pub"})
+	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+	body := []byte(`{"title":"t","questions":[{"text":"q","options":["a","b"]}]}`)
+
+	// Creating is a write like a publish: with a publish token set, it
+	// needs it.
+	status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, nil)
+	expectJSONError(t, status, resp, http.StatusUnauthorized, "unauthorized")
+	status, resp = httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, bearer("pub"))
+	if status != http.StatusCreated {
+		t.Fatalf("create with the publish token: %d %s", status, resp)
+	}
+	var q created
+	if err := json.Unmarshal(resp, &q); err != nil {
+		t.Fatal(err)
+	}
+	const unknown = "aaaaaaaaaaaaaaaa"
+	upgrade := func(h http.Header) http.Header {
+		u := upgradeHeader()
+		for k, v := range h {
+			u[k] = v
+		}
+		return u
+	}
+	tests := []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"results, no token", "/questionnaires/" + q.ID + "/results", nil, 401, "unauthorized"},
+		{"results, wrong token", "/questionnaires/" + q.ID + "/results", bearer("wrong"), 403, "forbidden"},
+		{"results, the publish token", "/questionnaires/" + q.ID + "/results", bearer("pub"), 403, "forbidden"},
+		{"results, unknown id", "/questionnaires/" + unknown + "/results", bearer(q.PresenterToken), 404, "unknown_questionnaire"},
+		{"definition, unknown id", "/questionnaires/" + unknown, nil, 404, "unknown_questionnaire"},
+		{"definition, malformed id", "/questionnaires/..%2f..", nil, 404, "unknown_questionnaire"},
+		{"presenter, no token", "/questionnaires/" + q.ID + "/presenter", upgrade(nil), 401, "unauthorized"},
+		{"presenter, wrong token", "/questionnaires/" + q.ID + "/presenter?token=wrong", upgrade(nil), 403, "forbidden"},
+		{"presenter, another's token", "/questionnaires/" + unknown + "/presenter?token=" + q.PresenterToken, upgrade(nil), 404, "unknown_questionnaire"},
+		{"participant, no id", "/questionnaires/" + q.ID + "/participant", upgrade(nil), 400, "invalid_participant"},
+		{"participant, id too long", "/questionnaires/" + q.ID + "/participant?participant=" + strings.Repeat("x", 65), upgrade(nil), 400, "invalid_participant"},
+		{"participant, odd id", "/questionnaires/" + q.ID + "/participant?participant=a%20b", upgrade(nil), 400, "invalid_participant"},
+		{"participant, unknown questionnaire", "/questionnaires/" + unknown + "/participant?participant=p", upgrade(nil), 404, "unknown_questionnaire"},
+		{"participant, foreign origin", "/questionnaires/" + q.ID + "/participant?participant=p",
+			upgrade(http.Header{"Origin": {"https://evil.example"}}), 403, "forbidden_origin"},
+		{"participant, no upgrade", "/questionnaires/" + q.ID + "/participant?participant=p", nil, 426, "upgrade_required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, resp := httpDo(t, http.MethodGet, ts.url(tt.path), nil, tt.header)
+			expectJSONError(t, status, resp, tt.status, tt.code)
+		})
+	}
+	// The right token: the results of a questionnaire nobody answered yet,
+	// and the presenter's socket.
+	if r := getResults(t, ts.testServer, q); r.Current != nil || r.Closed || !reflect.DeepEqual(r.Results, [][]int{{0, 0}}) {
+		t.Fatalf("results of a new questionnaire %+v", r)
+	}
+	presenter := dial(t, ts.testServer, "/questionnaires/"+q.ID+"/presenter?token="+q.PresenterToken)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	presenter.ws.Close(websocket.StatusNormalClosure, "")
+}
