@@ -96,7 +96,7 @@ func newMetrics(rooms func() float64) *metrics {
 		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcReplaced} {
 		m.disconnects.WithLabelValues(r)
 	}
-	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining} {
+	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedNotFound} {
 		m.upgradesRefused.WithLabelValues(r)
 	}
 	return m
