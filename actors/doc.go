@@ -1,6 +1,10 @@
 // Package actors holds Lobby's actors: the lobby (rooms and sessions by
-// name), one room per room name, one session per WebSocket client, and the
-// echo actor, the smallest actor that serves a socket.
+// name), one room per room name, one session per WebSocket client, the
+// echo actor, the smallest actor that serves a socket, and the
+// questionnaire's: a registry, one questionnaire actor per questionnaire
+// (the model for an actor that keeps its state in a store, see
+// questionnaire.go), and its presenter and participant socket actors.
+// The questionnaire store is the subpackage store.
 //
 // Each actor's state lives inside it and is touched only from its Receive,
 // one message at a time: there is no mutex in this package. The one thing
@@ -28,6 +32,10 @@
 // few calls it needs (spawn an actor for a socket, publish, list rooms,
 // shut down).
 //
-// This package may import messages and protoactor-go; it may not import
-// net/http, the WebSocket library or transport.
+// Store calls block, so no actor makes one in Receive: they run on
+// goroutines the Node counts (Node.goStore), and their results come back as
+// messages.
+//
+// This package may import messages, its store subpackage and protoactor-go;
+// it may not import net/http, the WebSocket library or transport.
 package actors

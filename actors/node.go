@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/store"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -42,6 +44,13 @@ type Config struct {
 	// that would create one more is refused (the member is closed 1013
 	// "too many rooms"). Zero means 100 000.
 	MaxRooms int
+	// Questionnaires keeps the questionnaires. Nil means the node serves
+	// none: its questionnaire calls return ErrNoStore. The node does not
+	// close it; close it after Shutdown.
+	Questionnaires store.Store
+	// QuestionnaireLinger is how long a questionnaire with no sockets
+	// stays in memory before it is stopped. Zero means 30 s.
+	QuestionnaireLinger time.Duration
 	// Logger receives the node's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -68,6 +77,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = 100_000
 	}
+	if c.QuestionnaireLinger <= 0 {
+		c.QuestionnaireLinger = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -87,6 +99,13 @@ type Node struct {
 	workers *workers
 	// socketOpts are the props options of this node's socket actors.
 	socketOpts []actor.PropsOption
+
+	// store and registry are nil when the node serves no questionnaires.
+	store    store.Store
+	registry *actor.PID
+	// storeCalls counts the goroutines that call the store for actors
+	// (goStore); Shutdown waits for them.
+	storeCalls sync.WaitGroup
 }
 
 // NewNode starts an actor system and its lobby actor.
@@ -117,6 +136,21 @@ func NewNode(cfg Config) *Node {
 		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
 			budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}})
 	}, onWorkers), "lobby")
+	if cfg.Questionnaires != nil {
+		n.store = cfg.Questionnaires
+		n.registry = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
+			return &questionnaires{
+				store:   cfg.Questionnaires,
+				goStore: n.goStore,
+				linger:  cfg.QuestionnaireLinger,
+				log:     cfg.Logger,
+				// Questionnaires run on the workers, with the default
+				// mailbox, like rooms; their supervisor stops them.
+				opts:    []actor.PropsOption{onWorkers, actor.WithSupervisor(stopQuestionnaire)},
+				running: make(map[string]*questionnaireEntry),
+			}
+		}, onWorkers), "questionnaires")
+	}
 	return n
 }
 
@@ -182,6 +216,27 @@ func (n *Node) EchoProps(conn Conn) *actor.Props {
 	return n.socketProps(conn, func() actor.Actor {
 		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
 	})
+}
+
+// PresenterProps makes the props of a presenter actor serving conn, for
+// questionnaire id. The caller has checked the presenter token
+// (AuthorizePresenter).
+func (n *Node) PresenterProps(conn Conn, id string) *actor.Props {
+	return n.socketProps(conn, func() actor.Actor {
+		return &presenter{n.questionnaireSocket(conn, messages.JoinQuestionnaire{ID: id, Presenter: true})}
+	})
+}
+
+// ParticipantProps makes the props of a participant actor serving conn,
+// for questionnaire id; participantID is the client's own id.
+func (n *Node) ParticipantProps(conn Conn, id, participantID string) *actor.Props {
+	return n.socketProps(conn, func() actor.Actor {
+		return &participant{n.questionnaireSocket(conn, messages.JoinQuestionnaire{ID: id, Participant: participantID})}
+	})
+}
+
+func (n *Node) questionnaireSocket(conn Conn, join messages.JoinQuestionnaire) questionnaireSocket {
+	return questionnaireSocket{registry: n.registry, conn: conn, hb: n.heartbeat(), log: n.log, join: join}
 }
 
 // socketProps makes the props of an actor that serves conn: it runs on
@@ -312,7 +367,10 @@ func (n *Node) BeginDrain(ctx context.Context) error {
 	return err
 }
 
-// Shutdown stops the lobby, and with it every room, then the actor system.
+// Shutdown stops the lobby, and with it every room, then the
+// questionnaire registry, and with it every questionnaire (each writes
+// what it has queued), waits for every store call the actors started,
+// then stops the actor system. The store may be closed once it returns.
 // Socket actors are stopped by whoever spawned them. Calling it again does
 // nothing.
 func (n *Node) Shutdown() {
@@ -323,6 +381,10 @@ func (n *Node) Shutdown() {
 	if n.budget != nil {
 		n.Stop(n.budget)
 	}
+	if n.registry != nil {
+		n.Stop(n.registry)
+	}
+	n.storeCalls.Wait()
 	n.system.Shutdown()
 	n.workers.stop()
 }

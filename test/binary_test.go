@@ -45,7 +45,9 @@ type binaryServer struct {
 func startBinary(t *testing.T, bin string, args []string, env ...string) *binaryServer {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// The questionnaires' store goes in a directory of the test's own,
+	// unless env says otherwise (the last of a repeated variable wins).
+	cmd.Env = append(append(os.Environ(), "LOBBY_DATA_DIR="+t.TempDir()), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +141,7 @@ func TestBinaryHelpAndBadFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, want := range []string{"--addr", "LOBBY_ADDR", "127.0.0.1:8081", "--heartbeat", "--client-timeout",
+	for _, want := range []string{"--addr", "LOBBY_ADDR", "127.0.0.1:8081", "--data-dir", "LOBBY_DATA_DIR", "./lobby-data", "--heartbeat", "--client-timeout",
 		"--send-queue", "--max-message-bytes", "--drain-timeout", "--log-level", "--log-format"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--help does not mention %q:\n%s", want, out)
@@ -157,11 +159,13 @@ func TestBinaryHelpAndBadFlags(t *testing.T) {
 		{name: "bad environment value", env: "LOBBY_SEND_QUEUE=lots", want: "LOBBY_SEND_QUEUE"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: "--log-format"},
 		{name: "invalid port", args: []string{"--addr", "127.0.0.1:99999"}, want: "listen"},
+		{name: "data dir is a file", args: []string{"--data-dir", bin}, want: "--data-dir"},
+		{name: "data dir holds no database", env: "LOBBY_DATA_DIR=" + notADatabase(t), want: "not a database"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.CommandContext(ctx, bin, tt.args...)
-			cmd.Env = os.Environ()
+			cmd.Env = append(os.Environ(), "LOBBY_DATA_DIR="+t.TempDir())
 			if tt.env != "" {
 				cmd.Env = append(cmd.Env, tt.env)
 			}
@@ -191,7 +195,9 @@ func TestBinaryRefusesAnOpenPublishAPIOffLoopback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := exec.CommandContext(ctx, bin, tt.args...).CombinedOutput()
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
+			cmd.Env = append(os.Environ(), "LOBBY_DATA_DIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 				t.Fatalf("exit %v, want 1\n%s", err, out)
@@ -201,4 +207,14 @@ func TestBinaryRefusesAnOpenPublishAPIOffLoopback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// notADatabase is a data directory whose database file is not SQLite.
+func notADatabase(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lobby.db"), []byte(strings.Repeat("not SQLite\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

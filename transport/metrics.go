@@ -22,6 +22,7 @@ const (
 	dcInternalError  = "internal_error"
 	dcPolicy         = "policy"
 	dcRoomLimit      = "room_limit"
+	dcReplaced       = "replaced"
 )
 
 // Upgrade refusals, the values of lobby_upgrades_refused_total's reason label.
@@ -33,6 +34,7 @@ const (
 	refusedOrigin       = "origin"
 	refusedDraining     = "draining"
 	refusedConnectRate  = "connect_rate"
+	refusedNotFound     = "not_found"
 )
 
 // metrics are one Server's Prometheus metrics, on a registry of its own so
@@ -100,10 +102,10 @@ func newMetrics(stats *actors.Stats) *metrics {
 	// Every reason is exported from the start, at 0, so that rate() and
 	// alerts work before the first event.
 	for _, r := range []string{dcClientClosed, dcConnectionLost, dcSlowConsumer, dcHeartbeat,
-		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcRoomLimit} {
+		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcRoomLimit, dcReplaced} {
 		m.disconnects.WithLabelValues(r)
 	}
-	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate} {
+	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate, refusedNotFound} {
 		m.upgradesRefused.WithLabelValues(r)
 	}
 	return m

@@ -38,3 +38,11 @@ func validRoom(name string) bool {
 	}
 	return true
 }
+
+const invalidParticipantMessage = "?participant= is the participant's own id: 1 to 64 characters of A-Z a-z 0-9 _ . -"
+
+// validParticipant reports whether id is a participant id: 1 to 64
+// characters of A-Z a-z 0-9 _ . - (a UUID is one). It is the rule of a
+// room name, for the same reasons: the id is kept in the store and written
+// into JSON.
+func validParticipant(id string) bool { return validRoom(id) }

@@ -23,6 +23,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /rooms/{room}", s.readRoute(s.getRoom, true))
 	mux.HandleFunc("GET /rooms/{room}/history", s.readRoute(s.getHistory, true))
 	mux.HandleFunc("POST /sessions/{id}/send", s.publishRoute(s.sendDirect))
+	if s.cfg.Questionnaires != nil {
+		// The web pages of a questionnaire are under /q/; these are its API.
+		mux.HandleFunc("POST /questionnaires", s.publishRoute(s.createQuestionnaire))
+		mux.HandleFunc("GET /questionnaires/{id}", s.getQuestionnaire)
+		mux.HandleFunc("GET /questionnaires/{id}/results", s.getQuestionnaireResults)
+		mux.HandleFunc("GET /questionnaires/{id}/presenter", s.servePresenter)
+		mux.HandleFunc("GET /questionnaires/{id}/participant", s.serveParticipant)
+	}
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/store"
 )
 
 // Config configures a Server. Every field's zero value means its default.
@@ -123,6 +124,11 @@ type Config struct {
 	// DrainTimeout bounds Shutdown when its context has no deadline.
 	// Zero means 10 s.
 	DrainTimeout time.Duration
+	// Questionnaires keeps the questionnaires (SPEC.md, "Questionnaire").
+	// Nil means the questionnaire routes are not served (404). The server
+	// does not close it: close it after Shutdown, which stops every actor
+	// that uses it.
+	Questionnaires store.Store
 	// PublisherID is the id HTTP publishes carry as their sender.
 	// Zero means a random id chosen at start.
 	PublisherID uuid.UUID
@@ -240,13 +246,14 @@ func New(cfg Config) *Server {
 		shutdown: make(chan struct{}),
 	}
 	s.node = actors.NewNode(actors.Config{
-		Heartbeat:     cfg.Heartbeat,
-		ClientTimeout: cfg.ClientTimeout,
-		History:       cfg.History,
-		HistoryTTL:    cfg.HistoryTTL,
-		HistoryBudget: cfg.HistoryBudget,
-		MaxRooms:      cfg.MaxRooms,
-		Logger:        cfg.Logger,
+		Heartbeat:      cfg.Heartbeat,
+		ClientTimeout:  cfg.ClientTimeout,
+		History:        cfg.History,
+		HistoryTTL:     cfg.HistoryTTL,
+		HistoryBudget:  cfg.HistoryBudget,
+		MaxRooms:       cfg.MaxRooms,
+		Questionnaires: cfg.Questionnaires,
+		Logger:         cfg.Logger,
 	})
 	s.metrics = newMetrics(s.node.Stats())
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
@@ -294,7 +301,7 @@ func (s *Server) Serve(ln net.Listener) error {
 //  5. if the sockets are not all closed by ctx's deadline (or DrainTimeout
 //     when ctx has none), they are closed at once;
 //  6. once the HTTP requests are done too (or the deadline has passed),
-//     the actors are stopped.
+//     the actors are stopped, and the questionnaires' last writes done.
 //
 // It returns when all of that is done; calling it again waits for the
 // first call. The error is ctx's when the drain had to be cut short.

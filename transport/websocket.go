@@ -60,7 +60,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, err.code, err.message)
 		return
 	}
-	s.serveSocket(w, r, "room", room, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "room", room: room}, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
 		join.ID, join.Protocol = uuid.New(), p
 		return s.node.SessionProps(conn, join), join.ID
 	})
@@ -68,7 +68,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 
 // serveEcho is GET /echo: the seed's minimal actor.
 func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
-	s.serveSocket(w, r, "echo", "", func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "echo"}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 		return s.node.EchoProps(conn), uuid.Nil
 	})
 }
@@ -131,13 +131,30 @@ var acceptOptions = &websocket.AcceptOptions{
 	InsecureSkipVerify: true,
 }
 
+// socketRoute says what serveSocket checks on one kind of socket, and how
+// its log lines name it.
+type socketRoute struct {
+	// kind names the socket in logs: "room", "echo", "presenter", ...
+	kind string
+	// room is the room a session joins, "" for other kinds. With
+	// --jwt-secret, the client's token must allow it ("" allows any
+	// valid token).
+	room string
+	// authorize, when set, replaces the --jwt-secret check with the
+	// route's own: it checks the client's credentials (a questionnaire's
+	// presenter token, say) and, when it refuses, has answered the
+	// request and returns false.
+	authorize func(w http.ResponseWriter, r *http.Request) bool
+}
+
 // serveSocket checks a WebSocket connect (draining, capacity, origin,
 // token), upgrades it, spawns the actor newProps makes for it, and reads the
 // socket into that actor until the connection ends. It is the one place
 // where a connection's goroutines and actor start and stop: the handler's
 // goroutine is the reader, and it returns only once the actor has stopped
 // and the connection's other goroutines have ended.
-func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room string, newProps propsFunc) {
+func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socketRoute, newProps propsFunc) {
+	kind, room := route.kind, route.room
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		writeError(w, http.StatusUpgradeRequired, "upgrade_required", "this route is a WebSocket; connect with a WebSocket client")
@@ -161,7 +178,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		s.refuse(w, r, refusedOrigin, http.StatusForbidden, "forbidden_origin", err.Error())
 		return
 	}
-	if err := s.checkClientToken(r, room); err != nil {
+	if route.authorize != nil {
+		if !route.authorize(w, r) {
+			return
+		}
+	} else if err := s.checkClientToken(r, room); err != nil {
 		if errors.Is(err, errForbiddenRoom) {
 			s.refuse(w, r, refusedForbidden, http.StatusForbidden, "forbidden", "the token does not allow room "+room)
 			return
@@ -381,10 +402,12 @@ func closeReason(conn *wsConn, readErr error) connClose {
 			c.why = dcRateLimit
 		case reasonShutdown:
 			c.why = dcShutdown
-		case actors.ReasonInternalError:
+		case actors.ReasonInternalError, actors.ReasonStoreUnavailable:
 			c.why = dcInternalError
 		case actors.ReasonRoomLimit:
 			c.why = dcRoomLimit
+		case actors.ReasonReplaced:
+			c.why = dcReplaced
 		}
 		return c
 	}

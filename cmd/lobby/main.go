@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lobby/lobby/actors/store"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -40,6 +41,7 @@ type options struct {
 	allowedOrigins  string
 	allowedHosts    string
 	pprof           bool
+	dataDir         string
 	server          transport.Config
 }
 
@@ -78,6 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origin hosts allowed besides the server's own (patterns such as *.example.com)")
 	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated Host names the server answers to besides loopback ones (patterns such as *.example.com); on a loopback --addr any other Host is refused (DNS rebinding)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
+	fs.StringVar(&o.dataDir, "data-dir", "./lobby-data", "directory of the questionnaire database (created if missing)")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -167,8 +170,10 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
-// run is the whole program: options, server, serve, wait for a signal, drain.
-func run(args []string, stderr io.Writer) error {
+// run is the whole program: options, store, server, serve, wait for a
+// signal, drain, close the store. The store is closed last: the server's
+// Shutdown stops every actor that writes to it first.
+func run(args []string, stderr io.Writer) (err error) {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
@@ -178,6 +183,19 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	o.server.Logger = log
+
+	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
+	questionnaires, err := store.OpenSQLite(openCtx, o.dataDir)
+	cancelOpen()
+	if err != nil {
+		return fmt.Errorf("--data-dir %q: %w", o.dataDir, err)
+	}
+	defer func() {
+		if cerr := questionnaires.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	o.server.Questionnaires = questionnaires
 
 	ln, err := listen(o.addr)
 	if err != nil {
@@ -194,7 +212,7 @@ func run(args []string, stderr io.Writer) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("lobby listening", slog.String("addr", ln.Addr().String()))
+	log.Info("lobby listening", slog.String("addr", ln.Addr().String()), slog.String("data", questionnaires.Path()))
 
 	select {
 	case err := <-serveErr:

@@ -1,7 +1,7 @@
 // Command lobbybench is a load generator for Lobby, or for anything that
 // speaks Lobby's seed protocol (GET /ws/{room}, POST /rooms/{room}/broadcast).
 //
-//	lobbybench [flags] fanout|chat|idle|churn
+//	lobbybench [flags] fanout|chat|idle|churn|questionnaire
 //	lobbybench compare [flags]
 //
 // Every scenario is bounded in time and count, prints one JSON line per
@@ -37,23 +37,24 @@ func main() {
 
 // config is every scenario's settings.
 type config struct {
-	url        string
-	rooms      int
-	subs       int
-	rate       float64
-	ramp       bool
-	step       time.Duration
-	factor     float64
-	p99Bound   time.Duration
-	maxRate    float64
-	duration   time.Duration
-	payload    int
-	conns      int
-	settle     time.Duration
-	serverPID  int
-	conc       int
-	publishers int
-	label      string
+	url          string
+	rooms        int
+	subs         int
+	rate         float64
+	ramp         bool
+	step         time.Duration
+	factor       float64
+	p99Bound     time.Duration
+	maxRate      float64
+	duration     time.Duration
+	payload      int
+	conns        int
+	settle       time.Duration
+	serverPID    int
+	conc         int
+	publishers   int
+	label        string
+	publishToken string
 }
 
 func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
@@ -77,8 +78,9 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
 	fs.IntVar(&c.conc, "concurrency", 50, "churn: clients connecting and closing at once")
 	fs.IntVar(&c.publishers, "publishers", 8, "fanout: HTTP publishers working in parallel")
 	fs.StringVar(&c.label, "label", "", "a name for the server, copied into the results")
+	fs.StringVar(&c.publishToken, "publish-token", "", "questionnaire: the server's publish token, to create the questionnaire")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `Usage: lobbybench [flags] fanout|chat|idle|churn
+		fmt.Fprintf(fs.Output(), `Usage: lobbybench [flags] fanout|chat|idle|churn|questionnaire
        lobbybench compare --help
 
   fanout  R rooms x N subscribers; HTTP publishes at --rate, or --ramp to
@@ -86,6 +88,9 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
   chat    R rooms x N members, each sending --rate frames per second
   idle    --conns idle connections; with --server-pid, KB of server RSS per connection
   churn   --concurrency clients connecting and closing for --duration
+  questionnaire
+          --subs participants shown a question all answer at once: answers/s,
+          acknowledgement latency, time until the presenter's tally is complete
 
 Flags:
 `)
@@ -125,8 +130,10 @@ func runScenario(ctx context.Context, name string, c *config) (*result, error) {
 		res, err = idle(ctx, c)
 	case "churn":
 		res, err = churn(ctx, c)
+	case "questionnaire":
+		res, err = questionnaire(ctx, c)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q: want fanout, chat, idle or churn", name)
+		return nil, fmt.Errorf("unknown scenario %q: want fanout, chat, idle, churn or questionnaire", name)
 	}
 	if res != nil {
 		res.Scenario, res.Label = name, c.label
@@ -153,6 +160,8 @@ type result struct {
 	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
 	CyclesPerS      float64  `json:"cycles_per_s,omitempty"`
 	CPUusPerCycle   float64  `json:"server_cpu_us_per_cycle,omitempty"`
+	AnswersPerS     float64  `json:"answers_per_s,omitempty"`
+	TallyCompleteMs float64  `json:"tally_complete_ms,omitempty"`
 	Errors          int64    `json:"errors,omitempty"`
 	Steps           []result `json:"steps,omitempty"`
 	Stop            string   `json:"stop,omitempty"`
@@ -186,6 +195,9 @@ func summary(r *result) string {
 		if r.KBPerConn > 0 {
 			fmt.Fprintf(&b, ", %.1f KB server RSS per connection", r.KBPerConn)
 		}
+	case "questionnaire":
+		fmt.Fprintf(&b, " %d participants answering at once: %.0f answers/s, acknowledged p50 %.1f ms, p99 %.1f ms; presenter's tally complete after %.1f ms",
+			r.Subs, r.AnswersPerS, r.P50ms, r.P99ms, r.TallyCompleteMs)
 	case "churn":
 		fmt.Fprintf(&b, " %.0f connect/close cycles/s", r.CyclesPerS)
 		if r.CPUusPerCycle > 0 {

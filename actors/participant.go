@@ -1,0 +1,35 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lobby/lobby/messages"
+)
+
+// participant is the actor behind a participant's socket: its client
+// answers the current question ({"type":"answer","question":i,"option":k})
+// and is sent each question shown, the acknowledgement of each answer, and
+// closed. The participant's id is the client's own (kept by the page
+// across reloads): the same id keeps its answers.
+type participant struct {
+	questionnaireSocket
+}
+
+func (p *participant) Receive(ctx actor.Context) {
+	defer closeOnPanic(ctx, p.conn, p.log)
+	p.receive(ctx, p.frame)
+}
+
+// frame acts on one of the client's frames.
+func (p *participant) frame(ctx actor.Context, f questionnaireFrame) {
+	if f.Type != frameTypeAnswer {
+		p.sendError(codeUnknownType, "a participant sends answer frames")
+		return
+	}
+	ctx.Send(p.questionnaire, &messages.SubmitAnswer{
+		Participant: p.join.Participant,
+		Question:    *f.Question,
+		Option:      *f.Option,
+		From:        ctx.Self(),
+	})
+}

@@ -1,0 +1,633 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/messages"
+)
+
+// questionnaire is the actor for one questionnaire, and the model for an
+// actor type that keeps state in a store. It owns the questionnaire's live
+// state: the current question, the closed flag, every participant's
+// answers and the tallies (rebuilt from the store when it starts), and its
+// presenter and participant sockets (socket actors of their own kinds,
+// presenter.go and participant.go, which turn their clients' frames into
+// the typed messages of messages/questionnaire.go).
+//
+// # Store calls off the workers
+//
+// A store call blocks, and every actor of the node runs on a few worker
+// goroutines (dispatch.go): a write inside Receive would hold up every
+// socket queued behind it. So the questionnaire never calls the store in
+// Receive. It queues each change a client asks for (answer, show, close)
+// and has one write in flight at a time, on a goroutine of its own
+// (Node.goStore), which sends the result back as a message (changesWritten).
+// Everything queued while a write is in flight goes into the next one: under
+// load, one transaction carries many answers (a group commit).
+//
+// That keeps the contract simple to check:
+//
+//   - an answer is acknowledged, tallied and shown to nobody before it is
+//     in the store: the committed state below changes only in written, on
+//     the store's answer;
+//   - changes are written and take effect in the order they arrived, so a
+//     participant's later answer always wins;
+//   - a change is checked (closed? current question? in range?) when its
+//     batch is formed, against the state the changes before it leave, and
+//     refused with an error frame there; a failed write refuses its whole
+//     batch (code store_failed) and changes nothing.
+//
+// # Lifecycle
+//
+// The registry (questionnaires.go) spawns it on the first socket that
+// joins, and stops it when it has reported itself idle: no sockets for
+// linger, nothing queued or in flight. Its mailbox is protoactor's default,
+// unbounded, on the workers: its Receive never waits, and a bounded
+// mailbox would block the sockets that send to it. What a client can make
+// grow is bounded by maxQueuedChanges. A panic in Receive (a bug) closes
+// its sockets 1011 and stops it; a client that reconnects gets a fresh
+// actor rebuilt from the store. The registry's supervisor stops, never
+// restarts, a questionnaire: a restarted one would have forgotten its
+// sockets.
+type questionnaire struct {
+	// Static after construction.
+	id      string
+	store   store.Store
+	goStore func(func())
+	// lingerFor is how long it waits, idle, before it reports itself so.
+	lingerFor time.Duration
+	log       *slog.Logger
+
+	// def is the questionnaire's definition, set once loaded.
+	def store.Questionnaire
+	// loaded is set when the store has answered the load; joins wait in
+	// waiting until then. loadErr is the load's error: every socket is
+	// then closed at once.
+	loaded  bool
+	loadErr error
+	waiting []*messages.JoinQuestionnaire
+
+	// The committed state: what the store holds and clients were told.
+	current int // store.NoQuestion before the first show
+	closed  bool
+	// answers holds each participant's option per question (noAnswer for
+	// none); tallies counts them per question and option.
+	answers map[string][]int
+	tallies [][]int
+
+	// Sockets: presenters by their actor's id, participants by their own
+	// id (a participant has one socket; a new one replaces the old).
+	presenters   map[string]*actor.PID
+	participants map[string]*actor.PID
+	// presenceQueued is set while a presenceChanged is in the mailbox.
+	presenceQueued bool
+
+	// The write pipeline: changes not yet written, and the batch being
+	// written (nil when none).
+	queue    []any
+	inflight *changesWritten
+
+	// linger wakes an idle questionnaire; see checkIdle.
+	linger *time.Timer
+	// broken is set by a panic: the state may be half-changed, so nothing
+	// more is written.
+	broken bool
+}
+
+// noAnswer is a participant's answer to a question it has not answered.
+const noAnswer = -1
+
+// maxQueuedChanges bounds the changes waiting for the store. Past it,
+// a change is refused with code busy: a store that slow would otherwise
+// let the queue grow without bound.
+const maxQueuedChanges = 10_000
+
+// storeTimeout bounds one store call.
+const storeTimeout = 5 * time.Second
+
+// Reasons a questionnaire closes its sockets with.
+const (
+	// ReasonReplaced closes a participant's older socket when the same
+	// participant connects again.
+	ReasonReplaced = "replaced"
+	// ReasonStoreUnavailable closes the sockets of a questionnaire whose
+	// state could not be read from the store.
+	ReasonStoreUnavailable = "store unavailable"
+)
+
+// loaded carries the store's answer to a questionnaire's load.
+// Questionnaire's load goroutine → Questionnaire.
+type questionnaireLoaded struct {
+	def   store.Questionnaire
+	state store.State
+	err   error
+}
+
+// changesWritten carries one batch of changes, and, in done, the store's
+// answer to its write. The write goroutine → Questionnaire.
+type changesWritten struct {
+	changes store.Changes
+	// batch holds the batch's messages (*messages.SubmitAnswer,
+	// *messages.ShowQuestion, *messages.CloseQuestionnaire), in order.
+	batch []any
+	// done receives the write's error (nil for success), once.
+	done chan error
+}
+
+// presenceChanged asks the questionnaire to tell its presenters how many
+// participants are connected. It sends it to itself when that number
+// changes, once until it is handled: a burst of connects already in the
+// mailbox makes one frame.
+type presenceChanged struct{}
+
+// questionnaireLingerOver tells an idle questionnaire that it has lingered.
+// Sent by its timer.
+type questionnaireLingerOver struct{}
+
+// questionnaireIdle tells the registry that a questionnaire has had no
+// sockets for its linger and nothing left to write. Questionnaire →
+// Registry, which stops it unless a socket is on its way to it.
+type questionnaireIdle struct {
+	id  string
+	pid *actor.PID
+}
+
+func newQuestionnaire(id string, s store.Store, goStore func(func()), linger time.Duration, log *slog.Logger) *questionnaire {
+	return &questionnaire{
+		id:           id,
+		store:        s,
+		goStore:      goStore,
+		lingerFor:    linger,
+		log:          log.With(slog.String("questionnaire", id)),
+		current:      store.NoQuestion,
+		answers:      make(map[string][]int),
+		presenters:   make(map[string]*actor.PID),
+		participants: make(map[string]*actor.PID),
+	}
+}
+
+func (q *questionnaire) Receive(ctx actor.Context) {
+	defer q.recoverPanic(ctx)
+	switch m := ctx.Message().(type) {
+	case *messages.JoinQuestionnaire:
+		q.join(ctx, m)
+	case *messages.LeaveQuestionnaire:
+		q.leave(ctx, m)
+	case *messages.SubmitAnswer, *messages.ShowQuestion, *messages.CloseQuestionnaire:
+		q.enqueue(ctx, m)
+	case *changesWritten:
+		q.written(ctx, m, <-m.done)
+		q.startWrite(ctx)
+		q.checkIdle(ctx)
+	case *questionnaireLoaded:
+		q.load(ctx, m)
+	case *presenceChanged:
+		q.presenceQueued = false
+		q.tellPresenters(ctx, q.presenceFrame())
+	case *questionnaireLingerOver:
+		if q.idle() {
+			ctx.Send(ctx.Parent(), &questionnaireIdle{id: q.id, pid: ctx.Self()})
+		}
+	case *actor.Started:
+		q.startLoad(ctx)
+	case *actor.Stopping:
+		if q.linger != nil {
+			q.linger.Stop()
+		}
+		q.flush(ctx)
+	}
+}
+
+// startLoad reads the questionnaire from the store, off the workers.
+func (q *questionnaire) startLoad(ctx actor.Context) {
+	root, self, st, id := ctx.ActorSystem().Root, ctx.Self(), q.store, q.id
+	q.goStore(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		res := &questionnaireLoaded{}
+		if res.def, res.err = st.Questionnaire(sctx, id); res.err == nil {
+			res.state, res.err = st.State(sctx, id)
+		}
+		root.Send(self, res)
+	})
+}
+
+// load rebuilds the live state from the store's, then lets in the sockets
+// that joined meanwhile.
+func (q *questionnaire) load(ctx actor.Context, m *questionnaireLoaded) {
+	q.loaded = true
+	if m.err != nil {
+		q.loadErr = m.err
+		if !errors.Is(m.err, store.ErrNotFound) {
+			q.log.Error("questionnaire could not be loaded; closing its sockets", slog.Any("err", m.err))
+		}
+		for _, j := range q.waiting {
+			q.refuse(ctx, j.Socket, m.err)
+		}
+		q.waiting = nil
+		ctx.Send(ctx.Parent(), &questionnaireIdle{id: q.id, pid: ctx.Self()})
+		return
+	}
+	q.def, q.current, q.closed = m.def, m.state.Current, m.state.Closed
+	q.tallies = make([][]int, len(q.def.Questions))
+	for i, question := range q.def.Questions {
+		q.tallies[i] = make([]int, len(question.Options))
+	}
+	for _, a := range m.state.Answers {
+		q.participantAnswers(a.Participant)[a.Question] = a.Option
+		q.tallies[a.Question][a.Option]++
+	}
+	for _, j := range q.waiting {
+		q.join(ctx, j)
+	}
+	q.waiting = nil
+	q.checkIdle(ctx)
+}
+
+// refuse closes a socket that cannot join: the questionnaire is unknown,
+// or its store failed.
+func (q *questionnaire) refuse(ctx actor.Context, socket *actor.PID, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		ctx.Send(socket, &messages.Close{Code: ClosePolicyViolation, Reason: "unknown questionnaire"})
+		return
+	}
+	ctx.Send(socket, &messages.Close{Code: CloseInternalError, Reason: ReasonStoreUnavailable})
+}
+
+func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
+	switch {
+	case !q.loaded:
+		q.waiting = append(q.waiting, m)
+		return
+	case q.loadErr != nil:
+		q.refuse(ctx, m.Socket, q.loadErr)
+		ctx.Send(ctx.Parent(), &questionnaireIdle{id: q.id, pid: ctx.Self()})
+		return
+	}
+	if q.linger != nil {
+		q.linger.Stop()
+	}
+	ctx.Send(m.Socket, &messages.QuestionnaireJoined{Questionnaire: ctx.Self()})
+	if m.Presenter {
+		q.presenters[m.Socket.Id] = m.Socket
+		// A presenter learns where things stand: the state, then the
+		// current question's tally.
+		ctx.Send(m.Socket, &messages.WsMessage{JSON: appendState(nil, q.current, q.closed, len(q.participants))})
+		if q.current != store.NoQuestion {
+			ctx.Send(m.Socket, &messages.WsMessage{JSON: q.tallyFrame()})
+		}
+		return
+	}
+	if old, ok := q.participants[m.Participant]; ok && !old.Equal(m.Socket) {
+		// The same participant again (a reload, a second tab): the newer
+		// socket takes over, and the count stays.
+		ctx.Send(old, &messages.Close{Code: CloseNormal, Reason: ReasonReplaced})
+	} else {
+		q.presenceChange(ctx)
+	}
+	q.participants[m.Participant] = m.Socket
+	switch {
+	case q.closed:
+		ctx.Send(m.Socket, &messages.WsMessage{JSON: closedFrame})
+	case q.current != store.NoQuestion:
+		frame := appendQuestionPrefix(nil, q.current, q.def.Questions[q.current])
+		frame = appendQuestionAnswer(frame, q.answerOf(m.Participant, q.current))
+		ctx.Send(m.Socket, &messages.WsMessage{JSON: frame})
+	}
+}
+
+func (q *questionnaire) leave(ctx actor.Context, m *messages.LeaveQuestionnaire) {
+	if !q.loaded {
+		for i, j := range q.waiting {
+			if j.Socket.Equal(m.Socket) {
+				q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+				break
+			}
+		}
+		return
+	}
+	if m.Presenter {
+		delete(q.presenters, m.Socket.Id)
+	} else if cur, ok := q.participants[m.Participant]; ok && cur.Equal(m.Socket) {
+		// Only the participant's current socket counts: a replaced one
+		// leaves after its successor joined.
+		delete(q.participants, m.Participant)
+		q.presenceChange(ctx)
+	}
+	if q.loadErr != nil {
+		ctx.Send(ctx.Parent(), &questionnaireIdle{id: q.id, pid: ctx.Self()})
+		return
+	}
+	q.checkIdle(ctx)
+}
+
+// presenceChange makes sure presenters hear of the new participant count
+// once the messages already in the mailbox are handled.
+func (q *questionnaire) presenceChange(ctx actor.Context) {
+	if len(q.presenters) == 0 || q.presenceQueued {
+		return
+	}
+	q.presenceQueued = true
+	ctx.Send(ctx.Self(), &presenceChanged{})
+}
+
+// presenceFrame is what presenters are sent when the participant count
+// changes: the current question's tally, or the state before any show.
+func (q *questionnaire) presenceFrame() []byte {
+	if q.current == store.NoQuestion {
+		return appendState(nil, q.current, q.closed, len(q.participants))
+	}
+	return q.tallyFrame()
+}
+
+// enqueue queues a client's change for the store.
+func (q *questionnaire) enqueue(ctx actor.Context, m any) {
+	if len(q.queue) >= maxQueuedChanges {
+		q.sendError(ctx, changeSender(m), codeBusy, "too many changes are waiting to be stored; try again")
+		return
+	}
+	q.queue = append(q.queue, m)
+	q.startWrite(ctx)
+}
+
+// changeSender is the socket that asked for a change.
+func changeSender(m any) *actor.PID {
+	switch m := m.(type) {
+	case *messages.SubmitAnswer:
+		return m.From
+	case *messages.ShowQuestion:
+		return m.From
+	case *messages.CloseQuestionnaire:
+		return m.From
+	}
+	return nil
+}
+
+// startWrite writes what is queued, unless a write is in flight (written
+// calls it again). Each change is checked against the state the changes
+// before it leave; a refused change is answered now and not written.
+func (q *questionnaire) startWrite(ctx actor.Context) {
+	if q.inflight != nil || len(q.queue) == 0 || q.broken {
+		return
+	}
+	w := q.plan(ctx, q.queue)
+	q.queue = nil
+	if len(w.batch) == 0 {
+		return
+	}
+	q.inflight = w
+	root, self, st, id := ctx.ActorSystem().Root, ctx.Self(), q.store, q.id
+	q.goStore(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		w.done <- st.Apply(sctx, id, w.changes)
+		root.Send(self, w)
+	})
+}
+
+// plan checks queued changes in order and makes the batch of those that
+// pass; the others are refused with an error frame.
+func (q *questionnaire) plan(ctx actor.Context, queued []any) *changesWritten {
+	w := &changesWritten{done: make(chan error, 1)}
+	current, closed := q.current, q.closed
+	for _, m := range queued {
+		code, msg := "", ""
+		switch m := m.(type) {
+		case *messages.SubmitAnswer:
+			code, msg = q.checkAnswer(m, current, closed)
+			if code == "" {
+				w.changes.Answers = append(w.changes.Answers,
+					store.Answer{Participant: m.Participant, Question: m.Question, Option: m.Option})
+			}
+		case *messages.ShowQuestion:
+			switch {
+			case closed:
+				code, msg = codeClosed, "the questionnaire is closed"
+			case m.Question >= len(q.def.Questions):
+				code, msg = codeOutOfRange, fmt.Sprintf("question %d does not exist: there are %d (0 to %d)",
+					m.Question, len(q.def.Questions), len(q.def.Questions)-1)
+			default:
+				current = m.Question
+				w.changes.SetCurrent, w.changes.Current = true, m.Question
+			}
+		case *messages.CloseQuestionnaire:
+			if closed {
+				code, msg = codeClosed, "the questionnaire is closed already"
+			} else {
+				closed, w.changes.Close = true, true
+			}
+		}
+		if code != "" {
+			q.sendError(ctx, changeSender(m), code, msg)
+			continue
+		}
+		w.batch = append(w.batch, m)
+	}
+	return w
+}
+
+// checkAnswer says why an answer is refused, given the state the changes
+// before it leave; "" when it is not.
+func (q *questionnaire) checkAnswer(m *messages.SubmitAnswer, current int, closed bool) (code, message string) {
+	switch {
+	case closed:
+		return codeClosed, "the questionnaire is closed"
+	case m.Question >= len(q.def.Questions):
+		return codeOutOfRange, fmt.Sprintf("question %d does not exist", m.Question)
+	case m.Question != current && current == store.NoQuestion:
+		return codeNotCurrent, "no question is shown yet"
+	case m.Question != current:
+		return codeNotCurrent, fmt.Sprintf("question %d is not the current one; %d is", m.Question, current)
+	case m.Option >= len(q.def.Questions[m.Question].Options):
+		n := len(q.def.Questions[m.Question].Options)
+		return codeOutOfRange, fmt.Sprintf("option %d does not exist: question %d has %d (0 to %d)", m.Option, m.Question, n, n-1)
+	}
+	return "", ""
+}
+
+// written applies a batch the store has answered: on success each change
+// takes effect, in order, and clients are told; on failure nothing changes
+// and each sender is told.
+func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error) {
+	q.inflight = nil
+	if err != nil {
+		q.log.Error("questionnaire changes not stored", slog.Int("changes", len(w.batch)), slog.Any("err", err))
+		for _, m := range w.batch {
+			q.sendError(ctx, changeSender(m), codeStoreFailed, "the change could not be stored; nothing changed, try again")
+		}
+		return
+	}
+	// Tallies for answers go out once per batch, after its last answer:
+	// a thousand answers in one write make one frame, not a thousand.
+	tallyDue := false
+	for _, m := range w.batch {
+		switch m := m.(type) {
+		case *messages.SubmitAnswer:
+			q.record(m.Participant, m.Question, m.Option)
+			ctx.Send(m.From, &messages.WsMessage{JSON: appendAnswered(nil, m.Question, m.Option)})
+			tallyDue = tallyDue || m.Question == q.current
+		case *messages.ShowQuestion:
+			q.current = m.Question
+			q.showToParticipants(ctx)
+			q.tellPresenters(ctx, q.tallyFrame())
+			tallyDue = false
+		case *messages.CloseQuestionnaire:
+			q.closed = true
+			frame := &messages.WsMessage{JSON: closedFrame}
+			for _, pid := range q.participants {
+				ctx.Send(pid, frame)
+			}
+			for _, pid := range q.presenters {
+				ctx.Send(pid, frame)
+			}
+		}
+	}
+	if tallyDue {
+		q.tellPresenters(ctx, q.tallyFrame())
+	}
+}
+
+// record makes an answer the participant's, and moves the tally.
+func (q *questionnaire) record(participant string, question, option int) {
+	mine := q.participantAnswers(participant)
+	if old := mine[question]; old != noAnswer {
+		q.tallies[question][old]--
+	}
+	mine[question] = option
+	q.tallies[question][option]++
+}
+
+// participantAnswers returns the participant's answers, making them if
+// need be.
+func (q *questionnaire) participantAnswers(participant string) []int {
+	mine, ok := q.answers[participant]
+	if !ok {
+		mine = make([]int, len(q.def.Questions))
+		for i := range mine {
+			mine[i] = noAnswer
+		}
+		q.answers[participant] = mine
+	}
+	return mine
+}
+
+func (q *questionnaire) answerOf(participant string, question int) int {
+	if mine, ok := q.answers[participant]; ok {
+		return mine[question]
+	}
+	return noAnswer
+}
+
+// showToParticipants sends every participant the current question with
+// its own answer. The frame is encoded once up to the answer; those who
+// have not answered (most, at a first show) share one frame.
+func (q *questionnaire) showToParticipants(ctx actor.Context) {
+	prefix := appendQuestionPrefix(nil, q.current, q.def.Questions[q.current])
+	unanswered := &messages.WsMessage{JSON: appendQuestionAnswer(prefix[:len(prefix):len(prefix)], noAnswer)}
+	for participant, pid := range q.participants {
+		frame := unanswered
+		if a := q.answerOf(participant, q.current); a != noAnswer {
+			frame = &messages.WsMessage{JSON: appendQuestionAnswer(prefix[:len(prefix):len(prefix)], a)}
+		}
+		ctx.Send(pid, frame)
+	}
+}
+
+func (q *questionnaire) tallyFrame() []byte {
+	return appendTally(nil, q.current, q.tallies[q.current], len(q.participants))
+}
+
+func (q *questionnaire) tellPresenters(ctx actor.Context, frame []byte) {
+	msg := &messages.WsMessage{JSON: frame}
+	for _, pid := range q.presenters {
+		ctx.Send(pid, msg)
+	}
+}
+
+func (q *questionnaire) sendError(ctx actor.Context, to *actor.PID, code, message string) {
+	if to != nil {
+		ctx.Send(to, &messages.WsMessage{JSON: appendQuestionnaireError(nil, code, message)})
+	}
+}
+
+// idle reports whether the questionnaire has nothing to do: no sockets,
+// nothing to write.
+func (q *questionnaire) idle() bool {
+	return q.loaded && len(q.presenters) == 0 && len(q.participants) == 0 && len(q.waiting) == 0 &&
+		q.inflight == nil && len(q.queue) == 0
+}
+
+// checkIdle arms the linger of an idle questionnaire; when it is over and
+// the questionnaire still idle, the registry is told. A timer that fires
+// after a join and a leave only shortens the linger: the registry's own
+// count of sockets makes stopping safe at any time.
+func (q *questionnaire) checkIdle(ctx actor.Context) {
+	if !q.idle() {
+		return
+	}
+	if q.linger == nil {
+		root, self := ctx.ActorSystem().Root, ctx.Self()
+		q.linger = time.AfterFunc(q.lingerFor, func() { root.Send(self, &questionnaireLingerOver{}) })
+		return
+	}
+	q.linger.Reset(q.lingerFor)
+}
+
+// flush runs when the questionnaire stops (the node is shutting down, or
+// it is idle and has nothing to flush): it waits for the write in flight
+// and writes what is queued, so that a change a client was not yet told
+// about is not lost either. It is the one place where the questionnaire
+// waits on the store in Receive, bounded by storeTimeout, and only while
+// stopping.
+func (q *questionnaire) flush(ctx actor.Context) {
+	if q.broken {
+		return
+	}
+	if q.inflight != nil {
+		w := q.inflight
+		q.written(ctx, w, <-w.done)
+	}
+	if len(q.queue) == 0 {
+		return
+	}
+	w := q.plan(ctx, q.queue)
+	q.queue = nil
+	if len(w.batch) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	q.written(ctx, w, q.store.Apply(sctx, q.id, w.changes))
+}
+
+// recoverPanic is deferred by Receive. A bug that panics closes the
+// questionnaire's sockets with 1011 and stops it, instead of letting it
+// restart with its sockets forgotten; clients that reconnect get a fresh
+// questionnaire, rebuilt from the store.
+func (q *questionnaire) recoverPanic(ctx actor.Context) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	q.broken = true
+	q.log.Error("questionnaire actor panicked; closing its sockets",
+		slog.String("message", fmt.Sprintf("%T", ctx.Message())), slog.Any("panic", r))
+	closing := &messages.Close{Code: CloseInternalError, Reason: ReasonInternalError}
+	for _, pid := range q.presenters {
+		ctx.Send(pid, closing)
+	}
+	for _, pid := range q.participants {
+		ctx.Send(pid, closing)
+	}
+	for _, j := range q.waiting {
+		ctx.Send(j.Socket, closing)
+	}
+	ctx.Stop(ctx.Self())
+}

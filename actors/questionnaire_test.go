@@ -1,0 +1,401 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/messages"
+)
+
+// testStore is the SQLite store with two switches: fail makes every Apply
+// fail, loads counts the questionnaires loaded (State calls).
+type testStore struct {
+	store.Store
+	fail  atomic.Bool
+	loads atomic.Int32
+}
+
+func (s *testStore) Apply(ctx context.Context, id string, c store.Changes) error {
+	if s.fail.Load() {
+		return errors.New("disk on fire")
+	}
+	return s.Store.Apply(ctx, id, c)
+}
+
+func (s *testStore) State(ctx context.Context, id string) (store.State, error) {
+	s.loads.Add(1)
+	return s.Store.State(ctx, id)
+}
+
+// openTestStore opens a SQLite store in dir, closed when the test ends,
+// after any node started later has shut down.
+func openTestStore(t *testing.T, dir string) *testStore {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &testStore{Store: s}
+}
+
+func lunch() NewQuestionnaire {
+	return NewQuestionnaire{Title: "Lunch", Questions: []store.Question{
+		{Text: "Where?", Options: []string{"canteen", "park", "desk"}},
+		{Text: "When?", Options: []string{"noon", "one"}},
+	}}
+}
+
+func createTest(t *testing.T, n *Node, nq NewQuestionnaire) string {
+	t.Helper()
+	created, err := n.CreateQuestionnaire(context.Background(), nq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created.ID
+}
+
+// qClient is a presenter or participant socket actor with its fake conn.
+type qClient struct {
+	t       *testing.T
+	n       *Node
+	conn    *fakeConn
+	pid     *actor.PID
+	stopped bool
+}
+
+func joinPresenter(t *testing.T, n *Node, id string) *qClient {
+	t.Helper()
+	c := newFakeConn()
+	return newQClient(t, n, c, n.PresenterProps(c, id))
+}
+
+func joinParticipant(t *testing.T, n *Node, id, participant string) *qClient {
+	t.Helper()
+	c := newFakeConn()
+	return newQClient(t, n, c, n.ParticipantProps(c, id, participant))
+}
+
+func newQClient(t *testing.T, n *Node, c *fakeConn, props *actor.Props) *qClient {
+	qc := &qClient{t: t, n: n, conn: c, pid: n.Spawn(props)}
+	t.Cleanup(qc.stop)
+	return qc
+}
+
+// send hands the actor a text frame from its client.
+func (c *qClient) send(frame string) {
+	c.n.Send(c.pid, &messages.ClientMessage{Data: []byte(frame)})
+}
+
+// expect reads the client's next frame and fails unless it is want.
+func (c *qClient) expect(want string) {
+	c.t.Helper()
+	if got := c.conn.next(c.t); got != want {
+		c.t.Fatalf("got frame\n  %s\nwant\n  %s", got, want)
+	}
+}
+
+// expectPresenter reads a presenter's frames until want, skipping the
+// state and tally frames that participants' connects cause (they are
+// coalesced, so how many come is not fixed).
+func (c *qClient) expectPresenter(want string) {
+	c.t.Helper()
+	for {
+		got := c.conn.next(c.t)
+		if got == want {
+			return
+		}
+		if !strings.HasPrefix(got, `{"type":"state"`) && !strings.HasPrefix(got, `{"type":"tally"`) {
+			c.t.Fatalf("presenter got\n  %s\nwhile waiting for\n  %s", got, want)
+		}
+	}
+}
+
+// expectClosed waits for the client's connection to be closed with want
+// ("<code> <reason>").
+func (c *qClient) expectClosed(want string) {
+	c.t.Helper()
+	select {
+	case got := <-c.conn.closed:
+		if got != want {
+			c.t.Fatalf("closed %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("not closed within 10s; want %q", want)
+	}
+}
+
+func (c *qClient) stop() {
+	if !c.stopped {
+		c.stopped = true
+		c.n.Stop(c.pid)
+	}
+}
+
+// TestQuestionnaireShowAnswerTally runs one round: a show reaches every
+// participant and the presenter; answers are acknowledged and tallied only
+// once stored; a changed answer moves the tally; the store agrees.
+func TestQuestionnaireShowAnswerTally(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, n, lunch())
+
+	presenter := joinPresenter(t, n, id)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	var ps []*qClient
+	for i := range 3 {
+		ps = append(ps, joinParticipant(t, n, id, fmt.Sprintf("p%d", i)))
+	}
+	presenter.expectPresenter(`{"type":"state","current":null,"closed":false,"participants":3}`)
+
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expect(`{"type":"tally","question":1,"counts":[0,0],"participants":3}`)
+	for _, p := range ps {
+		p.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":null}`)
+	}
+
+	for i, opt := range []int{0, 1, 1} {
+		ps[i].send(fmt.Sprintf(`{"type":"answer","question":1,"option":%d}`, opt))
+		ps[i].expect(fmt.Sprintf(`{"type":"answered","question":1,"option":%d}`, opt))
+	}
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[1,2],"participants":3}`)
+
+	// p2 changes its mind: its answer replaces the old one.
+	ps[2].send(`{"type":"answer","question":1,"option":0}`)
+	ps[2].expect(`{"type":"answered","question":1,"option":0}`)
+	presenter.expect(`{"type":"tally","question":1,"counts":[2,1],"participants":3}`)
+
+	if _, err := n.QuestionnaireResults(context.Background(), id, "wrong"); !errors.Is(err, ErrWrongToken) {
+		t.Fatalf("results with a wrong token: %v, want ErrWrongToken", err)
+	}
+	stored, err := st.Results(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (store.Results{Current: 1, Counts: [][]int{{0, 0, 0}, {2, 1}}}); !reflect.DeepEqual(stored, want) {
+		t.Fatalf("stored results %+v, want %+v", stored, want)
+	}
+
+	// A participant leaving is counted at once.
+	ps[0].stop()
+	presenter.expect(`{"type":"tally","question":1,"counts":[2,1],"participants":2}`)
+}
+
+// TestQuestionnaireRefusals: bad frames, indexes out of range, answers to
+// a question that is not current, and everything after close are answered
+// with error frames; the socket stays open and the state unchanged.
+func TestQuestionnaireRefusals(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, n, lunch())
+	presenter := joinPresenter(t, n, id)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	p := joinParticipant(t, n, id, "p")
+	presenter.expectPresenter(`{"type":"state","current":null,"closed":false,"participants":1}`)
+
+	p.send(`{"type":"answer","question":0,"option":0}`)
+	p.expect(`{"type":"error","code":"not_current","message":"no question is shown yet"}`)
+	presenter.send(`{"type":"show","question":0}`)
+	presenter.expect(`{"type":"tally","question":0,"counts":[0,0,0],"participants":1}`)
+	p.expect(`{"type":"question","index":0,"text":"Where?","options":["canteen","park","desk"],"answer":null}`)
+
+	tests := []struct {
+		name   string
+		client *qClient
+		frame  string
+		code   string
+	}{
+		{"not JSON", p, `{"type":`, "invalid_json"},
+		{"not an object", p, `[1,2]`, "invalid_frame"},
+		{"no type", p, `{"question":0,"option":0}`, "invalid_frame"},
+		{"index not a whole number", p, `{"type":"answer","question":0.5,"option":0}`, "invalid_frame"},
+		{"index a string", p, `{"type":"answer","question":"0","option":0}`, "invalid_frame"},
+		{"answer without option", p, `{"type":"answer","question":0}`, "invalid_frame"},
+		{"unknown type", p, `{"type":"dance"}`, "unknown_type"},
+		{"participant shows", p, `{"type":"show","question":1}`, "unknown_type"},
+		{"negative option", p, `{"type":"answer","question":0,"option":-1}`, "out_of_range"},
+		{"option out of range", p, `{"type":"answer","question":0,"option":3}`, "out_of_range"},
+		{"question out of range", p, `{"type":"answer","question":2,"option":0}`, "out_of_range"},
+		{"not the current question", p, `{"type":"answer","question":1,"option":0}`, "not_current"},
+		{"presenter answers", presenter, `{"type":"answer","question":0,"option":0}`, "unknown_type"},
+		{"show out of range", presenter, `{"type":"show","question":2}`, "out_of_range"},
+		{"show without question", presenter, `{"type":"show"}`, "invalid_frame"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.client.t = t
+			tt.client.send(tt.frame)
+			got := tt.client.conn.next(t)
+			if !strings.HasPrefix(got, `{"type":"error","code":"`+tt.code+`","message":"`) {
+				t.Fatalf("%s answered %s, want an error frame with code %s", tt.frame, got, tt.code)
+			}
+		})
+	}
+	p.t, presenter.t = t, t
+	select {
+	case c := <-p.conn.closed:
+		t.Fatalf("the participant was closed: %s", c)
+	default:
+	}
+
+	// The socket still works, then close ends it all.
+	p.send(`{"type":"answer","question":0,"option":2}`)
+	p.expect(`{"type":"answered","question":0,"option":2}`)
+	presenter.expect(`{"type":"tally","question":0,"counts":[0,0,1],"participants":1}`)
+	presenter.send(`{"type":"close"}`)
+	presenter.expect(`{"type":"closed"}`)
+	p.expect(`{"type":"closed"}`)
+	p.send(`{"type":"answer","question":0,"option":1}`)
+	p.expect(`{"type":"error","code":"closed","message":"the questionnaire is closed"}`)
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expect(`{"type":"error","code":"closed","message":"the questionnaire is closed"}`)
+	presenter.send(`{"type":"close"}`)
+	presenter.expect(`{"type":"error","code":"closed","message":"the questionnaire is closed already"}`)
+
+	late := joinParticipant(t, n, id, "late")
+	late.expect(`{"type":"closed"}`)
+	res, err := st.Results(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (store.Results{Current: 0, Closed: true, Counts: [][]int{{0, 0, 1}, {0, 0}}}); !reflect.DeepEqual(res, want) {
+		t.Fatalf("stored results %+v, want %+v", res, want)
+	}
+}
+
+// TestQuestionnaireRebuiltFromStore: a new node on the same store (a
+// restart) has every answer, the current question and the participant's
+// own answer.
+func TestQuestionnaireRebuiltFromStore(t *testing.T) {
+	dir := t.TempDir()
+	st := openTestStore(t, dir)
+	first := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, first, lunch())
+	presenter := joinPresenter(t, first, id)
+	presenter.send(`{"type":"show","question":0}`)
+	presenter.expectPresenter(`{"type":"tally","question":0,"counts":[0,0,0],"participants":0}`)
+	for i, opt := range []int{2, 0, 2} {
+		p := joinParticipant(t, first, id, fmt.Sprintf("p%d", i))
+		p.expect(`{"type":"question","index":0,"text":"Where?","options":["canteen","park","desk"],"answer":null}`)
+		p.send(fmt.Sprintf(`{"type":"answer","question":0,"option":%d}`, opt))
+		p.expect(fmt.Sprintf(`{"type":"answered","question":0,"option":%d}`, opt))
+		p.stop()
+	}
+	presenter.stop()
+	first.Shutdown()
+
+	second := newTestNode(t, Config{Questionnaires: st})
+	presenter = joinPresenter(t, second, id)
+	presenter.expect(`{"type":"state","current":0,"closed":false,"participants":0}`)
+	presenter.expect(`{"type":"tally","question":0,"counts":[1,0,2],"participants":0}`)
+	p0 := joinParticipant(t, second, id, "p0")
+	p0.expect(`{"type":"question","index":0,"text":"Where?","options":["canteen","park","desk"],"answer":2}`)
+	// Its answer is still its own: changing it moves the tally, no double vote.
+	p0.send(`{"type":"answer","question":0,"option":1}`)
+	p0.expect(`{"type":"answered","question":0,"option":1}`)
+	presenter.expectPresenter(`{"type":"tally","question":0,"counts":[1,1,1],"participants":1}`)
+}
+
+// TestQuestionnaireReplacesAParticipantsOlderSocket: the same participant
+// id connecting again takes over; the older socket is closed 1000
+// replaced, and the count does not change.
+func TestQuestionnaireReplacesAParticipantsOlderSocket(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, n, lunch())
+	presenter := joinPresenter(t, n, id)
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[0,0],"participants":0}`)
+
+	older := joinParticipant(t, n, id, "same")
+	older.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":null}`)
+	older.send(`{"type":"answer","question":1,"option":1}`)
+	older.expect(`{"type":"answered","question":1,"option":1}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[0,1],"participants":1}`)
+
+	newer := joinParticipant(t, n, id, "same")
+	newer.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":1}`)
+	older.expectClosed("1000 replaced")
+	older.stop() // what the transport does when the socket has closed
+	newer.send(`{"type":"answer","question":1,"option":0}`)
+	newer.expect(`{"type":"answered","question":1,"option":0}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[1,0],"participants":1}`)
+}
+
+// TestQuestionnaireStoreFailure: a write the store refuses is answered
+// store_failed and changes nothing; the questionnaire goes on, and the
+// next write counts.
+func TestQuestionnaireStoreFailure(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, n, lunch())
+	presenter := joinPresenter(t, n, id)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+
+	st.fail.Store(true)
+	presenter.send(`{"type":"show","question":0}`)
+	presenter.expect(`{"type":"error","code":"store_failed","message":"the change could not be stored; nothing changed, try again"}`)
+	st.fail.Store(false)
+	presenter.send(`{"type":"show","question":0}`)
+	presenter.expect(`{"type":"tally","question":0,"counts":[0,0,0],"participants":0}`)
+
+	p := joinParticipant(t, n, id, "p")
+	p.expect(`{"type":"question","index":0,"text":"Where?","options":["canteen","park","desk"],"answer":null}`)
+	st.fail.Store(true)
+	p.send(`{"type":"answer","question":0,"option":1}`)
+	p.expect(`{"type":"error","code":"store_failed","message":"the change could not be stored; nothing changed, try again"}`)
+	st.fail.Store(false)
+	p.send(`{"type":"answer","question":0,"option":2}`)
+	p.expect(`{"type":"answered","question":0,"option":2}`)
+	presenter.expectPresenter(`{"type":"tally","question":0,"counts":[0,0,1],"participants":1}`)
+}
+
+// TestQuestionnaireStopsWhenIdle: a questionnaire with no sockets for its
+// linger is stopped; the next socket gets a fresh one, loaded from the
+// store again, with everything in it.
+func TestQuestionnaireStopsWhenIdle(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st, QuestionnaireLinger: time.Millisecond})
+	id := createTest(t, n, lunch())
+	presenter := joinPresenter(t, n, id)
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[0,0],"participants":0}`)
+	presenter.stop()
+	if loads := st.loads.Load(); loads != 1 {
+		t.Fatalf("loaded %d times, want 1", loads)
+	}
+
+	// Until the old questionnaire is stopped, a new socket may still find
+	// it; once it is, the socket's join spawns and loads a fresh one.
+	deadline := time.Now().Add(10 * time.Second)
+	for st.loads.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle questionnaire was never stopped")
+		}
+		p := joinParticipant(t, n, id, "p")
+		p.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":null}`)
+		p.stop()
+	}
+}
+
+// TestQuestionnaireUnknownID: a socket for a questionnaire the store does
+// not have is closed (the transport answers 404 before that can happen).
+func TestQuestionnaireUnknownID(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	p := joinParticipant(t, n, "aaaaaaaaaaaaaaaa", "p")
+	p.expectClosed("1008 unknown questionnaire")
+}

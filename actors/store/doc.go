@@ -1,0 +1,13 @@
+// Package store keeps questionnaires: their questions and options, each
+// participant's answers, the current question and the closed flag. Store
+// is the interface the questionnaire actors use; SQLite is its
+// implementation on one SQLite file (modernc.org/sqlite, pure Go).
+//
+// A Store's methods are safe for concurrent use and take a context: they
+// block on the database, so actors call them off their workers (see
+// actors/questionnaire.go). Every write is one transaction.
+//
+// This package may import only the standard library and its database
+// driver; it may not import net/http, the actors package, messages or
+// transport.
+package store

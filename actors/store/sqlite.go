@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+)
+
+// FileName is the SQLite file a data directory holds.
+const FileName = "lobby.db"
+
+// busyTimeout is how long a write waits for another writer before it fails
+// with SQLITE_BUSY. Writes are short (one batch of answers), so waiting
+// this long means something is wrong.
+const busyTimeout = 5 * time.Second
+
+// SQLite is the Store on one SQLite file, opened in WAL mode: readers do
+// not wait for the writer, and a commit appends to the log without
+// rewriting the database. synchronous=NORMAL makes a commit durable
+// against a crash of the process (what "a restart loses nothing" needs)
+// without an fsync per commit; a power loss may lose the last commits.
+type SQLite struct {
+	db   *sql.DB
+	path string
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens the store in dir, creating dir and the database if they
+// do not exist, and brings the schema up to date. The error says what is
+// wrong with dir: not a directory, not writable, not a Lobby database,
+// written by a newer Lobby.
+func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	if dir == "" {
+		return nil, errors.New("store: no data directory given")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("store: data directory %q: %w", dir, err)
+	}
+	query := url.Values{"_pragma": {
+		"busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")",
+		"journal_mode(WAL)",
+		"synchronous(NORMAL)",
+		"foreign_keys(1)",
+	}}
+	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + query.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	s := &SQLite{db: db, path: abs}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// Path is the database file's absolute path.
+func (s *SQLite) Path() string { return s.path }
+
+// Close implements Store.
+func (s *SQLite) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// migrate applies the migrations the database lacks, in order, in one
+// transaction: a failed start leaves the schema as it was.
+func (s *SQLite) migrate(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlCreateVersionTable); err != nil {
+			return err
+		}
+		var version int
+		err := tx.QueryRowContext(ctx, sqlSelectVersion).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			_, err = tx.ExecContext(ctx, sqlInsertVersion)
+		}
+		if err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this Lobby's %d: run a newer Lobby, or another --data-dir", version, len(migrations))
+		}
+		for v := version; v < len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, sqlUpdateVersion, len(migrations))
+		return err
+	})
+}
+
+// write runs f in a transaction and commits it, or rolls it back when f
+// fails.
+func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback() // the error that matters is f's
+		return err
+	}
+	return tx.Commit()
+}
+
+// Create implements Store.
+func (s *SQLite) Create(ctx context.Context, q Questionnaire) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlInsertQuestionnaire, q.ID, q.Title, q.TokenHash, q.Created.UnixMilli())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, ErrExists)
+		}
+		for i, question := range q.Questions {
+			if _, err := tx.ExecContext(ctx, sqlInsertQuestion, q.ID, i, question.Text); err != nil {
+				return err
+			}
+			for j, option := range question.Options {
+				if _, err := tx.ExecContext(ctx, sqlInsertOption, q.ID, i, j, option); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: create questionnaire %s: %w", q.ID, err)
+	}
+	return nil
+}
+
+// cmpErr returns err if it is not nil, else fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+// Questionnaire implements Store.
+func (s *SQLite) Questionnaire(ctx context.Context, id string) (Questionnaire, error) {
+	q := Questionnaire{ID: id}
+	var created int64
+	err := s.db.QueryRowContext(ctx, sqlSelectQuestionnaire, id).Scan(&q.Title, &q.TokenHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Questionnaire{}, ErrNotFound
+	}
+	if err != nil {
+		return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
+	}
+	q.Created = time.UnixMilli(created)
+	// The definition never changes after Create, which wrote it in one
+	// transaction: two reads outside a transaction see all of it.
+	rows, err := s.db.QueryContext(ctx, sqlSelectOptions, id)
+	if err != nil {
+		return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var position int
+		var text, option string
+		if err := rows.Scan(&position, &text, &option); err != nil {
+			return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
+		}
+		if position == len(q.Questions) {
+			q.Questions = append(q.Questions, Question{Text: text})
+		}
+		last := &q.Questions[len(q.Questions)-1]
+		last.Options = append(last.Options, option)
+	}
+	if err := rows.Err(); err != nil {
+		return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
+	}
+	return q, nil
+}
+
+// read runs f in a read transaction: every query sees the same snapshot.
+func (s *SQLite) read(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a read-only transaction has nothing to undo
+	return f(tx)
+}
+
+// readState reads the current question and the closed flag.
+func readState(ctx context.Context, tx *sql.Tx, id string) (current int, closed bool, err error) {
+	var cur sql.NullInt64
+	err = tx.QueryRowContext(ctx, sqlSelectState, id).Scan(&cur, &closed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, ErrNotFound
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	current = NoQuestion
+	if cur.Valid {
+		current = int(cur.Int64)
+	}
+	return current, closed, nil
+}
+
+// State implements Store.
+func (s *SQLite) State(ctx context.Context, id string) (State, error) {
+	var st State
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if st.Current, st.Closed, err = readState(ctx, tx, id); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, sqlSelectAnswers, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a Answer
+			if err := rows.Scan(&a.Participant, &a.Question, &a.Option); err != nil {
+				return err
+			}
+			st.Answers = append(st.Answers, a)
+		}
+		return rows.Err()
+	})
+	if errors.Is(err, ErrNotFound) {
+		return State{}, err
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("store: read state of %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Results implements Store.
+func (s *SQLite) Results(ctx context.Context, id string) (Results, error) {
+	var r Results
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if r.Current, r.Closed, err = readState(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := scanRows(ctx, tx, sqlSelectOptionCounts, id, func(rows *sql.Rows) error {
+			var question, options int
+			if err := rows.Scan(&question, &options); err != nil {
+				return err
+			}
+			r.Counts = append(r.Counts, make([]int, options))
+			return nil
+		}); err != nil {
+			return err
+		}
+		return scanRows(ctx, tx, sqlSelectAnswerCounts, id, func(rows *sql.Rows) error {
+			var question, option, n int
+			if err := rows.Scan(&question, &option, &n); err != nil {
+				return err
+			}
+			r.Counts[question][option] = n
+			return nil
+		})
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Results{}, err
+	}
+	if err != nil {
+		return Results{}, fmt.Errorf("store: read results of %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// scanRows runs query with id and calls scan for each row.
+func scanRows(ctx context.Context, tx *sql.Tx, query, id string, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Apply implements Store.
+func (s *SQLite) Apply(ctx context.Context, id string, c Changes) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlUpdateState, c.SetCurrent, c.Current, c.Close, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, ErrNotFound)
+		}
+		if len(c.Answers) == 0 {
+			return nil
+		}
+		upsert, err := tx.PrepareContext(ctx, sqlUpsertAnswer)
+		if err != nil {
+			return err
+		}
+		defer upsert.Close()
+		now := time.Now().UnixMilli()
+		for _, a := range c.Answers {
+			if _, err := upsert.ExecContext(ctx, id, a.Question, a.Participant, a.Option, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("store: write to %s: %w", id, err)
+	}
+	return nil
+}

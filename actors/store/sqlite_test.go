@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T, dir string) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sample(id string) Questionnaire {
+	return Questionnaire{
+		ID:    id,
+		Title: "Lunch",
+		Questions: []Question{
+			{Text: "Where?", Options: []string{"canteen", "park", "desk"}},
+			{Text: "When?", Options: []string{"noon", "one"}},
+		},
+		TokenHash: []byte("0123456789abcdef0123456789abcdef"),
+		Created:   time.UnixMilli(1_700_000_000_000),
+	}
+}
+
+// TestSQLiteRoundTrip writes a questionnaire, answers and state changes,
+// and reads each back, through one open store and after a reopen of the
+// same directory.
+func TestSQLiteRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	q := sample("q1")
+	if err := s.Create(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, q); !errors.Is(err, ErrExists) {
+		t.Fatalf("second Create of the same id: %v, want ErrExists", err)
+	}
+	if err := s.Create(ctx, sample("q2")); err != nil {
+		t.Fatal(err)
+	}
+	changes := []Changes{
+		{SetCurrent: true, Current: 0, Answers: []Answer{{"ann", 0, 1}, {"bob", 0, 2}}},
+		{Answers: []Answer{{"ann", 0, 0}, {"cat", 0, 0}, {"ann", 0, 2}}}, // ann changes her mind twice
+		{SetCurrent: true, Current: 1, Answers: []Answer{{"bob", 1, 1}}},
+		{Close: true},
+	}
+	for _, c := range changes {
+		if err := s.Apply(ctx, "q1", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Apply(ctx, "q2", Changes{Answers: []Answer{{"zed", 0, 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, "nope", Changes{Close: true}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Apply to an unknown id: %v, want ErrNotFound", err)
+	}
+
+	wantState := State{Current: 1, Closed: true, Answers: []Answer{{"ann", 0, 2}, {"bob", 0, 2}, {"bob", 1, 1}, {"cat", 0, 0}}}
+	wantResults := Results{Current: 1, Closed: true, Counts: [][]int{{1, 0, 2}, {0, 1}}}
+	check := func(s *SQLite) {
+		t.Helper()
+		got, err := s.Questionnaire(ctx, "q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, q) {
+			t.Fatalf("Questionnaire:\n got %+v\nwant %+v", got, q)
+		}
+		st, err := s.State(ctx, "q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(st, wantState) {
+			t.Fatalf("State:\n got %+v\nwant %+v", st, wantState)
+		}
+		res, err := s.Results(ctx, "q1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(res, wantResults) {
+			t.Fatalf("Results:\n got %+v\nwant %+v", res, wantResults)
+		}
+		fresh, err := s.State(ctx, "q2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fresh.Current != NoQuestion || fresh.Closed || len(fresh.Answers) != 1 {
+			t.Fatalf("q2's state %+v, want no question shown, open, one answer", fresh)
+		}
+		for name, err := range map[string]error{
+			"Questionnaire": second(s.Questionnaire(ctx, "nope")),
+			"State":         second(s.State(ctx, "nope")),
+			"Results":       second(s.Results(ctx, "nope")),
+		} {
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s of an unknown id: %v, want ErrNotFound", name, err)
+			}
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	reopened := openTest(t, dir)
+	defer reopened.Close()
+	check(reopened)
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// TestSQLiteApplyIsAllOrNothing: a batch with a bad answer (an option the
+// question does not have) writes nothing, not even its state change.
+func TestSQLiteApplyIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	if err := s.Create(ctx, sample("q")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Apply(ctx, "q", Changes{SetCurrent: true, Current: 0, Answers: []Answer{{"ann", 0, 1}, {"bob", 0, 9}}})
+	if err == nil {
+		t.Fatal("an answer with option 9 of 3 was written")
+	}
+	st, err := s.State(ctx, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Current != NoQuestion || len(st.Answers) != 0 {
+		t.Fatalf("state after a failed Apply: %+v, want nothing written", st)
+	}
+}
+
+// TestSQLiteOpenErrors: a data directory Lobby cannot use gives an error
+// that names the problem, not a panic.
+func TestSQLiteOpenErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) string // returns the data dir
+		want  string                    // in the error
+	}{
+		{
+			name:  "empty path",
+			setup: func(*testing.T) string { return "" },
+			want:  "no data directory",
+		},
+		{
+			name: "a regular file where the directory should be",
+			setup: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "file")
+				writeFile(t, p, "not a directory")
+				return p
+			},
+			want: "create data directory",
+		},
+		{
+			name: "a database file that is not SQLite",
+			setup: func(t *testing.T) string {
+				dir := t.TempDir()
+				writeFile(t, filepath.Join(dir, FileName), strings.Repeat("this is not a database\n", 200))
+				return dir
+			},
+			want: "not a database",
+		},
+		{
+			name: "a database written by a newer Lobby",
+			setup: func(t *testing.T) string {
+				dir := t.TempDir()
+				s := openTest(t, dir)
+				if _, err := s.db.Exec(sqlUpdateVersion, len(migrations)+1); err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				return dir
+			},
+			want: "newer",
+		},
+		{
+			name: "a directory the server may not write",
+			setup: func(t *testing.T) string {
+				if os.Geteuid() == 0 {
+					t.Skip("root writes anywhere")
+				}
+				dir := t.TempDir()
+				if err := os.Chmod(dir, 0o500); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+				return dir
+			},
+			want: FileName,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := tt.setup(t)
+			s, err := OpenSQLite(context.Background(), dir)
+			if err == nil {
+				s.Close()
+				t.Fatalf("OpenSQLite(%q) succeeded, want an error saying %q", dir, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "store: ") {
+				t.Fatalf("error %q, want one starting store: and saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSQLiteCreatesItsDirectory: a data dir that does not exist yet, nested,
+// is created, as `go run ./cmd/lobby` with no flags needs.
+func TestSQLiteCreatesItsDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a b", "lobby-data")
+	s := openTest(t, dir)
+	defer s.Close()
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal mode %q (%v), want wal", mode, err)
+	}
+}

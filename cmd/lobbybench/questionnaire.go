@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// questionnaire measures the questionnaire's hot moment: --subs
+// participants, connected and shown a question, all answer at once. It
+// reports answers per second (all answers over the time until the last
+// one was acknowledged, i.e. stored), the acknowledgement latency, and the
+// time until the presenter's tally counted every answer. It checks that
+// the tally and GET /results equal what was sent.
+func questionnaire(ctx context.Context, c *config) (*result, error) {
+	const options = 4
+	n := c.subs
+	q, err := createBenchQuestionnaire(ctx, c, options)
+	if err != nil {
+		return nil, err
+	}
+
+	presenter, err := dialJSON(ctx, c.url, "/questionnaires/"+q.ID+"/presenter?token="+q.PresenterToken)
+	if err != nil {
+		return nil, fmt.Errorf("presenter: %w", err)
+	}
+	defer presenter.CloseNow()
+	// tallies receives each tally frame the presenter reads, until it stops.
+	type tally struct {
+		Type         string `json:"type"`
+		Counts       []int  `json:"counts"`
+		Participants int    `json:"participants"`
+		at           time.Time
+	}
+	tallies := make(chan tally, 1024)
+	go func() {
+		defer close(tallies)
+		for {
+			_, data, err := presenter.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var t tally
+			if json.Unmarshal(data, &t) == nil && (t.Type == "tally" || t.Type == "state") {
+				t.at = time.Now()
+				tallies <- t
+			}
+		}
+	}()
+	waitTally := func(what string, done func(tally) bool) (tally, error) {
+		timeout := time.After(60 * time.Second)
+		for {
+			select {
+			case t, ok := <-tallies:
+				if !ok {
+					return t, errors.New("the presenter's socket closed")
+				}
+				if done(t) {
+					return t, nil
+				}
+			case <-timeout:
+				return tally{}, fmt.Errorf("timed out waiting for %s", what)
+			}
+		}
+	}
+
+	// Connect the participants, 64 at a time; each waits for the question.
+	parts := make([]*websocket.Conn, n)
+	shown := make(chan error, n)
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ws, err := dialJSON(ctx, c.url, fmt.Sprintf("/questionnaires/%s/participant?participant=bench-%d", q.ID, i))
+			mu.Lock()
+			defer mu.Unlock()
+			firstErr = cmpErr(firstErr, err)
+			parts[i] = ws
+		})
+	}
+	wg.Wait()
+	defer func() {
+		for _, ws := range parts {
+			if ws != nil {
+				ws.CloseNow()
+			}
+		}
+	}()
+	if firstErr != nil {
+		return nil, fmt.Errorf("connect participants: %w", firstErr)
+	}
+	if _, err := waitTally("every participant counted", func(t tally) bool { return t.Participants == n }); err != nil {
+		return nil, err
+	}
+
+	// Show the question; every participant reads it, then waits for go.
+	if err := presenter.Write(ctx, websocket.MessageText, []byte(`{"type":"show","question":0}`)); err != nil {
+		return nil, err
+	}
+	var h histogram
+	start := make(chan struct{})
+	var begin time.Time
+	acked := make(chan time.Time, n)
+	want := make([]int, options)
+	for i, ws := range parts {
+		want[i%options]++
+		go func() {
+			if err := readUntil(ws, `"type":"question"`); err != nil {
+				shown <- err
+				return
+			}
+			shown <- nil
+			<-start
+			sent := time.Now()
+			if err := ws.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `{"type":"answer","question":0,"option":%d}`, i%options)); err != nil {
+				acked <- time.Time{}
+				return
+			}
+			if err := readUntil(ws, `"type":"answered"`); err != nil {
+				acked <- time.Time{}
+				return
+			}
+			now := time.Now()
+			h.record(now.Sub(sent))
+			acked <- now
+		}()
+	}
+	for range n {
+		if err := <-shown; err != nil {
+			return nil, fmt.Errorf("a participant did not get the question: %w", err)
+		}
+	}
+
+	// Everyone answers at once.
+	begin = time.Now()
+	close(start)
+	var last time.Time
+	var failed int64
+	for range n {
+		at := <-acked
+		if at.IsZero() {
+			failed++
+			continue
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	complete, err := waitTally("a complete tally", func(t tally) bool { return t.Type == "tally" && sum(t.Counts) == n })
+	if err != nil {
+		return nil, err
+	}
+	for i := range want {
+		if complete.Counts[i] != want[i] {
+			return nil, fmt.Errorf("the presenter's tally %v, want %v", complete.Counts, want)
+		}
+	}
+	if err := checkBenchResults(ctx, c, q, want); err != nil {
+		return nil, err
+	}
+	elapsed := last.Sub(begin)
+	return &result{
+		Subs:            n,
+		Seconds:         elapsed.Seconds(),
+		AnswersPerS:     float64(n) / elapsed.Seconds(),
+		P50ms:           ms(h.quantile(0.50)),
+		P99ms:           ms(h.quantile(0.99)),
+		TallyCompleteMs: ms(complete.at.Sub(begin)),
+		Errors:          failed,
+	}, nil
+}
+
+func sum(v []int) int {
+	s := 0
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
+
+type benchQuestionnaire struct {
+	ID             string `json:"id"`
+	PresenterToken string `json:"presenter_token"`
+}
+
+func createBenchQuestionnaire(ctx context.Context, c *config, options int) (*benchQuestionnaire, error) {
+	opts := make([]string, options)
+	for i := range opts {
+		opts[i] = fmt.Sprintf("option %d", i)
+	}
+	body, _ := json.Marshal(map[string]any{"title": "lobbybench", "questions": []any{map[string]any{"text": "Which?", "options": opts}}})
+	resp, err := benchRequest(ctx, c, http.MethodPost, "/questionnaires", body, c.publishToken)
+	if err != nil {
+		return nil, fmt.Errorf("create questionnaire: %w", err)
+	}
+	var q benchQuestionnaire
+	if err := json.Unmarshal(resp, &q); err != nil {
+		return nil, fmt.Errorf("create questionnaire: %w", err)
+	}
+	return &q, nil
+}
+
+// checkBenchResults compares GET /results with the answers sent.
+func checkBenchResults(ctx context.Context, c *config, q *benchQuestionnaire, want []int) error {
+	resp, err := benchRequest(ctx, c, http.MethodGet, "/questionnaires/"+q.ID+"/results", nil, q.PresenterToken)
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	var r struct {
+		Results [][]int `json:"results"`
+	}
+	if err := json.Unmarshal(resp, &r); err != nil || len(r.Results) != 1 || fmt.Sprint(r.Results[0]) != fmt.Sprint(want) {
+		return fmt.Errorf("GET results answered %s, want counts %v", resp, want)
+	}
+	return nil
+}
+
+func benchRequest(ctx context.Context, c *config, method, path string, body []byte, token string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.url, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	return data, nil
+}
+
+func dialJSON(ctx context.Context, base, path string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, wsURL(base, path), &websocket.DialOptions{HTTPClient: dialClient})
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(-1)
+	return ws, nil
+}
+
+// readUntil reads frames until one contains marker, for at most a minute.
+func readUntil(ws *websocket.Conn, marker string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(marker)) {
+			return nil
+		}
+		if bytes.Contains(data, []byte(`"type":"error"`)) {
+			return fmt.Errorf("server answered %s", data)
+		}
+	}
+}

@@ -1,0 +1,447 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/transport"
+)
+
+// qServer is a test server with a questionnaire store in dir.
+type qServer struct {
+	*testServer
+	store     *store.SQLite
+	closeOnce sync.Once
+}
+
+// startQServer starts a server on the store in dir; the store is closed
+// when the test ends, after the server has stopped.
+func startQServer(t *testing.T, dir string, cfg transport.Config) *qServer {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := &qServer{store: st}
+	t.Cleanup(func() { qs.closeStore(t) })
+	cfg.Questionnaires = st
+	qs.testServer = startServer(t, cfg)
+	return qs
+}
+
+// restart stops the server, closes its store, and starts a new server on
+// the same data directory: what a restart of the process does.
+func (qs *qServer) restart(t *testing.T, dir string) *qServer {
+	t.Helper()
+	qs.stop(t)
+	qs.closeStore(t)
+	return startQServer(t, dir, transport.Config{})
+}
+
+func (qs *qServer) closeStore(t *testing.T) {
+	qs.closeOnce.Do(func() {
+		if err := qs.store.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+type created struct {
+	ID             string `json:"id"`
+	PresenterToken string `json:"presenter_token"`
+	ParticipantURL string `json:"participant_url"`
+	PresenterURL   string `json:"presenter_url"`
+}
+
+// threeQuestions has three questions; the second (index 1) has four options.
+const threeQuestions = `{"title":"Team day","questions":[
+	{"text":"Coffee or tea?","options":["coffee","tea"]},
+	{"text":"Which talk was best?","options":["actors","sqlite","websockets","go \"1.26\""]},
+	{"text":"Again next year?","options":["yes","no","maybe"]}]}`
+
+func createQuestionnaire(t *testing.T, ts *testServer, body string) created {
+	t.Helper()
+	status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), []byte(body), nil)
+	if status != http.StatusCreated {
+		t.Fatalf("POST /questionnaires: %d %s", status, resp)
+	}
+	var c created
+	if err := json.Unmarshal(resp, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PresenterToken) < 22 || c.ParticipantURL != "/q/"+c.ID || c.PresenterURL != "/q/"+c.ID+"/present" {
+		t.Fatalf("POST /questionnaires answered %s", resp)
+	}
+	return c
+}
+
+type results struct {
+	ID      string  `json:"id"`
+	Current *int    `json:"current"`
+	Closed  bool    `json:"closed"`
+	Results [][]int `json:"results"`
+}
+
+func getResults(t *testing.T, ts *testServer, c created) results {
+	t.Helper()
+	status, body := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+c.ID+"/results"), nil,
+		http.Header{"Authorization": {"Bearer " + c.PresenterToken}})
+	if status != http.StatusOK {
+		t.Fatalf("GET results: %d %s", status, body)
+	}
+	var r results
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func dialPresenter(t *testing.T, ts *testServer, c created) *client {
+	t.Helper()
+	return dial(t, ts, "/questionnaires/"+c.ID+"/presenter?token="+c.PresenterToken)
+}
+
+func dialParticipant(t *testing.T, ts *testServer, c created, participant string) *client {
+	t.Helper()
+	return dial(t, ts, "/questionnaires/"+c.ID+"/participant?participant="+participant)
+}
+
+// expectPresenter reads a presenter's frames until want, skipping the
+// state and tally frames that participants connecting and answering
+// cause: how many come depends on how the server batched them.
+func (c *client) expectPresenter(want string) {
+	c.t.Helper()
+	for {
+		got := c.readText()
+		if got == want {
+			return
+		}
+		if !strings.HasPrefix(got, `{"type":"state"`) && !strings.HasPrefix(got, `{"type":"tally"`) {
+			c.t.Fatalf("presenter got\n  %s\nwhile waiting for\n  %s", got, want)
+		}
+	}
+}
+
+// expectError reads the next frame and checks that it is an error frame
+// with code.
+func (c *client) expectError(code string) {
+	c.t.Helper()
+	got := c.readText()
+	if !strings.HasPrefix(got, `{"type":"error","code":"`+code+`","message":"`) {
+		c.t.Fatalf("got %s, want an error frame with code %s", got, code)
+	}
+}
+
+func tallyFrame(question int, counts []int, participants int) string {
+	b, _ := json.Marshal(counts)
+	return fmt.Sprintf(`{"type":"tally","question":%d,"counts":%s,"participants":%d}`, question, b, participants)
+}
+
+// hangUp drops the clients' connections.
+func hangUp(clients ...*client) {
+	for _, c := range clients {
+		_ = c.ws.CloseNow()
+	}
+}
+
+const talkQuestion = `{"type":"question","index":1,"text":"Which talk was best?","options":["actors","sqlite","websockets","go \"1.26\""],"answer":`
+
+// TestQuestionnaireEndToEnd is a questionnaire's life over real sockets:
+// a presenter and 50 participants, the second question (index 1) shown,
+// answers tallied exactly, changed and repeated, bad frames refused, the
+// server restarted twice on the same data directory, and the close.
+func TestQuestionnaireEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	ts := startQServer(t, dir, transport.Config{})
+	q := createQuestionnaire(t, ts.testServer, threeQuestions)
+
+	status, body := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID), nil, nil)
+	var def map[string]any
+	if status != http.StatusOK || json.Unmarshal(body, &def) != nil || def["id"] != q.ID || def["title"] != "Team day" ||
+		len(def["questions"].([]any)) != 3 {
+		t.Fatalf("GET /questionnaires/%s: %d %s", q.ID, status, body)
+	}
+
+	presenter := dialPresenter(t, ts.testServer, q)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	const n = 50
+	participants := make([]*client, n)
+	for i := range participants {
+		participants[i] = dialParticipant(t, ts.testServer, q, fmt.Sprintf("p%02d", i))
+	}
+	presenter.expectPresenter(`{"type":"state","current":null,"closed":false,"participants":50}`)
+
+	// Show the second question, index 1: everyone gets it at once.
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expect(tallyFrame(1, []int{0, 0, 0, 0}, n))
+	for _, p := range participants {
+		p.expect(talkQuestion + `null}`)
+	}
+
+	// Everyone answers at once; the tally ends at exactly what was sent.
+	want := make([]int, 4)
+	for i, p := range participants {
+		opt := i % 3 // options 0-2, never 3
+		if i < 5 {
+			opt = 3
+		}
+		want[opt]++
+		p.send(fmt.Sprintf(`{"type":"answer","question":1,"option":%d}`, opt))
+	}
+	for i, p := range participants {
+		opt := i % 3
+		if i < 5 {
+			opt = 3
+		}
+		p.expect(fmt.Sprintf(`{"type":"answered","question":1,"option":%d}`, opt))
+	}
+	presenter.expectPresenter(tallyFrame(1, want, n))
+	r := getResults(t, ts.testServer, q)
+	if r.Current == nil || *r.Current != 1 || r.Closed || !reflect.DeepEqual(r.Results, [][]int{{0, 0}, want, {0, 0, 0}}) {
+		t.Fatalf("results %+v, want question 1 current and counts %v", r, want)
+	}
+
+	// Ten participants change their answer to option 3: it replaces theirs.
+	for i := 10; i < 20; i++ {
+		want[i%3]--
+		want[3]++
+		participants[i].send(`{"type":"answer","question":1,"option":3}`)
+		participants[i].expect(`{"type":"answered","question":1,"option":3}`)
+	}
+	presenter.expectPresenter(tallyFrame(1, want, n))
+
+	// p30 reconnects: the new socket takes over, the old one is closed
+	// 1000 replaced, and its answer is still its own: answering again
+	// does not count twice.
+	again := dialParticipant(t, ts.testServer, q, "p30")
+	again.expect(talkQuestion + `0}`)
+	participants[30].expectClose(websocket.StatusNormalClosure, "replaced")
+	participants[30] = again
+	again.send(`{"type":"answer","question":1,"option":0}`)
+	again.expect(`{"type":"answered","question":1,"option":0}`)
+	presenter.expectPresenter(tallyFrame(1, want, n))
+
+	// A late joiner gets the current question, with no answer yet.
+	late := dialParticipant(t, ts.testServer, q, "late-joiner")
+	late.expect(talkQuestion + `null}`)
+	presenter.expectPresenter(tallyFrame(1, want, n+1))
+
+	// Bad frames and indexes out of range are answered with error frames,
+	// and the socket stays open; so is an answer to another question.
+	p := participants[0]
+	for _, bad := range []struct{ frame, code string }{
+		{`not json`, "invalid_json"},
+		{`{"type":"answer","question":"1","option":0}`, "invalid_frame"},
+		{`{"type":"vote"}`, "unknown_type"},
+		{`{"type":"show","question":0}`, "unknown_type"},
+		{`{"type":"answer","question":1,"option":4}`, "out_of_range"},
+		{`{"type":"answer","question":3,"option":0}`, "out_of_range"},
+		{`{"type":"answer","question":0,"option":0}`, "not_current"},
+		{`{"type":"answer","question":2,"option":0}`, "not_current"},
+	} {
+		p.send(bad.frame)
+		p.expectError(bad.code)
+	}
+	presenter.send(`{"type":"show","question":3}`)
+	presenter.expectError("out_of_range")
+	presenter.send(`{"type":"answer","question":1,"option":0}`)
+	presenter.expectError("unknown_type")
+	p.send(`{"type":"answer","question":1,"option":3}`) // still open; unchanged answer
+	p.expect(`{"type":"answered","question":1,"option":3}`)
+
+	// The server restarts on the same data directory: every answer and
+	// the current question are still there. (The clients go first: a
+	// shutdown waits for clients to answer its close, and these do not read.)
+	hangUp(append(participants, presenter, late)...)
+	ts = ts.restart(t, dir)
+	presenter = dialPresenter(t, ts.testServer, q)
+	presenter.expect(`{"type":"state","current":1,"closed":false,"participants":0}`)
+	presenter.expect(tallyFrame(1, want, 0))
+	if r := getResults(t, ts.testServer, q); !reflect.DeepEqual(r.Results, [][]int{{0, 0}, want, {0, 0, 0}}) || *r.Current != 1 {
+		t.Fatalf("results after the restart %+v, want counts %v", r, want)
+	}
+	for i := range participants {
+		participants[i] = dialParticipant(t, ts.testServer, q, fmt.Sprintf("p%02d", i))
+		opt := i % 3
+		if i < 5 || 10 <= i && i < 20 {
+			opt = 3
+		}
+		participants[i].expect(talkQuestion + fmt.Sprint(opt) + `}`)
+	}
+	presenter.expectPresenter(tallyFrame(1, want, n))
+
+	// The presenter moves on to the third question, then closes.
+	presenter.send(`{"type":"show","question":2}`)
+	presenter.expect(tallyFrame(2, []int{0, 0, 0}, n))
+	for _, p := range participants {
+		p.expect(`{"type":"question","index":2,"text":"Again next year?","options":["yes","no","maybe"],"answer":null}`)
+	}
+	participants[0].send(`{"type":"answer","question":2,"option":0}`)
+	participants[0].expect(`{"type":"answered","question":2,"option":0}`)
+	presenter.expect(tallyFrame(2, []int{1, 0, 0}, n))
+	presenter.send(`{"type":"close"}`)
+	presenter.expect(`{"type":"closed"}`)
+	for _, p := range participants {
+		p.expect(`{"type":"closed"}`)
+	}
+	participants[1].send(`{"type":"answer","question":2,"option":1}`)
+	participants[1].expectError("closed")
+	presenter.send(`{"type":"show","question":0}`)
+	presenter.expectError("closed")
+	afterClose := dialParticipant(t, ts.testServer, q, "after-close")
+	afterClose.expect(`{"type":"closed"}`)
+
+	// Closed survives a restart too; the results stay readable.
+	hangUp(append(participants, presenter, afterClose)...)
+	ts = ts.restart(t, dir)
+	r = getResults(t, ts.testServer, q)
+	if !r.Closed || *r.Current != 2 || !reflect.DeepEqual(r.Results, [][]int{{0, 0}, want, {1, 0, 0}}) {
+		t.Fatalf("results after the second restart %+v", r)
+	}
+	dialParticipant(t, ts.testServer, q, "p00").expect(`{"type":"closed"}`)
+	presenter = dialPresenter(t, ts.testServer, q)
+	presenter.expect(`{"type":"state","current":2,"closed":true,"participants":1}`)
+}
+
+// TestQuestionnaireCreateValidation: POST /questionnaires answers 201 for
+// a questionnaire within the bounds and a 400 JSON error saying what is
+// wrong for anything else.
+func TestQuestionnaireCreateValidation(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{})
+	question := func(text string, options ...string) string {
+		b, _ := json.Marshal(map[string]any{"text": text, "options": options})
+		return string(b)
+	}
+	questionnaire := func(title string, questions ...string) string {
+		t, _ := json.Marshal(title)
+		return `{"title":` + string(t) + `,"questions":[` + strings.Join(questions, ",") + `]}`
+	}
+	yesNo := question("q", "yes", "no")
+	hundred := make([]string, 100)
+	for i := range hundred {
+		hundred[i] = question(strings.Repeat("é", 500), "a", "b", "c", "d", "e", "f", "g", "h", "i", strings.Repeat("x", 200))
+	}
+	short := make([]string, 101)
+	for i := range short {
+		short[i] = yesNo
+	}
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+		says   string // in the message
+	}{
+		{name: "smallest", body: questionnaire("t", yesNo), status: 201},
+		{name: "longest texts", body: questionnaire(strings.Repeat("é", 200), hundred[:30]...), status: 201},
+		{name: "100 questions", body: questionnaire("t", short[:100]...), status: 201},
+		{name: "101 questions", body: questionnaire("t", short...), status: 400, code: "invalid_questionnaire", says: "not 101"},
+		{name: "longest texts over 64 KiB", body: questionnaire("t", hundred...), status: 413, code: "body_too_large"},
+		{name: "no questions", body: questionnaire("t"), status: 400, code: "invalid_questionnaire", says: "1 to 100 questions"},
+		{name: "one option", body: questionnaire("t", question("q", "only")), status: 400, code: "invalid_questionnaire", says: "question 0 has 1 options"},
+		{name: "eleven options", body: questionnaire("t", yesNo, question("q", strings.Split("abcdefghijk", "")...)), status: 400,
+			code: "invalid_questionnaire", says: "question 1 has 11 options"},
+		{name: "empty title", body: questionnaire("", yesNo), status: 400, code: "invalid_questionnaire", says: "title is empty"},
+		{name: "title of 201 characters", body: questionnaire(strings.Repeat("é", 201), yesNo), status: 400,
+			code: "invalid_questionnaire", says: "longer than 200"},
+		{name: "text of 501 characters", body: questionnaire("t", question(strings.Repeat("x", 501), "a", "b")), status: 400,
+			code: "invalid_questionnaire", says: "question 0's text is longer than 500"},
+		{name: "option of 201 characters", body: questionnaire("t", question("q", "a", strings.Repeat("x", 201))), status: 400,
+			code: "invalid_questionnaire", says: "question 0's option 1 is longer than 200"},
+		{name: "not JSON", body: `{"title":`, status: 400, code: "invalid_json"},
+		{name: "an array", body: `[]`, status: 400, code: "invalid_body"},
+		{name: "options not strings", body: `{"title":"t","questions":[{"text":"q","options":[1,2]}]}`, status: 400, code: "invalid_body"},
+		{name: "unknown field", body: `{"title":"t","question":[]}`, status: 400, code: "invalid_body", says: "question"},
+		{name: "over 64 KiB", body: questionnaire(strings.Repeat("x", 70_000), yesNo), status: 413, code: "body_too_large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := httpDo(t, http.MethodPost, ts.url("/questionnaires"), []byte(tt.body), nil)
+			if tt.status == 201 {
+				if status != 201 {
+					t.Fatalf("status %d %s, want 201", status, body)
+				}
+				return
+			}
+			expectJSONError(t, status, body, tt.status, tt.code)
+			if !strings.Contains(string(body), tt.says) {
+				t.Fatalf("error %s does not say %q", body, tt.says)
+			}
+		})
+	}
+}
+
+// TestQuestionnaireAccess: who may do what, answered before any upgrade.
+func TestQuestionnaireAccess(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{PublishToken: "pub"})
+	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+	body := []byte(`{"title":"t","questions":[{"text":"q","options":["a","b"]}]}`)
+
+	// Creating is a write like a publish: with a publish token set, it
+	// needs it.
+	status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, nil)
+	expectJSONError(t, status, resp, http.StatusUnauthorized, "unauthorized")
+	status, resp = httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, bearer("pub"))
+	if status != http.StatusCreated {
+		t.Fatalf("create with the publish token: %d %s", status, resp)
+	}
+	var q created
+	if err := json.Unmarshal(resp, &q); err != nil {
+		t.Fatal(err)
+	}
+	const unknown = "aaaaaaaaaaaaaaaa"
+	upgrade := func(h http.Header) http.Header {
+		u := upgradeHeader()
+		for k, v := range h {
+			u[k] = v
+		}
+		return u
+	}
+	tests := []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"results, no token", "/questionnaires/" + q.ID + "/results", nil, 401, "unauthorized"},
+		{"results, wrong token", "/questionnaires/" + q.ID + "/results", bearer("wrong"), 403, "forbidden"},
+		{"results, the publish token", "/questionnaires/" + q.ID + "/results", bearer("pub"), 403, "forbidden"},
+		{"results, unknown id", "/questionnaires/" + unknown + "/results", bearer(q.PresenterToken), 404, "unknown_questionnaire"},
+		{"definition, unknown id", "/questionnaires/" + unknown, nil, 404, "unknown_questionnaire"},
+		{"definition, malformed id", "/questionnaires/..%2f..", nil, 404, "unknown_questionnaire"},
+		{"presenter, no token", "/questionnaires/" + q.ID + "/presenter", upgrade(nil), 401, "unauthorized"},
+		{"presenter, wrong token", "/questionnaires/" + q.ID + "/presenter?token=wrong", upgrade(nil), 403, "forbidden"},
+		{"presenter, another's token", "/questionnaires/" + unknown + "/presenter?token=" + q.PresenterToken, upgrade(nil), 404, "unknown_questionnaire"},
+		{"participant, no id", "/questionnaires/" + q.ID + "/participant", upgrade(nil), 400, "invalid_participant"},
+		{"participant, id too long", "/questionnaires/" + q.ID + "/participant?participant=" + strings.Repeat("x", 65), upgrade(nil), 400, "invalid_participant"},
+		{"participant, odd id", "/questionnaires/" + q.ID + "/participant?participant=a%20b", upgrade(nil), 400, "invalid_participant"},
+		{"participant, unknown questionnaire", "/questionnaires/" + unknown + "/participant?participant=p", upgrade(nil), 404, "unknown_questionnaire"},
+		{"participant, foreign origin", "/questionnaires/" + q.ID + "/participant?participant=p",
+			upgrade(http.Header{"Origin": {"https://evil.example"}}), 403, "forbidden_origin"},
+		{"participant, no upgrade", "/questionnaires/" + q.ID + "/participant?participant=p", nil, 426, "upgrade_required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, resp := httpDo(t, http.MethodGet, ts.url(tt.path), nil, tt.header)
+			expectJSONError(t, status, resp, tt.status, tt.code)
+		})
+	}
+	// The right token: the results of a questionnaire nobody answered yet,
+	// and the presenter's socket.
+	if r := getResults(t, ts.testServer, q); r.Current != nil || r.Closed || !reflect.DeepEqual(r.Results, [][]int{{0, 0}}) {
+		t.Fatalf("results of a new questionnaire %+v", r)
+	}
+	presenter := dial(t, ts.testServer, "/questionnaires/"+q.ID+"/presenter?token="+q.PresenterToken)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	presenter.ws.Close(websocket.StatusNormalClosure, "")
+}

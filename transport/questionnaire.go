@@ -1,0 +1,234 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/messages"
+)
+
+// The questionnaire's routes (SPEC.md, "Questionnaire"): create, read,
+// results, and the presenter's and participants' sockets. Everything they
+// decide is the actors' (actors/questionnaires.go); these handlers read
+// requests and write answers.
+
+// maxQuestionnaireBytes bounds a POST /questionnaires body.
+const maxQuestionnaireBytes = 64 << 10
+
+// questionnaireBody is POST /questionnaires's body and
+// GET /questionnaires/{id}'s answer (with id).
+type questionnaireBody struct {
+	ID        string         `json:"id,omitempty"`
+	Title     string         `json:"title"`
+	Questions []questionBody `json:"questions"`
+}
+
+type questionBody struct {
+	Text    string   `json:"text"`
+	Options []string `json:"options"`
+}
+
+// createdBody is POST /questionnaires's answer.
+type createdBody struct {
+	ID             string `json:"id"`
+	PresenterToken string `json:"presenter_token"`
+	ParticipantURL string `json:"participant_url"`
+	PresenterURL   string `json:"presenter_url"`
+}
+
+// resultsBody is GET /questionnaires/{id}/results's answer.
+type resultsBody struct {
+	ID string `json:"id"`
+	// Current is the question shown, null before the first show.
+	Current *int    `json:"current"`
+	Closed  bool    `json:"closed"`
+	Results [][]int `json:"results"`
+}
+
+// createQuestionnaire is POST /questionnaires. Like every POST route it
+// needs the publish token when the server has one.
+func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
+	var body questionnaireBody
+	if !readQuestionnaireBody(w, r, &body) {
+		return
+	}
+	nq := actors.NewQuestionnaire{Title: body.Title, Questions: make([]store.Question, len(body.Questions))}
+	for i, q := range body.Questions {
+		nq.Questions[i] = store.Question{Text: q.Text, Options: q.Options}
+	}
+	created, err := s.node.CreateQuestionnaire(r.Context(), nq)
+	var invalid *actors.InvalidQuestionnaireError
+	switch {
+	case errors.As(err, &invalid):
+		writeError(w, http.StatusBadRequest, "invalid_questionnaire", invalid.Reason)
+		return
+	case err != nil:
+		s.storeFailed(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/questionnaires/"+created.ID)
+	writeJSON(w, http.StatusCreated, createdBody{
+		ID:             created.ID,
+		PresenterToken: created.PresenterToken,
+		ParticipantURL: "/q/" + created.ID,
+		PresenterURL:   "/q/" + created.ID + "/present",
+	})
+}
+
+// readQuestionnaireBody decodes a body of at most maxQuestionnaireBytes
+// into v: one JSON object with no unknown fields. On failure it has
+// answered the request.
+func readQuestionnaireBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	limitWriter := w
+	if sw, ok := w.(*statusWriter); ok {
+		limitWriter = sw.ResponseWriter
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(limitWriter, r.Body, maxQuestionnaireBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("a questionnaire is at most %d bytes of JSON", maxQuestionnaireBytes))
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "invalid_body", "could not read the body: "+err.Error())
+		return false
+	case !json.Valid(raw):
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_body",
+			`the body is {"title":"..","questions":[{"text":"..","options":["..",".."]}]}: `+err.Error())
+		return false
+	}
+	return true
+}
+
+// getQuestionnaire is GET /questionnaires/{id}: the questions, for anyone.
+func (s *Server) getQuestionnaire(w http.ResponseWriter, r *http.Request) {
+	q, err := s.node.Questionnaire(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.questionnaireError(w, r, err)
+		return
+	}
+	body := questionnaireBody{ID: q.ID, Title: q.Title, Questions: make([]questionBody, len(q.Questions))}
+	for i, question := range q.Questions {
+		body.Questions[i] = questionBody{Text: question.Text, Options: question.Options}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// getQuestionnaireResults is GET /questionnaires/{id}/results, for the
+// presenter: Authorization: Bearer <presenter token>.
+func (s *Server) getQuestionnaireResults(w http.ResponseWriter, r *http.Request) {
+	token, _ := bearer(r)
+	res, err := s.node.QuestionnaireResults(r.Context(), r.PathValue("id"), token)
+	if err != nil {
+		if token == "" && errors.Is(err, actors.ErrWrongToken) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby questionnaire"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <presenter token>")
+			return
+		}
+		s.questionnaireError(w, r, err)
+		return
+	}
+	body := resultsBody{ID: r.PathValue("id"), Closed: res.Closed, Results: res.Counts}
+	if res.Current != store.NoQuestion {
+		body.Current = &res.Current
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// servePresenter is GET /questionnaires/{id}/presenter?token=<presenter
+// token>: the presenter's socket. A wrong token is refused 403 before the
+// upgrade. The presenter token replaces --jwt-secret's JWT here.
+func (s *Server) servePresenter(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	authorize := func(w http.ResponseWriter, r *http.Request) bool {
+		token := r.URL.Query().Get("token")
+		if token == "" {
+			token, _ = bearer(r)
+		}
+		if token == "" {
+			s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, "unauthorized", "the presenter's socket needs ?token=<presenter token>")
+			return false
+		}
+		if err := s.node.AuthorizePresenter(r.Context(), id, token); err != nil {
+			s.refuseQuestionnaire(w, r, err)
+			return false
+		}
+		return true
+	}
+	s.serveSocket(w, r, socketRoute{kind: "presenter", authorize: authorize}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+		return s.node.PresenterProps(conn, id), uuid.Nil
+	})
+}
+
+// serveParticipant is GET /questionnaires/{id}/participant?participant=<id>:
+// a participant's socket. The participant id is the client's own (the page
+// keeps it in localStorage), so that a reconnect keeps its answers. Taking
+// part needs only the questionnaire's id, which is its participants'
+// link: --jwt-secret does not apply.
+func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
+	id, participant := r.PathValue("id"), r.URL.Query().Get("participant")
+	authorize := func(w http.ResponseWriter, r *http.Request) bool {
+		if !validParticipant(participant) {
+			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_participant", invalidParticipantMessage)
+			return false
+		}
+		if _, err := s.node.Questionnaire(r.Context(), id); err != nil {
+			s.refuseQuestionnaire(w, r, err)
+			return false
+		}
+		return true
+	}
+	s.serveSocket(w, r, socketRoute{kind: "participant", authorize: authorize}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+		return s.node.ParticipantProps(conn, id, participant), uuid.Nil
+	})
+}
+
+// questionnaireError answers an HTTP request that a questionnaire call
+// refused.
+func (s *Server) questionnaireError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, actors.ErrUnknownQuestionnaire):
+		writeError(w, http.StatusNotFound, "unknown_questionnaire", "no questionnaire "+r.PathValue("id"))
+	case errors.Is(err, actors.ErrWrongToken):
+		writeError(w, http.StatusForbidden, "forbidden", "that is not this questionnaire's presenter token")
+	default:
+		s.storeFailed(w, r, err)
+	}
+}
+
+// refuseQuestionnaire is questionnaireError for a WebSocket connect, which
+// is also counted and logged as a refused upgrade.
+func (s *Server) refuseQuestionnaire(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, actors.ErrUnknownQuestionnaire):
+		s.refuse(w, r, refusedNotFound, http.StatusNotFound, "unknown_questionnaire", "no questionnaire "+r.PathValue("id"))
+	case errors.Is(err, actors.ErrWrongToken):
+		s.refuse(w, r, refusedForbidden, http.StatusForbidden, "forbidden", "that is not this questionnaire's presenter token")
+	default:
+		s.storeFailed(w, r, err)
+	}
+}
+
+// storeFailed answers 500 for a store that failed, and logs why: the
+// client is told only that it did.
+func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("questionnaire store failed", slog.String("path", r.URL.Path), slog.Any("err", err))
+	writeError(w, http.StatusInternalServerError, "store_error", "the questionnaire store failed; the server's log says why")
+}
