@@ -114,6 +114,9 @@ func (a webAssets) serve(w http.ResponseWriter, r *http.Request, urlPath string)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
+	// The files are public and carry no credentials: a page elsewhere may
+	// import /lobby.js as a module, which browsers fetch with CORS.
+	h.Set("Access-Control-Allow-Origin", "*")
 	// ServeContent answers If-None-Match with 304, HEAD without a body and
 	// Range requests. A zero time sends no Last-Modified: the ETag is the
 	// validator.

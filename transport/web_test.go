@@ -103,6 +103,8 @@ func TestWebSecurityHeaders(t *testing.T) {
 			"X-Frame-Options":         "DENY",
 			"Referrer-Policy":         "no-referrer",
 			"Cache-Control":           "no-cache",
+			// Public files: another site's page may import /lobby.js.
+			"Access-Control-Allow-Origin": "*",
 		}
 		for k, v := range want {
 			if got := resp.Header.Get(k); got != v {
