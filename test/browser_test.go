@@ -37,6 +37,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("ChatShowsMarkupAsText", func(t *testing.T) { testChatMarkupAsText(t, b, ts, base) })
 	t.Run("Dashboard", func(t *testing.T) { testDashboard(t, b, ts, base) })
 	t.Run("Recovery", func(t *testing.T) { testBrowserRecovery(t, b, ts, proxy, base) })
+	t.Run("Gap", func(t *testing.T) { testBrowserGap(t, b, ts, proxy, base) })
 	t.Run("Screenshots", func(t *testing.T) { testScreenshots(t, b, ts, base) })
 }
 
@@ -225,6 +226,44 @@ func testBrowserRecovery(t *testing.T, b *browser, ts *testServer, proxy *cutPro
 	}
 	if idAfter := a.text("#me"); idAfter == idBefore {
 		t.Errorf("the page shows the same session id %s after the cut: it did not reconnect", idAfter)
+	}
+}
+
+// testBrowserGap: while the tab cannot reconnect, more is published than
+// the room's history keeps (100 messages). The server answers the
+// reconnect recovered:false; the page says which messages are gone, shows
+// those the history still holds, then the live ones, each once.
+func testBrowserGap(t *testing.T, b *browser, ts *testServer, proxy *cutProxy, base string) {
+	a := b.open(t, "gap", base+"/#gappy")
+	a.waitText("#state", "live")
+	publish := func(from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if status, resp := httpDo(t, "POST", ts.url("/rooms/gappy/broadcast"), fmt.Appendf(nil, `"g%d"`, i), nil); status != http.StatusOK {
+				t.Fatalf("publish g%d: %d %s", i, status, resp)
+			}
+		}
+	}
+	proxy.hold()
+	if n := proxy.cut(); n == 0 {
+		proxy.release()
+		t.Fatal("the proxy had no connection to cut")
+	}
+	publish(1, 120)
+	proxy.release()
+	a.waitText("#state", "gap")
+	a.waitFor("the history's 100 messages", `() => document.querySelectorAll("#messages li.msg").length >= 100`)
+	publish(121, 121)
+	a.waitFor("the live message after them", `() => document.querySelectorAll("#messages li.msg").length >= 101`)
+
+	got := evaluate[[]string](a, `[...document.querySelectorAll("#messages li.msg, #messages li.gap")].map((li) =>
+		li.classList.contains("gap") ? "gap: " + li.querySelector(".text").textContent : li.dataset.seq + ":" + li.querySelector(".text").textContent)`)
+	want := []string{"gap: Messages 1 to 20 may be missing: the room's history no longer holds them."}
+	for i := 21; i <= 121; i++ {
+		want = append(want, fmt.Sprintf("%d:g%d", i, i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after a reconnect past the history the page holds\n  %v\nwant\n  %v", got, want)
 	}
 }
 
@@ -515,8 +554,12 @@ type cutProxy struct {
 	target string
 	wg     sync.WaitGroup
 
+	closed chan struct{} // closed by close
+
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	// gate, when not nil, holds new connections until it is closed.
+	gate chan struct{}
 }
 
 func startProxy(t *testing.T, target string) *cutProxy {
@@ -525,7 +568,7 @@ func startProxy(t *testing.T, target string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &cutProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), closed: make(chan struct{})}
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
 	return p
@@ -546,6 +589,17 @@ func (p *cutProxy) accept() {
 // pipe copies both ways between c and a new connection to the target until
 // either side ends, then closes both.
 func (p *cutProxy) pipe(c net.Conn) {
+	p.mu.Lock()
+	gate := p.gate
+	p.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-p.closed:
+			c.Close()
+			return
+		}
+	}
 	up, err := net.DialTimeout("tcp", p.target, waitFor)
 	if err != nil {
 		c.Close()
@@ -578,7 +632,27 @@ func (p *cutProxy) cut() int {
 	return len(p.conns) / 2
 }
 
+// hold makes new connections wait, as a network that is down but comes
+// back, until release.
+func (p *cutProxy) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+func (p *cutProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+}
+
 func (p *cutProxy) close() {
+	close(p.closed)
 	p.ln.Close()
 	p.cut()
 	p.wg.Wait()

@@ -15,7 +15,7 @@
 // to the page once. When the history cannot fill the gap (the room was
 // created anew, the server restarted, too much was missed) the server says
 // recovered:false and Lobby says so too: the state becomes "gap" and
-// onGap is called. Nothing is pretended away.
+// onGap is called with what is missing. Nothing is pretended away.
 //
 // States, in onState and lobby.state:
 //   connecting   the first connection is being made (or retried)
@@ -57,7 +57,9 @@ const defaults = {
   // history, when true, shows the page the room's recent past: after the
   // first join, the room's retained messages are fetched
   // (GET /rooms/<room>/history) and handed to onMessage, marked
-  // history:true, before any live message.
+  // history:true, before any live message. After a reconnect the server
+  // could not fully recover, the part of the gap the history still holds
+  // is fetched the same way, and onGap reports only the rest.
   history: false,
 };
 
@@ -73,8 +75,10 @@ const defaults = {
  *     or "members"; members is the current list of session ids;
  *   onDirect({id, msg}) a direct message to this client;
  *   onState(state, detail) see the states above;
- *   onGap({room, epoch, previousEpoch, since, seq}) messages after since
- *     up to seq may be missing;
+ *   onGap({room, epoch, previousEpoch, since, seq}) messages may be
+ *     missing: when epoch is previousEpoch, those after since up to seq;
+ *     otherwise the room was created anew, and those of previousEpoch
+ *     after since and those of epoch up to seq are gone;
  *   onError(err) anything that went wrong outside a request;
  *   and the settings in `defaults` above.
  */
@@ -90,6 +94,8 @@ export class Lobby {
   #retryTimer = 0;
   #stableTimer = 0;
   #held = null; // live messages held while the history loads
+  #loads = 0; // history loads not finished
+  #loading = Promise.resolve(); // the last history load
   #closed = false;
 
   constructor(url, room, opts = {}) {
@@ -221,20 +227,24 @@ export class Lobby {
     this.id = f.id;
     this.members = f.members.slice();
     let state = "live";
-    if (this.#asked && !f.recovered) {
-      // The server could not replay what was missed: say so.
-      const gap = { room: this.room, epoch: f.epoch, previousEpoch: this.epoch, since: this.seq, seq: f.seq };
-      this.seq = f.seq;
-      state = "gap";
-      this.epoch = f.epoch;
-      this.#emit("onGap", gap);
-    } else if (this.#asked) {
+    if (this.#asked && f.recovered) {
       // The replay follows the welcome; this.seq moves as it comes.
       state = again ? "recovered" : "live";
+    } else if (this.#asked) {
+      // The server could not replay what was missed: say so. With the
+      // history option, what the room's history still holds is fetched
+      // first, so the gap is only what is really gone.
+      const gap = { room: this.room, epoch: f.epoch, previousEpoch: this.epoch, since: this.seq, seq: f.seq };
+      const after = f.epoch === this.epoch ? this.seq : 0;
+      this.epoch = f.epoch;
+      this.seq = f.seq;
+      state = "gap";
+      if (this.#opts.history) this.#loadHistory(f.epoch, after, f.seq, gap);
+      else this.#emit("onGap", gap);
     } else {
       this.epoch = f.epoch;
       this.seq = f.seq;
-      if (this.#opts.history) this.#loadHistory(f.epoch, f.seq);
+      if (this.#opts.history) this.#loadHistory(f.epoch, 0, f.seq, null);
     }
     this.#emit("onPresence", { type: "welcome", id: f.id, members: this.members.slice() });
     this.#setState(state);
@@ -257,29 +267,40 @@ export class Lobby {
     else this.#emit("onMessage", m);
   }
 
-  // loadHistory hands the page the room's retained messages up to upTo
-  // (the welcome's seq), then the live ones held meanwhile. It runs after
-  // the join, while the room surely exists, so it never meets a 404.
-  async #loadHistory(epoch, upTo) {
-    this.#held = [];
-    try {
-      const u = new URL(`/rooms/${encodeURIComponent(this.room)}/history`, this.#base);
-      u.protocol = u.protocol.replace(/^ws/, "http");
-      const res = await fetch(u, { cache: "no-store" });
-      if (!res.ok) throw new LobbyError("history", `GET ${u.pathname}: HTTP ${res.status}`);
-      const h = await res.json();
-      if (h.epoch === epoch) {
-        for (const e of h.messages) {
-          if (e.seq <= upTo) this.#emit("onMessage", { id: e.id, room: this.room, seq: e.seq, msg: e.msg, history: true });
-        }
+  // loadHistory hands the page the room's retained messages after `after`
+  // up to upTo (the welcome's seq), then the live ones held meanwhile. It
+  // runs after a join, while the room surely exists, so it never meets a
+  // 404. For a gap, it first calls onGap with what the history could not
+  // fill. Loads run one after the other; live messages wait for the last.
+  #loadHistory(epoch, after, upTo, gap) {
+    this.#held ??= [];
+    this.#loads++;
+    this.#loading = this.#loading.then(async () => {
+      let entries = [];
+      try {
+        const u = new URL(`/rooms/${encodeURIComponent(this.room)}/history`, this.#base);
+        u.protocol = u.protocol.replace(/^ws/, "http");
+        u.searchParams.set("since", String(after));
+        const res = await fetch(u, { cache: "no-store" });
+        if (!res.ok) throw new LobbyError("history", `GET ${u.pathname}: HTTP ${res.status}`);
+        const h = await res.json();
+        if (h.epoch === epoch) entries = h.messages.filter((e) => e.seq > after && e.seq <= upTo);
+      } catch (err) {
+        this.#emit("onError", err);
       }
-    } catch (err) {
-      this.#emit("onError", err);
-    } finally {
-      const held = this.#held;
-      this.#held = null;
-      for (const m of held) this.#emit("onMessage", m);
-    }
+      if (gap) {
+        if (entries.length > 0) gap.seq = entries[0].seq - 1;
+        if (gap.epoch !== gap.previousEpoch || gap.seq > gap.since) this.#emit("onGap", gap);
+      }
+      for (const e of entries) {
+        this.#emit("onMessage", { id: e.id, room: this.room, seq: e.seq, msg: e.msg, history: true });
+      }
+      if (--this.#loads === 0) {
+        const held = this.#held;
+        this.#held = null;
+        for (const m of held) this.#emit("onMessage", m);
+      }
+    });
   }
 
   #dropped(e) {
