@@ -311,8 +311,8 @@ func testScreenshots(t *testing.T, b *browser, ts *testServer, base string) {
 	}
 }
 
-// browser is one headless Chromium for the whole test, and the console
-// errors of its tabs.
+// browser is one headless Chromium for the whole test; each scenario opens
+// its tabs in it.
 type browser struct {
 	ctx context.Context
 }
