@@ -10,6 +10,7 @@ const (
 	CloseGoingAway       = 1001
 	ClosePolicyViolation = 1008
 	CloseInternalError   = 1011
+	CloseTryAgainLater   = 1013
 )
 
 // Close reasons an actor gives; the transport counts disconnects by them.
@@ -17,6 +18,7 @@ const (
 	ReasonHeartbeatTimeout = "heartbeat timeout"
 	ReasonRateLimit        = "rate limit"
 	ReasonInternalError    = "internal error"
+	ReasonRoomLimit        = roomLimitReason
 )
 
 // Conn is an actor's view of its client's socket. All methods are safe for

@@ -3,7 +3,9 @@
 // echo actor, the smallest actor that serves a socket.
 //
 // Each actor's state lives inside it and is touched only from its Receive,
-// one message at a time: there is no mutex in this package. Actors never
+// one message at a time: there is no mutex in this package. The one thing
+// read from outside an actor is Stats, counters each written by one actor
+// with atomics for the metrics to read. Actors never
 // block on the network; they share a few worker goroutines (dispatch.go),
 // which a blocked Receive would hold up. An actor that serves a socket
 // talks to it through the Conn interface, whose methods return at once;
@@ -17,7 +19,10 @@
 // linked list, which, unlike the ring, keeps no memory once drained.
 // Memory is bounded where a client can make it grow: each connection's
 // outbound queue (overflow closes that client as a slow consumer), its
-// inbound rate, and the frames a session holds before it has joined.
+// inbound rate, and the frames a session holds before it has joined; the
+// rooms, by Config.MaxRooms; their histories, each by its own limits and
+// all together by the history budget (budget.go), which evicts the oldest
+// entries first, whatever their room.
 //
 // Node starts the actor system and the lobby, and gives the transport the
 // few calls it needs (spawn an actor for a socket, publish, list rooms,

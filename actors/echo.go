@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"bytes"
 	"log/slog"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -27,7 +29,12 @@ func (e *echo) Receive(ctx actor.Context) {
 			e.conn.Close(ClosePolicyViolation, ReasonRateLimit)
 			return
 		}
-		e.conn.Send(m.Data, m.Binary)
+		data := m.Data
+		if !m.Binary && !utf8.Valid(data) {
+			// A text frame Lobby writes is valid UTF-8 whatever it was sent.
+			data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
+		}
+		e.conn.Send(data, m.Binary)
 	case *heartbeatTick:
 		e.hb.tick(e.conn)
 	case *messages.Close:

@@ -3,6 +3,7 @@ package actors
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -59,6 +60,13 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 	var f clientFrame
 	if !json.Valid(data) {
 		return f, &frameError{codeInvalidJSON, "the frame is not valid JSON"}
+	}
+	// json.Valid accepts invalid UTF-8 inside strings; copied into the
+	// room's text frames it would make every browser in the room drop its
+	// connection, again on every recovery. Such a frame is refused, not
+	// repaired: a JSON message is relayed exactly as sent or not at all.
+	if !utf8.Valid(data) {
+		return f, &frameError{codeInvalidJSON, "the frame is not valid UTF-8"}
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		// Valid JSON of the wrong shape: keep the ref if it can be had.

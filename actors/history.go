@@ -44,8 +44,20 @@ func (e *entry) jsonFrame(room string) []byte {
 	return e.json
 }
 
-// size is what an entry is charged against historyLimits.bytes.
-func (e *entry) size() int { return len(e.msg) }
+// Memory an entry costs besides its message, counted so that its charge is
+// what it really holds: each frame adds the sender's id, the room's name
+// (at most 64 bytes), the keys and the seq to the message; the entry
+// itself, its slot in the history and allocation rounding add the rest.
+const (
+	frameOverhead = 160
+	entryOverhead = 192
+)
+
+// size is what an entry is charged against historyLimits.bytes and the
+// node's history budget: its message and both its frames, whether or not
+// they are encoded yet (a replay may encode the lobby.v1 one later), so
+// that the charge never falls short of what the entry comes to hold.
+func (e *entry) size() int { return 3*len(e.msg) + 2*frameOverhead + entryOverhead }
 
 // history is a room's last messages, oldest first, with consecutive seqs.
 // It belongs to its room actor.
@@ -88,6 +100,28 @@ func (h *history) dropOldest(n int) {
 	}
 	clear(h.entries[:n])
 	h.entries = slices.Delete(h.entries, 0, n)
+}
+
+// trim drops the oldest entries until bytes are freed or the oldest left
+// is newer than notAfter, dropping at least one. It returns how many it
+// dropped.
+func (h *history) trim(bytes int, notAfter time.Time) int {
+	drop, freed := 0, 0
+	for drop < len(h.entries) && freed < bytes && (drop == 0 || !h.entries[drop].at.After(notAfter)) {
+		freed += h.entries[drop].size()
+		drop++
+	}
+	h.bytes -= freed
+	h.dropOldest(drop)
+	return drop
+}
+
+// oldest is when the oldest entry was added; zero when there is none.
+func (h *history) oldest() time.Time {
+	if len(h.entries) == 0 {
+		return time.Time{}
+	}
+	return h.entries[0].at
 }
 
 // since returns the entries after seq since, when they are every message

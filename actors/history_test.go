@@ -27,6 +27,8 @@ func TestHistory(t *testing.T) {
 		return s
 	}
 	big := historyLimits{count: 100, ttl: time.Hour, bytes: 1 << 20}
+	// sz is what an entry with a message of n bytes is charged.
+	sz := func(n int) int { return (&entry{msg: make([]byte, n)}).size() }
 	tests := []struct {
 		name     string
 		h        *history
@@ -41,8 +43,8 @@ func TestHistory(t *testing.T) {
 		{name: "since beyond last", h: fill(big, 5), since: 7, last: 5, complete: false},
 		{name: "count trims oldest", h: fill(historyLimits{count: 3, ttl: time.Hour, bytes: 1 << 20}, 5), since: 1, last: 5, want: []uint64{3, 4, 5}, complete: false},
 		{name: "count trim reaches back", h: fill(historyLimits{count: 3, ttl: time.Hour, bytes: 1 << 20}, 5), since: 2, last: 5, want: []uint64{3, 4, 5}, complete: true},
-		{name: "bytes trim oldest", h: fill(historyLimits{count: 100, ttl: time.Hour, bytes: 10}, 4, 6, 3, 3, 3), since: 0, last: 4, want: []uint64{2, 3, 4}, complete: false},
-		{name: "one oversized entry still kept", h: fill(historyLimits{count: 100, ttl: time.Hour, bytes: 10}, 2, 1, 50), since: 1, last: 2, want: []uint64{2}, complete: true},
+		{name: "bytes trim oldest", h: fill(historyLimits{count: 100, ttl: time.Hour, bytes: 3 * sz(3)}, 4, 6, 3, 3, 3), since: 0, last: 4, want: []uint64{2, 3, 4}, complete: false},
+		{name: "one oversized entry still kept", h: fill(historyLimits{count: 100, ttl: time.Hour, bytes: sz(10)}, 2, 1, 50), since: 1, last: 2, want: []uint64{2}, complete: true},
 		{name: "ttl drops old", h: fill(historyLimits{count: 100, ttl: 3 * time.Second, bytes: 1 << 20}, 5), expireAt: t0.Add(7 * time.Second), since: 3, last: 5, want: []uint64{5}, complete: false},
 		{name: "nothing kept", h: fill(historyLimits{count: 0}, 5), since: 3, last: 5, complete: false},
 	}

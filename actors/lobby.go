@@ -2,10 +2,9 @@ package actors
 
 import (
 	"log/slog"
-	"slices"
-	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/btree"
 	"github.com/google/uuid"
 
 	"github.com/lobby/lobby/messages"
@@ -22,12 +21,20 @@ import (
 type lobby struct {
 	log      *slog.Logger
 	limits   historyLimits
+	maxRooms int
 	rooms    map[string]*roomEntry
+	// names holds the room names in order, so that a page of GET /rooms
+	// costs the lobby O(log rooms + page), not a sort of every room:
+	// listing must not stall the joins that wait behind it.
+	names    *btree.BTreeG[string]
 	sessions map[uuid.UUID]sessionEntry
 	// draining is set by beginDrain; joins are then refused.
 	draining bool
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
+	// budget is the history budget actor its rooms report to; nil for none.
+	budget *actor.PID
+	stats  *Stats
 }
 
 type roomEntry struct {
@@ -47,15 +54,38 @@ type sessionEntry struct {
 // Node → Lobby.
 type beginDrain struct{}
 
-func newLobby(log *slog.Logger, limits historyLimits, roomOpts ...actor.PropsOption) *lobby {
+// lobbyConfig is what a lobby is made with.
+type lobbyConfig struct {
+	log      *slog.Logger
+	limits   historyLimits
+	maxRooms int
+	// budget is the history budget actor, nil for none.
+	budget *actor.PID
+	stats  *Stats
+	// roomOpts are the props options of the rooms it spawns.
+	roomOpts []actor.PropsOption
+}
+
+func newLobby(c lobbyConfig) *lobby {
+	if c.stats == nil {
+		c.stats = &Stats{}
+	}
 	return &lobby{
-		log:      log,
-		limits:   limits,
-		roomOpts: roomOpts,
+		log:      c.log,
+		limits:   c.limits,
+		maxRooms: c.maxRooms,
+		budget:   c.budget,
+		stats:    c.stats,
+		roomOpts: c.roomOpts,
 		rooms:    make(map[string]*roomEntry),
+		names:    btree.NewOrderedG[string](32),
 		sessions: make(map[uuid.UUID]sessionEntry),
 	}
 }
+
+// roomLimitReason is the close reason of a member refused because the node
+// has as many rooms as it may; the code is CloseTryAgainLater.
+const roomLimitReason = "too many rooms"
 
 func (l *lobby) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -74,6 +104,8 @@ func (l *lobby) Receive(ctx actor.Context) {
 		if r, ok := l.rooms[m.room]; ok && r.pid.Equal(m.pid) && r.members == 0 && r.published == m.published {
 			ctx.Poison(r.pid)
 			delete(l.rooms, m.room)
+			l.names.Delete(m.room)
+			l.stats.Rooms.Store(int64(len(l.rooms)))
 		}
 	case *messages.GetRoom:
 		if r, ok := l.rooms[m.Room]; ok {
@@ -88,12 +120,7 @@ func (l *lobby) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(&messages.History{})
 	case *messages.ListRooms:
-		list := &messages.RoomList{Rooms: make([]messages.RoomSummary, 0, len(l.rooms))}
-		for name, r := range l.rooms {
-			list.Rooms = append(list.Rooms, messages.RoomSummary{Room: name, Members: r.members})
-		}
-		slices.SortFunc(list.Rooms, func(a, b messages.RoomSummary) int { return strings.Compare(a.Room, b.Room) })
-		ctx.Respond(list)
+		ctx.Respond(l.list(m))
 	case *beginDrain:
 		l.draining = true
 		ctx.Respond(struct{}{})
@@ -111,6 +138,10 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 		return
 	}
 	r := l.room(ctx, m.Room)
+	if r == nil {
+		ctx.Send(m.Session, &messages.Close{Code: CloseTryAgainLater, Reason: roomLimitReason})
+		return
+	}
 	r.members++
 	l.sessions[m.ID] = sessionEntry{room: m.Room, pid: m.Session}
 	ctx.Send(r.pid, m)
@@ -130,14 +161,28 @@ func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 // publish forwards an HTTP publish to its room, creating the room when it
 // keeps history: the message then waits there for members who recover it.
 // Forward keeps the requester as sender, so the room answers it directly.
+//
+// A BroadcastMessage sent without a requester is a member's, from a session
+// that stopped before its join completed (session.flushPending): it goes to
+// the member's room, which has the member's Connect and not yet its
+// Disconnect.
 func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
+	if ctx.Sender() == nil {
+		if s, ok := l.sessions[m.ID]; ok && s.room == m.RoomID {
+			ctx.Send(l.rooms[s.room].pid, m)
+		}
+		return
+	}
 	r, ok := l.rooms[m.RoomID]
 	if !ok && l.limits.count <= 0 {
 		ctx.Respond(&messages.Published{})
 		return
 	}
 	if !ok {
-		r = l.room(ctx, m.RoomID)
+		if r = l.room(ctx, m.RoomID); r == nil {
+			ctx.Respond(&messages.Published{RoomLimit: true})
+			return
+		}
 	}
 	r.published++
 	ctx.Forward(r.pid)
@@ -159,13 +204,40 @@ func (l *lobby) direct(ctx actor.Context, m *messages.DirectMessage) {
 	}
 }
 
+// room returns the room called name, spawning it if need be; nil when it
+// does not exist and the node has maxRooms rooms already.
 func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 	if r, ok := l.rooms[name]; ok {
 		return r
 	}
-	limits := l.limits
-	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits) }, l.roomOpts...)
+	if len(l.rooms) >= l.maxRooms {
+		l.stats.RoomsRefused.Add(1)
+		l.log.Debug("room refused: the node has as many rooms as it may", slog.String("room", name), slog.Int("max_rooms", l.maxRooms))
+		return nil
+	}
+	limits, budget := l.limits, l.budget
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits, budget) }, l.roomOpts...)
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
+	l.names.ReplaceOrInsert(name)
+	l.stats.Rooms.Store(int64(len(l.rooms)))
 	return r
+}
+
+// list answers one page of ListRooms: the rooms after m.After, in name
+// order, at most m.Limit of them.
+func (l *lobby) list(m *messages.ListRooms) *messages.RoomList {
+	list := &messages.RoomList{Rooms: make([]messages.RoomSummary, 0, min(m.Limit, len(l.rooms)))}
+	l.names.AscendGreaterOrEqual(m.After, func(name string) bool {
+		if name == m.After {
+			return true
+		}
+		if len(list.Rooms) == m.Limit {
+			list.More = true
+			return false
+		}
+		list.Rooms = append(list.Rooms, messages.RoomSummary{Room: name, Members: l.rooms[name].members})
+		return true
+	})
+	return list
 }

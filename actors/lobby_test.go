@@ -113,7 +113,7 @@ func TestJoinRacingTheLastLeave(t *testing.T) {
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
 	for {
-		rooms, err := n.Rooms(context.Background())
+		rooms, _, err := n.Rooms(context.Background(), "", 10)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,9 +29,19 @@ type Config struct {
 	History int
 	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
 	HistoryTTL time.Duration
-	// HistoryBytes bounds the size of the messages a room keeps, however
-	// many. Zero means 16 MiB.
+	// HistoryBytes bounds the memory one room's history holds, however
+	// many messages: each counts its message and both its frames. Zero
+	// means 16 MiB.
 	HistoryBytes int
+	// HistoryBudget bounds the memory all rooms' histories hold together,
+	// counted as HistoryBytes is; past it the oldest entries, whatever
+	// their room, are dropped first. Zero means 256 MiB; negative, no
+	// budget but each room's own limits.
+	HistoryBudget int
+	// MaxRooms is the most rooms the node keeps at once; a join or publish
+	// that would create one more is refused (the member is closed 1013
+	// "too many rooms"). Zero means 100 000.
+	MaxRooms int
 	// Logger receives the node's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -52,6 +62,12 @@ func (c Config) withDefaults() Config {
 	if c.HistoryBytes <= 0 {
 		c.HistoryBytes = 16 << 20
 	}
+	if c.HistoryBudget == 0 {
+		c.HistoryBudget = 256 << 20
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 100_000
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -61,10 +77,13 @@ func (c Config) withDefaults() Config {
 // Node runs one actor system with its lobby. All its methods are safe for
 // concurrent use.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	system  *actor.ActorSystem
-	lobby   *actor.PID
+	cfg    Config
+	log    *slog.Logger
+	system *actor.ActorSystem
+	lobby  *actor.PID
+	// budget is the history budget actor; nil without a budget.
+	budget  *actor.PID
+	stats   *Stats
 	workers *workers
 	// socketOpts are the props options of this node's socket actors.
 	socketOpts []actor.PropsOption
@@ -83,16 +102,26 @@ func NewNode(cfg Config) *Node {
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
 	shrinkRegistry(system)
 	w := startWorkers(defaultWorkers(), socketThroughput)
-	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w)}
+	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w), stats: &Stats{}}
 	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
-	// The lobby and the rooms run on the workers too, with protoactor's
-	// default ring mailbox: they live long, and a ring is the cheaper queue.
+	// The lobby, the rooms and the budget run on the workers too, with
+	// protoactor's default ring mailbox: they live long, and a ring is the
+	// cheaper queue.
 	onWorkers := actor.WithDispatcher(w)
+	if cfg.HistoryBudget > 0 && cfg.History > 0 {
+		n.budget = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
+			return newHistoryBudget(cfg.HistoryBudget, n.stats)
+		}, onWorkers), "history-budget")
+	}
 	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
-		return newLobby(cfg.Logger, limits, onWorkers)
+		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
+			budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}})
 	}, onWorkers), "lobby")
 	return n
 }
+
+// Stats are the node's gauges and counters, for metrics.
+func (n *Node) Stats() *Stats { return n.stats }
 
 // socketThroughput is how many messages a socket actor handles before its
 // worker moves on. protoactor's default lets a busy mailbox run 300 messages
@@ -232,13 +261,15 @@ func (n *Node) History(ctx context.Context, room string, since uint64) (*message
 	return ask[*messages.History](ctx, n, &messages.GetHistory{Room: room, Since: since})
 }
 
-// Rooms lists the rooms with their member counts, sorted by name.
-func (n *Node) Rooms(ctx context.Context) ([]messages.RoomSummary, error) {
-	list, err := ask[*messages.RoomList](ctx, n, &messages.ListRooms{})
+// Rooms lists at most limit rooms, with their member counts, in name
+// order, starting after the name after ("" for the first page). more is
+// true when rooms follow the last one listed.
+func (n *Node) Rooms(ctx context.Context, after string, limit int) (rooms []messages.RoomSummary, more bool, err error) {
+	list, err := ask[*messages.RoomList](ctx, n, &messages.ListRooms{After: after, Limit: limit})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return list.Rooms, nil
+	return list.Rooms, list.More, nil
 }
 
 // Room describes one room; RoomInfo.Found is false when it does not exist.
@@ -289,6 +320,9 @@ func (n *Node) Shutdown() {
 		return
 	}
 	n.Stop(n.lobby)
+	if n.budget != nil {
+		n.Stop(n.budget)
+	}
 	n.system.Shutdown()
 	n.workers.stop()
 }

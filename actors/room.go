@@ -35,6 +35,10 @@ type room struct {
 	textMembers, jsonMembers int
 
 	history history
+	// budget is the node's history budget, told what history holds after
+	// every change; nil for none. reported is what it was last told.
+	budget   *actor.PID
+	reported int
 	// published counts the publishes the lobby forwarded here; roomIdle
 	// carries it so that the lobby can tell whether one is still on its way.
 	published uint64
@@ -70,12 +74,13 @@ type expireHistory struct{}
 // lingerOver tells an empty room that it has lingered. Sent by its timer.
 type lingerOver struct{}
 
-func newRoom(name string, limits historyLimits) *room {
+func newRoom(name string, limits historyLimits, budget *actor.PID) *room {
 	return &room{
 		name:    name,
 		epoch:   uuid.NewString()[:8],
 		index:   make(map[uuid.UUID]int),
 		history: history{limits: limits},
+		budget:  budget,
 	}
 }
 
@@ -93,6 +98,7 @@ func (r *room) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch, Members: r.memberIDs()})
 	case *messages.GetHistory:
 		r.history.expire(time.Now())
+		r.reportHistory(ctx, 0)
 		entries, complete := r.history.since(m.Since, r.seq)
 		h := &messages.History{Found: true, Epoch: r.epoch, Seq: r.seq, Complete: complete,
 			Entries: make([]messages.HistoryEntry, len(entries))}
@@ -102,7 +108,13 @@ func (r *room) Receive(ctx actor.Context) {
 		ctx.Respond(h)
 	case *expireHistory:
 		r.history.expire(time.Now())
+		r.reportHistory(ctx, 0)
 		r.armExpiry(ctx)
+		r.checkIdle(ctx)
+	case *trimHistory:
+		n := r.history.trim(m.bytes, time.Unix(0, m.notAfter))
+		r.reported = -1 // the budget waits for an answer, even if nothing changed
+		r.reportHistory(ctx, n)
 		r.checkIdle(ctx)
 	case *lingerOver:
 		if r.idle() {
@@ -135,6 +147,7 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 	}
 	r.sendAll(ctx, frame)
 	r.history.add(e, e.at)
+	r.reportHistory(ctx, 0)
 	r.armExpiry(ctx)
 	if m.Ref != nil && m.From != nil {
 		ctx.Send(m.From, &messages.WsMessage{JSON: appendV1Ack(nil, m.Ref, r.seq)})
@@ -183,6 +196,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	recovered := false
 	if m.Recover && m.Epoch == r.epoch && m.Since <= r.seq {
 		r.history.expire(time.Now())
+		r.reportHistory(ctx, 0)
 		replay, recovered = r.history.since(m.Since, r.seq)
 	}
 	ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), recovered)})
@@ -238,6 +252,20 @@ func (r *room) checkIdle(ctx actor.Context) {
 		return
 	}
 	r.linger.Reset(emptyRoomLinger)
+}
+
+// reportHistory tells the node's history budget what the room's history
+// holds, when that has changed; evicted is how many entries a trim dropped.
+func (r *room) reportHistory(ctx actor.Context, evicted int) {
+	if r.budget == nil || r.history.bytes == r.reported {
+		return
+	}
+	r.reported = r.history.bytes
+	var oldest int64
+	if t := r.history.oldest(); !t.IsZero() {
+		oldest = t.UnixNano()
+	}
+	ctx.Send(r.budget, &historyUsage{room: ctx.Self(), bytes: r.history.bytes, oldest: oldest, evicted: evicted})
 }
 
 // armExpiry makes sure the room wakes when its oldest entry expires.

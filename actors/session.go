@@ -96,8 +96,37 @@ func (s *session) Receive(ctx actor.Context) {
 		s.hb.start(ctx)
 	case *actor.Stopping:
 		s.hb.stop()
+		s.flushPending(ctx)
 		ctx.Send(s.lobby, &messages.Disconnect{ID: s.id, Room: s.room})
 	}
+}
+
+// flushPending hands the frames the client sent before its join completed
+// to the lobby, which passes them to the room ahead of the Disconnect that
+// follows them: a client that sends a frame and closes at once (the room's
+// Joined then arrives after the stop) still has its frame delivered. Only
+// what reaches other members is kept; there is nobody left to answer.
+func (s *session) flushPending(ctx actor.Context) {
+	for _, m := range s.pending {
+		if m.RateLimited || m.Binary {
+			continue
+		}
+		if s.protocol != messages.ProtocolJSON {
+			ctx.Send(s.lobby, &messages.BroadcastMessage{ID: s.id, Msg: appendJSONString(nil, string(m.Data)), RoomID: s.room})
+			continue
+		}
+		f, ferr := decodeClientFrame(m.Data)
+		if ferr != nil {
+			continue
+		}
+		switch f.Type {
+		case frameTypeBroadcast:
+			ctx.Send(s.lobby, &messages.BroadcastMessage{ID: s.id, Msg: f.Msg, RoomID: s.room})
+		case frameTypeDirect:
+			ctx.Send(s.lobby, &messages.DirectMessage{ID: s.id, To: f.to, Msg: f.Msg})
+		}
+	}
+	s.pending = nil
 }
 
 func (s *session) hold(m *messages.ClientMessage) {

@@ -65,7 +65,8 @@ type WsMessage struct {
 // BroadcastMessage is a message for every member of a room, the sender
 // included. Session → Room for a text frame, Lobby → Room for an HTTP publish
 // (which the transport asks of the lobby with a request; the room answers
-// Published).
+// Published). A session that stops before it has joined sends the frames it
+// held to the Lobby, which passes them to the room.
 //
 // Msg is the message as JSON: a client's text frame arrives as a JSON string,
 // an HTTP publish as the posted JSON unchanged.
@@ -140,6 +141,9 @@ type Published struct {
 	// Seq is the message's sequence number in its room; 0 when no room
 	// received it.
 	Seq uint64
+	// RoomLimit is true when the room did not exist and the node, having
+	// as many rooms as it may, did not create it.
+	RoomLimit bool
 }
 
 // ClientMessage is one data frame read from a client's socket.
@@ -152,9 +156,14 @@ type ClientMessage struct {
 	RateLimited bool
 }
 
-// ListRooms asks for every room with its member count. Transport → Lobby;
-// answered with RoomList.
-type ListRooms struct{}
+// ListRooms asks for a page of the rooms, with their member counts, in
+// name order. Transport → Lobby; answered with RoomList.
+type ListRooms struct {
+	// After is the name the page starts after; "" for the first page.
+	After string
+	// Limit is the most rooms in the page.
+	Limit int
+}
 
 // RoomSummary is one room in a RoomList.
 type RoomSummary struct {
@@ -165,6 +174,8 @@ type RoomSummary struct {
 // RoomList answers ListRooms, sorted by room name.
 type RoomList struct {
 	Rooms []RoomSummary
+	// More is true when rooms follow the last one listed.
+	More bool
 }
 
 // GetRoom asks for one room's state. Transport → Lobby → Room; answered with

@@ -2,7 +2,10 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +70,66 @@ func BenchmarkRoomFanout(b *testing.B) {
 			wg.Wait()
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(b.N*members)/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkJoinWhileListingRooms measures how long a join takes (dial to
+// "your id is") on a node with 30 000 rooms while four clients list rooms
+// without pause: listing must not stall the lobby, which every join passes
+// through. It reports the joins' p50 and p99; the -bench comparison is
+// against no listing at all.
+//
+//	go test ./test -run '^$' -bench JoinWhileListingRooms -benchtime 2000x
+func BenchmarkJoinWhileListingRooms(b *testing.B) {
+	for _, listers := range []int{0, 4} {
+		b.Run(fmt.Sprintf("listers=%d", listers), func(b *testing.B) {
+			ts := startServer(b, transport.Config{Logger: slog.New(slog.DiscardHandler), Rate: -1})
+			// 30 000 rooms, made by publishing to them (they keep their
+			// history, so they stay), 16 publishers at a time.
+			var fill sync.WaitGroup
+			for p := range 16 {
+				fill.Go(func() {
+					for i := p; i < 30_000; i += 16 {
+						req, _ := http.NewRequest("POST", ts.url(fmt.Sprintf("/rooms/room-%05d/broadcast", i)), strings.NewReader("1"))
+						if resp, err := http.DefaultClient.Do(req); err == nil {
+							resp.Body.Close()
+						}
+					}
+				})
+			}
+			fill.Wait()
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range listers {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if resp, err := http.Get(ts.url("/rooms?limit=1000&after=room-10000")); err == nil {
+							_, _ = io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+						}
+					}
+				})
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				c := join(b, ts, fmt.Sprintf("/ws/room-%05d", i%30_000))
+				lat = append(lat, time.Since(start))
+				_ = c.ws.CloseNow()
+			}
+			b.StopTimer()
+			close(stop)
+			wg.Wait()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }

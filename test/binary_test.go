@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,12 +30,22 @@ func buildLobby(t *testing.T) string {
 
 var listeningRE = regexp.MustCompile(`msg="lobby listening" addr=(\S+)`)
 
-// TestBinaryServesAndDrainsOnSIGTERM runs the real binary the way a user
-// does, with settings from flags and from the environment.
-func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
-	bin := buildLobby(t)
-	cmd := exec.Command(bin, "--heartbeat", "1s")
-	cmd.Env = append(os.Environ(), "LOBBY_ADDR=127.0.0.1:0", "LOBBY_LOG_LEVEL=debug")
+// binaryServer is the real binary, run by a test.
+type binaryServer struct {
+	cmd  *exec.Cmd
+	addr string
+	// exited receives Wait's result; a test that reads it puts it back
+	// for the cleanup.
+	exited chan error
+}
+
+// startBinary runs bin with args and env (added to the test's
+// environment), waits for it to log its address, and kills it when the
+// test ends.
+func startBinary(t *testing.T, bin string, args []string, env ...string) *binaryServer {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -42,10 +53,10 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
+	b := &binaryServer{cmd: cmd, exited: make(chan error, 1)}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-b.exited
 	})
 
 	addrCh := make(chan string, 1)
@@ -62,15 +73,22 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	}()
 	go func() {
 		<-logDone // Wait must not run before the pipe is drained
-		exited <- cmd.Wait()
+		b.exited <- cmd.Wait()
 	}()
-
-	var addr string
 	select {
-	case addr = <-addrCh:
+	case b.addr = <-addrCh:
 	case <-time.After(waitFor):
 		t.Fatal("the binary did not log its address")
 	}
+	return b
+}
+
+// TestBinaryServesAndDrainsOnSIGTERM runs the real binary the way a user
+// does, with settings from flags and from the environment.
+func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
+	bin := buildLobby(t)
+	srv := startBinary(t, bin, []string{"--heartbeat", "1s"}, "LOBBY_ADDR=127.0.0.1:0", "LOBBY_LOG_LEVEL=debug")
+	cmd, exited, addr := srv.cmd, srv.exited, srv.addr
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("listening on %s, want 127.0.0.1 from LOBBY_ADDR", addr)
 	}
@@ -80,6 +98,21 @@ func TestBinaryServesAndDrainsOnSIGTERM(t *testing.T) {
 	a.expect(b.id + " just joined!")
 	b.send("through the binary")
 	a.expect(broadcastFrame(b.id, `"through the binary"`, "bin"))
+
+	// On a loopback address the binary answers loopback names only.
+	req, err := http.NewRequest("GET", ts.url("/healthz"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "rebound.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Host rebound.example answered %d, want 403", resp.StatusCode)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

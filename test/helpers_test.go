@@ -38,6 +38,11 @@ func startServer(t testing.TB, cfg transport.Config) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
+	if cfg.ConnectRate == 0 {
+		// Tests connect hundreds of clients from 127.0.0.1 at once; the
+		// per-address connect rate has tests of its own.
+		cfg.ConnectRate = -1
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -273,4 +278,23 @@ func upgradeHeader() http.Header {
 		"Sec-Websocket-Version": {"13"},
 		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
 	}
+}
+
+// scanSeqs returns the seqs of a GET /rooms/{room}/history answer's
+// messages, in the order listed.
+func scanSeqs(t *testing.T, body []byte) []uint64 {
+	t.Helper()
+	var h struct {
+		Messages []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatalf("history %q: %v", body, err)
+	}
+	seqs := make([]uint64, len(h.Messages))
+	for i, m := range h.Messages {
+		seqs[i] = m.Seq
+	}
+	return seqs
 }

@@ -1,7 +1,10 @@
 package test
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -157,6 +160,7 @@ func TestBadRoomNamesAreRefusedBeforeTheUpgrade(t *testing.T) {
 		{name: "too long", path: "/ws/" + strings.Repeat("a", 65)},
 		{name: "non-ASCII", path: "/ws/caf%C3%A9"},
 		{name: "percent-encoded slash", path: "/ws/a%2Fb"},
+		{name: "percent-encoded slash alone", path: "/ws/%2F"},
 		{name: "seed route shape", path: "/bad%21name"},
 	}
 	for _, tt := range tests {
@@ -285,5 +289,64 @@ func TestHealthAndReadiness(t *testing.T) {
 		if status, body := httpDo(t, "GET", ts.url(path), nil, nil); status != http.StatusOK {
 			t.Errorf("GET %s: %d %s", path, status, body)
 		}
+	}
+}
+
+// TestBadHandshakesGetJSONErrors: what the WebSocket library would refuse
+// in text/plain is refused before it, with the JSON error shape.
+func TestBadHandshakesGetJSONErrors(t *testing.T) {
+	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	const upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+	tests := []struct {
+		name       string
+		request    string
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "no key", request: "GET /ws/r HTTP/1.1\r\n" + upgrade + "Sec-WebSocket-Version: 13\r\n",
+			wantStatus: 400, wantCode: "invalid_handshake"},
+		{name: "bad key", request: "GET /ws/r HTTP/1.1\r\n" + upgrade + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: abc\r\n",
+			wantStatus: 400, wantCode: "invalid_handshake"},
+		{name: "two keys", request: "GET /ws/r HTTP/1.1\r\n" + upgrade + "Sec-WebSocket-Version: 13\r\n" + key + key,
+			wantStatus: 400, wantCode: "invalid_handshake"},
+		{name: "version 8", request: "GET /ws/r HTTP/1.1\r\n" + upgrade + "Sec-WebSocket-Version: 8\r\n" + key,
+			wantStatus: 426, wantCode: "unsupported_version"},
+		{name: "HTTP/1.0", request: "GET /ws/r HTTP/1.0\r\n" + upgrade + "Sec-WebSocket-Version: 13\r\n" + key,
+			wantStatus: 400, wantCode: "invalid_handshake"},
+		{name: "HEAD", request: "HEAD /echo HTTP/1.1\r\n" + upgrade + "Sec-WebSocket-Version: 13\r\n" + key,
+			wantStatus: 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tt.request+"Host: "+ts.addr+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			req := &http.Request{Method: strings.Fields(tt.request)[0]}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("Content-Type %q, want application/json (status %d)", ct, resp.StatusCode)
+			}
+			if tt.wantCode == "" {
+				if resp.StatusCode != tt.wantStatus {
+					t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+				}
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectJSONError(t, resp.StatusCode, body, tt.wantStatus, tt.wantCode)
+		})
 	}
 }

@@ -194,21 +194,30 @@ func quietLogger(t *testing.T) *slog.Logger { return newLevelLogger(t, slog.Leve
 // metricValue scrapes /metrics and returns one sample's value.
 func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 	t.Helper()
+	v, ok := metricSample(t, ts, sample)
+	if !ok {
+		t.Fatalf("/metrics has no sample %s", sample)
+	}
+	return v
+}
+
+// metricSample scrapes /metrics for one sample; ok is false when it is not
+// there (a labelled counter that never moved).
+func metricSample(t *testing.T, ts *testServer, sample string) (v float64, ok bool) {
+	t.Helper()
 	status, body := httpDo(t, "GET", ts.url("/metrics"), nil, nil)
 	if status != http.StatusOK {
 		t.Fatalf("/metrics: %d", status)
 	}
 	for line := range strings.SplitSeq(string(body), "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			var v float64
 			if _, err := fmt.Sscan(rest, &v); err != nil {
 				t.Fatalf("sample %q: %v", line, err)
 			}
-			return v
+			return v, true
 		}
 	}
-	t.Fatalf("/metrics has no sample %s", sample)
-	return 0
+	return 0, false
 }
 
 // waitMetric waits for a sample to reach want. The server counts a

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -126,4 +129,64 @@ func TestStoppedServerLeavesNoGoroutines(t *testing.T) {
 	readers.Wait()
 	http.DefaultClient.CloseIdleConnections()
 	goleak.VerifyNone(t)
+}
+
+// TestStalledRequestDoesNotHoldUpTheSockets: a POST that declared 10 bytes
+// and sent one is still being read when the server shuts down. The
+// WebSockets are closed 1001 at once all the same, while Shutdown waits
+// for that request, which then completes.
+func TestStalledRequestDoesNotHoldUpTheSockets(t *testing.T) {
+	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	var clients []*client
+	for range 10 {
+		clients = append(clients, join(t, ts, "/ws/stall"))
+	}
+	stalled, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	// With Expect: 100-continue the server says when its handler has
+	// begun to read the body: the request is then under way for sure.
+	if _, err := io.WriteString(stalled, "POST /rooms/stall/broadcast HTTP/1.1\r\nHost: "+ts.addr+
+		"\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	answers := bufio.NewReader(stalled)
+	if resp, err := http.ReadResponse(answers, nil); err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("got %v, %v; want 100 Continue", resp, err)
+	}
+	if _, err := io.WriteString(stalled, `"`); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*waitFor)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- ts.srv.Shutdown(ctx) }()
+	for _, c := range clients {
+		// Each read waits at most waitFor, far less than the drain's
+		// deadline: before the change they were closed only at it.
+		c.expectClose(websocket.StatusGoingAway, "server shutting down")
+	}
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned %v while a request was under way", err)
+	default:
+	}
+	// The request's last bytes arrive: it is answered, and Shutdown ends.
+	if _, err := io.WriteString(stalled, `12345678"`); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(answers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stalled publish answered %d, want 200", resp.StatusCode)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strconv"
@@ -14,7 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// publishRoute wraps every POST route: with Config.PublishToken set, a
+// publishRoute wraps every POST route: a POST from a web page of another
+// origin is refused (checkPostOrigin); with Config.PublishToken set, a
 // request needs "Authorization: Bearer <token>"; and every request the
 // route refuses, for whatever reason, is counted by its status in
 // lobby_http_rejected_total.
@@ -24,9 +27,23 @@ func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if sw.status >= 400 {
-				s.metrics.publishesRejected.WithLabelValues(strconv.Itoa(sw.status)).Inc()
+				s.metrics.httpRejected.WithLabelValues(strconv.Itoa(sw.status)).Inc()
 			}
 		}()
+		if err := s.checkPostOrigin(r); err != nil {
+			writeError(sw, http.StatusForbidden, "forbidden_origin", err.Error())
+			return
+		}
+		// Bodies are read whole before they are published: bound the bytes
+		// read at once across requests, as well as each one.
+		if n := bodyReservation(r, s.cfg.MaxPublishBytes); n > 0 {
+			if !s.bodies.reserve(n) {
+				sw.Header().Set("Retry-After", "1")
+				writeError(sw, http.StatusServiceUnavailable, "over_capacity", "the server is reading as many request bodies as it takes; retry later")
+				return
+			}
+			defer s.bodies.release(n)
+		}
 		if len(want) > 0 {
 			got, ok := bearer(r)
 			// ConstantTimeCompare leaks only the length, not where a guess
@@ -56,6 +73,85 @@ func (w *statusWriter) WriteHeader(status int) {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// checkPostOrigin refuses a POST that a web page of another origin sent:
+// with the default set-up (loopback, no publish token) any page the user
+// visits could otherwise publish with fetch(..., {mode: "no-cors"}).
+// Publishers that are not browsers send neither header and are not
+// affected.
+func (s *Server) checkPostOrigin(r *http.Request) error {
+	if r.Header.Get("Origin") != "" {
+		return s.checkOrigin(r)
+	}
+	// A browser sends Origin with every POST; Sec-Fetch-Site is a second
+	// witness for a request that lost it on the way.
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return errors.New("a cross-site request may not publish")
+	}
+	return nil
+}
+
+// readRoute wraps the routes that read a room (its members, its history)
+// and GET /rooms: with client auth on (Config.JWTSecret), what a client may
+// not join it may not read either. A room route needs a client token that
+// allows the room, or the publish token; GET /rooms, which names every
+// room, needs the publish token.
+func (s *Server) readRoute(h http.HandlerFunc, perRoom bool) http.HandlerFunc {
+	if s.cfg.JWTSecret == "" {
+		return h
+	}
+	publish := []byte(s.cfg.PublishToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if got, ok := bearer(r); ok && len(publish) > 0 && subtle.ConstantTimeCompare([]byte(got), publish) == 1 {
+			h(w, r)
+			return
+		}
+		if !perRoom {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby publish"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "with client auth on, listing rooms needs Authorization: Bearer <publish token>")
+			return
+		}
+		room := r.PathValue("room")
+		if !validRoom(room) {
+			writeError(w, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
+			return
+		}
+		if err := s.checkClientToken(r, room); err != nil {
+			if errors.Is(err, errForbiddenRoom) {
+				writeError(w, http.StatusForbidden, "forbidden", "the token does not allow room "+room)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+		h(w, r)
+	}
+}
+
+// checkHost enforces Config.RestrictHosts.
+func (s *Server) checkHost(r *http.Request) bool {
+	if !s.cfg.RestrictHosts {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && ip.IsLoopback() {
+		return true
+	}
+	for _, p := range s.cfg.AllowedHosts {
+		if ok, err := path.Match(strings.ToLower(p), host); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.
 func bearer(r *http.Request) (string, bool) {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -67,6 +68,11 @@ type batchConn struct {
 	lastSeen *atomic.Int64
 }
 
+// errControlFlood is the read error of a client over its control frame
+// budget, returned once; the reader then closes it 1008 while batchConn
+// drops its pings and pongs.
+var errControlFlood = errors.New("transport: too many control frames")
+
 // readBufSize is the most read from the socket at once.
 const readBufSize = 4 << 10
 
@@ -104,7 +110,14 @@ func (b *batchConn) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if b.readErr != nil {
-			return 0, b.readErr
+			err := b.readErr
+			if err == errControlFlood {
+				// Said once, to the connection's reader, which then
+				// closes 1008; the close handshake reads on, and the
+				// client's control frames are dropped from now on.
+				b.readErr = nil
+			}
+			return 0, err
 		}
 		// Nothing pending: the rest of a message coder/websocket has begun
 		// to read.
@@ -202,8 +215,16 @@ func (b *batchConn) readNowLocked(fd uintptr) bool {
 // place, and notes that the client was seen.
 func (b *batchConn) filter(p []byte) (int, error) {
 	n, _, err := b.in.filter(p)
-	if len(p) > 0 && b.lastSeen != nil {
-		b.lastSeen.Store(time.Now().UnixNano())
+	if len(p) == 0 {
+		return n, err
+	}
+	now := time.Now().UnixNano()
+	if b.lastSeen != nil {
+		b.lastSeen.Store(now)
+	}
+	if b.in.flooded && err == nil {
+		b.in.flooded = false // said once
+		err = errControlFlood
 	}
 	return n, err
 }
@@ -353,7 +374,9 @@ type batchingWriter struct {
 	http.ResponseWriter
 	timeout  time.Duration
 	lastSeen *atomic.Int64
-	conn     *batchConn
+	// controlRate and controlBurst are the client's control frame budget.
+	controlRate, controlBurst float64
+	conn                      *batchConn
 }
 
 func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -362,6 +385,7 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = newBatchConn(nc, w.timeout, w.lastSeen)
+	w.conn.in.budget.rate, w.conn.in.budget.burst = w.controlRate, w.controlBurst
 	// Bytes the client sent right after its handshake, which net/http has
 	// read already, are the first to read.
 	if n := brw.Reader.Buffered(); n > 0 {

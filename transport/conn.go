@@ -73,6 +73,7 @@ const (
 	reasonSlowConsumer = "slow consumer"
 	reasonWriteFailed  = "write failed"
 	reasonShutdown     = "server shutting down"
+	reasonControlFlood = "too many control frames"
 )
 
 func newWSConn(limits connLimits, m *metrics) *wsConn {
@@ -149,6 +150,22 @@ func (c *wsConn) Abort(code int, reason string) {
 		return
 	}
 	c.abortLocked(websocket.StatusCode(code), reason)
+}
+
+// closeNow closes the connection with code and reason from its reader,
+// dropping what is queued, and waits for the close handshake (at most
+// coder/websocket's 5 s): the client's frames meanwhile are read and
+// dropped, so that the TCP close that follows finds nothing unread and
+// does not reset the connection under the close frame.
+func (c *wsConn) closeNow(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		c.closeCode, c.closeReason = code, reason
+		c.queue, c.spare, c.queuedBytes = nil, nil, 0
+	}
+	c.mu.Unlock()
+	_ = c.ws.Close(code, reason)
 }
 
 // abortGrace is how long an aborted connection's client gets to answer the

@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lobby/lobby/actors"
 )
 
 // serverConn upgrades one connection the way serveSocket does and hands
 // the server side's wsConn and the client to the caller.
 func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
 	tb.Helper()
-	m := newMetrics(func() float64 { return 0 })
+	m := newMetrics(&actors.Stats{})
 	conns := make(chan *wsConn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := newWSConn(limits, m)

@@ -1,13 +1,13 @@
 package transport
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lobby/lobby/actors"
 )
 
 // Disconnect reasons, the values of lobby_disconnects_total's reason label.
@@ -21,6 +21,7 @@ const (
 	dcShutdown       = "shutdown"
 	dcInternalError  = "internal_error"
 	dcPolicy         = "policy"
+	dcRoomLimit      = "room_limit"
 )
 
 // Upgrade refusals, the values of lobby_upgrades_refused_total's reason label.
@@ -31,24 +32,25 @@ const (
 	refusedForbidden    = "forbidden"
 	refusedOrigin       = "origin"
 	refusedDraining     = "draining"
+	refusedConnectRate  = "connect_rate"
 )
 
 // metrics are one Server's Prometheus metrics, on a registry of its own so
 // that two servers in one process (tests) do not collide.
 type metrics struct {
-	registry          *prometheus.Registry
-	connections       prometheus.Gauge
-	received          prometheus.Counter
-	delivered         prometheus.Counter
-	disconnects       *prometheus.CounterVec
-	fanout            prometheus.Histogram
-	queueDropped      prometheus.Counter
-	rateLimited       prometheus.Counter
-	upgradesRefused   *prometheus.CounterVec
-	publishesRejected *prometheus.CounterVec
+	registry        *prometheus.Registry
+	connections     prometheus.Gauge
+	received        prometheus.Counter
+	delivered       prometheus.Counter
+	disconnects     *prometheus.CounterVec
+	fanout          prometheus.Histogram
+	queueDropped    prometheus.Counter
+	rateLimited     prometheus.Counter
+	upgradesRefused *prometheus.CounterVec
+	httpRejected    *prometheus.CounterVec
 }
 
-func newMetrics(rooms func() float64) *metrics {
+func newMetrics(stats *actors.Stats) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -77,24 +79,31 @@ func newMetrics(rooms func() float64) *metrics {
 		upgradesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lobby_upgrades_refused_total", Help: "WebSocket connects refused before the upgrade, by reason.",
 		}, []string{"reason"}),
-		publishesRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lobby_http_rejected_total", Help: "HTTP publish and send requests refused, by status code.",
+		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_http_rejected_total", Help: "HTTP requests refused, by status code: POST routes (publish, send) and, with host checking on, requests for a foreign Host.",
 		}, []string{"code"}),
 	}
 	m.registry.MustRegister(
 		m.connections, m.received, m.delivered, m.disconnects, m.fanout,
-		m.queueDropped, m.rateLimited, m.upgradesRefused, m.publishesRejected,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_rooms", Help: "Rooms alive, empty ones keeping history included."}, rooms),
+		m.queueDropped, m.rateLimited, m.upgradesRefused, m.httpRejected,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_rooms", Help: "Rooms alive, empty ones keeping history included."},
+			func() float64 { return float64(stats.Rooms.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_rooms_refused_total", Help: "Joins and publishes refused because the node had --max-rooms rooms."},
+			func() float64 { return float64(stats.RoomsRefused.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_history_bytes", Help: "Memory the rooms' histories hold, messages and frames counted, against --history-budget."},
+			func() float64 { return float64(stats.HistoryBytes.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_history_evicted_total", Help: "History entries dropped, oldest first across rooms, to keep under --history-budget."},
+			func() float64 { return float64(stats.HistoryEvicted.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	// Every reason is exported from the start, at 0, so that rate() and
 	// alerts work before the first event.
 	for _, r := range []string{dcClientClosed, dcConnectionLost, dcSlowConsumer, dcHeartbeat,
-		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy} {
+		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcRoomLimit} {
 		m.disconnects.WithLabelValues(r)
 	}
-	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining} {
+	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate} {
 		m.upgradesRefused.WithLabelValues(r)
 	}
 	return m
@@ -102,15 +111,4 @@ func newMetrics(rooms func() float64) *metrics {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
-}
-
-// roomsGauge counts the rooms at scrape time, asking the lobby.
-func (s *Server) roomsGauge() float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	rooms, err := s.node.Rooms(ctx)
-	if err != nil {
-		return 0
-	}
-	return float64(len(rooms))
 }

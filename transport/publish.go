@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -54,16 +55,41 @@ func (s *Server) publishDashboard(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if body[0] != '[' {
-		writeError(w, http.StatusBadRequest, "invalid_body", "the body must be a JSON array of statistic records")
-		return
-	}
-	var records []statisticRecord
-	if err := json.Unmarshal(body, &records); err != nil {
+	if err := checkStatistics(body); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_body", "the body must be a JSON array of statistic records: "+err.Error())
 		return
 	}
 	s.publish(w, r, DashboardRoom, body)
+}
+
+// maxStatisticRecords bounds the records of one dashboard publish: a day's
+// figures per product line are a few dozen, and a megabyte of [{},{},...]
+// is 350 000 records to check.
+const maxStatisticRecords = 10_000
+
+// checkStatistics checks that body, valid JSON, is an array of statistic
+// records, decoding one record at a time into the same value: decoding the
+// whole array at once costs ~160 bytes a record, 57 MB for a 1 MiB body of
+// empty objects.
+func checkStatistics(body []byte) error {
+	if body[0] != '[' {
+		return errors.New("not an array")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	var rec statisticRecord
+	for n := 0; dec.More(); n++ {
+		if n == maxStatisticRecords {
+			return fmt.Errorf("more than %d records", maxStatisticRecords)
+		}
+		rec = statisticRecord{}
+		if err := dec.Decode(&rec); err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, body []byte) {
@@ -71,6 +97,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, body)
 	if err != nil {
 		writeUnavailable(w, err)
+		return
+	}
+	if res.RoomLimit {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "too_many_rooms", "the server has as many rooms as it may keep; retry later or publish to an existing room")
 		return
 	}
 	// The room answers once it has handed the message to every member.
@@ -89,7 +120,7 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	if sw, ok := w.(*statusWriter); ok {
 		limitWriter = sw.ResponseWriter
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(limitWriter, r.Body, s.cfg.MaxPublishBytes))
+	raw, err := readBody(http.MaxBytesReader(limitWriter, r.Body, s.cfg.MaxPublishBytes), r.ContentLength, s.cfg.MaxPublishBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -109,7 +140,38 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
 		return nil, false
 	}
+	// json.Valid accepts invalid UTF-8 inside strings, and every member's
+	// text frame would then carry it (see actors.decodeClientFrame).
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
+		return nil, false
+	}
 	return body, true
+}
+
+// readBody reads a body of at most limit bytes (body enforces it). With a
+// Content-Length it reads into a buffer of that size, where io.ReadAll would
+// grow one by doubling and hold up to twice the body meanwhile.
+func readBody(body io.Reader, contentLength, limit int64) ([]byte, error) {
+	if contentLength < 0 || contentLength > limit {
+		return io.ReadAll(body)
+	}
+	raw := make([]byte, contentLength)
+	if _, err := io.ReadFull(body, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// bodyReservation is what an HTTP body is charged against
+// Config.BodyBudget while its request is served: its Content-Length, or
+// for a body of unknown length twice the largest allowed, which
+// io.ReadAll may hold while it grows its buffer.
+func bodyReservation(r *http.Request, limit int64) int64 {
+	if n := r.ContentLength; n >= 0 {
+		return min(n, limit) // a longer body is refused after limit bytes
+	}
+	return 2 * limit
 }
 
 // sendDirect is POST /sessions/{id}/send: any JSON body, to one session.

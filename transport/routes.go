@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"bufio"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -20,14 +23,31 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /echo", s.serveEcho)
 	mux.HandleFunc("POST /rooms/{room}/broadcast", s.publishRoute(s.publishRoom))
 	mux.HandleFunc("POST /dailyDashBoard", s.publishRoute(s.publishDashboard))
-	mux.HandleFunc("GET /rooms", s.listRooms)
-	mux.HandleFunc("GET /rooms/{room}", s.getRoom)
-	mux.HandleFunc("GET /rooms/{room}/history", s.getHistory)
+	mux.HandleFunc("GET /rooms", s.readRoute(s.listRooms, false))
+	mux.HandleFunc("GET /rooms/{room}", s.readRoute(s.getRoom, true))
+	mux.HandleFunc("GET /rooms/{room}/history", s.readRoute(s.getHistory, true))
 	mux.HandleFunc("POST /sessions/{id}/send", s.publishRoute(s.sendDirect))
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	return jsonMuxErrors(mux)
+	return s.hostGuard(jsonMuxErrors(mux))
+}
+
+// hostGuard refuses every request for a Host the server does not answer
+// to (Config.RestrictHosts), before any route sees it.
+func (s *Server) hostGuard(next http.Handler) http.Handler {
+	if !s.cfg.RestrictHosts {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.checkHost(r) {
+			s.metrics.httpRejected.WithLabelValues("403").Inc()
+			writeError(w, http.StatusForbidden, "forbidden_host",
+				"this server does not answer to host "+strconv.Quote(r.Host)+"; start it with --allowed-hosts to allow it")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -42,13 +62,46 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// Pages of GET /rooms.
+const (
+	defaultRoomsPage = 100
+	maxRoomsPage     = 1000
+)
+
+// roomsBody is GET /rooms's answer.
+type roomsBody struct {
+	Rooms []messages.RoomSummary `json:"rooms"`
+	// Next, when rooms follow, is the after= of the next page.
+	Next string `json:"next,omitempty"`
+}
+
+// listRooms is GET /rooms?limit=&after=: a page of the rooms in name order.
 func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
-	rooms, err := s.node.Rooms(r.Context())
+	q := r.URL.Query()
+	limit := defaultRoomsPage
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 || n > maxRoomsPage {
+			writeError(w, http.StatusBadRequest, "invalid_limit", fmt.Sprintf("limit must be a number from 1 to %d", maxRoomsPage))
+			return
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	if after != "" && !validRoom(after) {
+		writeError(w, http.StatusBadRequest, "invalid_room", "after: "+invalidRoomMessage)
+		return
+	}
+	rooms, more, err := s.node.Rooms(r.Context(), after, limit)
 	if err != nil {
 		writeUnavailable(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
+	body := roomsBody{Rooms: rooms}
+	if more {
+		body.Next = rooms[len(rooms)-1].Room
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // roomBody is GET /rooms/{room}'s answer.
@@ -114,7 +167,43 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown_room", "no room "+name)
 		return
 	}
-	writeJSON(w, http.StatusOK, historyBody{Room: name, Epoch: h.Epoch, Seq: h.Seq, Complete: h.Complete, Messages: h.Entries})
+	writeHistory(w, historyBody{Room: name, Epoch: h.Epoch, Seq: h.Seq, Complete: h.Complete, Messages: h.Entries})
+}
+
+// writeHistory writes a history answer as it goes, entry by entry, where
+// writeJSON would encode it whole first: a room's history may hold 16 MiB,
+// and a client that does not read its answer would otherwise keep a copy
+// of it alive until the write timeout. The messages are the room's own
+// bytes, valid JSON, written as they are.
+func writeHistory(w http.ResponseWriter, h historyBody) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	head, _ := json.Marshal(struct {
+		Room     string `json:"room"`
+		Epoch    string `json:"epoch"`
+		Seq      uint64 `json:"seq"`
+		Complete bool   `json:"complete"`
+	}{h.Room, h.Epoch, h.Seq, h.Complete})
+	b := bufio.NewWriterSize(w, 16<<10)
+	b.Write(head[:len(head)-1])
+	b.WriteString(`,"messages":[`)
+	for i, e := range h.Messages {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"seq":`)
+		b.WriteString(strconv.FormatUint(e.Seq, 10))
+		b.WriteString(`,"id":"`)
+		b.WriteString(e.ID.String())
+		b.WriteString(`","msg":`)
+		b.Write(e.Msg)
+		b.WriteByte('}')
+	}
+	b.WriteString("]}\n")
+	// The status is sent; a write error here is a client gone away, and
+	// bufio keeps the first one.
+	_ = b.Flush()
 }
 
 func writeUnavailable(w http.ResponseWriter, err error) {

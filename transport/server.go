@@ -45,6 +45,19 @@ type Config struct {
 	History int
 	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
 	HistoryTTL time.Duration
+	// HistoryBudget bounds the memory all rooms' histories hold together
+	// (messages and their frames); past it the oldest entries, whatever
+	// their room, are dropped first. Zero means 256 MiB; negative, none.
+	HistoryBudget int
+	// MaxRooms is the most rooms kept at once; a join that would create
+	// one more is closed 1013 "too many rooms", a publish answered 503
+	// too_many_rooms. Zero means 100 000.
+	MaxRooms int
+	// BodyBudget bounds the bytes of HTTP request bodies read at once,
+	// node-wide: each POST is charged its Content-Length (twice
+	// MaxPublishBytes when it has none) while it is served, and one that
+	// would take the total past it is answered 503. Zero means 64 MiB.
+	BodyBudget int64
 	// MaxConnections is the most WebSocket connections served at once;
 	// more are answered 503 before the upgrade. Zero means 100 000.
 	MaxConnections int
@@ -55,6 +68,37 @@ type Config struct {
 	// RateBurst is how many frames a client may send at once above Rate.
 	// Zero means 200.
 	RateBurst int
+	// RateBytes is each client's inbound byte rate, per second, counted in
+	// frame payloads; frames over it are answered as frames over Rate are.
+	// Zero means 1 MiB/s; negative, no limit.
+	RateBytes float64
+	// RateBytesBurst is how many bytes a client may send at once above
+	// RateBytes. Zero means SendQueueBytes/8: even escaped six times over
+	// (a control character in the text protocol becomes \u00XX), one
+	// client's burst then fits in every reader's queue, so that the sender
+	// meets the limit and its readers are not closed as slow consumers. It
+	// is never less than MaxMessageBytes, or a frame of that size could
+	// never be sent.
+	RateBytesBurst int
+	// ControlRate is how many control frames (pings, pongs) a client may
+	// send per second; a client over it is closed 1008 "too many control
+	// frames". Zero means 10; negative, no limit.
+	ControlRate float64
+	// ControlBurst is how many control frames a client may send at once
+	// above ControlRate. Zero means 50.
+	ControlBurst int
+	// ConnectRate is how many WebSocket connects a remote address (an IPv6
+	// /64) may make per second; more are answered 429 with Retry-After.
+	// Zero means 20; negative, no limit.
+	ConnectRate float64
+	// ConnectBurst is how many connects an address may make at once above
+	// ConnectRate. Zero means 100.
+	ConnectBurst int
+	// TrustProxy makes the remote address of a request the last one in its
+	// X-Forwarded-For header (or X-Real-IP), as a reverse proxy in front of
+	// the server sets it. False means the TCP peer's address: a client
+	// could otherwise name any address it likes.
+	TrustProxy bool
 	// PublishToken, when set, is the bearer token every POST route needs.
 	// Empty means publishing is open: keep the server on loopback then.
 	PublishToken string
@@ -66,6 +110,16 @@ type Config struct {
 	// "*.example.com", path.Match syntax) allowed besides the server's
 	// own. Empty means same-origin only.
 	AllowedOrigins []string
+	// RestrictHosts makes the server refuse, 403 forbidden_host, a request
+	// whose Host is neither a loopback name or address nor one that
+	// AllowedHosts lists: a web page whose name resolves to 127.0.0.1 (DNS
+	// rebinding) is then not served. cmd/lobby sets it when serving on a
+	// loopback address. False means any Host is answered.
+	RestrictHosts bool
+	// AllowedHosts are the Host names (patterns such as "*.example.com",
+	// path.Match syntax, no port) answered besides loopback ones when
+	// RestrictHosts is set. Empty means loopback names and addresses only.
+	AllowedHosts []string
 	// DrainTimeout bounds Shutdown when its context has no deadline.
 	// Zero means 10 s.
 	DrainTimeout time.Duration
@@ -98,6 +152,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxPublishBytes <= 0 {
 		c.MaxPublishBytes = 1 << 20
 	}
+	if c.BodyBudget <= 0 {
+		c.BodyBudget = 64 << 20
+	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 100_000
 	}
@@ -107,6 +164,25 @@ func (c Config) withDefaults() Config {
 	if c.RateBurst <= 0 {
 		c.RateBurst = 200
 	}
+	if c.RateBytes == 0 {
+		c.RateBytes = 1 << 20
+	}
+	if c.RateBytesBurst <= 0 {
+		c.RateBytesBurst = c.SendQueueBytes / 8
+	}
+	c.RateBytesBurst = max(c.RateBytesBurst, int(min(c.MaxMessageBytes, 1<<30)))
+	if c.ControlRate == 0 {
+		c.ControlRate = 10
+	}
+	if c.ControlBurst <= 0 {
+		c.ControlBurst = 50
+	}
+	if c.ConnectRate == 0 {
+		c.ConnectRate = 20
+	}
+	if c.ConnectBurst <= 0 {
+		c.ConnectBurst = 100
+	}
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -115,6 +191,23 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// byteBudget is a count of bytes in use, bounded by limit.
+type byteBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// reserve takes n bytes from the budget, if they are there.
+func (b *byteBudget) reserve(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *byteBudget) release(n int64) { b.used.Add(-n) }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("transport: server closed")
@@ -136,6 +229,10 @@ type Server struct {
 	// warnings rate-limits warnings about clients, so that a flood of bad
 	// clients cannot flood the log.
 	warnings *rate.Limiter
+	// connects limits each remote address's connects; nil for no limit.
+	connects *connectLimiter
+	// bodies counts the request bodies being read (Config.BodyBudget).
+	bodies byteBudget
 
 	draining atomic.Bool
 	// open counts the WebSocket connections, for MaxConnections.
@@ -167,9 +264,11 @@ func New(cfg Config) *Server {
 		ClientTimeout: cfg.ClientTimeout,
 		History:       cfg.History,
 		HistoryTTL:    cfg.HistoryTTL,
+		HistoryBudget: cfg.HistoryBudget,
+		MaxRooms:      cfg.MaxRooms,
 		Logger:        cfg.Logger,
 	})
-	s.metrics = newMetrics(s.roomsGauge)
+	s.metrics = newMetrics(s.node.Stats())
 	web, err := loadWebAssets(webFiles, "web")
 	if err != nil {
 		// The files are embedded in the binary: this is a build mistake
@@ -178,6 +277,8 @@ func New(cfg Config) *Server {
 	}
 	s.web = web
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
+	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
+	s.bodies.limit = cfg.BodyBudget
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()
 	s.http = &http.Server{
@@ -211,13 +312,16 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown drains the server, in this order:
 //
 //  1. /readyz turns false and new WebSocket upgrades are refused (503);
-//  2. the lobby refuses joins, the listeners close and idle HTTP
-//     connections with them;
-//  3. every socket is closed 1001 "server shutting down" after the frames
-//     already queued for it;
-//  4. if the sockets are not all closed by ctx's deadline (or DrainTimeout
+//  2. the lobby refuses joins;
+//  3. the listeners close, and idle HTTP connections with them, while
+//     HTTP requests under way are given until the deadline to finish;
+//  4. meanwhile, at once, every socket is closed 1001 "server shutting
+//     down" after the frames already queued for it: a stalled HTTP
+//     request does not hold up the WebSockets;
+//  5. if the sockets are not all closed by ctx's deadline (or DrainTimeout
 //     when ctx has none), they are closed at once;
-//  5. the actors are stopped.
+//  6. once the HTTP requests are done too (or the deadline has passed),
+//     the actors are stopped.
 //
 // It returns when all of that is done; calling it again waits for the
 // first call. The error is ctx's when the drain had to be cut short.
@@ -241,7 +345,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.node.BeginDrain(ctx); err != nil {
 		s.log.Warn("lobby did not acknowledge the drain", slog.Any("err", err))
 	}
-	httpErr := s.http.Shutdown(ctx)
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Shutdown(ctx) }()
 
 	s.mu.Lock()
 	for c := range s.conns {
@@ -263,6 +368,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeAll()
 		<-done
 	}
+	// http.Server.Shutdown returns at ctx's deadline at the latest.
+	httpErr := <-httpDone
 	s.node.Shutdown()
 	if err == nil && httpErr != nil {
 		err = fmt.Errorf("shutdown http: %w", httpErr)

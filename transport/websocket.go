@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -45,9 +46,11 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 		return
 	}
-	if room == "" {
+	if room == "" && r.URL.EscapedPath() == "/ws/" {
 		room = DefaultRoom
 	}
+	// ServeMux matches /ws/%2F to /ws/{$}, with an empty room: an encoded
+	// slash is not a name, so it is refused like %2F inside a name.
 	if !validRoom(room) {
 		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
 		return
@@ -140,6 +143,16 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		writeError(w, http.StatusUpgradeRequired, "upgrade_required", "this route is a WebSocket; connect with a WebSocket client")
 		return
 	}
+	if herr := checkHandshake(w, r); herr != nil {
+		s.refuse(w, r, refusedBadRequest, herr.status, herr.code, herr.message)
+		return
+	}
+	ok, wait, share := s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now())
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, "rate_limited", "too many connects from this address; retry later")
+		return
+	}
 	if s.draining.Load() {
 		s.refuse(w, r, refusedDraining, http.StatusServiceUnavailable, "draining", "the server is shutting down")
 		return
@@ -176,7 +189,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
 	}, s.metrics)
-	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen}
+	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen,
+		controlRate: s.cfg.ControlRate, controlBurst: float64(s.cfg.ControlBurst)}
 	ws, err := websocket.Accept(bw, r, acceptOptions)
 	if err != nil {
 		// Accept has answered the client already.
@@ -198,7 +212,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, kind, room 
 	}
 	props, id := newProps(conn, protocol)
 	pid := s.node.Spawn(props)
-	info := connInfo{kind: kind, remote: r.RemoteAddr, id: id, room: room, protocol: protocol, start: time.Now()}
+	info := connInfo{kind: kind, remote: r.RemoteAddr, id: id, room: room, protocol: protocol, start: time.Now(), burstShare: share}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("connection open", info.attrs(slog.String("protocol", protocolName(protocol)))...)
 	}
@@ -220,6 +234,9 @@ type connInfo struct {
 	id                 uuid.UUID
 	protocol           messages.Protocol
 	start              time.Time
+	// burstShare is how much of its frame and byte bursts the connection
+	// starts with (connectLimiter.allow).
+	burstShare float64
 }
 
 func (c *connInfo) attrs(more ...any) []any {
@@ -238,7 +255,7 @@ func (c *connInfo) attrs(more ...any) []any {
 // hands every frame to the connection's actor, then stops the actor and
 // the connection's goroutines, and only then returns.
 func (s *Server) serveConn(conn *wsConn, pid *actor.PID, info connInfo) {
-	readErr := s.readLoop(conn, pid)
+	readErr := s.readLoop(conn, pid, info.burstShare)
 	s.endConn(conn, pid, &info, readErr)
 }
 
@@ -276,10 +293,16 @@ func protocolName(p messages.Protocol) string {
 // fails: the client closed, the connection broke, a frame was too large
 // (coder/websocket then closes with 1009), or the server is closing.
 // Frames over the rate limit are handed on marked, for the actor to answer.
-func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
-	var limiter *rate.Limiter
+func (s *Server) readLoop(conn *wsConn, pid *actor.PID, burstShare float64) error {
+	var limiter, bytesLimiter *rate.Limiter
+	now := time.Now()
 	if s.cfg.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
+		limiter.AllowN(now, int(math.Round(float64(s.cfg.RateBurst)*(1-burstShare))))
+	}
+	if s.cfg.RateBytes > 0 {
+		bytesLimiter = rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.RateBytesBurst)
+		bytesLimiter.AllowN(now, int(math.Round(float64(s.cfg.RateBytesBurst)*(1-burstShare))))
 	}
 	grown := false
 	for {
@@ -294,9 +317,13 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID) error {
 		}
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
+			if errors.Is(err, errControlFlood) {
+				conn.closeNow(websocket.StatusPolicyViolation, reasonControlFlood)
+			}
 			return err
 		}
-		limited := limiter != nil && !limiter.Allow()
+		limited := limiter != nil && !limiter.Allow() ||
+			bytesLimiter != nil && !bytesLimiter.AllowN(time.Now(), len(data))
 		if limited {
 			s.metrics.rateLimited.Inc()
 		} else {
@@ -342,16 +369,22 @@ func closeReason(conn *wsConn, readErr error) connClose {
 	if code, reason := conn.reason(); code != 0 {
 		c := connClose{why: dcPolicy, code: code, reason: reason, by: "server"}
 		switch reason {
-		case reasonSlowConsumer, reasonWriteFailed:
+		case reasonSlowConsumer:
 			c.why = dcSlowConsumer
+		case reasonWriteFailed:
+			// A write that failed rather than timed out met a peer that is
+			// gone (reset, broken pipe): the client did not fall behind.
+			c.why = dcConnectionLost
 		case actors.ReasonHeartbeatTimeout:
 			c.why = dcHeartbeat
-		case actors.ReasonRateLimit:
+		case actors.ReasonRateLimit, reasonControlFlood:
 			c.why = dcRateLimit
 		case reasonShutdown:
 			c.why = dcShutdown
 		case actors.ReasonInternalError:
 			c.why = dcInternalError
+		case actors.ReasonRoomLimit:
+			c.why = dcRoomLimit
 		}
 		return c
 	}

@@ -1,6 +1,9 @@
 package transport
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // The server keeps its heartbeat below coder/websocket: batchConn writes
 // the pings into the outgoing byte stream and takes the client's pongs out
@@ -113,11 +116,46 @@ func extLen(len7 byte) int {
 	return 0
 }
 
-// inScanner takes the pongs out of the client's byte stream.
+// inScanner takes the pongs out of the client's byte stream, and counts
+// the control frames in it.
 type inScanner struct {
 	frameScanner
-	// pong is set while the current frame is a pong being taken out.
+	// pong is set while the current frame is being taken out: a pong, or
+	// with dropPings a ping.
 	pong bool
+	// budget bounds the client's control frames (close, ping, pong),
+	// which never reach the connection's actor and its rate limit: a ping
+	// or pong flood would otherwise cost the server CPU for free.
+	budget controlBudget
+	// flooded is set when the client goes over its budget, until
+	// batchConn has reported it; dropPings, from then on, takes pings out
+	// too, unanswered, while the client is being closed.
+	flooded, dropPings bool
+}
+
+// controlBudget is a token bucket for control frames. A zero rate is no
+// limit.
+type controlBudget struct {
+	rate, burst float64
+	tokens      float64
+	// last is when tokens was last brought up to date (UnixNano).
+	last int64
+}
+
+// take charges one control frame and reports whether the client is
+// within its budget.
+func (c *controlBudget) take(now int64) bool {
+	if c.rate <= 0 {
+		return true
+	}
+	if c.last == 0 {
+		c.tokens = c.burst
+	} else {
+		c.tokens = min(c.burst, c.tokens+float64(now-c.last)/1e9*c.rate)
+	}
+	c.last = now
+	c.tokens--
+	return c.tokens >= 0
 }
 
 // filter removes the pong frames from p in place. It returns how many
@@ -148,7 +186,12 @@ func (s *inScanner) filter(p []byte) (n, pongs int, err error) {
 		if s.hdr == 0 {
 			// A pong has FIN set and no RSV bits; any other first byte
 			// with the pong opcode is coder/websocket's to refuse.
-			s.pong = b == finBit|opPong
+			if b&opClose != 0 && !s.dropPings && !s.budget.take(time.Now().UnixNano()) {
+				// Over budget: this frame and every ping after it, in
+				// this read too, are dropped unanswered.
+				s.flooded, s.dropPings = true, true
+			}
+			s.pong = b == finBit|opPong || s.dropPings && b == finBit|opPing
 		}
 		if s.pong && s.hdr == 1 && (b&maskBit == 0 || b&0x7f > maxCtlSz) {
 			return w, pongs, errBadPong

@@ -38,6 +38,7 @@ type options struct {
 	logFormat       string
 	insecurePublish bool
 	allowedOrigins  string
+	allowedHosts    string
 	pprof           bool
 	server          transport.Config
 }
@@ -58,13 +59,24 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", 1<<20, "largest HTTP publish body (larger is answered 413)")
 	fs.IntVar(&o.server.History, "history", 100, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
 	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", 5*time.Minute, "how long a room keeps a message")
+	fs.Int64Var(&o.server.BodyBudget, "body-budget", 64<<20, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
+	fs.IntVar(&o.server.HistoryBudget, "history-budget", 256<<20, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
+	fs.IntVar(&o.server.MaxRooms, "max-rooms", 100_000, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
 	fs.IntVar(&o.server.MaxConnections, "max-connections", 100_000, "WebSocket connections served at once (more are answered 503)")
 	fs.Float64Var(&o.server.Rate, "rate", 100, "frames per second each client may send (negative: no limit)")
 	fs.IntVar(&o.server.RateBurst, "rate-burst", 200, "frames a client may send at once above --rate")
+	fs.Float64Var(&o.server.RateBytes, "rate-bytes", 1<<20, "bytes per second each client may send, in frame payloads (negative: no limit)")
+	fs.IntVar(&o.server.RateBytesBurst, "rate-bytes-burst", 0, "bytes a client may send at once above --rate-bytes (0: --send-queue-bytes/8, at least --max-message-bytes)")
+	fs.Float64Var(&o.server.ControlRate, "control-rate", 10, "control frames (pings, pongs) per second each client may send; more close it 1008 (negative: no limit)")
+	fs.IntVar(&o.server.ControlBurst, "control-burst", 50, "control frames a client may send at once above --control-rate")
+	fs.Float64Var(&o.server.ConnectRate, "connect-rate", 20, "WebSocket connects per second from one address (an IPv6 /64); more are answered 429 (negative: no limit)")
+	fs.IntVar(&o.server.ConnectBurst, "connect-burst", 100, "connects one address may make at once above --connect-rate")
+	fs.BoolVar(&o.server.TrustProxy, "trust-proxy", false, "take the client's address from X-Forwarded-For (its last entry) or X-Real-IP, as set by a reverse proxy in front")
 	fs.StringVar(&o.server.PublishToken, "publish-token", "", "bearer token every POST route needs (empty: publishing is open)")
 	fs.BoolVar(&o.insecurePublish, "insecure-publish", false, "serve a non-loopback address without --publish-token")
 	fs.StringVar(&o.server.JWTSecret, "jwt-secret", "", "HS256 secret: WebSocket clients then need a JWT with exp and a rooms claim")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origin hosts allowed besides the server's own (patterns such as *.example.com)")
+	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated Host names the server answers to besides loopback ones (patterns such as *.example.com); on a loopback --addr any other Host is refused (DNS rebinding)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -93,36 +105,46 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
-	for p := range strings.SplitSeq(o.allowedOrigins, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			o.server.AllowedOrigins = append(o.server.AllowedOrigins, p)
-		}
-	}
-	if err := checkExposure(o.addr, o.server.PublishToken, o.insecurePublish); err != nil {
+	o.server.AllowedOrigins = splitList(o.allowedOrigins)
+	o.server.AllowedHosts = splitList(o.allowedHosts)
+	loopback, err := isLoopback(o.addr)
+	if err != nil {
 		return nil, err
+	}
+	// On a loopback address only local clients can connect, and a web page
+	// can reach it only through a name that resolves to 127.0.0.1: refuse
+	// names the server was not told it answers to.
+	o.server.RestrictHosts = loopback || len(o.server.AllowedHosts) > 0
+	if !loopback && o.server.PublishToken == "" && !o.insecurePublish {
+		return nil, fmt.Errorf("refusing to serve %s without a publish token: anyone who can reach it could publish to every room. "+
+			"Set --publish-token (or LOBBY_PUBLISH_TOKEN), or pass --insecure-publish if that is what you want", o.addr)
 	}
 	return o, nil
 }
 
-// checkExposure refuses to serve the publish routes open to a network: on a
-// non-loopback address, anyone who reaches the server could publish to
-// every room.
-func checkExposure(addr, token string, insecure bool) error {
-	if token != "" || insecure {
-		return nil
-	}
+// isLoopback reports whether addr (host:port) is a loopback address or
+// localhost.
+func isLoopback(addr string) (bool, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--addr %q: %w", addr, err)
+		return false, fmt.Errorf("--addr %q: %w", addr, err)
 	}
 	if host == "localhost" {
-		return nil
+		return true, nil
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var list []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			list = append(list, p)
+		}
 	}
-	return fmt.Errorf("refusing to serve %s without a publish token: anyone who can reach it could publish to every room. "+
-		"Set --publish-token (or LOBBY_PUBLISH_TOKEN), or pass --insecure-publish if that is what you want", addr)
+	return list
 }
 
 // envName is a flag's environment twin: --send-queue is LOBBY_SEND_QUEUE.

@@ -58,7 +58,7 @@ func presets(idleConns int) []preset {
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lobbybench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	aCmd := fs.String("a", "", `server A's command; --addr 127.0.0.1:<port> is appended (e.g. "./lobby --rate -1 --log-level warn")`)
+	aCmd := fs.String("a", "", `server A's command; --addr 127.0.0.1:<port> is appended (e.g. "./lobby --rate -1 --connect-rate -1 --log-level warn")`)
 	bCmd := fs.String("b", "", `server B's command, likewise (e.g. "./baseline")`)
 	aName := fs.String("a-name", "lobby", "server A's name in the results")
 	bName := fs.String("b-name", "baseline", "server B's name in the results")

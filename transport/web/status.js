@@ -2,6 +2,10 @@
 // GET /rooms and GET /metrics (the Prometheus text) and shows the rooms,
 // their members, the connections and the message rates.
 
+// ROOMS_PAGE is how many rooms the page lists: GET /rooms answers a page
+// at a time, and this one is the first, in name order.
+const ROOMS_PAGE = 1000;
+
 // EVERY is the time between two refreshes, in ms; the second read comes
 // after FIRST, so that the rates show soon after the page opens.
 const EVERY = 3000;
@@ -9,8 +13,10 @@ const FIRST = 1000;
 
 // state is everything the page shows; render() draws it.
 const state = {
-  // rooms: [{room, members}] from GET /rooms.
+  // rooms: [{room, members}] from GET /rooms; moreRooms is true when
+  // more rooms follow them than the page lists.
   rooms: [],
+  moreRooms: false,
   // metrics: the figures read from /metrics (null until the first read).
   metrics: null,
   // rates are per second, between the last two reads (null after one).
@@ -47,7 +53,7 @@ async function get(path, as) {
 
 async function refresh() {
   try {
-    const [rooms, text] = await Promise.all([get("/rooms", "json"), get("/metrics", "text")]);
+    const [rooms, text] = await Promise.all([get(`/rooms?limit=${ROOMS_PAGE}`, "json"), get("/metrics", "text")]);
     const m = parseMetrics(text);
     const now = performance.now();
     const figures = {
@@ -67,6 +73,7 @@ async function refresh() {
     }
     state.previous = { at: now, received: figures.received, delivered: figures.delivered };
     state.rooms = rooms.rooms;
+    state.moreRooms = Boolean(rooms.next);
     state.metrics = figures;
     state.updated = new Date();
     state.error = "";
@@ -141,8 +148,10 @@ function render() {
       return tr;
     }),
   );
-  $("room-count").textContent = String(state.rooms.length);
+  $("room-count").textContent = m ? whole.format(m.rooms) : String(state.rooms.length);
   $("no-rooms").hidden = state.rooms.length > 0;
+  $("more-rooms").hidden = !state.moreRooms;
+  $("more-rooms").textContent = `The first ${whole.format(state.rooms.length)} rooms by name; more follow.`;
 }
 
 render();

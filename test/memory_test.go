@@ -1,0 +1,153 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lobby/lobby/transport"
+)
+
+// peakRSS is a process's peak resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
+}
+
+// TestAmplificationKeepsMemoryBounded runs the real binary with its
+// defaults and sends it, all at once, 64 posts of 1 MiB to each publish
+// route (the dashboard's of 350 000 empty records) while 64 clients ask
+// for a room's history and never read the answer. Before bodies were
+// bounded node-wide, records checked one at a time and history answers
+// streamed, this took gigabytes (16 dashboard posts alone killed a server
+// limited to 3 GB); the peak must now stay under 300 MB.
+func TestAmplificationKeepsMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 128 MiB of requests")
+	}
+	srv := startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0"})
+	ts := &testServer{addr: srv.addr}
+
+	// A room whose history is as large as a room's may be.
+	big := append(append([]byte(`"`), bytes.Repeat([]byte("h"), 1<<20-64)...), '"')
+	for range 20 {
+		if status, body := httpDo(t, "POST", ts.url("/rooms/hist/broadcast"), big, nil); status != http.StatusOK {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+	}
+
+	// 64 history readers that never read.
+	for range 64 {
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		if _, err := io.WriteString(c, "GET /rooms/hist/history HTTP/1.1\r\nHost: "+srv.addr+"\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	records := append(append([]byte("["), bytes.Repeat([]byte("{},"), (1<<20-16)/3)...), []byte("{}]")...)
+	var (
+		mu       sync.Mutex
+		statuses = map[string]int{}
+		wg       sync.WaitGroup
+	)
+	post := func(path string, body []byte) {
+		defer wg.Done()
+		resp, err := http.Post(ts.url(path), "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Errorf("POST %s: %v", path, err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		mu.Lock()
+		statuses[fmt.Sprintf("%s %d", path, resp.StatusCode)]++
+		mu.Unlock()
+	}
+	for range 64 {
+		wg.Add(2)
+		go post("/dailyDashBoard", records)
+		go post("/rooms/amp/broadcast", big)
+	}
+	wg.Wait()
+	t.Logf("answers: %v", statuses)
+	if statuses["/rooms/amp/broadcast 200"] == 0 {
+		t.Errorf("no publish went through: %v", statuses)
+	}
+	if n := statuses["/dailyDashBoard 400"]; n == 0 || statuses["/dailyDashBoard 200"] > 0 {
+		t.Errorf("no dashboard post was refused for its 350 000 records: %v", statuses)
+	}
+	if status, _ := httpDo(t, "GET", ts.url("/healthz"), nil, nil); status != http.StatusOK {
+		t.Fatalf("healthz: %d", status)
+	}
+	peak := peakRSS(t, srv.cmd.Process.Pid)
+	t.Logf("server peak RSS: %d MB", peak>>20)
+	if peak > 300<<20 {
+		t.Fatalf("server peak RSS %d MB, want under 300 MB", peak>>20)
+	}
+}
+
+// TestBodyBudget: request bodies being read are bounded node-wide; a POST
+// that would take them past the budget is answered 503 at once.
+func TestBodyBudget(t *testing.T) {
+	ts := startServer(t, transport.Config{BodyBudget: 100, Logger: quietLogger(t)})
+	slow, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	// 80 bytes declared: charged while the server waits for them.
+	if _, err := io.WriteString(slow, "POST /rooms/b/broadcast HTTP/1.1\r\nHost: "+ts.addr+
+		"\r\nContent-Length: 80\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	answers := bufio.NewReader(slow)
+	if resp, err := http.ReadResponse(answers, nil); err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("got %v, %v; want 100 Continue", resp, err)
+	}
+	fifty := []byte(`"` + strings.Repeat("x", 48) + `"`)
+	status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, nil)
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "over_capacity")
+	// A small one still fits.
+	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), []byte(`1`), nil); status != http.StatusOK {
+		t.Fatalf("small publish: %d %s", status, body)
+	}
+	if _, err := io.WriteString(slow, `"`+strings.Repeat("y", 78)+`"`); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(answers, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the slow publish: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// Its charge is returned: the 50-byte one fits now.
+	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, nil); status != http.StatusOK {
+		t.Fatalf("publish after the slow one: %d %s", status, body)
+	}
+}
