@@ -61,6 +61,9 @@ const defaults = {
   // could not fully recover, the part of the gap the history still holds
   // is fetched the same way, and onGap reports only the rest.
   history: false,
+  // token is a client JWT, for a server started with --jwt-secret: it is
+  // sent as ?token= on connect and as a bearer token to the history route.
+  token: "",
 };
 
 /**
@@ -158,6 +161,7 @@ export class Lobby {
 
   #connect() {
     const u = new URL(`/ws/${encodeURIComponent(this.room)}`, this.#base);
+    if (this.#opts.token) u.searchParams.set("token", this.#opts.token);
     this.#asked = this.epoch !== null;
     if (this.#asked) {
       u.searchParams.set("since", String(this.seq));
@@ -281,7 +285,8 @@ export class Lobby {
         const u = new URL(`/rooms/${encodeURIComponent(this.room)}/history`, this.#base);
         u.protocol = u.protocol.replace(/^ws/, "http");
         u.searchParams.set("since", String(after));
-        const res = await fetch(u, { cache: "no-store" });
+        const headers = this.#opts.token ? { Authorization: `Bearer ${this.#opts.token}` } : {};
+        const res = await fetch(u, { cache: "no-store", headers });
         if (!res.ok) throw new LobbyError("history", `GET ${u.pathname}: HTTP ${res.status}`);
         const h = await res.json();
         if (h.epoch === epoch) entries = h.messages.filter((e) => e.seq > after && e.seq <= upTo);
