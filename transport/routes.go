@@ -15,7 +15,11 @@ func (s *Server) routes() http.Handler {
 	mux := s.mux
 	mux.HandleFunc("GET /ws/{room}", s.serveRoom)
 	mux.HandleFunc("GET /ws/{$}", s.serveRoom)
-	mux.HandleFunc("GET /{room}", s.serveRoom)
+	// GET /{room} with an Upgrade header joins the room (the seed's route
+	// shape); a plain GET is a web UI page or file (transport/web.go).
+	mux.HandleFunc("GET /{room}", s.serveRoomOrPage)
+	mux.HandleFunc("GET /{$}", s.serveWeb)
+	mux.HandleFunc("GET /vendor/", s.serveWeb)
 	mux.HandleFunc("GET /echo", s.serveEcho)
 	mux.HandleFunc("POST /rooms/{room}/broadcast", s.publishRoute(s.publishRoom))
 	mux.HandleFunc("POST /dailyDashBoard", s.publishRoute(s.publishDashboard))

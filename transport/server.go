@@ -212,6 +212,8 @@ type Server struct {
 	http    *http.Server
 
 	metrics *metrics
+	// web is the web UI's files (transport/web.go).
+	web webAssets
 	// warnings rate-limits warnings about clients, so that a flood of bad
 	// clients cannot flood the log.
 	warnings *rate.Limiter
@@ -256,6 +258,13 @@ func New(cfg Config) *Server {
 		Logger:         cfg.Logger,
 	})
 	s.metrics = newMetrics(s.node.Stats())
+	web, err := loadWebAssets(webFiles, "web")
+	if err != nil {
+		// The files are embedded in the binary: this is a build mistake
+		// (a file of an unknown type, a page without its file), not input.
+		panic(err)
+	}
+	s.web = web
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
 	s.bodies.limit = cfg.BodyBudget

@@ -1,0 +1,659 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/lobby/lobby/transport"
+)
+
+// TestBrowser drives the web UI in a real Chromium: one browser, a tab or
+// two per scenario, the pages served by a real server through a TCP proxy
+// the test can cut. It asserts on what a person sees (the DOM's text) and
+// on the data the dashboard's chart draws, and fails on any console error.
+//
+// It skips when no Chromium is installed, except under CI=true (as in
+// .ci/run, which installs Debian's chromium), where it fails instead.
+func TestBrowser(t *testing.T) {
+	ts := startServer(t, transport.Config{})
+	proxy := startProxy(t, ts.addr)
+	b := startBrowser(t)
+	base := "http://" + proxy.addr()
+
+	t.Run("ChatTwoTabs", func(t *testing.T) { testChatTwoTabs(t, b, base) })
+	t.Run("ChatShowsMarkupAsText", func(t *testing.T) { testChatMarkupAsText(t, b, ts, base) })
+	t.Run("Dashboard", func(t *testing.T) { testDashboard(t, b, ts, base) })
+	t.Run("Recovery", func(t *testing.T) { testBrowserRecovery(t, b, ts, proxy, base) })
+	t.Run("Gap", func(t *testing.T) { testBrowserGap(t, b, ts, proxy, base) })
+	t.Run("Screenshots", func(t *testing.T) { testScreenshots(t, b, ts, base) })
+}
+
+// testChatTwoTabs: two tabs join one room; a message sent in one shows in
+// the other with its sender; both member lists show both; a tab closing
+// shows as a leave in the other.
+func testChatTwoTabs(t *testing.T, b *browser, base string) {
+	a := b.open(t, "chat-a", base+"/#two")
+	c := b.open(t, "chat-c", base+"/#two")
+	a.waitText("#state", "live")
+	c.waitText("#state", "live")
+	idA := a.text("#me")
+	idC := c.text("#me")
+	if len(idA) != 36 || len(idC) != 36 || idA == idC {
+		t.Fatalf("the pages show ids %q and %q, want two session ids", idA, idC)
+	}
+
+	for _, tb := range []*tab{a, c} {
+		tb.waitFor("both ids in the member list", `(a, c) => {
+			const shown = [...document.querySelectorAll("#members li")].map((li) => [li.dataset.id, li.textContent]);
+			return shown.length === 2 && [a, c].every((id) => shown.some(([full, text]) => full === id && text.startsWith(id.slice(0, 8))));
+		}`, idA, idC)
+	}
+	a.waitFor("a's own id marked", `(a) => document.querySelector("#members li.you").dataset.id === a`, idA)
+	// c saw a, which was there first, in its welcome; a sees c join.
+	a.waitFor("c's join", `(c) => [...document.querySelectorAll("#messages li.join")].some((li) => li.textContent.includes(c.slice(0, 8) + " joined"))`, idC)
+
+	a.send("hello from a")
+	c.waitFor("a's message with a as its sender", `(a) => [...document.querySelectorAll("#messages li.msg")].some((li) =>
+		li.querySelector(".text").textContent === "hello from a" &&
+		li.querySelector(".who").textContent === a.slice(0, 8) && li.dataset.sender === a)`, idA)
+	a.waitFor("a's own message", `() => [...document.querySelectorAll("#messages li.msg .text")].some((el) => el.textContent === "hello from a")`)
+
+	a.close()
+	c.waitFor("a's leave", `(a) => [...document.querySelectorAll("#messages li.leave")].some((li) => li.textContent.includes(a.slice(0, 8) + " left")) &&
+		[...document.querySelectorAll("#members li")].map((li) => li.dataset.id).join() === document.querySelector("#me").textContent`, idA)
+}
+
+// testChatMarkupAsText: markup in a message is shown as text; no element
+// is made from it and no script runs.
+func testChatMarkupAsText(t *testing.T, b *browser, ts *testServer, base string) {
+	const payload = `<img src=x onerror="window.__xss=1"><b>bold</b>`
+	a := b.open(t, "chat-xss", base+"/#xss")
+	a.waitText("#state", "live")
+	a.send(payload)
+	// The same over HTTP, where the message is a JSON string as posted.
+	body, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, resp := httpDo(t, "POST", ts.url("/rooms/xss/broadcast"), body, nil); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, resp)
+	}
+	a.waitFor("the markup twice, as text", `(p) => [...document.querySelectorAll("#messages li.msg .text")].filter((el) => el.textContent === p).length === 2`, payload)
+	got := evaluate[map[string]any](a, `({
+		imgs: document.querySelectorAll("#messages img, #messages b").length,
+		xss: window.__xss === undefined ? null : window.__xss,
+	})`)
+	if got["imgs"] != float64(0) || got["xss"] != nil {
+		t.Fatalf("the page made elements from a message or ran its script: %v", got)
+	}
+}
+
+// dashboardRecord is one statistic record as POST /dailyDashBoard takes it.
+type dashboardRecord struct {
+	ProductLine   string  `json:"product_line"`
+	ProductLineID int     `json:"product_line_id"`
+	TotalTrx      int     `json:"total_trx"`
+	TotalAmount   float64 `json:"total_amount"`
+	Currency      string  `json:"currency"`
+	GroupStatus   string  `json:"group_status"`
+}
+
+func postDashboard(t *testing.T, ts *testServer, batch any) {
+	t.Helper()
+	body, err := json.Marshal(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, resp := httpDo(t, "POST", ts.url("/dailyDashBoard"), body, nil); status != http.StatusOK {
+		t.Fatalf("POST /dailyDashBoard: %d %s", status, resp)
+	}
+}
+
+// plotted is what the dashboard's chart draws: its series' labels and
+// uPlot's data (x values first).
+type plotted struct {
+	Series []string     `json:"series"`
+	Data   [][]*float64 `json:"data"`
+}
+
+// testDashboard: the page starts from the room's history, then each
+// POST /dailyDashBoard updates the table's rows and adds a point per
+// product line to the chart; odd records go to their own list.
+func testDashboard(t *testing.T, b *browser, ts *testServer, base string) {
+	postDashboard(t, ts, []dashboardRecord{
+		{"Cards", 1, 10, 1234.5, "EUR", "ok"},
+		{"Loans", 2, 3, 50, "USD", "ok"},
+	})
+	d := b.open(t, "dashboard", base+"/dashboard")
+	d.waitText("#state", "live")
+	d.waitFor("the batch from history in the table", `() => {
+		const row = document.querySelector('#latest tr[data-line="Cards"]');
+		return row && row.querySelector(".amount").textContent === "1,234.50";
+	}`)
+	d.expectRows(map[string][]string{
+		"Cards": {"Cards", "1", "10", "1,234.50", "EUR", "ok", "#1", "earlier"},
+		"Loans": {"Loans", "2", "3", "50.00", "USD", "ok", "#1", "earlier"},
+	})
+	d.expectPlot([]string{"batch", "Cards", "Loans"}, [][]any{{1.0}, {1234.5}, {50.0}})
+
+	start := time.Now()
+	postDashboard(t, ts, []dashboardRecord{
+		{"Cards", 1, 12, 2000.25, "EUR", "ok"},
+		{"Loans", 2, 4, 75, "USD", "late"},
+	})
+	d.waitFor("the second batch in the table", `() => document.querySelector('#latest tr[data-line="Cards"] .amount').textContent === "2,000.25"`)
+	t.Logf("the second batch showed %v after its POST", time.Since(start).Round(time.Millisecond))
+	rows := d.expectRows(map[string][]string{
+		"Cards": {"Cards", "1", "12", "2,000.25", "EUR", "ok", "#2"},
+		"Loans": {"Loans", "2", "4", "75.00", "USD", "late", "#2"},
+	})
+	if updated := rows["Cards"][7]; len(updated) != 8 || updated[2] != ':' {
+		t.Errorf("Cards' Updated column shows %q, want a clock time", updated)
+	}
+	d.expectPlot([]string{"batch", "Cards", "Loans"}, [][]any{{1.0, 2.0}, {1234.5, 2000.25}, {50.0, 75.0}})
+
+	// A third batch: a new product line, one missing, and a record the
+	// route lets through without the usual fields; then a message of
+	// another shape published to the room directly.
+	postDashboard(t, ts, []any{
+		dashboardRecord{"Cards", 1, 15, 2500, "EUR", "ok"},
+		dashboardRecord{"Savings", 3, 1, 10, "CHF", "new"},
+		map[string]any{"product_line": "Odd", "note": "no totals"},
+	})
+	if status, resp := httpDo(t, "POST", ts.url("/rooms/dailyNews/broadcast"), []byte(`{"hello":"<b>not a batch</b>"}`), nil); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, resp)
+	}
+	d.waitFor("the odd records in their list", `() => [...document.querySelectorAll("#odd code")].map((el) => el.textContent).join("\n") ===
+		'{"note":"no totals","product_line":"Odd"}\n{"hello":"<b>not a batch</b>"}'`)
+	d.expectRows(map[string][]string{
+		"Cards":   {"Cards", "1", "15", "2,500.00", "EUR", "ok", "#3"},
+		"Loans":   {"Loans", "2", "4", "75.00", "USD", "late", "#2"},
+		"Savings": {"Savings", "3", "1", "10.00", "CHF", "new", "#3"},
+	})
+	d.expectPlot([]string{"batch", "Cards", "Loans", "Savings"},
+		[][]any{{1.0, 2.0, 3.0}, {1234.5, 2000.25, 2500.0}, {50.0, 75.0, nil}, {nil, nil, 10.0}})
+	if n := evaluate[int](d, `document.querySelectorAll("#chart canvas").length`); n == 0 {
+		t.Error("the dashboard has no chart canvas")
+	}
+}
+
+// testBrowserRecovery: the tab's socket is cut (at the proxy, as a network
+// would) while messages are published over HTTP; lobby.js reconnects and
+// recovers, and the page holds every message once, in order.
+func testBrowserRecovery(t *testing.T, b *browser, ts *testServer, proxy *cutProxy, base string) {
+	const total = 60
+	a := b.open(t, "recovery", base+"/#recov")
+	a.waitText("#state", "live")
+	idBefore := a.text("#me")
+
+	publish := func(from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if status, resp := httpDo(t, "POST", ts.url("/rooms/recov/broadcast"), fmt.Appendf(nil, `"r%d"`, i), nil); status != http.StatusOK {
+				t.Fatalf("publish r%d: %d %s", i, status, resp)
+			}
+		}
+	}
+	publish(1, 20)
+	if n := proxy.cut(); n == 0 {
+		t.Fatal("the proxy had no connection to cut")
+	}
+	publish(21, 40) // while the tab is without its socket, or on its way back
+	a.waitText("#state", "recovered")
+	publish(41, total)
+
+	a.waitFor("every message", `(n) => document.querySelectorAll("#messages li.msg").length >= n`, total)
+	got := evaluate[[]string](a, `[...document.querySelectorAll("#messages li.msg")].map((li) => li.dataset.seq + ":" + li.querySelector(".text").textContent)`)
+	want := make([]string, total)
+	for i := range want {
+		want[i] = fmt.Sprintf("%d:r%d", i+1, i+1)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after the reconnect the page holds\n  %v\nwant every message once, in order:\n  %v", got, want)
+	}
+	if idAfter := a.text("#me"); idAfter == idBefore {
+		t.Errorf("the page shows the same session id %s after the cut: it did not reconnect", idAfter)
+	}
+}
+
+// testBrowserGap: while the tab cannot reconnect, more is published than
+// the room's history keeps (100 messages). The server answers the
+// reconnect recovered:false; the page says which messages are gone, shows
+// those the history still holds, then the live ones, each once.
+func testBrowserGap(t *testing.T, b *browser, ts *testServer, proxy *cutProxy, base string) {
+	a := b.open(t, "gap", base+"/#gappy")
+	a.waitText("#state", "live")
+	publish := func(from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if status, resp := httpDo(t, "POST", ts.url("/rooms/gappy/broadcast"), fmt.Appendf(nil, `"g%d"`, i), nil); status != http.StatusOK {
+				t.Fatalf("publish g%d: %d %s", i, status, resp)
+			}
+		}
+	}
+	proxy.hold()
+	if n := proxy.cut(); n == 0 {
+		proxy.release()
+		t.Fatal("the proxy had no connection to cut")
+	}
+	publish(1, 120)
+	proxy.release()
+	a.waitText("#state", "gap")
+	a.waitFor("the history's 100 messages", `() => document.querySelectorAll("#messages li.msg").length >= 100`)
+	publish(121, 121)
+	a.waitFor("the live message after them", `() => document.querySelectorAll("#messages li.msg").length >= 101`)
+
+	got := evaluate[[]string](a, `[...document.querySelectorAll("#messages li.msg, #messages li.gap")].map((li) =>
+		li.classList.contains("gap") ? "gap: " + li.querySelector(".text").textContent : li.dataset.seq + ":" + li.querySelector(".text").textContent)`)
+	want := []string{"gap: Messages 1 to 20 may be missing: the room's history no longer holds them."}
+	for i := 21; i <= 121; i++ {
+		want = append(want, fmt.Sprintf("%d:g%d", i, i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after a reconnect past the history the page holds\n  %v\nwant\n  %v", got, want)
+	}
+}
+
+// testScreenshots writes a screenshot of each page at a phone's width and
+// a desktop's to the test's temp dir (or $LOBBY_SCREENSHOTS, to keep them)
+// and logs their paths.
+func testScreenshots(t *testing.T, b *browser, ts *testServer, base string) {
+	dir := os.Getenv("LOBBY_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chat := b.open(t, "shot-chat", base+"/#demo")
+	other := b.open(t, "shot-other", base+"/#demo")
+	chat.waitText("#state", "live")
+	other.waitText("#state", "live")
+	other.send("Hi! Is the dashboard showing today's numbers?")
+	chat.send("Yes: cards are up, loans are late again.")
+	if status, resp := httpDo(t, "POST", ts.url("/rooms/demo/broadcast"), []byte(`{"headline":"Lobby ships a web UI"}`), nil); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, resp)
+	}
+	chat.waitFor("three messages", `() => document.querySelectorAll("#messages li.msg").length === 3`)
+
+	postDashboard(t, ts, []dashboardRecord{
+		{"Cards", 1, 18, 2250.75, "EUR", "ok"},
+		{"Loans", 2, 6, 120, "USD", "ok"},
+		{"Savings", 3, 2, 35.5, "CHF", "ok"},
+	})
+	dash := b.open(t, "shot-dashboard", base+"/dashboard")
+	dash.waitFor("a chart", `() => document.querySelector("#chart canvas") !== null`)
+	status := b.open(t, "shot-status", base+"/status")
+	status.waitFor("rooms, figures and rates", `() => document.querySelectorAll("#rooms tbody tr").length > 0 &&
+		document.querySelectorAll("#figures div").length > 0 && !document.querySelector("#figures").textContent.includes("measuring")`)
+
+	for _, page := range []struct {
+		name string
+		tab  *tab
+	}{{"chat", chat}, {"dashboard", dash}, {"status", status}} {
+		for _, width := range []int64{390, 1280} {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.png", page.name, width))
+			page.tab.screenshot(path, width)
+			t.Logf("screenshot %s", path)
+		}
+	}
+}
+
+// browser is one headless Chromium for the whole test; each scenario opens
+// its tabs in it.
+type browser struct {
+	ctx context.Context
+}
+
+// chromiumPath finds a Chromium or Chrome to drive.
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no chromium, chromium-browser or google-chrome on PATH, and CI is set: the browser test must run (apt-get install -y chromium)")
+		}
+		t.Skip("skipping the browser test: no chromium, chromium-browser or google-chrome on PATH (apt-get install -y chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		// The network here is closed: Chromium must not try to reach
+		// anything but the test's server.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("no-pings", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	// Cancelling the browser's context closes Chromium and waits for it;
+	// every chromedp goroutine has ended when cancelAlloc returns.
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return &browser{ctx: ctx}
+}
+
+// tab is one browser tab on one page.
+type tab struct {
+	t      *testing.T
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	// console ends when the tab's context does.
+	console chan struct{}
+	once    sync.Once
+
+	mu     sync.Mutex
+	errors []string // console errors and uncaught exceptions
+}
+
+// open opens url in a new tab, waits for it to load, and closes the tab
+// when the test ends, failing it if the page logged any console error.
+func (b *browser) open(t *testing.T, name, url string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	tb := &tab{t: t, name: name, ctx: ctx, cancel: cancel, console: make(chan struct{})}
+	messages := chromedp.Console(ctx)
+	go func() {
+		defer close(tb.console)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				tb.mu.Lock()
+				tb.errors = append(tb.errors, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+				tb.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(tb.close)
+	ctxNav, cancelNav := context.WithTimeout(ctx, waitFor)
+	defer cancelNav()
+	if err := chromedp.Do(ctxNav, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("%s: open %s: %v", name, url, err)
+	}
+	return tb
+}
+
+// close closes the tab and fails the test if the page logged an error.
+func (tb *tab) close() {
+	tb.once.Do(func() {
+		tb.cancel()
+		<-tb.console
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.errors {
+			tb.t.Errorf("%s: console: %s", tb.name, e)
+		}
+	})
+}
+
+// waitFor waits until the JavaScript function fn, called with args,
+// returns a truthy value (or a promise of one). It polls from Go with
+// Runtime.evaluate, as a DevTools console would: chromedp's Poll builds its
+// predicate with new Function, which the pages' CSP rightly refuses.
+func (tb *tab) waitFor(what, fn string, args ...any) {
+	tb.t.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	argsJSON, err := json.Marshal(args)
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	expr := fmt.Sprintf("(async () => !!(await (%s)(...%s)))()", fn, argsJSON)
+	ctx, cancel := context.WithTimeout(tb.ctx, waitFor)
+	defer cancel()
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			page := evaluate[string](tb, `document.querySelector("main").innerText`)
+			tb.t.Fatalf("%s: timed out waiting for %s (last error %v); the page shows:\n%s", tb.name, what, err, page)
+		case <-poll.C:
+		}
+	}
+}
+
+// waitText waits until the element sel's text is want.
+func (tb *tab) waitText(sel, want string) {
+	tb.t.Helper()
+	tb.waitFor(fmt.Sprintf("%s to read %q", sel, want), `(sel, want) => document.querySelector(sel).textContent === want`, sel, want)
+}
+
+// text is the element sel's text.
+func (tb *tab) text(sel string) string {
+	tb.t.Helper()
+	return evaluate[string](tb, fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
+}
+
+// send types text into the chat's send box and sends it, as a person does.
+func (tb *tab) send(text string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, waitFor)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("text"), text),
+		chromedp.Click(chromedp.CSS("#send-form button")),
+	); err != nil {
+		tb.t.Fatalf("%s: send %q: %v", tb.name, text, err)
+	}
+}
+
+// expectRows checks the dashboard table's rows (their first cells) and
+// returns every row's cells by product line.
+func (tb *tab) expectRows(want map[string][]string) map[string][]string {
+	tb.t.Helper()
+	got := evaluate[map[string][]string](tb, `Object.fromEntries([...document.querySelectorAll("#latest tbody tr")].map((tr) =>
+		[tr.dataset.line, [...tr.cells].map((td) => td.textContent)]))`)
+	if len(got) != len(want) {
+		tb.t.Fatalf("%s: the table has rows %v, want %d rows", tb.name, got, len(want))
+	}
+	for line, cells := range want {
+		if row := got[line]; len(row) < len(cells) || !slices.Equal(row[:len(cells)], cells) {
+			tb.t.Fatalf("%s: row %s shows %q, want %q...", tb.name, line, row, cells)
+		}
+	}
+	return got
+}
+
+// expectPlot checks the dashboard chart's series and data.
+func (tb *tab) expectPlot(series []string, data [][]any) {
+	tb.t.Helper()
+	p := evaluate[plotted](tb, `window.lobbyDashboard.plotted`)
+	gotData := make([][]any, len(p.Data))
+	for i, s := range p.Data {
+		gotData[i] = make([]any, len(s))
+		for j, v := range s {
+			if v != nil {
+				gotData[i][j] = *v
+			}
+		}
+	}
+	if !slices.Equal(p.Series, series) || fmt.Sprint(gotData) != fmt.Sprint(data) {
+		tb.t.Fatalf("%s: the chart draws series %q with data %v, want %q with %v", tb.name, p.Series, gotData, series, data)
+	}
+}
+
+// screenshot writes a PNG of the whole page at the given width.
+func (tb *tab) screenshot(path string, width int64) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, waitFor)
+	defer cancel()
+	height := int64(844)
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateMobile}
+	if width > 800 {
+		height, opts = 800, nil
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height, opts...)); err != nil {
+		tb.t.Fatalf("%s: viewport %d: %v", tb.name, width, err)
+	}
+	// Let the page lay itself out (and the chart redraw) at the new size.
+	tb.waitFor("a frame at the new size", `(w) => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => ok(innerWidth === w))))`, width)
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.t.Fatalf("%s: screenshot: %v", tb.name, err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// evaluate runs a JavaScript expression in the tab and decodes its value.
+func evaluate[T any](tb *tab, expr string) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, waitFor)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		tb.t.Fatalf("%s: evaluate %s: %v", tb.name, expr, err)
+	}
+	return v
+}
+
+// cutProxy forwards TCP connections to a server and can cut them all at
+// once, the way a network drops: the browser test's way to take a tab's
+// socket away from it.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+
+	closed chan struct{} // closed by close
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	// gate, when not nil, holds new connections until it is closed.
+	gate chan struct{}
+}
+
+func startProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{}), closed: make(chan struct{})}
+	p.wg.Go(p.accept)
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *cutProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Go(func() { p.pipe(c) })
+	}
+}
+
+// pipe copies both ways between c and a new connection to the target until
+// either side ends, then closes both.
+func (p *cutProxy) pipe(c net.Conn) {
+	p.mu.Lock()
+	gate := p.gate
+	p.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-p.closed:
+			c.Close()
+			return
+		}
+	}
+	up, err := net.DialTimeout("tcp", p.target, waitFor)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
+}
+
+// cut closes every connection through the proxy and says how many client
+// connections it closed.
+func (p *cutProxy) cut() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	return len(p.conns) / 2
+}
+
+// hold makes new connections wait, as a network that is down but comes
+// back, until release.
+func (p *cutProxy) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+func (p *cutProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+}
+
+func (p *cutProxy) close() {
+	close(p.closed)
+	p.ln.Close()
+	p.cut()
+	p.wg.Wait()
+}

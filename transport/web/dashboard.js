@@ -1,0 +1,260 @@
+// dashboard.js: the live statistics page (/dashboard). It watches room
+// dailyNews (or ?room=<name>), where POST /dailyDashBoard publishes each
+// batch of statistic records as a JSON array, and shows the latest record
+// per product line and a chart of total_amount per product line. It starts
+// from the room's history, so it shows the recent past at once.
+//
+// The chart's x axis counts batches in the order the page got them: the
+// room's history keeps no times, so a time axis would have to guess.
+import uPlot from "/vendor/uPlot.esm.js";
+import { Lobby, ROOM_PATTERN } from "/lobby.js";
+
+// MAX_POINTS bounds the batches charted and MAX_ODD the unexpected records
+// listed; the oldest go first.
+const MAX_POINTS = 500;
+const MAX_ODD = 50;
+const COLORS = ["#2457c5", "#d9480f", "#2b8a3e", "#ae3ec9", "#e67700", "#0c8599", "#c2255c", "#5c940d"];
+
+// state is everything the page shows; render() draws it.
+const state = {
+  room: "dailyNews",
+  conn: "connecting",
+  // rows: product_line -> {record, seq, batch, at}; at is null for a
+  // record from the history.
+  rows: new Map(),
+  // lines are the product lines charted, in the order first seen.
+  lines: [],
+  // chart: x is the batch numbers; y maps a product line to its
+  // total_amount in each batch (null when a batch did not have it).
+  chart: { x: [], y: new Map() },
+  batches: 0,
+  lastSeq: 0,
+  // odd are the records of an unexpected shape: {seq, raw}.
+  odd: [],
+  oddTotal: 0,
+  notices: [],
+};
+
+// view holds what render() made and keeps: the chart.
+const view = { plot: null, lines: "" };
+
+// window.lobbyDashboard lets the browser test (and the console) read the
+// page's state and the data the chart draws.
+window.lobbyDashboard = {
+  state,
+  get plotted() {
+    return view.plot ? { series: view.plot.series.map((s) => s.label), data: view.plot.data } : null;
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+
+// isRecord reports whether r has the fields of a statistic record.
+function isRecord(r) {
+  return (
+    r !== null &&
+    typeof r === "object" &&
+    !Array.isArray(r) &&
+    typeof r.product_line === "string" &&
+    r.product_line !== "" &&
+    typeof r.product_line_id === "number" &&
+    typeof r.total_trx === "number" &&
+    typeof r.total_amount === "number" &&
+    Number.isFinite(r.total_amount) &&
+    typeof r.currency === "string" &&
+    typeof r.group_status === "string"
+  );
+}
+
+function addOdd(seq, value) {
+  state.oddTotal++;
+  state.odd.push({ seq, raw: JSON.stringify(value) });
+  if (state.odd.length > MAX_ODD) state.odd.shift();
+}
+
+// batch takes one message of the room: normally an array of records.
+function batch(m) {
+  state.lastSeq = m.seq;
+  if (!Array.isArray(m.msg)) {
+    addOdd(m.seq, m.msg);
+    return;
+  }
+  const amounts = new Map();
+  const n = state.batches + 1;
+  for (const r of m.msg) {
+    if (!isRecord(r)) {
+      addOdd(m.seq, r);
+      continue;
+    }
+    state.rows.set(r.product_line, { record: r, seq: m.seq, batch: n, at: m.history ? null : new Date() });
+    if (!state.chart.y.has(r.product_line)) {
+      state.lines.push(r.product_line);
+      state.chart.y.set(r.product_line, new Array(state.chart.x.length).fill(null));
+    }
+    amounts.set(r.product_line, r.total_amount);
+  }
+  if (amounts.size === 0) return;
+  state.batches = n;
+  state.chart.x.push(n);
+  for (const [line, ys] of state.chart.y) ys.push(amounts.has(line) ? amounts.get(line) : null);
+  if (state.chart.x.length > MAX_POINTS) {
+    state.chart.x.shift();
+    for (const ys of state.chart.y.values()) ys.shift();
+  }
+}
+
+const amount = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const count = new Intl.NumberFormat("en-US");
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function renderTable() {
+  const rows = [...state.rows.values()].sort(
+    (a, b) => a.record.product_line_id - b.record.product_line_id || a.record.product_line.localeCompare(b.record.product_line),
+  );
+  $("latest").tBodies[0].replaceChildren(
+    ...rows.map(({ record: r, seq, batch: n, at }) => {
+      const tr = document.createElement("tr");
+      tr.dataset.line = r.product_line;
+      if (seq === state.lastSeq) tr.className = "fresh";
+      tr.append(
+        cell(r.product_line),
+        cell(String(r.product_line_id), "wide"),
+        cell(count.format(r.total_trx), "num"),
+        cell(amount.format(r.total_amount), "num amount"),
+        cell(r.currency),
+        cell(r.group_status),
+        cell(`#${n}`, "num wide"),
+        cell(at ? `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}` : "earlier", "wide"),
+      );
+      return tr;
+    }),
+  );
+  $("empty").hidden = rows.length > 0;
+}
+
+function chartSize() {
+  const el = $("chart");
+  return { width: Math.max(200, el.clientWidth), height: window.innerWidth < 600 ? 220 : 300 };
+}
+
+function renderChart() {
+  const el = $("chart");
+  if (state.chart.x.length === 0) {
+    if (!el.firstChild) {
+      const p = document.createElement("p");
+      p.className = "empty";
+      p.textContent = "The chart starts with the first batch.";
+      el.append(p);
+    }
+    return;
+  }
+  const data = [state.chart.x.slice(), ...state.lines.map((l) => state.chart.y.get(l).slice())];
+  const lines = state.lines.join("\u0000");
+  if (view.plot && view.lines === lines) {
+    view.plot.setData(data);
+    return;
+  }
+  // A new product line is a new series: draw the chart anew.
+  if (view.plot) view.plot.destroy();
+  el.replaceChildren();
+  const opts = {
+    ...chartSize(),
+    scales: { x: { time: false } },
+    axes: [
+      { label: "batch", incrs: [1, 2, 5, 10, 20, 50, 100] },
+      { label: "total amount", size: 70 },
+    ],
+    series: [
+      { label: "batch" },
+      ...state.lines.map((l, i) => ({
+        label: l,
+        stroke: COLORS[i % COLORS.length],
+        width: 2,
+        spanGaps: true,
+        points: { show: true, size: 6 },
+      })),
+    ],
+  };
+  view.plot = new uPlot(opts, data, el);
+  view.lines = lines;
+}
+
+function renderOdd() {
+  $("odd").replaceChildren(
+    ...state.odd.map((o) => {
+      const li = document.createElement("li");
+      const seq = document.createElement("span");
+      seq.className = "seq";
+      seq.textContent = `#${o.seq}`;
+      const code = document.createElement("code");
+      code.textContent = o.raw;
+      li.append(seq, " ", code);
+      return li;
+    }),
+  );
+  $("odd-count").textContent = String(state.oddTotal);
+}
+
+// render draws state.
+function render() {
+  $("state").textContent = state.conn;
+  $("state").dataset.state = state.conn;
+  $("room").textContent = state.room;
+  $("notices").replaceChildren(
+    ...state.notices.map((n) => {
+      const li = document.createElement("li");
+      li.textContent = n;
+      return li;
+    }),
+  );
+  renderTable();
+  renderChart();
+  renderOdd();
+}
+
+const wanted = new URLSearchParams(location.search).get("room");
+if (wanted !== null && !ROOM_PATTERN.test(wanted)) {
+  state.notices.push(`"${wanted}" is not a room name; showing ${state.room}.`);
+} else if (wanted) {
+  state.room = wanted;
+}
+document.title = `Lobby · dashboard · ${state.room}`;
+
+new Lobby(location.origin, state.room, {
+  history: true,
+  onState: (s) => {
+    state.conn = s;
+    render();
+  },
+  onMessage: (m) => {
+    batch(m);
+    render();
+  },
+  onGap: (g) => {
+    state.notices.push(
+      g.epoch !== g.previousEpoch
+        ? "The room was created anew (a restart, or it stood empty too long): the chart may lack earlier batches."
+        : `Batches ${g.since + 1} to ${g.seq} may be missing: the room's history no longer held them.`,
+    );
+    render();
+  },
+  onError: (err) => {
+    state.notices.push(err.message);
+    render();
+  },
+});
+
+window.addEventListener("resize", () => {
+  if (view.plot) view.plot.setSize(chartSize());
+});
+render();
