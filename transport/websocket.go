@@ -37,15 +37,9 @@ const maxEpochLen = 64
 type propsFunc func(conn actors.Conn, protocol messages.Protocol) (*actor.Props, uuid.UUID)
 
 // serveRoom is GET /ws/{room}, GET /ws/ and GET /{room} with an Upgrade
-// header: a session in the room.
+// header (serveRoomOrPage): a session in the room.
 func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	if !strings.HasPrefix(r.URL.Path, "/ws/") && !isUpgrade(r) {
-		// GET /{room} is the seed's route shape and only a WebSocket;
-		// any other page under / is simply not there.
-		writeError(w, http.StatusNotFound, "not_found", "no such route")
-		return
-	}
 	if room == "" && r.URL.EscapedPath() == "/ws/" {
 		room = DefaultRoom
 	}
