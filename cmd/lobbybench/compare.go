@@ -44,6 +44,11 @@ func presets(idleConns int) []preset {
 				c.conns, c.subs, c.settle = idleConns, 1000, 5*time.Second
 			},
 			value: func(r *result) float64 { return r.KBPerConn }},
+		{name: "chat", metric: "delivery p99 ms (200 rooms x 5, every member sends 1/s)", lower: true,
+			set: func(c *config) {
+				c.rooms, c.subs, c.rate, c.duration = 200, 5, 1, 10*time.Second
+			},
+			value: func(r *result) float64 { return r.P99ms }},
 		{name: "churn", metric: "connect/close cycles per second (50 at once)",
 			set: func(c *config) {
 				c.conc, c.duration, c.rooms = 50, 10*time.Second, 50
@@ -62,8 +67,10 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	bCmd := fs.String("b", "", `server B's command, likewise (e.g. "./baseline")`)
 	aName := fs.String("a-name", "lobby", "server A's name in the results")
 	bName := fs.String("b-name", "baseline", "server B's name in the results")
+	cCmd := fs.String("c", "", `an optional third server's command, compared with A too (e.g. "./baseline --batched")`)
+	cName := fs.String("c-name", "batched", "server C's name in the results")
 	reps := fs.Int("reps", 3, "runs of each server per scenario")
-	only := fs.String("scenarios", "fanout-ramp,fanout-fixed,idle,churn", "presets to run")
+	only := fs.String("scenarios", "fanout-ramp,fanout-fixed,chat,idle,churn", "presets to run")
 	idleConns := fs.Int("idle-conns", 19000, "connections in the idle preset")
 	cpu := fs.String("server-cpu", "0", "CPU list to pin the servers to with taskset (empty: no pinning)")
 	fs.Usage = func() {
@@ -78,6 +85,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errors.New("compare needs -a and -b")
 	}
 	servers := []struct{ name, cmd string }{{*aName, *aCmd}, {*bName, *bCmd}}
+	if *cCmd != "" {
+		servers = append(servers, struct{ name, cmd string }{*cName, *cCmd})
+	}
 	all := presets(*idleConns)
 	var chosen []preset
 	for _, p := range all {
@@ -108,16 +118,36 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "\n%-13s | %-62s | %12s | %12s | %s\n", "scenario", "metric", *aName, *bName, "ratio A/B")
+	fmt.Fprintf(stderr, "\n%-13s | %-62s", "scenario", "metric")
+	for _, srv := range servers {
+		fmt.Fprintf(stderr, " | %12s", srv.name)
+	}
+	for _, srv := range servers[1:] {
+		fmt.Fprintf(stderr, " | %s/%s", *aName, srv.name)
+	}
+	fmt.Fprintln(stderr)
 	for _, p := range chosen {
-		a, b := median(values[p.name][*aName]), median(values[p.name][*bName])
-		ratio := 0.0
-		if b != 0 {
-			ratio = a / b
+		a := median(values[p.name][*aName])
+		line := map[string]any{"compare": p.name, "metric": p.metric, *aName: a, "reps": *reps}
+		fmt.Fprintf(stderr, "%-13s | %-62s | %12.2f", p.name, p.metric, a)
+		var ratios []float64
+		for _, srv := range servers[1:] {
+			b := median(values[p.name][srv.name])
+			fmt.Fprintf(stderr, " | %12.2f", b)
+			line[srv.name] = b
+			ratio := 0.0
+			if b != 0 {
+				ratio = a / b
+			}
+			ratios = append(ratios, ratio)
+			line["ratio_"+srv.name] = ratio
 		}
-		fmt.Fprintf(stderr, "%-13s | %-62s | %12.2f | %12.2f | %.2f\n", p.name, p.metric, a, b, ratio)
-		line, _ := json.Marshal(map[string]any{"compare": p.name, "metric": p.metric, *aName: a, *bName: b, "ratio": ratio, "reps": *reps})
-		fmt.Fprintf(stdout, "%s\n", line)
+		for _, r := range ratios {
+			fmt.Fprintf(stderr, " | %.2f", r)
+		}
+		fmt.Fprintln(stderr)
+		out, _ := json.Marshal(line)
+		fmt.Fprintf(stdout, "%s\n", out)
 	}
 	return nil
 }
