@@ -168,6 +168,10 @@ func (c *wsConn) closeNow(code websocket.StatusCode, reason string) {
 	_ = c.ws.Close(code, reason)
 }
 
+// lostPeerDrain is how long the reader of a connection whose peer is gone
+// may go on reading what the peer sent before it went.
+const lostPeerDrain = time.Second
+
 // abortGrace is how long an aborted connection's client gets to answer the
 // close frame before the TCP connection is closed under it.
 const abortGrace = time.Second
@@ -250,8 +254,16 @@ func (c *wsConn) writeLoop() {
 			c.queue, c.spare = nil, nil
 			c.mu.Unlock()
 			// A failed or timed-out write leaves the stream broken
-			// mid-frame; all that is left is to close.
-			c.closeTCP()
+			// mid-frame: nothing more can be written. A client that is
+			// not reading is closed now. A peer that is gone (a reset, a
+			// broken pipe) may have sent frames before it went, which the
+			// kernel still holds for the reader: it gets lostPeerDrain to
+			// read them, and then its read fails and the connection ends.
+			if isTimeout(err) {
+				c.closeTCP()
+			} else {
+				_ = c.batch.Conn.SetReadDeadline(time.Now().Add(lostPeerDrain))
+			}
 			return
 		}
 		c.metrics.delivered.Add(float64(len(batch)))
