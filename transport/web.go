@@ -133,6 +133,20 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// servePage returns the handler of a page whose path holds a parameter:
+// the questionnaire's pages GET /q/new, /q/{id} and /q/{id}/present (their
+// routes are in routes.go). Every id gets the same file: the page reads
+// the id from its own URL, asks GET /questionnaires/{id}, and itself says
+// "no such questionnaire" when the answer is 404. file is the page's file
+// under web/, such as "/q-participant.html".
+func (s *Server) servePage(file string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.web.serve(w, r, file) {
+			writeError(w, http.StatusNotFound, "not_found", "no such route")
+		}
+	}
+}
+
 // serveRoomOrPage is GET /{room}. With an Upgrade header it joins the room,
 // the seed's route shape, whatever the name: an upgrade to /dashboard
 // joins room "dashboard". A plain GET is the web UI page or file of that
