@@ -79,7 +79,7 @@ function participantURL() {
   return `${location.origin}/q/${state.id}`;
 }
 
-// drawQR draws the participants' link as a QR code: an SVG path of its
+// drawQR draws the participants' link, once, as a QR code: an SVG path of its
 // dark modules, built with createElementNS (the CSP allows no data: image).
 function drawQR() {
   const qr = qrcode(0, "M");
@@ -178,6 +178,13 @@ function render() {
   $("confirm").hidden = !open || !state.confirmClose;
 
   $("join").hidden = !live;
+  if (live && $("participant-link").textContent === "") {
+    $("participant-link").href = participantURL();
+    $("participant-link").textContent = participantURL();
+    drawQR();
+  }
+  // The count is the server's, so it is shown only while connected.
+  $("participants").parentElement.hidden = state.conn !== "live";
   $("participants").textContent = String(state.participants);
   $("participants-label").textContent = state.participants === 1 ? "participant connected" : "participants connected";
 
@@ -208,9 +215,6 @@ async function begin() {
   state.current = results.current;
   state.counts = results.current === null ? null : results.results[results.current];
   state.conn = "connecting";
-  $("participant-link").href = participantURL();
-  $("participant-link").textContent = participantURL();
-  drawQR();
   if (state.phase === "open") {
     socket = new QSocket(`/questionnaires/${state.id}/presenter?token=${encodeURIComponent(state.token)}`, {
       onFrame,
