@@ -50,6 +50,7 @@ func TestBrowserQuestionnaire(t *testing.T) {
 		document.querySelector('[data-question="1"] [data-option="2"] input').value === "websockets"`)
 
 	// This server wants its publish token: the first try shows its 401.
+	// (The browser logs each error answer to a fetch in the console.)
 	form.expectConsoleError("the server responded with a status of 401")
 	form.click("#create")
 	form.waitFor("the server's 401 next to the form", `() => {
@@ -58,6 +59,16 @@ func TestBrowserQuestionnaire(t *testing.T) {
 			document.querySelector("#publish").open;
 	}`)
 	form.fill("#publish-token", "pub")
+	// A title of spaces passes the form's checks, not the server's: its
+	// 400 says what is wrong, next to the form.
+	form.fill("#title", "   ")
+	form.expectConsoleError("the server responded with a status of 400")
+	form.click("#create")
+	form.waitFor("the server's 400 next to the form", `() => {
+		const e = document.querySelector("#error");
+		return !e.hidden && e.textContent.startsWith("Not created: ") && e.textContent.includes("title is empty");
+	}`)
+	form.fill("#title", "Team day")
 	form.click("#create")
 	form.waitFor("both links", `() => !document.querySelector("#created").hidden`)
 	participantURL := form.text("#participant-url")
