@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -374,13 +375,18 @@ type tab struct {
 
 	mu     sync.Mutex
 	errors []string // console errors and uncaught exceptions
+	// expected are console errors the scenario causes on purpose (a 404
+	// the page shows as "no such questionnaire"), by a part of their text.
+	expected []string
 }
 
 // open opens url in a new tab, waits for it to load, and closes the tab
 // when the test ends, failing it if the page logged any console error.
-func (b *browser) open(t *testing.T, name, url string) *tab {
+// opts may put the tab in a browser context of its own
+// (chromedp.WithNewBrowserContext), with a localStorage of its own.
+func (b *browser) open(t *testing.T, name, url string, opts ...chromedp.ContextOption) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(b.ctx)
+	ctx, cancel := chromedp.NewContext(b.ctx, opts...)
 	tb := &tab{t: t, name: name, ctx: ctx, cancel: cancel, console: make(chan struct{})}
 	messages := chromedp.Console(ctx)
 	go func() {
@@ -413,9 +419,21 @@ func (tb *tab) close() {
 		tb.mu.Lock()
 		defer tb.mu.Unlock()
 		for _, e := range tb.errors {
-			tb.t.Errorf("%s: console: %s", tb.name, e)
+			if !slices.ContainsFunc(tb.expected, func(part string) bool { return strings.Contains(e, part) }) {
+				tb.t.Errorf("%s: console: %s", tb.name, e)
+			}
 		}
 	})
+}
+
+// expectConsoleError lets the tab log console errors containing part: the
+// browser logs every 4xx answer to a fetch, including one the page expects
+// and shows (a 404 for an unknown questionnaire, a 401 for a missing
+// token), and no page code can keep it from doing so.
+func (tb *tab) expectConsoleError(part string) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.expected = append(tb.expected, part)
 }
 
 // waitFor waits until the JavaScript function fn, called with args,

@@ -34,6 +34,11 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /questionnaires/{id}/results", s.getQuestionnaireResults)
 		mux.HandleFunc("GET /questionnaires/{id}/presenter", s.servePresenter)
 		mux.HandleFunc("GET /questionnaires/{id}/participant", s.serveParticipant)
+		// Its pages (transport/web/q-*.html); /q/... has a slash, so
+		// GET /{room} never takes them for a room.
+		mux.HandleFunc("GET /q/new", s.servePage("/q-new.html"))
+		mux.HandleFunc("GET /q/{id}", s.servePage("/q-participant.html"))
+		mux.HandleFunc("GET /q/{id}/present", s.servePage("/q-presenter.html"))
 	}
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", s.healthz)

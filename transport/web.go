@@ -33,6 +33,7 @@ var webPages = map[string]string{
 var webTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
+	".mjs":  "text/javascript; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".txt":  "text/plain; charset=utf-8",
@@ -129,6 +130,20 @@ func (a webAssets) serve(w http.ResponseWriter, r *http.Request, urlPath string)
 func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 	if !s.web.serve(w, r, r.URL.Path) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	}
+}
+
+// servePage returns the handler of a page whose path holds a parameter:
+// the questionnaire's pages GET /q/new, /q/{id} and /q/{id}/present (their
+// routes are in routes.go). Every id gets the same file: the page reads
+// the id from its own URL, asks GET /questionnaires/{id}, and itself says
+// "no such questionnaire" when the answer is 404. file is the page's file
+// under web/, such as "/q-participant.html".
+func (s *Server) servePage(file string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.web.serve(w, r, file) {
+			writeError(w, http.StatusNotFound, "not_found", "no such route")
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lobby/lobby/actors/store"
 )
 
 // webServer is a Server behind an httptest server, stopped when the test
@@ -253,5 +255,114 @@ func TestUpgradeToPagePathJoinsRoom(t *testing.T) {
 	resp, body := get(t, "GET", srv.URL+"/dashboard", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<title>Lobby · dashboard</title>") {
 		t.Fatalf("plain GET /dashboard: %d %.200s, want the page", resp.StatusCode, body)
+	}
+}
+
+// questionnaireServer is webServer with a questionnaire store, so that the
+// questionnaire's routes and pages are served.
+func questionnaireServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), Questionnaires: st})
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		srv.Close()
+		if err := st.Close(); err != nil {
+			t.Errorf("close the store: %v", err)
+		}
+	})
+	return srv
+}
+
+// TestWebQuestionnairePages: /q/new, /q/{id} and /q/{id}/present are pages
+// for any id (the page itself says when there is no such questionnaire),
+// with the headers of every page; other paths under /q/ are JSON 404s; and
+// without a questionnaire store there are no such pages.
+func TestWebQuestionnairePages(t *testing.T) {
+	srv := questionnaireServer(t)
+	const id = "abcdefghijklmnop"
+	tests := []struct {
+		name, path string
+		status     int
+		contains   string
+	}{
+		{"new", "/q/new", 200, `<script type="module" src="/q-new.js"></script>`},
+		{"participant", "/q/" + id, 200, `<script type="module" src="/q-participant.js"></script>`},
+		{"presenter", "/q/" + id + "/present", 200, `<script type="module" src="/q-presenter.js"></script>`},
+		{"participant of an id that is not one", "/q/not-an-id", 200, `src="/q-participant.js"`},
+		{"shared module", "/questionnaire.js", 200, "export class QSocket"},
+		{"vendored QR code", "/vendor/qrcode.mjs", 200, "The MIT License"},
+		{"too deep", "/q/a/b/c", 404, `"error":"not_found"`},
+		{"another page of an id", "/q/" + id + "/results", 404, `"error":"not_found"`},
+		{"no id", "/q/", 404, `"error":"not_found"`},
+		{"bare q", "/q", 404, `"error":"not_found"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, "GET", srv.URL+tt.path, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tt.status, body)
+			}
+			if !strings.Contains(body, tt.contains) {
+				t.Errorf("body does not contain %q:\n%.300s", tt.contains, body)
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			}
+			if tt.status != 200 {
+				if got := resp.Header.Get("Content-Type"); got != "application/json" {
+					t.Errorf("Content-Type %q, want application/json", got)
+				}
+				return
+			}
+			want := map[string]string{
+				"Content-Type":            "text/html; charset=utf-8",
+				"Content-Security-Policy": webCSP,
+				"X-Frame-Options":         "DENY",
+				"Referrer-Policy":         "no-referrer",
+				"Cache-Control":           "no-cache",
+			}
+			if strings.HasSuffix(tt.path, "js") {
+				want["Content-Type"] = "text/javascript; charset=utf-8"
+			}
+			for k, v := range want {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("%s %q, want %q", k, got, v)
+				}
+			}
+			if etag := resp.Header.Get("ETag"); !strings.HasPrefix(etag, `"`) {
+				t.Errorf("ETag %q, want a strong ETag", etag)
+			}
+		})
+	}
+
+	// Every id gets the same page: one ETag, and a 304 for it.
+	a, _ := get(t, "GET", srv.URL+"/q/"+id, nil)
+	b, body := get(t, "GET", srv.URL+"/q/bbbbbbbbbbbbbbbb", http.Header{"If-None-Match": {a.Header.Get("ETag")}})
+	if b.StatusCode != http.StatusNotModified || body != "" {
+		t.Errorf("a participant page of another id with the first's ETag: %d %q, want 304", b.StatusCode, body)
+	}
+
+	// The page of an unknown id is served, and its API call says 404.
+	resp, body := get(t, "GET", srv.URL+"/questionnaires/"+id, nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"error":"unknown_questionnaire"`) {
+		t.Errorf("GET /questionnaires/%s: %d %s, want 404 unknown_questionnaire", id, resp.StatusCode, body)
+	}
+
+	// Without a questionnaire store, no questionnaire pages.
+	plain := webServer(t)
+	for _, path := range []string{"/q/new", "/q/" + id, "/q/" + id + "/present"} {
+		resp, body := get(t, "GET", plain.URL+path, nil)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"error":"not_found"`) {
+			t.Errorf("GET %s without a store: %d %.100s, want a JSON 404", path, resp.StatusCode, body)
+		}
 	}
 }

@@ -1,0 +1,221 @@
+// questionnaire.js: what the questionnaire's pages share (/q/new,
+// /q/<id> for participants, /q/<id>/present for the presenter): calls of
+// the HTTP API, the page's questionnaire id, what the browser remembers,
+// and QSocket, a WebSocket to the questionnaire that reconnects by itself.
+// The wire contract is SPEC.md's "Questionnaire" section.
+
+/** ID_PATTERN is what a questionnaire id looks like: 16 of a-z 2-7. */
+export const ID_PATTERN = /^[a-z2-7]{16}$/;
+
+/** ApiError is an error answer of the API: status is the HTTP status,
+ * code the server's error code (invalid_questionnaire, unauthorized, ...)
+ * and message the server's own words. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * api calls the HTTP API at path and resolves with the JSON answer. An
+ * error answer rejects with an ApiError that carries the server's message.
+ *
+ * @param {string} path e.g. "/questionnaires/<id>"
+ * @param {object} opts method, body (sent as JSON) and token (sent as
+ *   Authorization: Bearer).
+ */
+export async function api(path, { method = "GET", body, token } = {}) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch (err) {
+    throw new ApiError(0, "unreachable", `the server did not answer (${err.message})`);
+  }
+  let json = null;
+  try {
+    json = await res.json();
+  } catch {
+    // Not JSON: a proxy's error page, say. The status still tells.
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, json?.error ?? "http_error", json?.message ?? `HTTP ${res.status}`);
+  }
+  return json;
+}
+
+/** pageID is the questionnaire id in the page's path (/q/<id>...), or ""
+ * when it is not one. */
+export function pageID() {
+  const id = decodeURIComponent(location.pathname.split("/")[2] ?? "");
+  return ID_PATTERN.test(id) ? id : "";
+}
+
+/** remember and recall keep a string per questionnaire in localStorage
+ * (lobby.q.<id>.<what>); without storage (a private window that refuses
+ * it) they do nothing and recall gives "". */
+export function remember(id, what, value) {
+  try {
+    localStorage.setItem(`lobby.q.${id}.${what}`, value);
+  } catch {
+    // No storage: the value lasts as long as the page.
+  }
+}
+
+export function recall(id, what) {
+  try {
+    return localStorage.getItem(`lobby.q.${id}.${what}`) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** randomID is a new participant id: 22 characters of A-Z a-z 0-9, about
+ * 130 random bits, which the server takes as ?participant=. */
+export function randomID() {
+  const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const bytes = crypto.getRandomValues(new Uint8Array(22));
+  return Array.from(bytes, (b) => chars[b % chars.length]).join("");
+}
+
+/** percent is count's share of total as a whole percentage ("0%" of 0). */
+export function percent(count, total) {
+  return `${total > 0 ? Math.round((100 * count) / total) : 0}%`;
+}
+
+const socketDefaults = {
+  // minDelay and maxDelay bound the wait before a reconnect, in ms, as in
+  // lobby.js: it doubles after each failed attempt up to maxDelay, with
+  // jitter, and starts again from minDelay after stableAfter ms connected.
+  minDelay: 250,
+  maxDelay: 10000,
+  stableAfter: 5000,
+};
+
+/**
+ * QSocket is a WebSocket to one of the questionnaire's socket routes that
+ * reconnects by itself, with exponential backoff and jitter, until close()
+ * is called or the server closes it "1000 replaced" (the same participant
+ * opened the questionnaire elsewhere, which took over: coming back would
+ * only take it over in turn).
+ *
+ * States, in onState and socket.state:
+ *   connecting   the first connection is being made
+ *   live         connected; frames flow
+ *   reconnecting the connection dropped; a new one is on its way
+ *   replaced     the server closed it "1000 replaced"; no reconnect
+ *   closed       close() was called
+ *
+ * @param {string} path e.g. "/questionnaires/<id>/participant?participant=p"
+ * @param {object} opts onFrame(frame) each frame from the server, decoded;
+ *   onState(state, detail) detail.retryIn is the wait before the next
+ *   attempt, in ms; and the settings in socketDefaults.
+ */
+export class QSocket {
+  #opts;
+  #url;
+  #ws = null;
+  #attempt = 0;
+  #retryTimer = 0;
+  #stableTimer = 0;
+  #openedOnce = false;
+  #done = false;
+
+  constructor(path, opts = {}) {
+    this.#opts = { ...socketDefaults, ...opts };
+    const u = new URL(path, location.href);
+    u.protocol = u.protocol.replace(/^http/, "ws");
+    this.#url = u;
+    this.state = "connecting";
+    this.#connect();
+  }
+
+  /** send sends frame as JSON and reports whether the socket was open. */
+  send(frame) {
+    if (!this.#ws || this.#ws.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** close closes the socket for good: no reconnect. */
+  close() {
+    if (this.#done) return;
+    this.#stop("closed", {});
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) ws.close(1000, "bye");
+  }
+
+  #connect() {
+    const ws = new WebSocket(this.#url);
+    this.#ws = ws;
+    ws.onopen = () => {
+      if (ws !== this.#ws) return;
+      this.#openedOnce = true;
+      this.#setState("live", {});
+      clearTimeout(this.#stableTimer);
+      this.#stableTimer = setTimeout(() => {
+        this.#attempt = 0;
+      }, this.#opts.stableAfter);
+    };
+    ws.onmessage = (e) => {
+      if (ws !== this.#ws) return;
+      let frame;
+      try {
+        frame = JSON.parse(e.data);
+      } catch {
+        return; // The server sends JSON; anything else is not for us.
+      }
+      this.#opts.onFrame?.(frame);
+    };
+    ws.onclose = (e) => {
+      if (ws !== this.#ws) return;
+      this.#ws = null;
+      clearTimeout(this.#stableTimer);
+      if (e.code === 1000 && e.reason === "replaced") {
+        this.#stop("replaced", { code: e.code, reason: e.reason });
+        return;
+      }
+      const delay = Math.min(this.#opts.maxDelay, this.#opts.minDelay * 2 ** this.#attempt);
+      this.#attempt++;
+      const wait = delay / 2 + (Math.random() * delay) / 2;
+      this.#retryTimer = setTimeout(() => this.#connect(), wait);
+      this.#setState(this.#openedOnce ? "reconnecting" : "connecting", { code: e.code, reason: e.reason, retryIn: wait });
+    };
+  }
+
+  #stop(state, detail) {
+    this.#done = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#stableTimer);
+    this.#setState(state, detail);
+  }
+
+  #setState(state, detail) {
+    this.state = state;
+    this.#opts.onState?.(state, detail);
+  }
+}
+
+/** connectionText is what a page's state badge says for a QSocket state. */
+export function connectionText(state, detail = {}) {
+  switch (state) {
+    case "replaced":
+      return "opened in another tab";
+    case "connecting":
+    case "reconnecting":
+      return detail.retryIn ? `${state} · retrying in ${(detail.retryIn / 1000).toFixed(1)} s` : state;
+    default:
+      return state;
+  }
+}
