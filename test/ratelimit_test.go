@@ -2,6 +2,8 @@ package test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -219,5 +221,37 @@ func TestOneSendersBurstDoesNotCloseItsReaders(t *testing.T) {
 			}
 			t.Logf("each reader got %d frames before the sender was closed", got[0])
 		})
+	}
+}
+
+// TestQuestionnaireSocketsShareAnAddress: an audience joins a questionnaire
+// all at once, often from behind one venue's address, so its sockets are
+// not held to the per-address connect rate that rooms are; and they speak
+// no subprotocol, so a client asking for lobby.v1 is not told they do.
+func TestQuestionnaireSocketsShareAnAddress(t *testing.T) {
+	qs := startQServer(t, t.TempDir(), transport.Config{ConnectRate: 0.01, ConnectBurst: 2, Logger: quietLogger(t)})
+	c := createQuestionnaire(t, qs.testServer, threeQuestions)
+	for i := range 10 {
+		p := dialParticipant(t, qs.testServer, c, fmt.Sprintf("p%d", i))
+		if p.ws.Subprotocol() != "" {
+			t.Fatalf("participant socket speaks %q", p.ws.Subprotocol())
+		}
+	}
+	// Rooms still are: two connects, then 429.
+	join(t, qs.testServer, "/ws/r")
+	join(t, qs.testServer, "/ws/r")
+	status, body := httpDo(t, "GET", qs.url("/ws/r"), nil, upgradeHeader())
+	expectJSONError(t, status, body, http.StatusTooManyRequests, "rate_limited")
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, qs.wsURL("/echo"), &websocket.DialOptions{Subprotocols: []string{transport.SubprotocolJSON}})
+	if err == nil {
+		if ws.Subprotocol() != "" {
+			t.Fatalf("echo speaks %q", ws.Subprotocol())
+		}
+		_ = ws.CloseNow()
+	} else if !strings.Contains(err.Error(), "429") {
+		t.Fatalf("echo: %v", err)
 	}
 }

@@ -172,7 +172,7 @@ func (s *Server) servePresenter(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	s.serveSocket(w, r, socketRoute{kind: "presenter", authorize: authorize}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "presenter", authorize: authorize, sharedAddress: true}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 		return s.node.PresenterProps(conn, id), uuid.Nil
 	})
 }
@@ -195,7 +195,7 @@ func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	s.serveSocket(w, r, socketRoute{kind: "participant", authorize: authorize}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "participant", authorize: authorize, sharedAddress: true}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 		return s.node.ParticipantProps(conn, id, participant), uuid.Nil
 	})
 }

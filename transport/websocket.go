@@ -54,7 +54,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, err.code, err.message)
 		return
 	}
-	s.serveSocket(w, r, socketRoute{kind: "room", room: room}, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "room", room: room, speaksJSON: true}, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
 		join.ID, join.Protocol = uuid.New(), p
 		return s.node.SessionProps(conn, join), join.ID
 	})
@@ -125,6 +125,9 @@ var acceptOptions = &websocket.AcceptOptions{
 	InsecureSkipVerify: true,
 }
 
+// plainAcceptOptions are those of the routes that speak no subprotocol.
+var plainAcceptOptions = &websocket.AcceptOptions{InsecureSkipVerify: true}
+
 // socketRoute says what serveSocket checks on one kind of socket, and how
 // its log lines name it.
 type socketRoute struct {
@@ -139,6 +142,13 @@ type socketRoute struct {
 	// presenter token, say) and, when it refuses, has answered the
 	// request and returns false.
 	authorize func(w http.ResponseWriter, r *http.Request) bool
+	// speaksJSON offers the lobby.v1 subprotocol; a route that does not
+	// speak it answers a client asking for it with no subprotocol.
+	speaksJSON bool
+	// sharedAddress exempts the route from the per-address connect rate:
+	// a questionnaire's audience joins all at once, often from behind one
+	// venue's address, and its sockets send a handful of small frames.
+	sharedAddress bool
 }
 
 // serveSocket checks a WebSocket connect (draining, capacity, origin,
@@ -158,7 +168,10 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		s.refuse(w, r, refusedBadRequest, herr.status, herr.code, herr.message)
 		return
 	}
-	ok, wait, share := s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now())
+	ok, wait, share := true, time.Duration(0), 1.0
+	if !route.sharedAddress {
+		ok, wait, share = s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now())
+	}
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, "rate_limited", "too many connects from this address; retry later")
@@ -206,7 +219,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 	}, s.metrics)
 	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen,
 		controlRate: s.cfg.ControlRate, controlBurst: float64(s.cfg.ControlBurst)}
-	ws, err := websocket.Accept(bw, r, acceptOptions)
+	opts := plainAcceptOptions
+	if route.speaksJSON {
+		opts = acceptOptions
+	}
+	ws, err := websocket.Accept(bw, r, opts)
 	if err != nil {
 		// Accept has answered the client already.
 		s.metrics.upgradesRefused.WithLabelValues(refusedBadRequest).Inc()
@@ -270,7 +287,7 @@ func (c *connInfo) attrs(more ...any) []any {
 // hands every frame to the connection's actor, then stops the actor and
 // the connection's goroutines, and only then returns.
 func (s *Server) serveConn(conn *wsConn, pid *actor.PID, info connInfo) {
-	readErr := s.readLoop(conn, pid, info.burstShare)
+	readErr := s.readLoop(conn, pid, info.protocol, info.burstShare)
 	s.endConn(conn, pid, &info, readErr)
 }
 
@@ -308,16 +325,21 @@ func protocolName(p messages.Protocol) string {
 // fails: the client closed, the connection broke, a frame was too large
 // (coder/websocket then closes with 1009), or the server is closing.
 // Frames over the rate limit are handed on marked, for the actor to answer.
-func (s *Server) readLoop(conn *wsConn, pid *actor.PID, burstShare float64) error {
+func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protocol, burstShare float64) error {
 	var limiter, bytesLimiter *rate.Limiter
 	now := time.Now()
 	if s.cfg.Rate > 0 {
+		// A connection starts with burstShare of its burst, and never less
+		// than a tenth of it: a client behind an address that has just
+		// connected many others (a venue's NAT) can still say something.
 		limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.RateBurst)
-		limiter.AllowN(now, int(math.Round(float64(s.cfg.RateBurst)*(1-burstShare))))
+		limiter.AllowN(now, int(math.Round(float64(s.cfg.RateBurst)*min(1-burstShare, 0.9))))
 	}
 	if s.cfg.RateBytes > 0 {
+		// Likewise, and never less than one frame of the largest size.
 		bytesLimiter = rate.NewLimiter(rate.Limit(s.cfg.RateBytes), s.cfg.RateBytesBurst)
-		bytesLimiter.AllowN(now, int(math.Round(float64(s.cfg.RateBytesBurst)*(1-burstShare))))
+		taken := int(math.Round(float64(s.cfg.RateBytesBurst) * (1 - burstShare)))
+		bytesLimiter.AllowN(now, min(taken, s.cfg.RateBytesBurst-int(s.cfg.MaxMessageBytes)))
 	}
 	grown := false
 	for {
@@ -337,8 +359,12 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, burstShare float64) erro
 			}
 			return err
 		}
+		cost := len(data)
+		if protocol == messages.ProtocolText && typ == websocket.MessageText {
+			cost = min(escapedLen(data), s.cfg.RateBytesBurst)
+		}
 		limited := limiter != nil && !limiter.Allow() ||
-			bytesLimiter != nil && !bytesLimiter.AllowN(time.Now(), len(data))
+			bytesLimiter != nil && !bytesLimiter.AllowN(time.Now(), cost)
 		if limited {
 			s.metrics.rateLimited.Inc()
 		} else {
@@ -352,6 +378,24 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, burstShare float64) erro
 		// member's queue.
 		runtime.Gosched()
 	}
+}
+
+// escapedLen is what a text-protocol client's text frame comes to in the
+// JSON string every member is sent: a control character is six bytes
+// there, a quote or a backslash two. The byte rate charges that, so that
+// a burst of control characters cannot overflow the readers' queues six
+// times faster than the limit says.
+func escapedLen(data []byte) int {
+	n := len(data)
+	for _, c := range data {
+		switch {
+		case c < 0x20:
+			n += 5
+		case c == '"' || c == '\\':
+			n++
+		}
+	}
+	return n
 }
 
 // connClose is why a connection ended.
