@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -43,7 +44,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 	for _, members := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
 			n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1})
-			defer n.Shutdown()
+			defer n.Shutdown(context.Background())
 			broadcasts := max(b.N/members, 1)
 			conns := make([]*countConn, members)
 			for i := range conns {

@@ -67,7 +67,7 @@ func newTestNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	n := NewNode(cfg)
-	t.Cleanup(n.Shutdown)
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
 	return n
 }
 

@@ -106,6 +106,10 @@ type Node struct {
 	// storeCalls counts the goroutines that call the store for actors
 	// (goStore); Shutdown waits for them.
 	storeCalls sync.WaitGroup
+	// storeCtx is the context of every store call actors make; Shutdown
+	// cancels it at its deadline.
+	storeCtx    context.Context
+	cancelStore context.CancelFunc
 }
 
 // NewNode starts an actor system and its lobby actor.
@@ -122,6 +126,7 @@ func NewNode(cfg Config) *Node {
 	shrinkRegistry(system)
 	w := startWorkers(defaultWorkers(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w), stats: &Stats{}}
+	n.storeCtx, n.cancelStore = context.WithCancel(context.Background())
 	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
 	// The lobby, the rooms and the budget run on the workers too, with
 	// protoactor's default ring mailbox: they live long, and a ring is the
@@ -140,10 +145,11 @@ func NewNode(cfg Config) *Node {
 		n.store = cfg.Questionnaires
 		n.registry = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
 			return &questionnaires{
-				store:   cfg.Questionnaires,
-				goStore: n.goStore,
-				linger:  cfg.QuestionnaireLinger,
-				log:     cfg.Logger,
+				store:    cfg.Questionnaires,
+				storeCtx: n.storeCtx,
+				goStore:  n.goStore,
+				linger:   cfg.QuestionnaireLinger,
+				log:      cfg.Logger,
 				// Questionnaires run on the workers, with the default
 				// mailbox, like rooms; their supervisor stops them.
 				opts:    []actor.PropsOption{onWorkers, actor.WithSupervisor(stopQuestionnaire)},
@@ -373,10 +379,17 @@ func (n *Node) BeginDrain(ctx context.Context) error {
 // then stops the actor system. The store may be closed once it returns.
 // Socket actors are stopped by whoever spawned them. Calling it again does
 // nothing.
-func (n *Node) Shutdown() {
+//
+// The questionnaires write what they hold before they stop; those writes,
+// and any still in flight, are cut short when ctx ends, so that a store
+// that does not answer cannot hold the shutdown past its deadline.
+func (n *Node) Shutdown(ctx context.Context) {
 	if n.system.IsStopped() {
 		return
 	}
+	defer n.cancelStore()
+	stop := context.AfterFunc(ctx, n.cancelStore)
+	defer stop()
 	n.Stop(n.lobby)
 	if n.budget != nil {
 		n.Stop(n.budget)

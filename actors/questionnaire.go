@@ -61,6 +61,9 @@ type questionnaire struct {
 	id      string
 	store   store.Store
 	goStore func(func())
+	// storeCtx bounds every store call: the node cancels it when its
+	// shutdown's deadline passes.
+	storeCtx context.Context
 	// lingerFor is how long it waits, idle, before it reports itself so.
 	lingerFor time.Duration
 	log       *slog.Logger
@@ -159,11 +162,12 @@ type questionnaireIdle struct {
 	pid *actor.PID
 }
 
-func newQuestionnaire(id string, s store.Store, goStore func(func()), linger time.Duration, log *slog.Logger) *questionnaire {
+func newQuestionnaire(id string, s store.Store, storeCtx context.Context, goStore func(func()), linger time.Duration, log *slog.Logger) *questionnaire {
 	return &questionnaire{
 		id:           id,
 		store:        s,
 		goStore:      goStore,
+		storeCtx:     storeCtx,
 		lingerFor:    linger,
 		log:          log.With(slog.String("questionnaire", id)),
 		current:      store.NoQuestion,
@@ -209,7 +213,7 @@ func (q *questionnaire) Receive(ctx actor.Context) {
 func (q *questionnaire) startLoad(ctx actor.Context) {
 	root, self, st, id := ctx.ActorSystem().Root, ctx.Self(), q.store, q.id
 	q.goStore(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		sctx, cancel := context.WithTimeout(q.storeCtx, storeTimeout)
 		defer cancel()
 		res := &questionnaireLoaded{}
 		if res.def, res.err = st.Questionnaire(sctx, id); res.err == nil {
@@ -385,7 +389,7 @@ func (q *questionnaire) startWrite(ctx actor.Context) {
 	q.inflight = w
 	root, self, st, id := ctx.ActorSystem().Root, ctx.Self(), q.store, q.id
 	q.goStore(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		sctx, cancel := context.WithTimeout(q.storeCtx, storeTimeout)
 		defer cancel()
 		w.done <- st.Apply(sctx, id, w.changes)
 		root.Send(self, w)
@@ -584,8 +588,8 @@ func (q *questionnaire) checkIdle(ctx actor.Context) {
 // it is idle and has nothing to flush): it waits for the write in flight
 // and writes what is queued, so that a change a client was not yet told
 // about is not lost either. It is the one place where the questionnaire
-// waits on the store in Receive, bounded by storeTimeout, and only while
-// stopping.
+// waits on the store in Receive, bounded by storeTimeout and by the
+// node's shutdown deadline (storeCtx), and only while stopping.
 func (q *questionnaire) flush(ctx actor.Context) {
 	if q.broken {
 		return
@@ -602,7 +606,7 @@ func (q *questionnaire) flush(ctx actor.Context) {
 	if len(w.batch) == 0 {
 		return
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	sctx, cancel := context.WithTimeout(q.storeCtx, storeTimeout)
 	defer cancel()
 	q.written(ctx, w, q.store.Apply(sctx, q.id, w.changes))
 }

@@ -22,11 +22,22 @@ type testStore struct {
 	store.Store
 	fail  atomic.Bool
 	loads atomic.Int32
+	// With block set, Apply tells blocked it has begun, waits until its
+	// context ends, and sends the context's error to unblocked.
+	block     atomic.Bool
+	blocked   chan struct{}
+	unblocked chan error
 }
 
 func (s *testStore) Apply(ctx context.Context, id string, c store.Changes) error {
 	if s.fail.Load() {
 		return errors.New("disk on fire")
+	}
+	if s.block.Load() {
+		s.blocked <- struct{}{}
+		<-ctx.Done()
+		s.unblocked <- ctx.Err()
+		return ctx.Err()
 	}
 	return s.Store.Apply(ctx, id, c)
 }
@@ -295,7 +306,7 @@ func TestQuestionnaireRebuiltFromStore(t *testing.T) {
 		p.stop()
 	}
 	presenter.stop()
-	first.Shutdown()
+	first.Shutdown(context.Background())
 
 	second := newTestNode(t, Config{Questionnaires: st})
 	presenter = joinPresenter(t, second, id)
@@ -380,10 +391,18 @@ func TestQuestionnaireStopsWhenIdle(t *testing.T) {
 
 	// Until the old questionnaire is stopped, a new socket may still find
 	// it; once it is, the socket's join spawns and loads a fresh one.
-	deadline := time.Now().Add(10 * time.Second)
+	// Each try leaves the questionnaire idle again; a tick between tries
+	// gives its 1 ms linger the time to end, where back-to-back joins
+	// would keep finding it busy.
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for st.loads.Load() < 2 {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatal("the idle questionnaire was never stopped")
+		case <-tick.C:
 		}
 		p := joinParticipant(t, n, id, "p")
 		p.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":null}`)
@@ -398,4 +417,28 @@ func TestQuestionnaireUnknownID(t *testing.T) {
 	n := newTestNode(t, Config{Questionnaires: st})
 	p := joinParticipant(t, n, "aaaaaaaaaaaaaaaa", "p")
 	p.expectClosed("1008 unknown questionnaire")
+}
+
+// TestShutdownCutsStoreWritesAtItsDeadline: a store that does not answer
+// cannot hold the node's shutdown past its deadline. The write in flight
+// when the deadline passes is cancelled by the shutdown, not left to run
+// out its own timeout (which, once per questionnaire, held a 2 s drain for
+// 20 s).
+func TestShutdownCutsStoreWritesAtItsDeadline(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	st.blocked, st.unblocked = make(chan struct{}, 1), make(chan error, 1)
+	n := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, n, lunch())
+	presenter := joinPresenter(t, n, id)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+
+	st.block.Store(true)
+	presenter.send(`{"type":"show","question":0}`)
+	<-st.blocked
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the drain's deadline has passed
+	n.Shutdown(ctx)
+	if err := <-st.unblocked; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the blocked write ended with %v, want the shutdown's cancellation", err)
+	}
 }

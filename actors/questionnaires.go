@@ -28,10 +28,13 @@ import (
 type questionnaires struct {
 	store   store.Store
 	goStore func(func())
-	linger  time.Duration
-	log     *slog.Logger
-	opts    []actor.PropsOption
-	running map[string]*questionnaireEntry
+	// storeCtx is the context of the questionnaires' store calls: the
+	// node cancels it when its shutdown's deadline passes.
+	storeCtx context.Context
+	linger   time.Duration
+	log      *slog.Logger
+	opts     []actor.PropsOption
+	running  map[string]*questionnaireEntry
 }
 
 type questionnaireEntry struct {
@@ -79,7 +82,7 @@ var stopQuestionnaire = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directi
 
 func (r *questionnaires) spawn(ctx actor.Context, id string) *actor.PID {
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return newQuestionnaire(id, r.store, r.goStore, r.linger, r.log)
+		return newQuestionnaire(id, r.store, r.storeCtx, r.goStore, r.linger, r.log)
 	}, r.opts...)
 	return ctx.SpawnPrefix(props, "questionnaire-"+id)
 }

@@ -359,7 +359,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// http.Server.Shutdown returns at ctx's deadline at the latest.
 	httpErr := <-httpDone
-	s.node.Shutdown()
+	s.node.Shutdown(ctx)
 	if err == nil && httpErr != nil {
 		err = fmt.Errorf("shutdown http: %w", httpErr)
 	}

@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -88,7 +90,9 @@ func loadWebAssets(fsys fs.FS, root string) (webAssets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load web assets: %w", err)
 	}
-	for page, file := range webPages {
+	// In order, so that the error names the same page every time.
+	for _, page := range slices.Sorted(maps.Keys(webPages)) {
+		file := webPages[page]
 		a, ok := assets["/"+file]
 		if !ok {
 			return nil, fmt.Errorf("load web assets: page %s has no file %s", page, file)
