@@ -18,9 +18,10 @@
 //
 // Mailboxes are unbounded on purpose: no Receive here ever waits, so
 // mailboxes drain as fast as messages arrive, while a bounded mailbox would
-// block its senders (one slow socket would stall its room). The lobby and
-// rooms keep protoactor's default ring; socket actors use the lock-free
-// linked list, which, unlike the ring, keeps no memory once drained.
+// block its senders (one slow socket would stall its room). The lobby,
+// rooms, history budget, questionnaire registry and questionnaires keep
+// protoactor's default ring; socket actors use the lock-free linked list,
+// which, unlike the ring, keeps no memory once drained.
 // Memory is bounded where a client can make it grow: each connection's
 // outbound queue (overflow closes that client as a slow consumer), its
 // inbound rate, and the frames a session holds before it has joined; the

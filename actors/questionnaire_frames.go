@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/lobby/lobby/actors/store"
 )
@@ -54,6 +55,9 @@ func decodeQuestionnaireFrame(data []byte) (questionnaireFrame, *frameError) {
 	var f questionnaireFrame
 	if !json.Valid(data) {
 		return f, &frameError{codeInvalidJSON, "the frame is not valid JSON"}
+	}
+	if !utf8.Valid(data) {
+		return f, &frameError{codeInvalidJSON, "the frame is not valid UTF-8"}
 	}
 	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
 		return questionnaireFrame{}, &frameError{codeInvalidFrame,

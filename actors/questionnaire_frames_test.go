@@ -74,6 +74,7 @@ func TestDecodeQuestionnaireFrame(t *testing.T) {
 		{"answer", `{"type":"answer","question":0,"option":9}`, "answer", ""},
 		{"extra fields are ignored", `{"type":"close","why":"done"}`, "close", ""},
 		{"not JSON", `{`, "", codeInvalidJSON},
+		{"not UTF-8", "{\"type\":\"close\",\"why\":\"\xff\"}", "", codeInvalidJSON},
 		{"a string", `"show"`, "", codeInvalidFrame},
 		{"null", `null`, "", codeInvalidFrame},
 		{"type not a string", `{"type":1}`, "", codeInvalidFrame},

@@ -151,3 +151,28 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatalf("publish after the slow one: %d %s", status, body)
 	}
 }
+
+// TestBodyBudgetPerAddress: one address may hold no more than an eighth of
+// the body budget, so that its stalled uploads cannot shut others out.
+func TestBodyBudgetPerAddress(t *testing.T) {
+	ts := startServer(t, transport.Config{BodyBudget: 800, MaxPublishBytes: 100, TrustProxy: true, Logger: quietLogger(t)})
+	slow, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "POST /rooms/b/broadcast HTTP/1.1\r\nHost: "+ts.addr+
+		"\r\nX-Forwarded-For: 203.0.113.7\r\nContent-Length: 80\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("got %v, %v; want 100 Continue", resp, err)
+	}
+	fifty := []byte(`"` + strings.Repeat("x", 48) + `"`)
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+	status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("203.0.113.7"))
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "over_capacity")
+	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("203.0.113.8")); status != http.StatusOK {
+		t.Fatalf("another address: %d %s", status, body)
+	}
+}

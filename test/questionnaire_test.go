@@ -358,6 +358,7 @@ func TestQuestionnaireCreateValidation(t *testing.T) {
 		{name: "option of 201 characters", body: questionnaire("t", question("q", "a", strings.Repeat("x", 201))), status: 400,
 			code: "invalid_questionnaire", says: "question 0's option 1 is longer than 200"},
 		{name: "not JSON", body: `{"title":`, status: 400, code: "invalid_json"},
+		{name: "not UTF-8", body: "{\"title\":\"caf\xe9\",\"questions\":[{\"text\":\"q\",\"options\":[\"a\",\"b\"]}]}", status: 400, code: "invalid_json"},
 		{name: "an array", body: `[]`, status: 400, code: "invalid_body"},
 		{name: "options not strings", body: `{"title":"t","questions":[{"text":"q","options":[1,2]}]}`, status: 400, code: "invalid_body"},
 		{name: "unknown field", body: `{"title":"t","question":[]}`, status: 400, code: "invalid_body", says: "question"},

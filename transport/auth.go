@@ -21,7 +21,12 @@ import (
 // request needs "Authorization: Bearer <token>"; and every request the
 // route refuses, for whatever reason, is counted by its status in
 // lobby_http_rejected_total.
-func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
+//
+// maxBody is the largest body the route reads; while the request is
+// served, its body is charged against the node's body budget
+// (Config.BodyBudget), no more than an eighth of which one address may
+// hold: a few stalled uploads cannot shut everybody else out.
+func (s *Server) publishRoute(h http.HandlerFunc, maxBody int64) http.HandlerFunc {
 	want := []byte(s.cfg.PublishToken)
 	return func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -34,16 +39,6 @@ func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
 			writeError(sw, http.StatusForbidden, "forbidden_origin", err.Error())
 			return
 		}
-		// Bodies are read whole before they are published: bound the bytes
-		// read at once across requests, as well as each one.
-		if n := bodyReservation(r, s.cfg.MaxPublishBytes); n > 0 {
-			if !s.bodies.reserve(n) {
-				sw.Header().Set("Retry-After", "1")
-				writeError(sw, http.StatusServiceUnavailable, "over_capacity", "the server is reading as many request bodies as it takes; retry later")
-				return
-			}
-			defer s.bodies.release(n)
-		}
 		if len(want) > 0 {
 			got, ok := bearer(r)
 			// ConstantTimeCompare leaks only the length, not where a guess
@@ -53,6 +48,17 @@ func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
 				writeError(sw, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <publish token>")
 				return
 			}
+		}
+		// Bodies are read whole before they are handled: bound the bytes
+		// read at once across requests, as well as each one.
+		if n := bodyReservation(r, maxBody); n > 0 {
+			addr := remoteAddr(r, s.cfg.TrustProxy)
+			if !s.bodies.reserve(addr, n) {
+				sw.Header().Set("Retry-After", "1")
+				writeError(sw, http.StatusServiceUnavailable, "over_capacity", "the server is reading as many request bodies as it takes; retry later")
+				return
+			}
+			defer s.bodies.release(addr, n)
 		}
 		h(sw, r)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -105,6 +106,11 @@ func readQuestionnaireBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	case !json.Valid(raw):
 		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
+		return false
+	case !utf8.Valid(raw):
+		// Refused like every other JSON input (see readJSONBody), not
+		// repaired by the decoder behind the creator's back.
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

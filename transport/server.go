@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,9 +56,10 @@ type Config struct {
 	// too_many_rooms. Zero means 100 000.
 	MaxRooms int
 	// BodyBudget bounds the bytes of HTTP request bodies read at once,
-	// node-wide: each POST is charged its Content-Length (twice
-	// MaxPublishBytes when it has none) while it is served, and one that
-	// would take the total past it is answered 503. Zero means 64 MiB.
+	// node-wide: each POST is charged its Content-Length (twice its
+	// route's largest body when it has none) while it is served, and one
+	// that would take the total past it, or one address's share past an
+	// eighth of it, is answered 503. Zero means 64 MiB.
 	BodyBudget int64
 	// MaxConnections is the most WebSocket connections served at once;
 	// more are answered 503 before the upgrade. Zero means 100 000.
@@ -166,22 +168,41 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// byteBudget is a count of bytes in use, bounded by limit.
-type byteBudget struct {
-	limit int64
-	used  atomic.Int64
+// bodyBudget counts the bytes of request bodies being read, bounded by
+// limit in all and by perAddr for one remote address (an IPv6 /64).
+type bodyBudget struct {
+	limit, perAddr int64
+
+	mu     sync.Mutex // guards the fields below
+	used   int64
+	byAddr map[netip.Prefix]int64
 }
 
-// reserve takes n bytes from the budget, if they are there.
-func (b *byteBudget) reserve(n int64) bool {
-	if b.used.Add(n) > b.limit {
-		b.used.Add(-n)
+// reserve takes n bytes for a body from addr, if they are there.
+func (b *bodyBudget) reserve(addr netip.Addr, n int64) bool {
+	key := addrKey(addr)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit || b.byAddr[key]+n > b.perAddr {
 		return false
 	}
+	if b.byAddr == nil {
+		b.byAddr = make(map[netip.Prefix]int64)
+	}
+	b.used += n
+	b.byAddr[key] += n
 	return true
 }
 
-func (b *byteBudget) release(n int64) { b.used.Add(-n) }
+func (b *bodyBudget) release(addr netip.Addr, n int64) {
+	key := addrKey(addr)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+	if b.byAddr[key] -= n; b.byAddr[key] <= 0 {
+		delete(b.byAddr, key)
+	}
+}
 
 // positive sets *v to def unless it is positive.
 func positive[T int | int64 | time.Duration](v *T, def T) {
@@ -220,7 +241,7 @@ type Server struct {
 	// connects limits each remote address's connects; nil for no limit.
 	connects *connectLimiter
 	// bodies counts the request bodies being read (Config.BodyBudget).
-	bodies byteBudget
+	bodies bodyBudget
 
 	draining atomic.Bool
 	// open counts the WebSocket connections, for MaxConnections.
@@ -267,7 +288,7 @@ func New(cfg Config) *Server {
 	s.web = web
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
-	s.bodies.limit = cfg.BodyBudget
+	s.bodies.limit, s.bodies.perAddr = cfg.BodyBudget, max(cfg.BodyBudget/8, cfg.MaxPublishBytes)
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()
 	s.http = &http.Server{

@@ -67,7 +67,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.server.MaxConnections, "max-connections", 100_000, "WebSocket connections served at once (more are answered 503)")
 	fs.Float64Var(&o.server.Rate, "rate", 100, "frames per second each client may send (negative: no limit)")
 	fs.IntVar(&o.server.RateBurst, "rate-burst", 200, "frames a client may send at once above --rate")
-	fs.Float64Var(&o.server.RateBytes, "rate-bytes", 1<<20, "bytes per second each client may send, in frame payloads (negative: no limit)")
+	// A whole number of bytes, so that --help shows 1048576, not 1.048576e+06.
+	rateBytes := fs.Int64("rate-bytes", 1<<20, "bytes per second each client may send, in frame payloads (negative: no limit)")
 	fs.IntVar(&o.server.RateBytesBurst, "rate-bytes-burst", 0, "bytes a client may send at once above --rate-bytes (0: --send-queue-bytes/8, at least --max-message-bytes)")
 	fs.Float64Var(&o.server.ControlRate, "control-rate", 10, "control frames (pings, pongs) per second each client may send; more close it 1008 (negative: no limit)")
 	fs.IntVar(&o.server.ControlBurst, "control-burst", 50, "control frames a client may send at once above --control-rate")
@@ -108,6 +109,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
+	o.server.RateBytes = float64(*rateBytes)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
 	loopback, err := isLoopback(o.addr)
