@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -299,6 +300,57 @@ func (b *batchConn) appendLocked(p []byte) (int, error) {
 	}
 	*b.buf = append(*b.buf, p...)
 	return len(p), nil
+}
+
+// writeFrames writes frames as server data frames, after a ping if ping
+// is set, in one write (more only past maxBatchBytes). It frames them
+// itself: a server frame is not masked, so framing is a header of 2 to 10
+// bytes, where a frame written through coder/websocket costs its write
+// mutex, its message writer's reset and a copy through its bufio.Writer.
+//
+// coder/websocket still writes the control frames it owes the client (a
+// pong, a close) through Write. Frames are appended here only at a frame
+// boundary of what it has written, and under mu, which it needs to write:
+// no frame of either is ever split by the other. After a close frame, no
+// data frame may follow.
+func (b *batchConn) writeFrames(frames []outFrame, ping bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.out.atBoundary() {
+		// coder/websocket is between two writes of one frame (its
+		// bufio.Writer flushes a frame larger than itself in parts):
+		// let it finish.
+		b.mu.Unlock()
+		runtime.Gosched()
+		b.mu.Lock()
+	}
+	if b.out.closed {
+		return net.ErrClosed
+	}
+	b.hold = true
+	var err error
+	if ping {
+		_, err = b.appendLocked(pingFrame)
+	}
+	var hdr [10]byte
+	for _, f := range frames {
+		if err != nil {
+			break
+		}
+		if _, err = b.appendLocked(appendFrameHeader(hdr[:0], f.binary, len(f.data))); err == nil {
+			_, err = b.appendLocked(f.data)
+		}
+	}
+	b.hold = false
+	if err == nil {
+		err = b.flushLocked()
+	}
+	if b.buf != nil {
+		*b.buf = (*b.buf)[:0]
+		batchBuffers.Put(b.buf)
+		b.buf = nil
+	}
+	return err
 }
 
 // begin starts holding writes.

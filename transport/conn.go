@@ -277,28 +277,10 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// writeBatch writes frames in one socket write (see batchConn). The write
-// timeout bounds each socket write of the batch.
+// writeBatch writes frames in one socket write (see batchConn.writeFrames).
+// The write timeout bounds each socket write of the batch.
 func (c *wsConn) writeBatch(frames []outFrame, ping bool) error {
-	// No context deadline: while the batch is held, coder/websocket writes
-	// to memory, and every socket write batchConn makes carries its own
-	// deadline.
-	ctx := context.Background()
-	c.batch.begin()
-	if ping {
-		c.batch.ping()
-	}
-	for _, f := range frames {
-		typ := websocket.MessageText
-		if f.binary {
-			typ = websocket.MessageBinary
-		}
-		if err := c.ws.Write(ctx, typ, f.data); err != nil {
-			_ = c.batch.end()
-			return err
-		}
-	}
-	return c.batch.end()
+	return c.batch.writeFrames(frames, ping)
 }
 
 func isTimeout(err error) bool {

@@ -26,6 +26,29 @@ const (
 	maxCtlSz = 125
 )
 
+// Data frame opcodes.
+const (
+	opText   = 0x1
+	opBinary = 0x2
+)
+
+// appendFrameHeader appends the header of an unmasked, final data frame
+// carrying n bytes: how a server frames a message (RFC 6455 section 5.2).
+func appendFrameHeader(dst []byte, binary bool, n int) []byte {
+	op := byte(opText)
+	if binary {
+		op = opBinary
+	}
+	dst = append(dst, finBit|op)
+	switch {
+	case n <= maxCtlSz:
+		return append(dst, byte(n))
+	case n <= 0xffff:
+		return append(dst, len16, byte(n>>8), byte(n))
+	}
+	return append(dst, len64, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
 // pingFrame is an unmasked server ping with no payload.
 var pingFrame = []byte{finBit | opPing, 0}
 

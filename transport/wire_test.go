@@ -43,11 +43,7 @@ func frame(fin bool, op byte, payload []byte, masked bool) []byte {
 	return append(out, payload...)
 }
 
-const (
-	opText   = 0x1
-	opBinary = 0x2
-	opCont   = 0x0
-)
+const opCont = 0x0
 
 // clientStream is a client's side of a conversation: frames of every
 // length class, pings, pongs (also between the fragments of a message) and
