@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
@@ -128,6 +129,15 @@ type Config struct {
 	PublisherID uuid.UUID
 	// Logger receives the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Broker, when set, makes this server one node of a cluster
+	// (actors.Config.Broker): /readyz then answers 503 while the broker
+	// is disconnected, and publishes it cannot store are answered 503
+	// unavailable. The caller closes it after Shutdown. Nil means a
+	// single node.
+	Broker actors.Broker
+	// Collectors are more metrics to serve at /metrics, such as the
+	// broker's. Nil means none.
+	Collectors []prometheus.Collector
 }
 
 func (c Config) withDefaults() Config {
@@ -265,8 +275,10 @@ func New(cfg Config) *Server {
 		HistoryBudget: cfg.HistoryBudget,
 		MaxRooms:      cfg.MaxRooms,
 		Logger:        cfg.Logger,
+		Broker:        cfg.Broker,
 	})
 	s.metrics = newMetrics(s.node.Stats())
+	s.metrics.registry.MustRegister(cfg.Collectors...)
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
 	s.bodies.limit = cfg.BodyBudget
