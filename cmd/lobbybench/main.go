@@ -54,6 +54,17 @@ type config struct {
 	conc       int
 	publishers int
 	label      string
+	// subURLs, when set, are the servers the fanout's subscribers join,
+	// in turn (cluster nodes); publishers use url. Empty means url.
+	subURLs []string
+}
+
+// memberURL is the server the i-th member joins.
+func (c *config) memberURL(i int) string {
+	if len(c.subURLs) == 0 {
+		return c.url
+	}
+	return c.subURLs[i%len(c.subURLs)]
 }
 
 func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
@@ -77,6 +88,14 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
 	fs.IntVar(&c.conc, "concurrency", 50, "churn: clients connecting and closing at once")
 	fs.IntVar(&c.publishers, "publishers", 8, "fanout: HTTP publishers working in parallel")
 	fs.StringVar(&c.label, "label", "", "a name for the server, copied into the results")
+	fs.Func("sub-url", "fanout: comma-separated base URLs the subscribers join in turn, e.g. two cluster nodes (default: --url)", func(v string) error {
+		for u := range strings.SplitSeq(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				c.subURLs = append(c.subURLs, u)
+			}
+		}
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: lobbybench [flags] fanout|chat|idle|churn
        lobbybench compare --help
