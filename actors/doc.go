@@ -37,6 +37,19 @@
 // goroutines the Node counts (Node.goStore), and their results come back as
 // messages.
 //
+// A node made with Config.Broker is one of a cluster. Its rooms are then
+// clusterRooms (cluster_room.go), which take every message from the
+// room's stream in the broker and assign no seq themselves, and one more
+// actor, the bridge (bridge.go, presence.go), is the only one that calls
+// the Broker: it starts and stops rooms' follows, appends and reads their
+// messages, tells the other nodes who joins and leaves here and tells the
+// lobby who is where else, and carries direct messages between nodes.
+// Broker (broker.go) is an interface of this package so that no actor
+// depends on NATS: package actors/cluster implements it on NATS
+// JetStream, and tests may use a fake. The broker does its network I/O on
+// its own goroutines; its answers come back as messages. Without a
+// Broker none of this runs and a room works as it always has.
+//
 // This package may import messages, its store subpackage and protoactor-go;
-// it may not import net/http, the WebSocket library or transport.
+// it may not import net/http, the WebSocket library, NATS or transport.
 package actors

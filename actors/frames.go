@@ -37,6 +37,7 @@ const (
 	codeUnknownSession = "unknown_session"
 	codeBinary         = "binary_unsupported"
 	codeRateLimited    = "rate_limited"
+	codeUnavailable    = "unavailable"
 )
 
 // Client frame types.

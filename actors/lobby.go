@@ -35,6 +35,9 @@ type lobby struct {
 	// budget is the history budget actor its rooms report to; nil for none.
 	budget *actor.PID
 	stats  *Stats
+	// cluster is the lobby's part in a cluster (lobby_cluster.go); nil on
+	// a single node.
+	cluster *lobbyCluster
 }
 
 type roomEntry struct {
@@ -64,13 +67,22 @@ type lobbyConfig struct {
 	stats  *Stats
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
+	// bridge is the node's bridge, nil on a single node; epoch is its
+	// stream's.
+	bridge *actor.PID
+	epoch  string
 }
 
 func newLobby(c lobbyConfig) *lobby {
 	if c.stats == nil {
 		c.stats = &Stats{}
 	}
+	var cluster *lobbyCluster
+	if c.bridge != nil {
+		cluster = newLobbyCluster(c.bridge, c.epoch)
+	}
 	return &lobby{
+		cluster:  cluster,
 		log:      c.log,
 		limits:   c.limits,
 		maxRooms: c.maxRooms,
@@ -104,7 +116,9 @@ func (l *lobby) Receive(ctx actor.Context) {
 		if r, ok := l.rooms[m.room]; ok && r.pid.Equal(m.pid) && r.members == 0 && r.published == m.published {
 			ctx.Poison(r.pid)
 			delete(l.rooms, m.room)
-			l.names.Delete(m.room)
+			if !l.cluster.hasRemote(m.room) {
+				l.names.Delete(m.room)
+			}
 			l.stats.Rooms.Store(int64(len(l.rooms)))
 		}
 	case *messages.GetRoom:
@@ -112,8 +126,17 @@ func (l *lobby) Receive(ctx actor.Context) {
 			ctx.Forward(r.pid)
 			return
 		}
+		if l.cluster != nil {
+			l.cluster.roomQuery(ctx, m.Room)
+			return
+		}
 		ctx.Respond(&messages.RoomInfo{Room: m.Room})
 	case *messages.GetHistory:
+		if l.cluster != nil {
+			_, local := l.rooms[m.Room]
+			l.cluster.history(ctx, m, local)
+			return
+		}
 		if r, ok := l.rooms[m.Room]; ok {
 			ctx.Forward(r.pid)
 			return
@@ -124,6 +147,10 @@ func (l *lobby) Receive(ctx actor.Context) {
 	case *beginDrain:
 		l.draining = true
 		ctx.Respond(struct{}{})
+	default:
+		if l.cluster != nil {
+			l.clusterReceive(ctx)
+		}
 	}
 }
 
@@ -145,6 +172,9 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	r.members++
 	l.sessions[m.ID] = sessionEntry{room: m.Room, pid: m.Session}
 	ctx.Send(r.pid, m)
+	if l.cluster != nil {
+		ctx.Send(l.cluster.bridge, &localJoin{room: m.Room, id: m.ID})
+	}
 }
 
 func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
@@ -156,6 +186,9 @@ func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 	r := l.rooms[s.room]
 	r.members--
 	ctx.Send(r.pid, m)
+	if l.cluster != nil {
+		ctx.Send(l.cluster.bridge, &localLeave{room: s.room, id: m.ID})
+	}
 }
 
 // publish forwards an HTTP publish to its room, creating the room when it
@@ -174,7 +207,7 @@ func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 		return
 	}
 	r, ok := l.rooms[m.RoomID]
-	if !ok && l.limits.count <= 0 {
+	if !ok && l.limits.count <= 0 && l.cluster == nil {
 		ctx.Respond(&messages.Published{})
 		return
 	}
@@ -192,6 +225,11 @@ func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 // session, or an HTTP request) whether there was one.
 func (l *lobby) direct(ctx actor.Context, m *messages.DirectMessage) {
 	s, ok := l.sessions[m.To]
+	if !ok && l.cluster != nil {
+		// Maybe on another node: the bridge answers the sender.
+		ctx.Forward(l.cluster.bridge)
+		return
+	}
 	if ok {
 		ctx.Send(s.pid, m)
 	}
@@ -217,6 +255,9 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 	}
 	limits, budget := l.limits, l.budget
 	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits, budget) }, l.roomOpts...)
+	if l.cluster != nil {
+		props = l.cluster.roomProps(name, l.stats, l.roomOpts)
+	}
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
 	l.names.ReplaceOrInsert(name)
@@ -236,7 +277,11 @@ func (l *lobby) list(m *messages.ListRooms) *messages.RoomList {
 			list.More = true
 			return false
 		}
-		list.Rooms = append(list.Rooms, messages.RoomSummary{Room: name, Members: l.rooms[name].members})
+		members := l.cluster.remoteCount(name)
+		if r, ok := l.rooms[name]; ok {
+			members += r.members
+		}
+		list.Rooms = append(list.Rooms, messages.RoomSummary{Room: name, Members: members})
 		return true
 	})
 	return list

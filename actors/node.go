@@ -53,6 +53,11 @@ type Config struct {
 	QuestionnaireLinger time.Duration
 	// Logger receives the node's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Broker, when set, makes the node one of a cluster: its rooms'
+	// messages go through the broker's stream and its bridge actor
+	// carries presence and direct messages (bridge.go). The caller owns
+	// the broker and closes it after Shutdown. Nil means a single node.
+	Broker Broker
 }
 
 func (c Config) withDefaults() Config {
@@ -94,7 +99,9 @@ type Node struct {
 	system *actor.ActorSystem
 	lobby  *actor.PID
 	// budget is the history budget actor; nil without a budget.
-	budget  *actor.PID
+	budget *actor.PID
+	// bridge is the cluster bridge actor; nil on a single node.
+	bridge  *actor.PID
 	stats   *Stats
 	workers *workers
 	// socketOpts are the props options of this node's socket actors.
@@ -136,6 +143,10 @@ func NewNode(cfg Config) *Node {
 		n.budget = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
 			return newHistoryBudget(cfg.HistoryBudget, n.stats)
 		}, onWorkers), "history-budget")
+	}
+	if cfg.Broker != nil {
+		n.startCluster(limits, onWorkers)
+		return n
 	}
 	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
 		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
@@ -357,6 +368,9 @@ func ask[T any](ctx context.Context, n *Node, msg any) (T, error) {
 		return zero, fmt.Errorf("ask lobby %T: %w", msg, err)
 	}
 	v, ok := res.(T)
+	if err, isErr := res.(error); !ok && isErr {
+		return zero, fmt.Errorf("ask lobby %T: %w", msg, err)
+	}
 	if !ok {
 		// The lobby or room stopped between lookup and answer (a dead
 		// letter answer), which only happens while shutting down.
@@ -391,6 +405,9 @@ func (n *Node) Shutdown(ctx context.Context) {
 	stop := context.AfterFunc(ctx, n.cancelStore)
 	defer stop()
 	n.Stop(n.lobby)
+	if n.bridge != nil {
+		n.Stop(n.bridge)
+	}
 	if n.budget != nil {
 		n.Stop(n.budget)
 	}

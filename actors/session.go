@@ -69,6 +69,8 @@ func (s *session) Receive(ctx actor.Context) {
 		s.conn.Send(appendBroadcast(nil, m.ID, m.Msg, s.room), false)
 	case *messages.DirectResult:
 		switch {
+		case m.Unavailable:
+			s.sendError(m.Ref, codeUnavailable, "the cluster is unavailable: this direct message was not sent")
 		case !m.Delivered:
 			s.sendError(m.Ref, codeUnknownSession, "no session has that id")
 		case m.Ref != nil:

@@ -18,4 +18,8 @@ type Stats struct {
 	// HistoryEvicted counts history entries dropped to keep the node under
 	// Config.HistoryBudget. Written by the history budget.
 	HistoryEvicted atomic.Uint64
+	// ClusterDropped counts text-protocol frames dropped because the
+	// cluster was unavailable (that protocol has no error frame to say
+	// so). Written by the rooms of a clustered node.
+	ClusterDropped atomic.Uint64
 }

@@ -98,6 +98,9 @@ type DirectResult struct {
 	Ref json.RawMessage
 	// Delivered is false when no session has the id.
 	Delivered bool
+	// Unavailable is true when the session may be on another node of a
+	// cluster that could not be reached: nothing was delivered.
+	Unavailable bool
 }
 
 // GetMembers asks a room for its members on behalf of a lobby.v1 client.
@@ -144,6 +147,9 @@ type Published struct {
 	// RoomLimit is true when the room did not exist and the node, having
 	// as many rooms as it may, did not create it.
 	RoomLimit bool
+	// Unavailable is true when the node is clustered and the message
+	// could not be stored in the room's stream: nobody received it.
+	Unavailable bool
 }
 
 // ClientMessage is one data frame read from a client's socket.

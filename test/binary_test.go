@@ -71,6 +71,9 @@ func startBinary(t *testing.T, bin string, args []string, env ...string) *binary
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				addrCh <- m[1]
 			}
+			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				t.Logf("%s: %s", filepath.Base(bin), line)
+			}
 		}
 	}()
 	go func() {

@@ -16,6 +16,13 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, errorBody{Error: code, Message: message})
 }
 
+// writeClusterUnavailable answers a publish or send that a clustered node
+// could not hand to the cluster (NATS unreachable): nothing was sent.
+func writeClusterUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "unavailable", "the cluster is unavailable (NATS unreachable): nothing was sent; retry later")
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -99,6 +99,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 		writeUnavailable(w, err)
 		return
 	}
+	if res.Unavailable {
+		writeClusterUnavailable(w)
+		return
+	}
 	if res.RoomLimit {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "too_many_rooms", "the server has as many rooms as it may keep; retry later or publish to an existing room")
@@ -188,6 +192,10 @@ func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 	res, err := s.node.Direct(r.Context(), to, s.cfg.PublisherID, body)
 	if err != nil {
 		writeUnavailable(w, err)
+		return
+	}
+	if res.Unavailable {
+		writeClusterUnavailable(w)
 		return
 	}
 	if !res.Delivered {

@@ -72,6 +72,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
+	if !s.node.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "cluster unavailable"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
@@ -136,6 +137,15 @@ type Config struct {
 	PublisherID uuid.UUID
 	// Logger receives the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Broker, when set, makes this server one node of a cluster
+	// (actors.Config.Broker): /readyz then answers 503 while the broker
+	// is disconnected, and publishes it cannot store are answered 503
+	// unavailable. The caller closes it after Shutdown. Nil means a
+	// single node.
+	Broker actors.Broker
+	// Collectors are more metrics to serve at /metrics, such as the
+	// broker's. Nil means none.
+	Collectors []prometheus.Collector
 }
 
 func (c Config) withDefaults() Config {
@@ -277,8 +287,10 @@ func New(cfg Config) *Server {
 		MaxRooms:       cfg.MaxRooms,
 		Questionnaires: cfg.Questionnaires,
 		Logger:         cfg.Logger,
+		Broker:         cfg.Broker,
 	})
 	s.metrics = newMetrics(s.node.Stats())
+	s.metrics.registry.MustRegister(cfg.Collectors...)
 	web, err := loadWebAssets(webFiles, "web")
 	if err != nil {
 		// The files are embedded in the binary: this is a build mistake

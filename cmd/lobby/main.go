@@ -43,6 +43,7 @@ type options struct {
 	pprof           bool
 	dataDir         string
 	server          transport.Config
+	cluster         clusterOptions
 }
 
 // parseOptions reads flags from args, each defaulting to its environment
@@ -85,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	addClusterFlags(fs, &o.cluster)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: lobby [flags]\n\nLobby serves WebSocket rooms and an HTTP publish API.\nEvery flag can also be set by the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -202,6 +204,16 @@ func run(args []string, stderr io.Writer) (err error) {
 	ln, err := listen(o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	broker, err := connectCluster(o.cluster, &o.server, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if broker != nil {
+		// Closed after the server's Shutdown, which stops the actors
+		// that use it: deferred before the drain's defers run.
+		defer broker.Close()
 	}
 	srv := transport.New(o.server)
 	if o.pprof {

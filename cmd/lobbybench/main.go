@@ -37,24 +37,36 @@ func main() {
 
 // config is every scenario's settings.
 type config struct {
-	url          string
-	rooms        int
-	subs         int
-	rate         float64
-	ramp         bool
-	step         time.Duration
-	factor       float64
-	p99Bound     time.Duration
-	maxRate      float64
-	duration     time.Duration
-	payload      int
-	conns        int
-	settle       time.Duration
-	serverPID    int
-	conc         int
-	publishers   int
-	label        string
+	url        string
+	rooms      int
+	subs       int
+	rate       float64
+	ramp       bool
+	step       time.Duration
+	factor     float64
+	p99Bound   time.Duration
+	maxRate    float64
+	duration   time.Duration
+	payload    int
+	conns      int
+	settle     time.Duration
+	serverPID  int
+	conc       int
+	publishers int
+	label      string
+	// publishToken is the server's publish token (questionnaire).
 	publishToken string
+	// subURLs, when set, are the servers the fanout's subscribers join,
+	// in turn (cluster nodes); publishers use url. Empty means url.
+	subURLs []string
+}
+
+// memberURL is the server the i-th member joins.
+func (c *config) memberURL(i int) string {
+	if len(c.subURLs) == 0 {
+		return c.url
+	}
+	return c.subURLs[i%len(c.subURLs)]
 }
 
 func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
@@ -79,6 +91,14 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
 	fs.IntVar(&c.publishers, "publishers", 8, "fanout: HTTP publishers working in parallel")
 	fs.StringVar(&c.label, "label", "", "a name for the server, copied into the results")
 	fs.StringVar(&c.publishToken, "publish-token", "", "questionnaire: the server's publish token, to create the questionnaire")
+	fs.Func("sub-url", "fanout: comma-separated base URLs the subscribers join in turn, e.g. two cluster nodes (default: --url)", func(v string) error {
+		for u := range strings.SplitSeq(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				c.subURLs = append(c.subURLs, u)
+			}
+		}
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: lobbybench [flags] fanout|chat|idle|churn|questionnaire
        lobbybench compare --help

@@ -32,7 +32,7 @@ func members(ctx context.Context, c *config, rooms, per int, h *histogram) ([][]
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				s, err := dialMember(ctx, c.url, roomName(r))
+				s, err := dialMember(ctx, c.memberURL(r*per+i), roomName(r))
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

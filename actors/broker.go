@@ -1,0 +1,90 @@
+package actors
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrUnavailable is a Broker's answer while it cannot reach the other
+// nodes: a room message was not stored, a direct message not sent.
+var ErrUnavailable = errors.New("actors: cluster unavailable")
+
+// Broker is a node's way to the other nodes of a cluster: a store of room
+// messages in one order for every node (a JetStream stream), and plain
+// messages between nodes for presence and direct messages (NATS core). A
+// Node with a Broker runs a bridge actor (bridge.go), the only actor that
+// calls it; package actors/cluster implements it on NATS, so that no other
+// actor depends on NATS.
+//
+// Every method may be called from any goroutine and returns without
+// waiting on the network: what needs the network is queued, or fails at
+// once with ErrUnavailable when the broker is disconnected or its queue is
+// full. Callbacks are called on the broker's goroutines and must not block.
+type Broker interface {
+	// Epoch names the room stream: it is the same on every node that uses
+	// the same stream, and changes only if the stream is made anew.
+	Epoch() string
+
+	// Up reports whether the broker is connected.
+	Up() bool
+
+	// Watch calls f with every change of Up, for the node's lifetime.
+	// It is called once, before any other method but Epoch and Up.
+	Watch(f func(up bool))
+
+	// Append stores msg (valid JSON) as the next message of room, sent
+	// by from. done is called once, maybe before Append returns, with
+	// the message's stream sequence once the store has acknowledged it,
+	// or with an error: only then is the message stored for sure. A
+	// message whose done saw an error may still have been stored (its
+	// acknowledgement lost).
+	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
+
+	// Follow calls started once with the room's last sequence number
+	// (0 for none), then deliver with every message of room stored after
+	// it, in order, from one goroutine, until stop is called; when stop
+	// returns, neither is called any more. While the broker is
+	// disconnected Follow keeps trying, and resumes after the last
+	// message delivered once it is back: a message may then be delivered
+	// twice, never skipped (the stream's limits aside).
+	Follow(room string, deliver func(StreamMessage), started func(last uint64)) (stop func())
+
+	// Read calls done once with the room's last sequence number and its
+	// stored messages after after, up to upto (0: to the last).
+	Read(room string, after, upto uint64, done func(ReadResult))
+
+	// Publish sends data on subject, with reply as its reply subject
+	// ("" for none), at most once.
+	Publish(subject, reply string, data []byte) error
+
+	// Subscribe calls handle with each message on subject (NATS
+	// wildcards allowed), from one goroutine, until unsubscribe.
+	Subscribe(subject string, handle func(subject, reply string, data []byte)) (unsubscribe func(), err error)
+}
+
+// StreamMessage is one stored room message.
+type StreamMessage struct {
+	// Seq is the message's stream sequence: strictly increasing within a
+	// room, not contiguous.
+	Seq  uint64
+	From uuid.UUID
+	Msg  json.RawMessage
+	// At is when the store took it.
+	At time.Time
+}
+
+// ReadResult answers Broker.Read.
+type ReadResult struct {
+	// Last is the room's last sequence number, 0 when it has none stored.
+	Last uint64
+	// Complete is true when Messages are every message of the room after
+	// `after` up to `upto`: the message `after` itself is still stored
+	// (or after is 0), so none between was dropped by the stream's
+	// limits.
+	Complete bool
+	Messages []StreamMessage
+	Err      error
+}

@@ -1,0 +1,611 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lobby/lobby/actors"
+)
+
+// Config configures a Broker.
+type Config struct {
+	// URLs are the NATS servers, "nats://host:4222" or "host:4222"; any one
+	// of a NATS cluster is enough, the others are learnt. Required.
+	URLs []string
+	// Creds is a NATS credentials file (JWT and NKey). Empty means none.
+	Creds string
+	// Token is a NATS authentication token. Empty means none.
+	Token string
+	// User and Password authenticate with a user name. Empty means none.
+	User, Password string
+	// Name names the connection in the NATS server's monitoring. Empty
+	// means "lobby".
+	Name string
+	// Stream is the JetStream stream of room messages. Empty means
+	// "LOBBY".
+	Stream string
+	// Replicas is the stream's replica count: 3 on a 3-server NATS
+	// cluster. Zero means 1.
+	Replicas int
+	// History is how many of a room's last messages Read returns (the
+	// history route, recovery). Less than 1 means none.
+	History int
+	// StreamPerRoom is how many messages the stream keeps per room, at
+	// least History. It is also the margin of a node that falls behind a
+	// busy room: the stream drops a room's oldest message past it,
+	// whether every node has had it or not. Zero means 10 000.
+	StreamPerRoom int
+	// HistoryTTL is how long the stream keeps a message. Zero means 5 min.
+	HistoryTTL time.Duration
+	// PublishTimeout bounds the wait for the stream's acknowledgement of
+	// a message; past it the sender is told it failed. Zero means 5 s.
+	PublishTimeout time.Duration
+	// ConnectTimeout bounds the first connection and the stream's set-up.
+	// Zero means 10 s.
+	ConnectTimeout time.Duration
+	// Logger receives the broker's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = "lobby"
+	}
+	if c.Stream == "" {
+		c.Stream = "LOBBY"
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.StreamPerRoom <= 0 {
+		c.StreamPerRoom = 10_000
+	}
+	c.StreamPerRoom = max(c.StreamPerRoom, c.History)
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = 5 * time.Minute
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 5 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Limits of the broker's queues.
+const (
+	// maxInflight bounds the publishes queued or awaiting their
+	// acknowledgement; past it Append and Publish fail at once.
+	maxInflight = 8192
+	// maxReads bounds the stream reads (history, recovery) run at once.
+	maxReads = 32
+)
+
+// headerFrom carries a room message's sender.
+const headerFrom = "Lobby-From"
+
+// subjectRoom is the prefix of the stream's subjects.
+const subjectRoom = "lobby.room."
+
+var _ actors.Broker = (*Broker)(nil)
+
+// Broker is a NATS connection serving one node. Make it with Connect and
+// close it with Close once the node has shut down.
+type Broker struct {
+	// Static after Connect.
+	cfg     Config
+	log     *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	epoch   string
+	metrics *metrics
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	up    atomic.Bool
+	watch atomic.Pointer[func(bool)]
+	// inflight counts publishes queued or awaiting acknowledgement.
+	inflight atomic.Int64
+	// lag sums the messages stored and not yet delivered to the rooms
+	// followed; follows counts them.
+	lag     atomic.Int64
+	follows atomic.Int64
+
+	out   chan outbound
+	acks  chan pendingAck
+	reads chan struct{}
+	// wg counts every goroutine the broker starts.
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// outbound is one publish for the writer: a room message when done is
+// set, else a plain message.
+type outbound struct {
+	msg   *nats.Msg
+	done  func(uint64, error)
+	start time.Time
+}
+
+type pendingAck struct {
+	f     jetstream.PubAckFuture
+	done  func(uint64, error)
+	start time.Time
+}
+
+// Connect connects to NATS, creates or updates the stream, and returns a
+// Broker. The first connection must succeed within ConnectTimeout; after
+// that the broker reconnects by itself for as long as it lives.
+func Connect(cfg Config) (*Broker, error) {
+	cfg = cfg.withDefaults()
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("cluster: no NATS URL")
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger.With(slog.String("component", "nats")),
+		out: make(chan outbound, maxInflight), acks: make(chan pendingAck, maxInflight), reads: make(chan struct{}, maxReads)}
+	b.metrics = newMetrics(b)
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.Timeout(cfg.ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		// Nothing is buffered while disconnected: a publish then fails at
+		// once, and its sender is told, rather than go out later after
+		// it was told it failed.
+		nats.ReconnectBufSize(-1),
+		nats.PingInterval(2 * time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.setUp(false, err) }),
+		nats.ReconnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			b.log.Warn("NATS error", slog.String("subject", subject), slog.Any("err", err))
+		}),
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to NATS %s: %w", strings.Join(cfg.URLs, ","), err)
+	}
+	b.nc = nc
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*maxInflight),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: jetstream: %w", err)
+	}
+	b.js = js
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
+	defer cancel()
+	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              cfg.Stream,
+		Description:       "Lobby room messages",
+		Subjects:          []string{subjectRoom + "*"},
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		MaxMsgsPerSubject: int64(cfg.StreamPerRoom),
+		MaxAge:            cfg.HistoryTTL,
+		Duplicates:        min(2*time.Minute, cfg.HistoryTTL),
+		Discard:           jetstream.DiscardOld,
+		AllowDirect:       true,
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
+	}
+	info := b.stream.CachedInfo()
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", info.Config.Name, info.Created.UnixNano())
+	b.epoch = fmt.Sprintf("%08x", h.Sum32())
+	b.up.Store(nc.IsConnected())
+	b.metrics.connected.Set(boolGauge(b.up.Load()))
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.wg.Add(2)
+	go b.writer()
+	go b.acker()
+	b.log.Info("connected to NATS", slog.String("url", nc.ConnectedUrlRedacted()), slog.String("stream", cfg.Stream),
+		slog.String("epoch", b.epoch), slog.String("server_version", nc.ConnectedServerVersion()))
+	return b, nil
+}
+
+// Close stops every follow and read, fails the publishes not yet
+// acknowledged, and closes the connection. Calling it again does nothing.
+func (b *Broker) Close() {
+	b.closeOnce.Do(func() {
+		b.cancel()
+		b.wg.Wait()
+		b.nc.Close()
+	})
+}
+
+func (b *Broker) setUp(up bool, err error) {
+	if b.up.Swap(up) == up {
+		return
+	}
+	b.metrics.connected.Set(boolGauge(up))
+	if up {
+		b.log.Info("NATS connection back: the cluster is available again", slog.String("url", b.nc.ConnectedUrlRedacted()))
+	} else {
+		b.log.Warn("NATS connection lost: publishes fail (unavailable) and /readyz answers 503 until it is back", slog.Any("err", err))
+	}
+	if f := b.watch.Load(); f != nil {
+		(*f)(up)
+	}
+}
+
+// Epoch implements actors.Broker.
+func (b *Broker) Epoch() string { return b.epoch }
+
+// Up implements actors.Broker.
+func (b *Broker) Up() bool { return b.up.Load() }
+
+// Watch implements actors.Broker.
+func (b *Broker) Watch(f func(up bool)) { b.watch.Store(&f) }
+
+// roomSubject is room's subject in the stream: a room name may hold
+// dots, which NATS reads as token separators, and never "~".
+func roomSubject(room string) string {
+	return subjectRoom + strings.ReplaceAll(room, ".", "~")
+}
+
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, actors.ErrUnavailable) {
+		return actors.ErrUnavailable
+	}
+	return fmt.Errorf("%w: %w", actors.ErrUnavailable, err)
+}
+
+// Append implements actors.Broker.
+func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
+	m := &nats.Msg{Subject: roomSubject(room), Data: msg, Header: nats.Header{headerFrom: []string{from.String()}}}
+	if err := b.enqueue(outbound{msg: m, done: done, start: time.Now()}); err != nil {
+		b.metrics.publishFailures.Inc()
+		done(0, err)
+	}
+}
+
+// Publish implements actors.Broker.
+func (b *Broker) Publish(subject, reply string, data []byte) error {
+	return b.enqueue(outbound{msg: &nats.Msg{Subject: subject, Reply: reply, Data: data}})
+}
+
+func (b *Broker) enqueue(o outbound) error {
+	if !b.up.Load() || b.ctx.Err() != nil {
+		return actors.ErrUnavailable
+	}
+	if b.inflight.Add(1) > maxInflight {
+		b.inflight.Add(-1)
+		return unavailable(errors.New("too many publishes in flight"))
+	}
+	b.out <- o // never blocks: inflight bounds what is queued
+	return nil
+}
+
+// writer publishes what is queued, in order.
+func (b *Broker) writer() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.ctx.Done():
+			for {
+				select {
+				case o := <-b.out:
+					b.inflight.Add(-1)
+					if o.done != nil {
+						o.done(0, actors.ErrUnavailable)
+					}
+				default:
+					return
+				}
+			}
+		case o := <-b.out:
+			if o.done == nil {
+				b.inflight.Add(-1)
+				if err := b.nc.PublishMsg(o.msg); err != nil {
+					b.log.Debug("NATS publish failed", slog.String("subject", o.msg.Subject), slog.Any("err", err))
+					continue
+				}
+				b.metrics.out.WithLabelValues(kindOf(o.msg.Subject)).Inc()
+				continue
+			}
+			f, err := b.js.PublishMsgAsync(o.msg)
+			if err != nil {
+				b.inflight.Add(-1)
+				b.metrics.publishFailures.Inc()
+				o.done(0, unavailable(err))
+				continue
+			}
+			b.acks <- pendingAck{f: f, done: o.done, start: o.start} // never blocks: inflight bounds it
+		}
+	}
+}
+
+// acker waits for the stream's acknowledgements, in publish order.
+func (b *Broker) acker() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.ctx.Done():
+			for {
+				select {
+				case a := <-b.acks:
+					b.inflight.Add(-1)
+					a.done(0, actors.ErrUnavailable)
+				default:
+					return
+				}
+			}
+		case a := <-b.acks:
+			select {
+			case ack := <-a.f.Ok():
+				b.metrics.out.WithLabelValues(kindRoom).Inc()
+				b.metrics.publishSeconds.Observe(time.Since(a.start).Seconds())
+				a.done(ack.Sequence, nil)
+			case err := <-a.f.Err():
+				b.metrics.publishFailures.Inc()
+				a.done(0, unavailable(err))
+			case <-b.ctx.Done():
+				a.done(0, actors.ErrUnavailable)
+			}
+			b.inflight.Add(-1)
+		}
+	}
+}
+
+// Subscribe implements actors.Broker.
+func (b *Broker) Subscribe(subject string, handle func(subject, reply string, data []byte)) (func(), error) {
+	kind := kindOf(subject)
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
+		b.metrics.in.WithLabelValues(kind).Inc()
+		handle(m.Subject, m.Reply, m.Data)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: subscribe %s: %w", subject, err)
+	}
+	// A busy node's presence or direct subscription may hold many
+	// messages for a moment; NATS's default would drop past 512 KiB·128.
+	_ = sub.SetPendingLimits(1<<20, 256<<20)
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// lastSeq is the stream sequence of room subject's last message, 0 when it
+// has none.
+func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
+	m, err := b.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.Sequence, nil
+}
+
+// Follow implements actors.Broker.
+func (b *Broker) Follow(room string, deliver func(actors.StreamMessage), started func(last uint64)) func() {
+	ctx, cancel := context.WithCancel(b.ctx)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.follow(ctx, room, deliver, started)
+	}()
+	return cancel
+}
+
+// follow finds the room's last message, starts an ordered consumer after
+// it (trying again until it can, or ctx ends) and lets it deliver until
+// ctx ends.
+func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.StreamMessage), started func(uint64)) {
+	subject := roomSubject(room)
+	var pending atomic.Int64 // this follow's part of b.lag
+	handler := func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		from, _ := uuid.Parse(m.Headers().Get(headerFrom))
+		b.metrics.in.WithLabelValues(kindRoom).Inc()
+		p := int64(md.NumPending)
+		b.lag.Add(p - pending.Swap(p))
+		deliver(actors.StreamMessage{Seq: md.Sequence.Stream, From: from, Msg: m.Data(), At: md.Timestamp})
+	}
+	b.follows.Add(1)
+	defer func() {
+		b.follows.Add(-1)
+		b.lag.Add(-pending.Swap(0))
+	}()
+	var cons jetstream.Consumer
+	var last uint64
+	err := retry(ctx, func() error {
+		var err error
+		opCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if last, err = b.lastSeq(opCtx, subject); err != nil {
+			return err
+		}
+		cons, err = b.js.OrderedConsumer(opCtx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
+			FilterSubjects:    []string{subject},
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       last + 1,
+			InactiveThreshold: time.Minute,
+		})
+		return err
+	}, b.log, "follow room "+room)
+	if err != nil {
+		return // ctx ended
+	}
+	started(last)
+	var cc jetstream.ConsumeContext
+	err = retry(ctx, func() error {
+		var err error
+		cc, err = cons.Consume(handler, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			b.log.Debug("room follow", slog.String("room", room), slog.Any("err", err))
+		}))
+		return err
+	}, b.log, "consume room "+room)
+	if err != nil {
+		return
+	}
+	<-ctx.Done()
+	cc.Stop()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// retry calls f until it succeeds or ctx ends, waiting longer after each
+// failure, up to 2 s.
+func retry(ctx context.Context, f func() error, log *slog.Logger, what string) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Debug("cluster: will retry", slog.String("what", what), slog.Any("err", err), slog.Duration("in", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// Read implements actors.Broker.
+func (b *Broker) Read(room string, after, upto uint64, done func(actors.ReadResult)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		select {
+		case b.reads <- struct{}{}:
+		case <-ctx.Done():
+			done(actors.ReadResult{Err: unavailable(ctx.Err())})
+			return
+		}
+		res := b.read(ctx, room, after, upto)
+		<-b.reads
+		if res.Err != nil {
+			res.Err = unavailable(res.Err)
+		}
+		done(res)
+	}()
+}
+
+func (b *Broker) read(ctx context.Context, room string, after, upto uint64) actors.ReadResult {
+	subject := roomSubject(room)
+	var res actors.ReadResult
+	last, err := b.lastSeq(ctx, subject)
+	if err != nil {
+		return actors.ReadResult{Err: err}
+	}
+	res.Last = last
+	if upto == 0 || upto > last {
+		upto = last
+	}
+	if after >= upto {
+		res.Complete = after <= last
+		return res
+	}
+	if b.cfg.History <= 0 {
+		return res // no history kept: incomplete unless nothing was missed
+	}
+	cons, err := b.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(after, 1),
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 10 * time.Second,
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return actors.ReadResult{Err: err}
+	}
+	defer func() {
+		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = b.stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
+	}()
+	first := true
+	for {
+		batch, err := cons.FetchNoWait(256)
+		if err != nil {
+			return actors.ReadResult{Err: err}
+		}
+		n, end := 0, false
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := md.Sequence.Stream
+			if first {
+				first = false
+				res.Complete = after == 0 || seq == after
+			}
+			if seq > after && seq <= upto {
+				from, _ := uuid.Parse(m.Headers().Get(headerFrom))
+				res.Messages = append(res.Messages, actors.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
+			}
+			if seq >= upto || md.NumPending == 0 {
+				end = true
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return actors.ReadResult{Err: err}
+		}
+		if end || n == 0 {
+			if drop := len(res.Messages) - b.cfg.History; drop > 0 {
+				// Only the last History messages are history.
+				res.Messages, res.Complete = res.Messages[drop:], false
+			}
+			return res
+		}
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

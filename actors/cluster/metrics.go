@@ -1,0 +1,74 @@
+package cluster
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kinds of bridge traffic, the values of the kind label.
+const (
+	kindRoom     = "room"
+	kindPresence = "presence"
+	kindDirect   = "direct"
+)
+
+// kindOf says what a subject carries.
+func kindOf(subject string) string {
+	switch {
+	case strings.HasPrefix(subject, subjectRoom):
+		return kindRoom
+	case strings.HasPrefix(subject, "lobby.direct."), strings.HasPrefix(subject, "lobby.reply."):
+		return kindDirect
+	}
+	return kindPresence
+}
+
+// metrics are a Broker's Prometheus metrics; the transport registers them
+// with its own (Collectors).
+type metrics struct {
+	in, out         *prometheus.CounterVec
+	publishSeconds  prometheus.Histogram
+	publishFailures prometheus.Counter
+	connected       prometheus.Gauge
+	lag, follows    prometheus.GaugeFunc
+}
+
+func newMetrics(b *Broker) *metrics {
+	m := &metrics{
+		in: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_bridge_messages_in_total", Help: "Messages the node received from NATS, by kind: room (stream deliveries), presence, direct.",
+		}, []string{"kind"}),
+		out: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_bridge_messages_out_total", Help: "Messages the node sent to NATS, by kind: room (stored in the stream), presence, direct.",
+		}, []string{"kind"}),
+		publishSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lobby_bridge_publish_seconds",
+			Help:    "Time from a room message's publish to the stream's acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 12),
+		}),
+		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_publish_failures_total", Help: "Room messages not stored: NATS unreachable, the queue full, or no acknowledgement in time.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lobby_nats_connected", Help: "1 while the node is connected to NATS, else 0.",
+		}),
+		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the followed rooms' streams and not yet delivered to this node, summed.",
+		}, func() float64 { return float64(b.lag.Load()) }),
+		follows: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lobby_bridge_rooms_followed", Help: "Rooms whose stream this node follows (it has members in them).",
+		}, func() float64 { return float64(b.follows.Load()) }),
+	}
+	for _, k := range []string{kindRoom, kindPresence, kindDirect} {
+		m.in.WithLabelValues(k)
+		m.out.WithLabelValues(k)
+	}
+	return m
+}
+
+// Collectors are the broker's metrics, for the node's registry.
+func (b *Broker) Collectors() []prometheus.Collector {
+	m := b.metrics
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.connected, m.lag, m.follows}
+}

@@ -1,0 +1,42 @@
+package actors
+
+import "github.com/asynkron/protoactor-go/actor"
+
+// Names of a clustered node's lobby and bridge: each needs the other's
+// PID, so they are spawned by name.
+const (
+	clusterLobbyName  = "lobby"
+	clusterBridgeName = "bridge"
+)
+
+// startCluster spawns a clustered node's lobby and bridge. The lobby
+// comes first, so that nothing the bridge tells it is lost; it talks to
+// the bridge only once members join.
+func (n *Node) startCluster(limits historyLimits, onWorkers actor.PropsOption) {
+	cfg, root := n.cfg, n.system.Root
+	bridgePID := actor.NewPID(n.system.Address(), clusterBridgeName)
+	epoch := cfg.Broker.Epoch()
+	lobby, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
+			budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers},
+			bridge: bridgePID, epoch: epoch})
+	}, onWorkers), clusterLobbyName)
+	if err != nil {
+		panic("actors: spawn the cluster lobby: " + err.Error()) // a fresh system has no such name
+	}
+	n.lobby = lobby
+	bridge, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newBridge(cfg.Broker, lobby, cfg.Logger, presenceConfig{})
+	}, onWorkers), clusterBridgeName)
+	if err != nil {
+		panic("actors: spawn the cluster bridge: " + err.Error())
+	}
+	n.bridge = bridge
+}
+
+// Clustered reports whether the node is one of a cluster (Config.Broker).
+func (n *Node) Clustered() bool { return n.cfg.Broker != nil }
+
+// Ready reports whether the node can serve fully: always on a single
+// node; on a clustered one, while its broker is connected.
+func (n *Node) Ready() bool { return n.cfg.Broker == nil || n.cfg.Broker.Up() }

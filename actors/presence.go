@@ -1,0 +1,393 @@
+package actors
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// presence is the bridge's view of who is where: the members of this
+// node, which it announces, and those of every other node, which it
+// learns. It is part of the bridge actor's state.
+//
+// The protocol, on plain NATS subjects (nothing stored):
+//
+//   - A node publishes its members' joins and leaves on lobby.presence
+//     in batches (at most one per flush interval), each batch numbered
+//     with the node's next presence seq.
+//   - Every interval it publishes a heartbeat with its last seq. A node
+//     that starts, or gets its connection back, says hello, and every
+//     node answers with a heartbeat at once.
+//   - A node that sees another's batch out of order, a heartbeat whose
+//     seq is not the last it applied, or a node it does not know, asks
+//     that node for a snapshot (lobby.sync.<node>, answered in parts on
+//     lobby.snap.<asker>), applies the difference, then the batches it
+//     held meanwhile.
+//   - A node that has not been heard for the timeout is gone: its
+//     members have left. A node that stops cleanly says bye. While this
+//     node's own connection is down it judges nobody, and after it
+//     comes back it gives every node a full timeout again.
+type presence struct {
+	node string
+	cfg  presenceConfig
+
+	// local are this node's members, session id → room.
+	local map[uuid.UUID]string
+	// seq numbers this node's batches; ops wait for the next flush.
+	seq        uint64
+	ops        []presenceOp
+	flushTimer *time.Timer
+	tickTimer  *time.Timer
+
+	nodes map[string]*remoteNode
+	// where is the node of every member of another node.
+	where map[uuid.UUID]string
+}
+
+type presenceConfig struct {
+	// interval is how often a node heartbeats; timeout is how long a
+	// node may stay silent before its members count as gone; flush is
+	// how long joins and leaves wait to be batched.
+	interval, timeout, flush time.Duration
+}
+
+func (c presenceConfig) withDefaults() presenceConfig {
+	if c.interval <= 0 {
+		c.interval = 2 * time.Second
+	}
+	if c.timeout <= 0 {
+		c.timeout = 4 * c.interval
+	}
+	if c.flush <= 0 {
+		c.flush = 10 * time.Millisecond
+	}
+	return c
+}
+
+// presenceEnv is what presence may do besides changing its own state.
+type presenceEnv struct {
+	publish func(subject, reply string, data []byte) error
+	// tell sends the lobby remoteJoin and remoteLeave.
+	tell func(msg any)
+	// after sends msg to the bridge after d.
+	after func(d time.Duration, msg any) *time.Timer
+	up    func() bool
+}
+
+// presenceMsg is every presence message between nodes.
+type presenceMsg struct {
+	Node string `json:"node"`
+	Kind string `json:"kind"`
+	// Seq is a batch's number, or for a heartbeat or snapshot the last
+	// batch that its sender's state includes.
+	Seq uint64       `json:"seq"`
+	Ops []presenceOp `json:"ops,omitempty"`
+	// Part (from 1) and Parts number a snapshot's parts; Rooms is a part's
+	// members by room.
+	Part  int                    `json:"part,omitempty"`
+	Parts int                    `json:"parts,omitempty"`
+	Rooms map[string][]uuid.UUID `json:"rooms,omitempty"`
+}
+
+// Kinds of presenceMsg.
+const (
+	kindOps       = "ops"
+	kindHeartbeat = "hb"
+	kindHello     = "hello"
+	kindBye       = "bye"
+	kindSnapshot  = "snap"
+)
+
+type presenceOp struct {
+	Left bool      `json:"left,omitempty"`
+	Room string    `json:"room"`
+	ID   uuid.UUID `json:"id"`
+}
+
+// snapshotPart bounds the members of one snapshot part, to stay well
+// under NATS's default 1 MiB payload.
+const snapshotPart = 4000
+
+// maxHeldBatches bounds the batches a node holds while it waits for a
+// snapshot; past it they are dropped and the next heartbeat asks again.
+const maxHeldBatches = 1000
+
+// remoteNode is what this node knows of another.
+type remoteNode struct {
+	id      string
+	seq     uint64
+	seen    time.Time
+	members map[uuid.UUID]string
+
+	// syncing is set from a snapshot request until its last part.
+	syncing   bool
+	syncAsked time.Time
+	held      []*presenceMsg
+	snapSeq   uint64
+	snapParts map[int]bool
+	snap      map[uuid.UUID]string
+}
+
+func newPresence(node string, cfg presenceConfig) presence {
+	return presence{
+		node:  node,
+		cfg:   cfg.withDefaults(),
+		local: make(map[uuid.UUID]string),
+		nodes: make(map[string]*remoteNode),
+		where: make(map[uuid.UUID]string),
+	}
+}
+
+func (p *presence) start(env presenceEnv) {
+	p.send(env, &presenceMsg{Kind: kindHello})
+	p.tickTimer = env.after(p.cfg.interval, &presenceTick{})
+}
+
+func (p *presence) stop(env presenceEnv) {
+	if p.tickTimer != nil {
+		p.tickTimer.Stop()
+	}
+	if p.flushTimer != nil {
+		p.flushTimer.Stop()
+	}
+	p.send(env, &presenceMsg{Kind: kindBye})
+}
+
+func (p *presence) receive(env presenceEnv, msg any) {
+	switch m := msg.(type) {
+	case *localJoin:
+		p.local[m.id] = m.room
+		p.queue(env, presenceOp{Room: m.room, ID: m.id})
+	case *localLeave:
+		delete(p.local, m.id)
+		p.queue(env, presenceOp{Left: true, Room: m.room, ID: m.id})
+	case *presenceFlush:
+		p.flushTimer = nil
+		p.flush(env)
+	case *presenceTick:
+		p.flush(env)
+		p.send(env, &presenceMsg{Kind: kindHeartbeat})
+		p.expire(env, time.Now())
+		p.tickTimer = env.after(p.cfg.interval, &presenceTick{})
+	case *snapshotRequest:
+		p.flush(env)
+		p.snapshot(env, m.reply)
+	case *brokerState:
+		if m.up {
+			// Nobody could be heard meanwhile: everyone gets a full
+			// timeout from now, and is asked to say where they are.
+			now := time.Now()
+			for _, n := range p.nodes {
+				n.seen = now
+			}
+			p.send(env, &presenceMsg{Kind: kindHello})
+		}
+	case *presenceIn:
+		p.heard(env, m.msg)
+	}
+}
+
+// send publishes one of this node's messages, with its current seq. A
+// failure is left to the heartbeats to repair.
+func (p *presence) send(env presenceEnv, m *presenceMsg) {
+	m.Node, m.Seq = p.node, p.seq
+	data, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	_ = env.publish(subjectPresence, "", data)
+}
+
+func (p *presence) queue(env presenceEnv, op presenceOp) {
+	p.ops = append(p.ops, op)
+	if p.flushTimer == nil {
+		p.flushTimer = env.after(p.cfg.flush, &presenceFlush{})
+	}
+}
+
+// flush publishes the ops queued as the next batch. If the publish fails
+// the seq is spent all the same: the others see the gap at the next
+// heartbeat and ask for a snapshot.
+func (p *presence) flush(env presenceEnv) {
+	if len(p.ops) == 0 {
+		return
+	}
+	p.seq++
+	m := &presenceMsg{Node: p.node, Kind: kindOps, Seq: p.seq, Ops: p.ops}
+	p.ops = nil
+	if data, err := json.Marshal(m); err == nil {
+		_ = env.publish(subjectPresence, "", data)
+	}
+}
+
+// snapshot answers a snapshot request with this node's members, in parts.
+func (p *presence) snapshot(env presenceEnv, reply string) {
+	var parts []map[string][]uuid.UUID
+	cur, n := map[string][]uuid.UUID{}, 0
+	for id, room := range p.local {
+		if n == snapshotPart {
+			parts, cur, n = append(parts, cur), map[string][]uuid.UUID{}, 0
+		}
+		cur[room] = append(cur[room], id)
+		n++
+	}
+	parts = append(parts, cur)
+	for i, rooms := range parts {
+		data, err := json.Marshal(&presenceMsg{Node: p.node, Kind: kindSnapshot, Seq: p.seq, Part: i + 1, Parts: len(parts), Rooms: rooms})
+		if err != nil {
+			return
+		}
+		if env.publish(reply, "", data) != nil {
+			return
+		}
+	}
+}
+
+// heard handles a message from another node.
+func (p *presence) heard(env presenceEnv, m *presenceMsg) {
+	if m.Node == p.node {
+		return
+	}
+	n := p.nodes[m.Node]
+	if n == nil {
+		if m.Kind == kindBye {
+			return
+		}
+		n = &remoteNode{id: m.Node, members: make(map[uuid.UUID]string)}
+		p.nodes[m.Node] = n
+		p.sync(env, n)
+	}
+	n.seen = time.Now()
+	switch m.Kind {
+	case kindBye:
+		p.drop(env, n)
+	case kindHello, kindHeartbeat:
+		if m.Kind == kindHello {
+			p.send(env, &presenceMsg{Kind: kindHeartbeat})
+		}
+		if n.syncing && time.Since(n.syncAsked) > p.cfg.interval || !n.syncing && m.Seq != n.seq {
+			p.sync(env, n)
+		}
+	case kindOps:
+		switch {
+		case n.syncing:
+			if len(n.held) < maxHeldBatches {
+				n.held = append(n.held, m)
+			}
+		case m.Seq <= n.seq:
+		case m.Seq == n.seq+1:
+			p.apply(env, n, m.Ops)
+			n.seq = m.Seq
+		default:
+			n.held = append(n.held, m)
+			p.sync(env, n)
+		}
+	case kindSnapshot:
+		p.snapshotPart(env, n, m)
+	}
+}
+
+func (p *presence) sync(env presenceEnv, n *remoteNode) {
+	n.syncing, n.syncAsked = true, time.Now()
+	n.snap, n.snapParts = nil, nil
+	_ = env.publish(subjectSync+n.id, subjectSnapshot+p.node, nil)
+}
+
+func (p *presence) snapshotPart(env presenceEnv, n *remoteNode, m *presenceMsg) {
+	if !n.syncing || m.Part < 1 || m.Part > m.Parts {
+		return
+	}
+	if n.snap == nil || m.Seq != n.snapSeq {
+		n.snap, n.snapSeq, n.snapParts = make(map[uuid.UUID]string), m.Seq, make(map[int]bool)
+	}
+	if n.snapParts[m.Part] {
+		return
+	}
+	n.snapParts[m.Part] = true
+	for room, ids := range m.Rooms {
+		for _, id := range ids {
+			n.snap[id] = room
+		}
+	}
+	if len(n.snapParts) < m.Parts {
+		return
+	}
+	// The snapshot is whole: tell the lobby the difference, then apply
+	// the batches that came after it.
+	for id, room := range n.members {
+		if n.snap[id] != room {
+			p.apply(env, n, []presenceOp{{Left: true, Room: room, ID: id}})
+		}
+	}
+	for id, room := range n.snap {
+		if n.members[id] != room {
+			p.apply(env, n, []presenceOp{{Room: room, ID: id}})
+		}
+	}
+	n.seq, n.syncing, n.snap, n.snapParts = n.snapSeq, false, nil, nil
+	held := n.held
+	n.held = nil
+	slices.SortFunc(held, func(a, b *presenceMsg) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, h := range held {
+		switch {
+		case h.Seq <= n.seq:
+		case h.Seq == n.seq+1:
+			p.apply(env, n, h.Ops)
+			n.seq = h.Seq
+		default:
+			p.sync(env, n)
+			return
+		}
+	}
+}
+
+// apply applies another node's ops and tells the lobby what changed.
+func (p *presence) apply(env presenceEnv, n *remoteNode, ops []presenceOp) {
+	for _, op := range ops {
+		old, had := n.members[op.ID]
+		if op.Left {
+			if !had || old != op.Room {
+				continue
+			}
+			delete(n.members, op.ID)
+			if p.where[op.ID] == n.id {
+				delete(p.where, op.ID)
+			}
+			env.tell(&remoteLeave{room: op.Room, id: op.ID})
+			continue
+		}
+		if had && old == op.Room {
+			continue
+		}
+		if had {
+			env.tell(&remoteLeave{room: old, id: op.ID})
+		}
+		n.members[op.ID] = op.Room
+		p.where[op.ID] = n.id
+		env.tell(&remoteJoin{room: op.Room, id: op.ID})
+	}
+}
+
+// expire forgets the nodes not heard for the timeout, unless this node
+// is itself cut off.
+func (p *presence) expire(env presenceEnv, now time.Time) {
+	if !env.up() {
+		return
+	}
+	for _, n := range p.nodes {
+		if now.Sub(n.seen) > p.cfg.timeout {
+			p.drop(env, n)
+		}
+	}
+}
+
+// drop forgets a node: its members have left.
+func (p *presence) drop(env presenceEnv, n *remoteNode) {
+	for id, room := range n.members {
+		p.apply(env, n, []presenceOp{{Left: true, Room: room, ID: id}})
+	}
+	delete(p.nodes, n.id)
+}

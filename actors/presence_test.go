@@ -1,0 +1,157 @@
+package actors
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// presenceRig runs a presence with an env that records what it does.
+type presenceRig struct {
+	p         presence
+	published []published
+	told      []any
+	up        bool
+}
+
+type published struct {
+	subject, reply string
+	msg            presenceMsg
+}
+
+func newPresenceRig() *presenceRig {
+	return &presenceRig{p: newPresence("me", presenceConfig{interval: time.Hour, timeout: 8 * time.Second}), up: true}
+}
+
+func (r *presenceRig) env() presenceEnv {
+	return presenceEnv{
+		publish: func(subject, reply string, data []byte) error {
+			var m presenceMsg
+			_ = json.Unmarshal(data, &m)
+			r.published = append(r.published, published{subject, reply, m})
+			return nil
+		},
+		tell:  func(msg any) { r.told = append(r.told, msg) },
+		after: func(time.Duration, any) *time.Timer { return time.NewTimer(time.Hour) },
+		up:    func() bool { return r.up },
+	}
+}
+
+func (r *presenceRig) hear(m presenceMsg) { r.p.receive(r.env(), &presenceIn{msg: &m}) }
+
+// asked reports whether a snapshot was asked of node since the last call.
+func (r *presenceRig) asked(node string) bool {
+	defer func() { r.published = nil }()
+	for _, p := range r.published {
+		if p.subject == subjectSync+node && p.reply == subjectSnapshot+"me" {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *presenceRig) takeTold() []any {
+	t := r.told
+	r.told = nil
+	return t
+}
+
+func TestPresenceFollowsAnotherNode(t *testing.T) {
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, r *presenceRig)
+	}{
+		{name: "a new node is asked for a snapshot, then its batches apply in order", run: func(t *testing.T, r *presenceRig) {
+			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat, Seq: 4})
+			if !r.asked("n1") {
+				t.Fatal("no snapshot asked of a new node")
+			}
+			r.hear(presenceMsg{Node: "n1", Kind: kindOps, Seq: 5, Ops: []presenceOp{{Room: "r", ID: b}}})
+			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Seq: 4, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+			told := r.takeTold()
+			if len(told) != 2 || *told[0].(*remoteJoin) != (remoteJoin{"r", a}) || *told[1].(*remoteJoin) != (remoteJoin{"r", b}) {
+				t.Fatalf("told %v, want a then b joined", told)
+			}
+			if r.p.where[a] != "n1" || r.p.where[b] != "n1" {
+				t.Fatalf("where %v", r.p.where)
+			}
+		}},
+		{name: "a missed batch is repaired by a snapshot's difference", run: func(t *testing.T, r *presenceRig) {
+			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a, b}}})
+			r.takeTold()
+			r.asked("n1")
+			// Batch 1 (a left, c joined) is lost; batch 2 shows the gap.
+			r.hear(presenceMsg{Node: "n1", Kind: kindOps, Seq: 2, Ops: []presenceOp{{Left: true, Room: "r", ID: b}}})
+			if !r.asked("n1") {
+				t.Fatal("a gap did not ask for a snapshot")
+			}
+			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Seq: 1, Part: 1, Parts: 2, Rooms: map[string][]uuid.UUID{"r": {b}}})
+			if told := r.takeTold(); len(told) != 0 {
+				t.Fatalf("told %v before the snapshot was whole", told)
+			}
+			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Seq: 1, Part: 2, Parts: 2, Rooms: map[string][]uuid.UUID{"s": {c}}})
+			got := map[any]bool{}
+			for _, m := range r.takeTold() {
+				switch m := m.(type) {
+				case *remoteJoin:
+					got["join "+m.room+" "+m.id.String()] = true
+				case *remoteLeave:
+					got["leave "+m.room+" "+m.id.String()] = true
+				}
+			}
+			want := []string{"leave r " + a.String(), "join s " + c.String(), "leave r " + b.String()}
+			if len(got) != len(want) {
+				t.Fatalf("told %v, want %v", got, want)
+			}
+			for _, w := range want {
+				if !got[w] {
+					t.Fatalf("told %v, want %v", got, want)
+				}
+			}
+		}},
+		{name: "a silent node is dropped, unless this node is cut off", run: func(t *testing.T, r *presenceRig) {
+			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+			r.takeTold()
+			r.up = false
+			r.p.expire(r.env(), time.Now().Add(time.Minute))
+			if len(r.p.nodes) != 1 {
+				t.Fatal("a node cut off judged another")
+			}
+			r.up = true
+			r.p.expire(r.env(), time.Now().Add(time.Minute))
+			if told := r.takeTold(); len(told) != 1 || *told[0].(*remoteLeave) != (remoteLeave{"r", a}) || len(r.p.nodes) != 0 {
+				t.Fatalf("told %v, nodes %v: want a left and n1 gone", told, r.p.nodes)
+			}
+		}},
+		{name: "bye drops a node at once", run: func(t *testing.T, r *presenceRig) {
+			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+			r.takeTold()
+			r.hear(presenceMsg{Node: "n1", Kind: kindBye})
+			if told := r.takeTold(); len(told) != 1 || len(r.p.where) != 0 {
+				t.Fatalf("told %v, where %v", told, r.p.where)
+			}
+		}},
+		{name: "local joins are batched and numbered; a snapshot answers them", run: func(t *testing.T, r *presenceRig) {
+			r.p.receive(r.env(), &localJoin{room: "r", id: a})
+			r.p.receive(r.env(), &localJoin{room: "r", id: b})
+			r.p.receive(r.env(), &presenceFlush{})
+			if len(r.published) != 1 || r.published[0].msg.Seq != 1 || len(r.published[0].msg.Ops) != 2 {
+				t.Fatalf("published %+v, want one batch of two, seq 1", r.published)
+			}
+			r.published = nil
+			r.p.receive(r.env(), &snapshotRequest{reply: "lobby.snap.x"})
+			if len(r.published) != 1 || r.published[0].subject != "lobby.snap.x" || len(r.published[0].msg.Rooms["r"]) != 2 {
+				t.Fatalf("snapshot %+v", r.published)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newPresenceRig()) })
+	}
+}

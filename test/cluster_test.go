@@ -1,0 +1,586 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+// The cluster tests run an embedded NATS server with JetStream (its store
+// in a temp dir) and Lobby nodes as subprocesses of the real binary, so
+// that a node can really be killed.
+
+// natsServer is an embedded NATS server with JetStream.
+type natsServer struct {
+	srv  *natsserver.Server
+	port int
+	dir  string
+}
+
+// startNATS starts a NATS server on port (-1: any free port) with its
+// JetStream store in dir, and stops it when the test ends.
+func startNATS(t *testing.T, port int, dir string) *natsServer {
+	t.Helper()
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
+	s, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(waitFor) {
+		t.Fatal("the NATS server did not start")
+	}
+	n := &natsServer{srv: s, port: s.Addr().(*net.TCPAddr).Port, dir: dir}
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *natsServer) stop() {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+}
+
+func (n *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// lobbyCluster is an embedded NATS server and Lobby nodes using it.
+type lobbyCluster struct {
+	nats  *natsServer
+	nodes []*binaryServer
+}
+
+// startCluster starts NATS and n Lobby nodes, with args added to each.
+func startCluster(t *testing.T, n int, args ...string) *lobbyCluster {
+	t.Helper()
+	bin := buildLobby(t)
+	c := &lobbyCluster{nats: startNATS(t, -1, t.TempDir())}
+	for range n {
+		a := append([]string{"--addr", "127.0.0.1:0", "--nats-url", c.nats.url(), "--connect-rate", "-1"}, args...)
+		c.nodes = append(c.nodes, startBinary(t, bin, a))
+	}
+	return c
+}
+
+func (c *lobbyCluster) node(i int) *testServer { return &testServer{addr: c.nodes[i].addr} }
+
+// roomMembers is GET /rooms/{room}'s member list on ts.
+func roomMembers(t *testing.T, ts *testServer, room string) []string {
+	t.Helper()
+	status, body := httpDo(t, "GET", ts.url("/rooms/"+room), nil, nil)
+	if status == http.StatusNotFound {
+		return nil
+	}
+	if status != http.StatusOK {
+		t.Fatalf("GET /rooms/%s: %d %s", room, status, body)
+	}
+	var r struct {
+		Members []string `json:"members"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(r.Members)
+	return r.Members
+}
+
+// delivery is one message frame a collector read, and when.
+type delivery struct {
+	seq uint64
+	id  string
+	msg string
+	at  time.Time
+}
+
+// collector reads a lobby.v1 client's message frames on a goroutine of
+// its own until it has want of them or the connection ends.
+type collector struct {
+	c    *jsonClient
+	want int
+	got  []delivery
+	// errors are the error frames read.
+	errors []string
+	err    error
+	done   chan struct{}
+}
+
+func collect(c *jsonClient, want int) *collector {
+	col := &collector{c: c, want: want, done: make(chan struct{})}
+	go func() {
+		defer close(col.done)
+		for len(col.got) < col.want {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*waitFor)
+			_, data, err := c.ws.Read(ctx)
+			cancel()
+			if err != nil {
+				col.err = err
+				return
+			}
+			var f frame
+			if err := json.Unmarshal(data, &f); err != nil {
+				col.err = err
+				return
+			}
+			f.raw = string(data)
+			if f.Type == "error" {
+				col.errors = append(col.errors, f.raw)
+			}
+			if f.Type == "message" {
+				col.got = append(col.got, delivery{seq: f.Seq, id: f.ID, msg: string(f.Msg), at: time.Now()})
+			}
+		}
+	}()
+	return col
+}
+
+// wait waits for the collector and fails the test if it did not get all
+// it wanted.
+func (col *collector) wait(t *testing.T, name string) []delivery {
+	t.Helper()
+	<-col.done
+	if col.err != nil || len(col.got) != col.want {
+		counts := map[string]int{}
+		for _, d := range col.got {
+			k := d.id
+			if strings.HasPrefix(d.msg, `{"node"`) {
+				k = d.msg[:10]
+			}
+			counts[k]++
+		}
+		t.Logf("%s: %v; errors %q", name, counts, col.errors)
+		t.Fatalf("%s: got %d of %d messages (%v)", name, len(col.got), col.want, col.err)
+	}
+	return col.got
+}
+
+// TestClusterOneOrderEverywhere spreads a room's members over three nodes;
+// a member of each node broadcasts and each node gets HTTP publishes, all
+// at once. Every member receives every message, and all of them in the
+// same order with the same seqs.
+func TestClusterOneOrderEverywhere(t *testing.T) {
+	c := startCluster(t, 3)
+	const perSender = 60
+	var members []*jsonClient
+	for i := range 3 {
+		for range 2 {
+			members = append(members, joinJSON(t, c.node(i), "/ws/order"))
+		}
+	}
+	text := join(t, c.node(2), "/ws/order")
+	total := 3*perSender + 3*perSender // broadcasts, then HTTP publishes
+	cols := make([]*collector, len(members))
+	for i, m := range members {
+		cols[i] = collect(m, total)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 3 {
+		sender := members[2*i]
+		wg.Go(func() {
+			for n := range perSender {
+				msg := fmt.Sprintf(`{"type":"broadcast","msg":"%d-%d","ref":%d}`, i, n, n)
+				ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+				err := sender.ws.Write(ctx, websocket.MessageText, []byte(msg))
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		ts := c.node(i)
+		wg.Go(func() {
+			for n := range perSender {
+				status, body, err := post(ts.url("/rooms/order/broadcast"), fmt.Sprintf(`{"node":%d,"n":%d}`, i, n))
+				if err != nil || status != http.StatusOK {
+					errs <- fmt.Errorf("publish to node %d: %d %s %v", i, status, body, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	var first []delivery
+	for i, col := range cols {
+		got := col.wait(t, fmt.Sprintf("member %d", i))
+		for j := 1; j < len(got); j++ {
+			if got[j].seq <= got[j-1].seq {
+				t.Fatalf("member %d: seq %d after %d", i, got[j].seq, got[j-1].seq)
+			}
+		}
+		if i == 0 {
+			first = got
+			continue
+		}
+		if !slices.EqualFunc(got, first, func(a, b delivery) bool { return a.seq == b.seq && a.id == b.id && a.msg == b.msg }) {
+			t.Fatalf("member %d saw another order than member 0", i)
+		}
+	}
+	// One sender's messages keep their order.
+	for i := range 3 {
+		n := 0
+		for _, d := range first {
+			if d.id == members[2*i].id {
+				if want := fmt.Sprintf(`"%d-%d"`, i, n); d.msg != want {
+					t.Fatalf("sender %d: got %s, want %s", i, d.msg, want)
+				}
+				n++
+			}
+		}
+		if n != perSender {
+			t.Fatalf("sender %d: %d messages delivered, want %d", i, n, perSender)
+		}
+	}
+	// A text-protocol member sees the same messages, in its format.
+	seen := 0
+	for seen < total {
+		line := text.readText()
+		var m struct {
+			ID  string          `json:"id"`
+			Msg json.RawMessage `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue // a presence line
+		}
+		if m.ID != first[seen].id || string(m.Msg) != first[seen].msg {
+			t.Fatalf("text member: message %d is %s, want id %s msg %s", seen, line, first[seen].id, first[seen].msg)
+		}
+		seen++
+	}
+	// And every node answers the same history.
+	var histories [][]byte
+	for i := range 3 {
+		status, body := httpDo(t, "GET", c.node(i).url("/rooms/order/history?since="+strconv.FormatUint(first[len(first)-20].seq, 10)), nil, nil)
+		if status != http.StatusOK {
+			t.Fatalf("history on node %d: %d %s", i, status, body)
+		}
+		histories = append(histories, body)
+	}
+	if !slices.Equal(scanSeqs(t, histories[0]), seqsOf(first[len(first)-19:])) {
+		t.Fatalf("history %s, want the last 19 seqs", histories[0])
+	}
+	for i := 1; i < 3; i++ {
+		if string(histories[i]) != string(histories[0]) {
+			t.Fatalf("node %d's history differs:\n%s\n%s", i, histories[i], histories[0])
+		}
+	}
+}
+
+func seqsOf(ds []delivery) []uint64 {
+	seqs := make([]uint64, len(ds))
+	for i, d := range ds {
+		seqs[i] = d.seq
+	}
+	return seqs
+}
+
+// post publishes body to url, for goroutines that may not fail the test.
+func post(url, body string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var b [512]byte
+	n, _ := resp.Body.Read(b[:])
+	return resp.StatusCode, string(b[:n]), nil
+}
+
+// TestClusterPresenceAndDirect checks that members, joins and leaves are
+// the cluster's, and that direct messages reach a session on any node.
+func TestClusterPresenceAndDirect(t *testing.T) {
+	c := startCluster(t, 3)
+	a := joinJSON(t, c.node(0), "/ws/pres")
+	b := joinJSON(t, c.node(1), "/ws/pres")
+	a.expectPresence("joined", b.id)
+	text := join(t, c.node(2), "/ws/pres")
+	a.expectPresence("joined", text.id)
+	b.expectPresence("joined", text.id)
+	d := joinJSON(t, c.node(2), "/ws/pres")
+	want := []string{a.id, b.id, text.id, d.id}
+	slices.Sort(want)
+	if got := slices.Sorted(slices.Values(d.welcome.Members)); !slices.Equal(got, want) {
+		t.Fatalf("welcome members %v, want %v", got, want)
+	}
+	text.expect(d.id + " just joined!")
+	for i := range 3 {
+		eventually(t, fmt.Sprintf("node %d to list every member", i), func() bool {
+			return slices.Equal(roomMembers(t, c.node(i), "pres"), want)
+		})
+		status, body := httpDo(t, "GET", c.node(i).url("/rooms"), nil, nil)
+		if status != http.StatusOK || !strings.Contains(string(body), `{"room":"pres","members":4}`) {
+			t.Fatalf("GET /rooms on node %d: %d %s", i, status, body)
+		}
+	}
+	b.sendJSON(`{"type":"members","ref":"m"}`)
+	if got := slices.Sorted(slices.Values(b.nextOf("members").Members)); !slices.Equal(got, want) {
+		t.Fatalf("members frame %v, want %v", got, want)
+	}
+
+	// A direct frame from node 0 to node 2, acked; an HTTP send on node 1
+	// to a session on node 0; a text client gets it in its shape.
+	a.sendJSON(`{"type":"direct","to":"` + d.id + `","msg":{"hi":"d"},"ref":"x"}`)
+	if f := d.nextOf("direct"); f.ID != a.id || string(f.Msg) != `{"hi":"d"}` {
+		t.Fatalf("direct: %s", f.raw)
+	}
+	if f := a.nextOf("ack"); string(f.Ref) != `"x"` {
+		t.Fatalf("direct ack: %s", f.raw)
+	}
+	status, body := httpDo(t, "POST", c.node(1).url("/sessions/"+a.id+"/send"), []byte(`"psst"`), nil)
+	if status != http.StatusOK {
+		t.Fatalf("send across nodes: %d %s", status, body)
+	}
+	if f := a.nextOf("direct"); string(f.Msg) != `"psst"` {
+		t.Fatalf("HTTP direct: %s", f.raw)
+	}
+	d.sendJSON(`{"type":"direct","to":"` + text.id + `","msg":"to text"}`)
+	text.expect(broadcastFrame(d.id, `"to text"`, "pres"))
+	status, body = httpDo(t, "POST", c.node(0).url("/sessions/00000000-0000-4000-8000-000000000000/send"), []byte(`1`), nil)
+	expectJSONError(t, status, body, http.StatusNotFound, "unknown_session")
+
+	// A leave on one node reaches the others.
+	_ = b.ws.Close(websocket.StatusNormalClosure, "")
+	a.expectPresence("left", b.id)
+	text.expect(b.id + " disconnected.")
+	for i := range 3 {
+		eventually(t, fmt.Sprintf("node %d to forget the member who left", i), func() bool {
+			return !slices.Contains(roomMembers(t, c.node(i), "pres"), b.id)
+		})
+	}
+}
+
+// expectPresence reads frames until a presence frame of kind for id.
+func (c *jsonClient) expectPresence(kind, id string) {
+	c.t.Helper()
+	for {
+		f := c.next()
+		if f.Type == kind && f.ID == id {
+			return
+		}
+		if f.Type != "joined" && f.Type != "left" {
+			c.t.Fatalf("got %s while waiting for %s %s", f.raw, kind, id)
+		}
+	}
+}
+
+// TestClusterRecoveryOnAnotherNode drops a subscriber three times while a
+// publisher goes on, and reconnects it each time to another node with
+// since and epoch: it gets every message once, in order.
+func TestClusterRecoveryOnAnotherNode(t *testing.T) {
+	const total = 600
+	c := startCluster(t, 3, "--history", "5000")
+	sub := joinJSON(t, c.node(1), "/ws/feed")
+	epoch := sub.welcome.Epoch
+
+	publishErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 1; i <= total; i++ {
+			<-tick.C
+			status, body, err := post(c.node(0).url("/rooms/feed/broadcast"), fmt.Sprintf(`{"n":%d}`, i))
+			if err != nil || status != http.StatusOK {
+				publishErr <- fmt.Errorf("publish %d: %d %s %v", i, status, body, err)
+				return
+			}
+		}
+	})
+	drops := []int{total / 5, total / 2, 4 * total / 5}
+	var lastSeq uint64
+	for n := 1; n <= total; n++ {
+		f := sub.nextOf("message")
+		if want := fmt.Sprintf(`{"n":%d}`, n); string(f.Msg) != want || f.Seq <= lastSeq {
+			t.Fatalf("after seq %d (n %d) got %s: a gap, a duplicate or disorder", lastSeq, n-1, f.raw)
+		}
+		lastSeq = f.Seq
+		if len(drops) > 0 && n == drops[0] {
+			drops = drops[1:]
+			_ = sub.ws.CloseNow()
+			node := c.node((1 + len(drops)) % 3)
+			sub = joinJSON(t, node, fmt.Sprintf("/ws/feed?since=%d&epoch=%s", lastSeq, epoch))
+			if !sub.welcome.Recovered || sub.welcome.Epoch != epoch {
+				t.Fatalf("reconnect after seq %d: welcome %s, want recovered in epoch %s", lastSeq, sub.welcome.raw, epoch)
+			}
+		}
+	}
+	wg.Wait()
+	select {
+	case err := <-publishErr:
+		t.Fatal(err)
+	default:
+	}
+	// Another epoch, or a since no longer stored, is not recovered.
+	stale := joinJSON(t, c.node(2), "/ws/feed?since=3&epoch=other")
+	if stale.welcome.Recovered || stale.welcome.Seq != lastSeq {
+		t.Fatalf("welcome %s, want recovered false at seq %d", stale.welcome.raw, lastSeq)
+	}
+}
+
+// TestClusterNodeKilled kills a node with SIGKILL while two others'
+// members receive publishes to both: they lose nothing, never wait a
+// second for the next message, and the dead node's members leave the
+// member lists within 15 s.
+func TestClusterNodeKilled(t *testing.T) {
+	const perPublisher = 400
+	c := startCluster(t, 3)
+	var cols []*collector
+	for i := range 2 {
+		for range 2 {
+			cols = append(cols, collect(joinJSON(t, c.node(i), "/ws/kill"), 2*perPublisher))
+		}
+	}
+	doomed := []*jsonClient{joinJSON(t, c.node(2), "/ws/kill"), joinJSON(t, c.node(2), "/ws/kill")}
+	eventually(t, "node 0 to list all six members", func() bool { return len(roomMembers(t, c.node(0), "kill")) == 6 })
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	killed := make(chan time.Time, 1)
+	for i := range 2 {
+		wg.Go(func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for n := range perPublisher {
+				<-tick.C
+				if i == 0 && n == perPublisher/3 {
+					if err := c.nodes[2].cmd.Process.Kill(); err != nil {
+						errs <- err
+						return
+					}
+					killed <- time.Now()
+				}
+				status, body, err := post(c.node(i).url("/rooms/kill/broadcast"), fmt.Sprintf(`{"p":%d,"n":%d}`, i, n))
+				if err != nil || status != http.StatusOK {
+					errs <- fmt.Errorf("publish %d to node %d: %d %s %v", n, i, status, body, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, col := range cols {
+		got := col.wait(t, fmt.Sprintf("member %d", i))
+		var gap time.Duration
+		for j := 1; j < len(got); j++ {
+			gap = max(gap, got[j].at.Sub(got[j-1].at))
+		}
+		t.Logf("member %d: largest gap between deliveries %v", i, gap)
+		if gap >= time.Second {
+			t.Fatalf("member %d waited %v between two messages", i, gap)
+		}
+	}
+	at := <-killed
+	deadline := at.Add(15 * time.Second)
+	for i := range 2 {
+		for {
+			members := roomMembers(t, c.node(i), "kill")
+			if !slices.Contains(members, doomed[0].id) && !slices.Contains(members, doomed[1].id) {
+				if len(members) != 4 {
+					t.Fatalf("node %d lists %v, want the 4 members alive", i, members)
+				}
+				t.Logf("node %d: the dead node's members left the lists %v after the kill", i, time.Since(at).Round(time.Millisecond))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("15 s after the kill node %d still lists %v", i, members)
+			}
+			time.Sleep(50 * time.Millisecond) // polling GET /rooms/kill: there is no event to wait on
+		}
+	}
+}
+
+// TestClusterNATSOutage stops NATS for a few seconds: sockets stay open,
+// publishes fail with the documented errors, /readyz answers 503; then a
+// new NATS server on the same port and store brings everything back
+// without restarting a node.
+func TestClusterNATSOutage(t *testing.T) {
+	c := startCluster(t, 2)
+	a := joinJSON(t, c.node(0), "/ws/out")
+	b := joinJSON(t, c.node(1), "/ws/out")
+	a.expectPresence("joined", b.id)
+	text := join(t, c.node(1), "/ws/out")
+	a.expectPresence("joined", text.id)
+	b.expectPresence("joined", text.id)
+
+	c.nats.stop()
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d's /readyz to turn 503", i), func() bool {
+			status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil)
+			return status == http.StatusServiceUnavailable
+		})
+	}
+	status, body := httpDo(t, "POST", c.node(0).url("/rooms/out/broadcast"), []byte(`"lost?"`), nil)
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "unavailable")
+	status, body = httpDo(t, "POST", c.node(0).url("/sessions/"+b.id+"/send"), []byte(`"lost?"`), nil)
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "unavailable")
+	a.sendJSON(`{"type":"broadcast","msg":"lost?","ref":"r1"}`)
+	if f := a.nextOf("error"); f.Code != "unavailable" || string(f.Ref) != `"r1"` {
+		t.Fatalf("broadcast during the outage: %s, want error unavailable with ref r1", f.raw)
+	}
+	text.send("dropped")
+	eventually(t, "node 1 to count the text frame it dropped", func() bool {
+		_, body := httpDo(t, "GET", c.node(1).url("/metrics"), nil, nil)
+		return strings.Contains(string(body), "lobby_cluster_dropped_total 1")
+	})
+
+	c.nats = startNATS(t, c.nats.port, c.nats.dir)
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d's /readyz to turn 200", i), func() bool {
+			status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil)
+			return status == http.StatusOK
+		})
+	}
+	// The same sockets, and the same epoch: the stream outlived the
+	// outage.
+	status, body = httpDo(t, "POST", c.node(0).url("/rooms/out/broadcast"), []byte(`"back"`), nil)
+	if status != http.StatusOK {
+		t.Fatalf("publish after the outage: %d %s", status, body)
+	}
+	for _, m := range []*jsonClient{a, b} {
+		if f := m.nextOf("message"); string(f.Msg) != `"back"` {
+			t.Fatalf("after the outage got %s", f.raw)
+		}
+	}
+	b.sendJSON(`{"type":"broadcast","msg":"from b","ref":1}`)
+	if f := a.nextOf("message"); string(f.Msg) != `"from b"` || f.ID != b.id {
+		t.Fatalf("after the outage got %s", f.raw)
+	}
+	for {
+		line := text.readText()
+		if line == broadcastFrame(b.id, `"from b"`, "out") {
+			break
+		}
+	}
+	if got := roomMembers(t, c.node(0), "out"); len(got) != 3 {
+		t.Fatalf("after the outage node 0 lists %v, want 3 members", got)
+	}
+	b2 := joinJSON(t, c.node(1), "/ws/out")
+	if b2.welcome.Epoch != a.welcome.Epoch {
+		t.Fatalf("epoch %s after the outage, %s before", b2.welcome.Epoch, a.welcome.Epoch)
+	}
+}
