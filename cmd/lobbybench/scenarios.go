@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -279,7 +280,17 @@ func chat(ctx context.Context, c *config) (*result, error) {
 	for _, room := range all {
 		for _, s := range room {
 			wg.Go(func() {
-				tick := time.NewTicker(time.Duration(float64(time.Second) / c.rate))
+				// Members start at random points of the interval, as
+				// people typing do: tickers started together would send
+				// every member's frame in the same instant, and the
+				// latency measured would be that burst's.
+				interval := time.Duration(float64(time.Second) / c.rate)
+				select {
+				case <-runCtx.Done():
+					return
+				case <-time.After(rand.N(interval)):
+				}
+				tick := time.NewTicker(interval)
 				defer tick.Stop()
 				for {
 					select {
