@@ -93,6 +93,33 @@ func roomMembers(t *testing.T, ts *testServer, room string) []string {
 	return r.Members
 }
 
+// roomInfo is GET /rooms/{room} on ts.
+func roomInfo(t *testing.T, ts *testServer, room string) (seq uint64, epoch string) {
+	t.Helper()
+	status, body := httpDo(t, "GET", ts.url("/rooms/"+room), nil, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /rooms/%s: %d %s", room, status, body)
+	}
+	var r struct {
+		Seq   uint64 `json:"seq"`
+		Epoch string `json:"epoch"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Seq, r.Epoch
+}
+
+// waitRoomSeq waits until ts has delivered room's messages up to seq: a
+// publisher's answer only waits for the node it published to.
+func waitRoomSeq(t *testing.T, ts *testServer, room string, seq uint64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("the node to deliver %s up to seq %d", room, seq), func() bool {
+		got, _ := roomInfo(t, ts, room)
+		return got >= seq
+	})
+}
+
 // delivery is one message frame a collector read, and when.
 type delivery struct {
 	seq uint64
@@ -431,7 +458,10 @@ func TestClusterRecoveryOnAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	default:
 	}
-	// Another epoch, or a since no longer stored, is not recovered.
+	// Another epoch, or a since no longer stored, is not recovered. The
+	// publisher's answers only waited for node 0: node 2 may still be
+	// delivering the last messages.
+	waitRoomSeq(t, c.node(2), "feed", lastSeq)
 	stale := joinJSON(t, c.node(2), "/ws/feed?since=3&epoch=other")
 	if stale.welcome.Recovered || stale.welcome.Seq != lastSeq {
 		t.Fatalf("welcome %s, want recovered false at seq %d", stale.welcome.raw, lastSeq)
