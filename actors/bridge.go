@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"strconv"
@@ -345,7 +346,8 @@ func (b *bridge) direct(ctx actor.Context, m *messages.DirectMessage) {
 	}
 	err := b.broker.Publish(subjectDirect+node, subjectReply+b.node+"."+strconv.FormatUint(n, 10), encodeDirect(m))
 	if err != nil {
-		b.answerDirect(n, &messages.DirectResult{Unavailable: true})
+		tooBig := errors.Is(err, ErrTooBig)
+		b.answerDirect(n, &messages.DirectResult{Unavailable: !tooBig, TooBig: tooBig})
 		return
 	}
 	root, self := b.root, b.self

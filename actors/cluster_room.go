@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
@@ -196,12 +197,16 @@ func (r *clusterRoom) appended(ctx actor.Context, m *appended) {
 	r.inflight--
 	p := m.p
 	if m.err != nil {
+		tooBig := errors.Is(m.err, ErrTooBig)
 		switch {
 		case p.requester != nil:
-			ctx.Send(p.requester, &messages.Published{Unavailable: true})
+			ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
+		case p.from != nil && tooBig:
+			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeTooBig,
+				"the message is too big for the cluster: it was not sent")})
 		case p.from != nil:
 			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeUnavailable,
-				"the cluster is unavailable: this message was not sent; send it again later")})
+				"the cluster is unavailable: this message may not have been stored (if it was, every member gets it); send it again later")})
 		default:
 			// The text protocol has no error frame: the frame is dropped,
 			// and counted.

@@ -614,3 +614,57 @@ func TestClusterNATSOutage(t *testing.T) {
 		t.Fatalf("epoch %s after the outage, %s before", b2.welcome.Epoch, a.welcome.Epoch)
 	}
 }
+
+// TestClusterNearMaxPayload publishes bodies near NATS's max_payload (1 MiB,
+// the default --max-publish-bytes too): one that fits with its headers is
+// stored; one that does not is refused at once as too big, by HTTP
+// (413), by a lobby.v1 frame (error message_too_big) and as a cross-node
+// direct message, never as "unavailable"; the node serves on.
+func TestClusterNearMaxPayload(t *testing.T) {
+	c := startCluster(t, 2, "--max-message-bytes", "2097152", "--rate-bytes", "-1")
+	a := joinJSON(t, c.node(0), "/ws/big")
+	b := joinJSON(t, c.node(1), "/ws/big")
+	a.expectPresence("joined", b.id)
+	body := func(n int) []byte { return []byte(`"` + strings.Repeat("x", n-2) + `"`) }
+
+	status, resp := httpDo(t, "POST", c.node(0).url("/rooms/big/broadcast"), body(1<<20-4096), nil)
+	if status != http.StatusOK {
+		t.Fatalf("a publish that fits: %d %s", status, resp)
+	}
+	for _, m := range []*jsonClient{a, b} {
+		if f := m.nextOf("message"); len(f.Msg) != 1<<20-4096 {
+			t.Fatalf("got a message of %d bytes, want %d", len(f.Msg), 1<<20-4096)
+		}
+	}
+
+	status, resp = httpDo(t, "POST", c.node(0).url("/rooms/big/broadcast"), body(1<<20-16), nil)
+	expectJSONError(t, status, resp, http.StatusRequestEntityTooLarge, "body_too_large")
+
+	start := time.Now()
+	status, resp = httpDo(t, "POST", c.node(0).url("/sessions/"+b.id+"/send"), body(1<<20-16), nil)
+	expectJSONError(t, status, resp, http.StatusRequestEntityTooLarge, "body_too_large")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a direct message too big took %v to be refused", d)
+	}
+
+	a.sendJSON(`{"type":"broadcast","msg":` + string(body(1<<20)) + `,"ref":"big"}`)
+	if f := a.nextOf("error"); f.Code != "message_too_big" || string(f.Ref) != `"big"` {
+		t.Fatalf("a broadcast too big: %s, want error message_too_big with ref big", f.raw)
+	}
+	a.sendJSON(`{"type":"direct","to":"` + b.id + `","msg":` + string(body(1<<20)) + `,"ref":"bigd"}`)
+	if f := a.nextOf("error"); f.Code != "message_too_big" || string(f.Ref) != `"bigd"` {
+		t.Fatalf("a direct message too big: %s, want error message_too_big with ref bigd", f.raw)
+	}
+
+	// Nothing is broken: small messages go on.
+	status, resp = httpDo(t, "POST", c.node(0).url("/rooms/big/broadcast"), []byte(`"small"`), nil)
+	if status != http.StatusOK {
+		t.Fatalf("a small publish after: %d %s", status, resp)
+	}
+	if f := b.nextOf("message"); string(f.Msg) != `"small"` {
+		t.Fatalf("after the big ones got %s", f.raw)
+	}
+	if status, _ := httpDo(t, "GET", c.node(0).url("/readyz"), nil, nil); status != http.StatusOK {
+		t.Fatalf("/readyz %d after the big ones", status)
+	}
+}

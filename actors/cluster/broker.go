@@ -97,6 +97,12 @@ const (
 	maxReads = 32
 )
 
+// payloadHeadroom is what a message's NATS payload may need beyond its
+// body: a room message's headers, a direct message's 32-byte prefix. A
+// body larger than the server's max_payload less this is refused with
+// actors.ErrTooBig rather than sent.
+const payloadHeadroom = 1024
+
 // headerFrom carries a room message's sender.
 const headerFrom = "Lobby-From"
 
@@ -285,8 +291,24 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", actors.ErrUnavailable, err)
 }
 
+// MaxMessageBytes is the largest message body the broker sends: the
+// NATS server's max_payload, less room for headers. It may change when
+// the connection moves to another server.
+func (b *Broker) MaxMessageBytes() int64 {
+	return b.nc.MaxPayload() - payloadHeadroom
+}
+
+func (b *Broker) tooBig(n int) bool {
+	limit := b.nc.MaxPayload()
+	return limit > 0 && int64(n) > limit-payloadHeadroom
+}
+
 // Append implements actors.Broker.
 func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
+	if b.tooBig(len(msg)) {
+		done(0, actors.ErrTooBig)
+		return
+	}
 	m := &nats.Msg{Subject: roomSubject(room), Data: msg, Header: nats.Header{headerFrom: []string{from.String()}}}
 	if err := b.enqueue(outbound{msg: m, done: done, start: time.Now()}); err != nil {
 		b.metrics.publishFailures.Inc()
@@ -296,6 +318,9 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 
 // Publish implements actors.Broker.
 func (b *Broker) Publish(subject, reply string, data []byte) error {
+	if b.tooBig(len(data)) {
+		return actors.ErrTooBig
+	}
 	return b.enqueue(outbound{msg: &nats.Msg{Subject: subject, Reply: reply, Data: data}})
 }
 
@@ -341,6 +366,12 @@ func (b *Broker) writer() {
 			f, err := b.js.PublishMsgAsync(o.msg)
 			if err != nil {
 				b.inflight.Add(-1)
+				if errors.Is(err, nats.ErrMaxPayload) {
+					// The server's max_payload changed since Append
+					// checked it.
+					o.done(0, actors.ErrTooBig)
+					continue
+				}
 				b.metrics.publishFailures.Inc()
 				o.done(0, unavailable(err))
 				continue
