@@ -38,9 +38,20 @@ type Broker interface {
 	// Up reports whether the broker is connected.
 	Up() bool
 
+	// Ready reports whether the broker is connected and its stream is
+	// set up: false while a lost stream is being made anew.
+	Ready() bool
+
 	// Watch calls f with every change of Up, for the node's lifetime.
 	// It is called once, before any other method but Epoch and Up.
 	Watch(f func(up bool))
+
+	// WatchEpoch calls f with the new epoch whenever the stream has been
+	// made anew (it was lost: deleted, or a NATS server came back
+	// without it), for the node's lifetime. The rooms' follows then
+	// deliver the new stream, whose sequence numbers start again. It is
+	// called once, like Watch.
+	WatchEpoch(f func(epoch string))
 
 	// Append stores msg (valid JSON) as the next message of room, sent
 	// by from. done is called once, maybe before Append returns, with

@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The cluster tests run an embedded NATS server with JetStream (its store
@@ -666,5 +668,127 @@ func TestClusterNearMaxPayload(t *testing.T) {
 	}
 	if status, _ := httpDo(t, "GET", c.node(0).url("/readyz"), nil, nil); status != http.StatusOK {
 		t.Fatalf("/readyz %d after the big ones", status)
+	}
+}
+
+// TestClusterStreamLost brings NATS back on an empty store: the stream is
+// gone. Without a node restarting, the nodes make it anew, agree on its
+// new epoch, and serve again; lobby.v1 members of the old stream are
+// closed to reconnect, and recovering with the old epoch is refused.
+func TestClusterStreamLost(t *testing.T) {
+	c := startCluster(t, 2)
+	a := joinJSON(t, c.node(0), "/ws/lost")
+	b := joinJSON(t, c.node(1), "/ws/lost")
+	a.expectPresence("joined", b.id)
+	text := join(t, c.node(1), "/ws/lost")
+	old := a.welcome.Epoch
+	for range 3 {
+		if status, body := httpDo(t, "POST", c.node(0).url("/rooms/lost/broadcast"), []byte(`"before"`), nil); status != http.StatusOK {
+			t.Fatalf("publish before: %d %s", status, body)
+		}
+	}
+	var lastSeq uint64
+	for range 3 {
+		lastSeq = b.nextOf("message").Seq
+	}
+
+	c.nats.stop()
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d's /readyz to turn 503", i), func() bool {
+			status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil)
+			return status == http.StatusServiceUnavailable
+		})
+	}
+	c.nats = startNATS(t, c.nats.port, t.TempDir()) // the same port, an empty store
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d's /readyz to turn 200", i), func() bool {
+			status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil)
+			return status == http.StatusOK
+		})
+	}
+
+	// The lobby.v1 members of the lost stream are told to reconnect.
+	for _, m := range []*jsonClient{a, b} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		for {
+			if _, _, err := m.ws.Read(ctx); err != nil {
+				if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+					t.Fatalf("a member of the lost stream: %v, want closed 1013", err)
+				}
+				break
+			}
+		}
+		cancel()
+	}
+
+	status, body := httpDo(t, "POST", c.node(0).url("/rooms/lost/broadcast"), []byte(`"after"`), nil)
+	if status != http.StatusOK {
+		t.Fatalf("publish after the stream was lost: %d %s", status, body)
+	}
+	for {
+		if line := text.readText(); strings.Contains(line, `"after"`) {
+			break
+		}
+	}
+	_, epoch0 := roomInfo(t, c.node(0), "lost")
+	seq1, epoch1 := roomInfo(t, c.node(1), "lost")
+	if epoch0 == old || epoch0 != epoch1 {
+		t.Fatalf("epochs after the stream was lost: node 0 %s, node 1 %s, before %s: want one new epoch", epoch0, epoch1, old)
+	}
+	a2 := joinJSON(t, c.node(0), "/ws/lost")
+	stale := joinJSON(t, c.node(1), fmt.Sprintf("/ws/lost?since=%d&epoch=%s", lastSeq, old))
+	if a2.welcome.Epoch != epoch0 || stale.welcome.Epoch != epoch0 {
+		t.Fatalf("welcomes in epochs %s and %s, want %s", a2.welcome.Epoch, stale.welcome.Epoch, epoch0)
+	}
+	if stale.welcome.Recovered || stale.welcome.Seq != seq1 {
+		t.Fatalf("recovering in the old epoch: welcome %s, want recovered false at seq %d", stale.welcome.raw, seq1)
+	}
+	if status, body := httpDo(t, "POST", c.node(1).url("/rooms/lost/broadcast"), []byte(`"again"`), nil); status != http.StatusOK {
+		t.Fatalf("publish to node 1: %d %s", status, body)
+	}
+	for _, m := range []*jsonClient{a2, stale} {
+		if f := m.nextOf("message"); string(f.Msg) != `"again"` || f.Seq <= seq1 {
+			t.Fatalf("after the stream was made anew got %s", f.raw)
+		}
+	}
+}
+
+// TestClusterStreamDeleted deletes the stream while NATS runs (as `nats
+// stream rm` would): the nodes make it anew, in one new epoch, and
+// publishes succeed again without a node restarting.
+func TestClusterStreamDeleted(t *testing.T) {
+	c := startCluster(t, 2)
+	a := joinJSON(t, c.node(0), "/ws/rm")
+	old := a.welcome.Epoch
+	nc, err := nats.Connect(c.nats.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "LOBBY"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a publish to succeed after the stream was deleted", func() bool {
+		status, body := httpDo(t, "POST", c.node(1).url("/rooms/rm/broadcast"), []byte(`"after"`), nil)
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+		return status == http.StatusOK
+	})
+	eventually(t, "both nodes to agree on a new epoch", func() bool {
+		_, e0 := roomInfo(t, c.node(0), "rm")
+		_, e1 := roomInfo(t, c.node(1), "rm")
+		return e0 == e1 && e0 != old
+	})
+	for i := range 2 {
+		if status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil); status != http.StatusOK {
+			t.Fatalf("node %d's /readyz: %d", i, status)
+		}
 	}
 }

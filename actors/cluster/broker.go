@@ -119,14 +119,22 @@ type Broker struct {
 	log     *slog.Logger
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	stream  jetstream.Stream
-	epoch   string
 	metrics *metrics
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	up    atomic.Bool
-	watch atomic.Pointer[func(bool)]
+	// state is the stream as last set up or checked, and its epoch.
+	state atomic.Pointer[streamState]
+	// streamOK is set while the stream is known to exist: cleared when
+	// the connection is lost or an operation finds no stream, set again
+	// by the keeper once it has checked or made it anew.
+	streamOK atomic.Bool
+	// check asks the keeper to set the stream up now.
+	check chan struct{}
+
+	up         atomic.Bool
+	watch      atomic.Pointer[func(bool)]
+	watchEpoch atomic.Pointer[func(string)]
 	// inflight counts publishes queued or awaiting acknowledgement.
 	inflight atomic.Int64
 	// lag sums the messages stored and not yet delivered to the rooms
@@ -141,6 +149,17 @@ type Broker struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
+
+// streamState is the stream as set up, and its epoch.
+type streamState struct {
+	stream jetstream.Stream
+	epoch  string
+}
+
+// streamCheckInterval is how often the keeper checks that the stream
+// still exists and is the same (not deleted, or made anew by another
+// node), besides when an operation finds it missing.
+const streamCheckInterval = 5 * time.Second
 
 // outbound is one publish for the writer: a room message when done is
 // set, else a plain message.
@@ -165,7 +184,9 @@ func Connect(cfg Config) (*Broker, error) {
 		return nil, errors.New("cluster: no NATS URL")
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger.With(slog.String("component", "nats")),
-		out: make(chan outbound, maxInflight), acks: make(chan pendingAck, maxInflight), reads: make(chan struct{}, maxReads)}
+		out: make(chan outbound, maxInflight), acks: make(chan pendingAck, maxInflight), reads: make(chan struct{}, maxReads),
+		check: make(chan struct{}, 1)}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.metrics = newMetrics(b)
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -212,7 +233,25 @@ func Connect(cfg Config) (*Broker, error) {
 	b.js = js
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 	defer cancel()
-	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if err := b.setUpStream(ctx, true); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
+	}
+	b.up.Store(nc.IsConnected())
+	b.metrics.connected.Set(boolGauge(b.up.Load()))
+	b.wg.Add(3)
+	go b.writer()
+	go b.acker()
+	go b.keeper()
+	b.log.Info("connected to NATS", slog.String("url", nc.ConnectedUrlRedacted()), slog.String("stream", cfg.Stream),
+		slog.String("epoch", b.Epoch()), slog.String("server_version", nc.ConnectedServerVersion()))
+	return b, nil
+}
+
+// streamConfig is the stream every node sets up.
+func (b *Broker) streamConfig() jetstream.StreamConfig {
+	cfg := b.cfg
+	return jetstream.StreamConfig{
 		Name:              cfg.Stream,
 		Description:       "Lobby room messages",
 		Subjects:          []string{subjectRoom + "*"},
@@ -224,24 +263,115 @@ func Connect(cfg Config) (*Broker, error) {
 		Duplicates:        min(2*time.Minute, cfg.HistoryTTL),
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-	})
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
 	}
-	info := b.stream.CachedInfo()
+}
+
+// setUpStream creates or updates the stream (create), or only looks it
+// up and creates it if it is missing, then takes its epoch: a hash of its
+// name and creation time, the same on every node. An epoch other than the
+// last one (the stream was made anew) is passed to the epoch watcher.
+func (b *Broker) setUpStream(ctx context.Context, create bool) error {
+	var stream jetstream.Stream
+	var err error
+	if !create {
+		stream, err = b.js.Stream(ctx, b.cfg.Stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			b.log.Warn("the stream is gone: making it anew", slog.String("stream", b.cfg.Stream))
+			create = true
+		} else if err != nil {
+			return err
+		}
+	}
+	if create {
+		if stream, err = b.js.CreateOrUpdateStream(ctx, b.streamConfig()); err != nil {
+			return err
+		}
+	}
+	info := stream.CachedInfo()
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s/%d", info.Config.Name, info.Created.UnixNano())
-	b.epoch = fmt.Sprintf("%08x", h.Sum32())
-	b.up.Store(nc.IsConnected())
-	b.metrics.connected.Set(boolGauge(b.up.Load()))
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(2)
-	go b.writer()
-	go b.acker()
-	b.log.Info("connected to NATS", slog.String("url", nc.ConnectedUrlRedacted()), slog.String("stream", cfg.Stream),
-		slog.String("epoch", b.epoch), slog.String("server_version", nc.ConnectedServerVersion()))
-	return b, nil
+	epoch := fmt.Sprintf("%08x", h.Sum32())
+	old := b.state.Swap(&streamState{stream: stream, epoch: epoch})
+	if old != nil && old.epoch != epoch {
+		b.log.Warn("the stream was made anew: its history is lost, rooms restart under a new epoch",
+			slog.String("stream", b.cfg.Stream), slog.String("old_epoch", old.epoch), slog.String("epoch", epoch))
+		if f := b.watchEpoch.Load(); f != nil {
+			(*f)(epoch)
+		}
+	}
+	if !b.streamOK.Swap(true) && old != nil {
+		b.log.Info("the stream is available", slog.String("stream", b.cfg.Stream), slog.String("epoch", epoch))
+	}
+	return nil
+}
+
+// keeper sets the stream up again when asked (a reconnection, an
+// operation that found no stream) and checks it every
+// streamCheckInterval, until the broker closes. It is the one goroutine
+// that sets the stream up after Connect.
+func (b *Broker) keeper() {
+	defer b.wg.Done()
+	tick := time.NewTicker(streamCheckInterval)
+	defer tick.Stop()
+	for {
+		create := false
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.check:
+			create = true
+		case <-tick.C:
+		}
+		wait := 100 * time.Millisecond
+		for b.up.Load() {
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			err := b.setUpStream(ctx, create)
+			cancel()
+			if err == nil || b.ctx.Err() != nil {
+				break
+			}
+			b.log.Debug("cluster: set up the stream: will retry", slog.Any("err", err), slog.Duration("in", wait))
+			if streamGone(err) {
+				b.streamOK.Store(false)
+				create = true
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-b.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+	}
+}
+
+// streamGone reports whether err says the stream does not exist (or
+// nothing answers for it).
+func streamGone(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// checkStream asks the keeper to set the stream up again if err says it
+// is gone; until then the broker is not ready and appends fail.
+func (b *Broker) checkStream(err error) {
+	if err == nil || !streamGone(err) {
+		return
+	}
+	if b.streamOK.Swap(false) {
+		b.log.Warn("the stream is missing: appends fail (unavailable) and /readyz answers 503 until it is set up again",
+			slog.String("stream", b.cfg.Stream), slog.Any("err", err))
+	}
+	b.askCheck()
+}
+
+func (b *Broker) askCheck() {
+	select {
+	case b.check <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops every follow and read, fails the publishes not yet
@@ -259,7 +389,11 @@ func (b *Broker) setUp(up bool, err error) {
 		return
 	}
 	b.metrics.connected.Set(boolGauge(up))
+	// The stream may have been lost meanwhile (a NATS server back with
+	// an empty store): not ready until the keeper has set it up again.
+	b.streamOK.Store(false)
 	if up {
+		b.askCheck()
 		b.log.Info("NATS connection back: the cluster is available again", slog.String("url", b.nc.ConnectedUrlRedacted()))
 	} else {
 		b.log.Warn("NATS connection lost: publishes fail (unavailable) and /readyz answers 503 until it is back", slog.Any("err", err))
@@ -270,13 +404,32 @@ func (b *Broker) setUp(up bool, err error) {
 }
 
 // Epoch implements actors.Broker.
-func (b *Broker) Epoch() string { return b.epoch }
+func (b *Broker) Epoch() string {
+	if s := b.state.Load(); s != nil {
+		return s.epoch
+	}
+	return ""
+}
+
+// stream is the stream's handle, nil before it was first set up.
+func (b *Broker) stream() jetstream.Stream {
+	if s := b.state.Load(); s != nil {
+		return s.stream
+	}
+	return nil
+}
 
 // Up implements actors.Broker.
 func (b *Broker) Up() bool { return b.up.Load() }
 
+// Ready implements actors.Broker.
+func (b *Broker) Ready() bool { return b.up.Load() && b.streamOK.Load() }
+
 // Watch implements actors.Broker.
 func (b *Broker) Watch(f func(up bool)) { b.watch.Store(&f) }
+
+// WatchEpoch implements actors.Broker.
+func (b *Broker) WatchEpoch(f func(epoch string)) { b.watchEpoch.Store(&f) }
 
 // roomSubject is room's subject in the stream: a room name may hold
 // dots, which NATS reads as token separators, and never "~".
@@ -307,6 +460,11 @@ func (b *Broker) tooBig(n int) bool {
 func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
 	if b.tooBig(len(msg)) {
 		done(0, actors.ErrTooBig)
+		return
+	}
+	if !b.streamOK.Load() {
+		b.metrics.publishFailures.Inc()
+		done(0, unavailable(errors.New("the stream is not set up")))
 		return
 	}
 	m := &nats.Msg{Subject: roomSubject(room), Data: msg, Header: nats.Header{headerFrom: []string{from.String()}}}
@@ -404,6 +562,7 @@ func (b *Broker) acker() {
 				a.done(ack.Sequence, nil)
 			case err := <-a.f.Err():
 				b.metrics.publishFailures.Inc()
+				b.checkStream(err)
 				a.done(0, unavailable(err))
 			case <-b.ctx.Done():
 				a.done(0, actors.ErrUnavailable)
@@ -432,11 +591,12 @@ func (b *Broker) Subscribe(subject string, handle func(subject, reply string, da
 // lastSeq is the stream sequence of room subject's last message, 0 when it
 // has none.
 func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
-	m, err := b.stream.GetLastMsgForSubject(ctx, subject)
+	m, err := b.stream().GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {
+		b.checkStream(err)
 		return 0, err
 	}
 	return m.Sequence, nil
@@ -490,6 +650,7 @@ func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.St
 			OptStartSeq:       last + 1,
 			InactiveThreshold: time.Minute,
 		})
+		b.checkStream(err)
 		return err
 	}, b.log, "follow room "+room)
 	if err != nil {
@@ -501,6 +662,7 @@ func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.St
 		var err error
 		cc, err = cons.Consume(handler, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			b.log.Debug("room follow", slog.String("room", room), slog.Any("err", err))
+			b.checkStream(err)
 		}))
 		return err
 	}, b.log, "consume room "+room)
@@ -579,7 +741,8 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 	if b.cfg.History <= 0 {
 		return res // no history kept: incomplete unless nothing was missed
 	}
-	cons, err := b.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	stream := b.stream()
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     subject,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(after, 1),
@@ -588,12 +751,13 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 		MemoryStorage:     true,
 	})
 	if err != nil {
+		b.checkStream(err)
 		return actors.ReadResult{Err: err}
 	}
 	defer func() {
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = b.stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
+		_ = stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
 	}()
 	first := true
 	for {
