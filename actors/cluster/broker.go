@@ -760,6 +760,10 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 		_ = stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
 	}()
 	first := true
+	// Only the last History messages are history: older ones are
+	// dropped as newer ones are read, so that a read holds at most
+	// History of them however many are stored.
+	kept := lastN[actors.StreamMessage]{n: b.cfg.History}
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
@@ -779,7 +783,7 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 			}
 			if seq > after && seq <= upto {
 				from, _ := uuid.Parse(m.Headers().Get(headerFrom))
-				res.Messages = append(res.Messages, actors.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
+				kept.push(actors.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
 			}
 			if seq >= upto || md.NumPending == 0 {
 				end = true
@@ -789,13 +793,52 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 			return actors.ReadResult{Err: err}
 		}
 		if end || n == 0 {
-			if drop := len(res.Messages) - b.cfg.History; drop > 0 {
-				// Only the last History messages are history.
-				res.Messages, res.Complete = res.Messages[drop:], false
+			res.Messages = kept.slice()
+			if kept.dropped {
+				res.Complete = false
 			}
 			return res
 		}
 	}
+}
+
+// lastN keeps the last n values pushed, in a ring of at most n.
+type lastN[T any] struct {
+	n    int
+	buf  []T
+	head int // the oldest value's index, once buf is full
+	// dropped is set once a value was dropped for a newer one.
+	dropped bool
+}
+
+func (l *lastN[T]) push(v T) {
+	if l.n <= 0 {
+		l.dropped = true
+		return
+	}
+	if len(l.buf) < l.n {
+		if len(l.buf) == cap(l.buf) {
+			// Grown by hand: append could grow it past n.
+			grown := make([]T, len(l.buf), min(max(2*cap(l.buf), 8), l.n))
+			copy(grown, l.buf)
+			l.buf = grown
+		}
+		l.buf = append(l.buf, v)
+		return
+	}
+	l.buf[l.head] = v
+	l.head = (l.head + 1) % l.n
+	l.dropped = true
+}
+
+// slice is the values kept, oldest first.
+func (l *lastN[T]) slice() []T {
+	if l.head == 0 {
+		return l.buf
+	}
+	out := make([]T, 0, len(l.buf))
+	out = append(out, l.buf[l.head:]...)
+	return append(out, l.buf[:l.head]...)
 }
 
 func boolGauge(b bool) float64 {
