@@ -352,10 +352,18 @@ func (b *bridge) epochChanged(ctx actor.Context, m *epochChanged) {
 	if m.epoch == b.epoch {
 		return
 	}
-	b.log.Warn("the room stream was made anew: rooms restart under the new epoch",
-		slog.String("old_epoch", b.epoch), slog.String("epoch", m.epoch), slog.Int("rooms", len(b.follows)))
+	if b.epoch != "" {
+		b.log.Warn("the room stream was made anew: rooms restart under the new epoch",
+			slog.String("old_epoch", b.epoch), slog.String("epoch", m.epoch), slog.Int("rooms", len(b.follows)))
+	}
+	first := b.epoch == ""
 	b.epoch = m.epoch
 	ctx.Send(b.lobby, m)
+	if first {
+		// The node started without NATS: its follows are still trying
+		// to start, and will start in this epoch.
+		return
+	}
 	for _, f := range b.follows {
 		f.stop()
 		ctx.Send(f.pid, &followLost{})

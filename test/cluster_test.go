@@ -792,3 +792,41 @@ func TestClusterStreamDeleted(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterNATSDownAtStart starts a node before NATS: it serves,
+// unready, answers publishes unavailable, and once NATS comes it sets the
+// stream up and serves fully, without a restart.
+func TestClusterNATSDownAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", url, "--connect-rate", "-1"}).addr}
+	if status, _ := httpDo(t, "GET", node.url("/readyz"), nil, nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without NATS: %d, want 503", status)
+	}
+	status, body := httpDo(t, "POST", node.url("/rooms/late/broadcast"), []byte(`"early"`), nil)
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "unavailable")
+
+	startNATS(t, port, t.TempDir())
+	eventually(t, "/readyz to turn 200 once NATS is up", func() bool {
+		status, _ := httpDo(t, "GET", node.url("/readyz"), nil, nil)
+		return status == http.StatusOK
+	})
+	a := joinJSON(t, node, "/ws/late")
+	if a.welcome.Epoch == "" {
+		t.Fatalf("welcome %s: no epoch", a.welcome.raw)
+	}
+	if status, body := httpDo(t, "POST", node.url("/rooms/late/broadcast"), []byte(`"late"`), nil); status != http.StatusOK {
+		t.Fatalf("publish once NATS is up: %d %s", status, body)
+	}
+	if f := a.nextOf("message"); string(f.Msg) != `"late"` {
+		t.Fatalf("got %s", f.raw)
+	}
+	if _, epoch := roomInfo(t, node, "late"); epoch != a.welcome.Epoch {
+		t.Fatalf("GET /rooms/late: epoch %s, welcome %s", epoch, a.welcome.Epoch)
+	}
+}

@@ -52,7 +52,8 @@ type Config struct {
 	// PublishTimeout bounds the wait for the stream's acknowledgement of
 	// a message; past it the sender is told it failed. Zero means 5 s.
 	PublishTimeout time.Duration
-	// ConnectTimeout bounds the first connection and the stream's set-up.
+	// ConnectTimeout bounds a connection attempt and the stream's set-up
+	// at start.
 	// Zero means 10 s.
 	ConnectTimeout time.Duration
 	// Logger receives the broker's logs. Nil means slog.Default().
@@ -176,8 +177,10 @@ type pendingAck struct {
 }
 
 // Connect connects to NATS, creates or updates the stream, and returns a
-// Broker. The first connection must succeed within ConnectTimeout; after
-// that the broker reconnects by itself for as long as it lives.
+// Broker; it fails when it is connected but cannot set the stream up
+// within ConnectTimeout. When NATS is unreachable it returns a Broker that
+// is not ready and keeps trying: the keeper sets the stream up once
+// connected. The broker reconnects by itself for as long as it lives.
 func Connect(cfg Config) (*Broker, error) {
 	cfg = cfg.withDefaults()
 	if len(cfg.URLs) == 0 {
@@ -200,8 +203,15 @@ func Connect(cfg Config) (*Broker, error) {
 		nats.ReconnectBufSize(-1),
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(2),
+		// A node starts while NATS is down: it serves, unready, and
+		// connects when NATS comes.
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.setUp(false, err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.log.Debug("NATS connection attempt failed", slog.Any("err", err))
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {
@@ -231,6 +241,17 @@ func Connect(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
 	b.js = js
+	if !nc.IsConnected() {
+		// The first connection failed: nats.go tries again, and the
+		// keeper sets the stream up once it is connected.
+		b.log.Warn("NATS unreachable: serving without the cluster (/readyz 503, publishes unavailable) until it is",
+			slog.String("url", strings.Join(cfg.URLs, ",")), slog.String("stream", cfg.Stream))
+		b.wg.Add(3)
+		go b.writer()
+		go b.acker()
+		go b.keeper()
+		return b, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 	defer cancel()
 	if err := b.setUpStream(ctx, true); err != nil {
@@ -292,7 +313,10 @@ func (b *Broker) setUpStream(ctx context.Context, create bool) error {
 	fmt.Fprintf(h, "%s/%d", info.Config.Name, info.Created.UnixNano())
 	epoch := fmt.Sprintf("%08x", h.Sum32())
 	old := b.state.Swap(&streamState{stream: stream, epoch: epoch})
-	if old != nil && old.epoch != epoch {
+	if old == nil && b.watchEpoch.Load() != nil {
+		// Set up for the first time after a start without NATS.
+		(*b.watchEpoch.Load())(epoch)
+	} else if old != nil && old.epoch != epoch {
 		b.log.Warn("the stream was made anew: its history is lost, rooms restart under a new epoch",
 			slog.String("stream", b.cfg.Stream), slog.String("old_epoch", old.epoch), slog.String("epoch", epoch))
 		if f := b.watchEpoch.Load(); f != nil {
@@ -394,7 +418,7 @@ func (b *Broker) setUp(up bool, err error) {
 	b.streamOK.Store(false)
 	if up {
 		b.askCheck()
-		b.log.Info("NATS connection back: the cluster is available again", slog.String("url", b.nc.ConnectedUrlRedacted()))
+		b.log.Info("NATS connected: the cluster is available once the stream is set up", slog.String("url", b.nc.ConnectedUrlRedacted()))
 	} else {
 		b.log.Warn("NATS connection lost: publishes fail (unavailable) and /readyz answers 503 until it is back", slog.Any("err", err))
 	}
@@ -410,6 +434,10 @@ func (b *Broker) Epoch() string {
 	}
 	return ""
 }
+
+// errNoStream is the answer of an operation on the stream before it was
+// first set up (the node started while NATS was down).
+var errNoStream = errors.New("the stream is not set up yet")
 
 // stream is the stream's handle, nil before it was first set up.
 func (b *Broker) stream() jetstream.Stream {
@@ -591,7 +619,11 @@ func (b *Broker) Subscribe(subject string, handle func(subject, reply string, da
 // lastSeq is the stream sequence of room subject's last message, 0 when it
 // has none.
 func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
-	m, err := b.stream().GetLastMsgForSubject(ctx, subject)
+	stream := b.stream()
+	if stream == nil {
+		return 0, errNoStream
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
@@ -742,6 +774,9 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 		return res // no history kept: incomplete unless nothing was missed
 	}
 	stream := b.stream()
+	if stream == nil {
+		return actors.ReadResult{Err: errNoStream}
+	}
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     subject,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
