@@ -133,9 +133,12 @@ type Broker struct {
 	// check asks the keeper to set the stream up now.
 	check chan struct{}
 
-	up         atomic.Bool
-	watch      atomic.Pointer[func(bool)]
-	watchEpoch atomic.Pointer[func(string)]
+	up    atomic.Bool
+	watch atomic.Pointer[func(bool)]
+	// attemptLogged is set once a failed connection attempt was logged
+	// at warn level, until connected again.
+	attemptLogged atomic.Bool
+	watchEpoch    atomic.Pointer[func(string)]
 	// inflight counts publishes queued or awaiting acknowledgement.
 	inflight atomic.Int64
 	// lag sums the messages stored and not yet delivered to the rooms
@@ -210,7 +213,13 @@ func Connect(cfg Config) (*Broker, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.setUp(false, err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.log.Debug("NATS connection attempt failed", slog.Any("err", err))
+			// Loud once per outage (a wrong credential would otherwise
+			// only show as a node never ready), quiet after.
+			if b.attemptLogged.Swap(true) {
+				b.log.Debug("NATS connection attempt failed", slog.Any("err", err))
+				return
+			}
+			b.log.Warn("NATS connection attempt failed: trying again", slog.Any("err", err))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -417,6 +426,7 @@ func (b *Broker) setUp(up bool, err error) {
 	// an empty store): not ready until the keeper has set it up again.
 	b.streamOK.Store(false)
 	if up {
+		b.attemptLogged.Store(false)
 		b.askCheck()
 		b.log.Info("NATS connected: the cluster is available once the stream is set up", slog.String("url", b.nc.ConnectedUrlRedacted()))
 	} else {
