@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"strconv"
@@ -33,8 +34,8 @@ type bridge struct {
 	root   *actor.RootContext
 	self   *actor.PID
 
-	// follows are the stops of the rooms' follows, by room PID id.
-	follows map[string]func()
+	// follows are the rooms' follows, by room PID id.
+	follows map[string]*followed
 	unsubs  []func()
 
 	presence presence
@@ -94,9 +95,19 @@ type (
 		pid  *actor.PID
 	}
 	unfollowRoom struct{ pid *actor.PID }
-	// followStarted gives a room its stream's last seq, before any
-	// streamMessage. Broker → room.
-	followStarted struct{ last uint64 }
+	// followStarted gives a room its stream's last seq and epoch, before
+	// any streamMessage. Broker → room.
+	followStarted struct {
+		last  uint64
+		epoch string
+	}
+	// followLost tells a room that its stream was made anew (its epoch
+	// changed): what it delivered is gone, and a new follow starts.
+	// Bridge → room.
+	followLost struct{}
+	// epochChanged tells the bridge, and the bridge the lobby, that the
+	// stream was made anew. Broker → bridge → lobby.
+	epochChanged struct{ epoch string }
 	// streamMessage is one message of a room's stream. Broker → room.
 	streamMessage struct{ StreamMessage }
 
@@ -155,6 +166,13 @@ type (
 	directExpired struct{ n uint64 }
 )
 
+// followed is one room's follow of its stream.
+type followed struct {
+	room string
+	pid  *actor.PID
+	stop func()
+}
+
 // directWait is a direct message waiting for the other node's answer.
 type directWait struct {
 	sender, from *actor.PID
@@ -170,7 +188,7 @@ func newBridge(broker Broker, lobby *actor.PID, log *slog.Logger, cfg presenceCo
 		lobby:    lobby,
 		log:      log,
 		epoch:    broker.Epoch(),
-		follows:  make(map[string]func()),
+		follows:  make(map[string]*followed),
 		directs:  make(map[uint64]*directWait),
 		presence: newPresence(node, cfg),
 	}
@@ -179,15 +197,16 @@ func newBridge(broker Broker, lobby *actor.PID, log *slog.Logger, cfg presenceCo
 func (b *bridge) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *followRoom:
-		pid, root := m.pid, b.root
-		b.follows[pid.Id] = b.broker.Follow(m.room,
-			func(sm StreamMessage) { root.Send(pid, &streamMessage{sm}) },
-			func(last uint64) { root.Send(pid, &followStarted{last: last}) })
+		f := &followed{room: m.room, pid: m.pid}
+		b.follow(f)
+		b.follows[m.pid.Id] = f
 	case *unfollowRoom:
-		if stop, ok := b.follows[m.pid.Id]; ok {
+		if f, ok := b.follows[m.pid.Id]; ok {
 			delete(b.follows, m.pid.Id)
-			stop()
+			f.stop()
 		}
+	case *epochChanged:
+		b.epochChanged(ctx, m)
 	case *appendMessage:
 		root, pid, p := b.root, ctx.Sender(), m.p
 		b.broker.Append(m.room, m.from, m.msg, func(seq uint64, err error) {
@@ -199,8 +218,9 @@ func (b *bridge) Receive(ctx actor.Context) {
 			root.Send(pid, &roomRead{member: member, res: res})
 		})
 	case *roomQuery:
-		root, sender, epoch := b.root, ctx.Sender(), b.epoch
+		root, sender, broker := b.root, ctx.Sender(), b.broker
 		b.broker.Read(m.room, math.MaxUint64, 0, func(res ReadResult) {
+			epoch := broker.Epoch()
 			if res.Err != nil && len(m.members) == 0 {
 				root.Send(sender, res.Err)
 				return
@@ -225,8 +245,8 @@ func (b *bridge) Receive(ctx actor.Context) {
 		b.start(ctx)
 	case *actor.Stopping:
 		b.presence.stop(b.env(ctx))
-		for _, stop := range b.follows {
-			stop()
+		for _, f := range b.follows {
+			f.stop()
 		}
 		clear(b.follows)
 		for _, unsub := range b.unsubs {
@@ -310,14 +330,53 @@ func (b *bridge) start(ctx actor.Context) {
 		root.Send(self, &directReply{n: n, delivered: len(data) == 1 && data[0] == '1'})
 	})
 	b.broker.Watch(func(up bool) { root.Send(self, &brokerState{up: up}) })
+	b.broker.WatchEpoch(func(epoch string) { root.Send(self, &epochChanged{epoch: epoch}) })
+	if epoch := b.broker.Epoch(); epoch != b.epoch {
+		root.Send(self, &epochChanged{epoch: epoch}) // made anew before the watch
+	}
 	b.presence.start(b.env(ctx))
+}
+
+// follow starts f's follow of its room's stream, delivered to its room.
+func (b *bridge) follow(f *followed) {
+	pid, root, broker := f.pid, b.root, b.broker
+	f.stop = b.broker.Follow(f.room,
+		func(sm StreamMessage) { root.Send(pid, &streamMessage{sm}) },
+		func(last uint64) { root.Send(pid, &followStarted{last: last, epoch: broker.Epoch()}) })
+}
+
+// epochChanged switches the node to a stream made anew: the lobby makes
+// its new rooms in the new epoch, and every room followed here is told
+// that its stream is lost and follows the new one from its start.
+func (b *bridge) epochChanged(ctx actor.Context, m *epochChanged) {
+	if m.epoch == b.epoch {
+		return
+	}
+	if b.epoch != "" {
+		b.log.Warn("the room stream was made anew: rooms restart under the new epoch",
+			slog.String("old_epoch", b.epoch), slog.String("epoch", m.epoch), slog.Int("rooms", len(b.follows)))
+	}
+	first := b.epoch == ""
+	b.epoch = m.epoch
+	ctx.Send(b.lobby, m)
+	if first {
+		// The node started without NATS: its follows are still trying
+		// to start, and will start in this epoch.
+		return
+	}
+	for _, f := range b.follows {
+		f.stop()
+		ctx.Send(f.pid, &followLost{})
+		b.follow(f)
+	}
 }
 
 // history answers GET /rooms/{room}/history from the stream, the same on
 // every node.
 func (b *bridge) history(ctx actor.Context, m *historyQuery) {
-	root, sender, epoch := b.root, ctx.Sender(), b.epoch
+	root, sender, broker := b.root, ctx.Sender(), b.broker
 	b.broker.Read(m.room, m.since, 0, func(res ReadResult) {
+		epoch := broker.Epoch()
 		if res.Err != nil {
 			root.Send(sender, res.Err)
 			return
@@ -345,7 +404,8 @@ func (b *bridge) direct(ctx actor.Context, m *messages.DirectMessage) {
 	}
 	err := b.broker.Publish(subjectDirect+node, subjectReply+b.node+"."+strconv.FormatUint(n, 10), encodeDirect(m))
 	if err != nil {
-		b.answerDirect(n, &messages.DirectResult{Unavailable: true})
+		tooBig := errors.Is(err, ErrTooBig)
+		b.answerDirect(n, &messages.DirectResult{Unavailable: !tooBig, TooBig: tooBig})
 		return
 	}
 	root, self := b.root, b.self

@@ -9,8 +9,15 @@ import (
 )
 
 // ErrUnavailable is a Broker's answer while it cannot reach the other
-// nodes: a room message was not stored, a direct message not sent.
+// nodes, or when they did not acknowledge a message in time: a room
+// message may not have been stored, a direct message not delivered (or
+// they were, their acknowledgement lost).
 var ErrUnavailable = errors.New("actors: cluster unavailable")
+
+// ErrTooBig is a Broker's answer to a message larger than the other
+// nodes can be sent (NATS's max_payload, less room for headers): it was
+// not sent, and never will be; the cluster is not unavailable.
+var ErrTooBig = errors.New("actors: message too big for the cluster")
 
 // Broker is a node's way to the other nodes of a cluster: a store of room
 // messages in one order for every node (a JetStream stream), and plain
@@ -31,16 +38,27 @@ type Broker interface {
 	// Up reports whether the broker is connected.
 	Up() bool
 
+	// Ready reports whether the broker is connected and its stream is
+	// set up: false while a lost stream is being made anew.
+	Ready() bool
+
 	// Watch calls f with every change of Up, for the node's lifetime.
 	// It is called once, before any other method but Epoch and Up.
 	Watch(f func(up bool))
+
+	// WatchEpoch calls f with the new epoch whenever the stream has been
+	// made anew (it was lost: deleted, or a NATS server came back
+	// without it), for the node's lifetime. The rooms' follows then
+	// deliver the new stream, whose sequence numbers start again. It is
+	// called once, like Watch.
+	WatchEpoch(f func(epoch string))
 
 	// Append stores msg (valid JSON) as the next message of room, sent
 	// by from. done is called once, maybe before Append returns, with
 	// the message's stream sequence once the store has acknowledged it,
 	// or with an error: only then is the message stored for sure. A
 	// message whose done saw an error may still have been stored (its
-	// acknowledgement lost).
+	// acknowledgement lost), except ErrTooBig: it was not sent.
 	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
 
 	// Follow calls started once with the room's last sequence number
@@ -57,7 +75,8 @@ type Broker interface {
 	Read(room string, after, upto uint64, done func(ReadResult))
 
 	// Publish sends data on subject, with reply as its reply subject
-	// ("" for none), at most once.
+	// ("" for none), at most once. It fails with ErrTooBig, at once, when
+	// data is too big to be sent.
 	Publish(subject, reply string, data []byte) error
 
 	// Subscribe calls handle with each message on subject (NATS

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
@@ -127,6 +128,10 @@ func (r *clusterRoom) Receive(ctx actor.Context) {
 	case *messages.Disconnect:
 		r.leave(ctx, m.ID)
 	case *followStarted:
+		if m.epoch != "" && m.epoch != r.epoch {
+			// The stream was made anew: its seqs start again.
+			r.epoch, r.seq = m.epoch, m.last
+		}
 		r.following, r.seq = true, max(r.seq, m.last)
 		r.resolveAcks(ctx)
 		waiting := r.waiting
@@ -135,6 +140,8 @@ func (r *clusterRoom) Receive(ctx actor.Context) {
 			r.join(ctx, c)
 		}
 		r.checkIdle(ctx)
+	case *followLost:
+		r.followLost(ctx)
 	case *roomRead:
 		r.recovered(ctx, m)
 	case *remoteJoin:
@@ -191,22 +198,36 @@ func (r *clusterRoom) deliver(ctx actor.Context, sm *StreamMessage) {
 	r.resolveAcks(ctx)
 }
 
+// followLost starts the room again in a stream made anew: what it
+// delivered is gone, and its seqs start again under a new epoch (in the
+// followStarted to come). Publishes waiting for their delivery are
+// answered unavailable, and lobby.v1 members are closed, to reconnect:
+// their seqs and epoch are of the lost stream, and they get
+// recovered:false and the new epoch in their new welcome. Text members,
+// who see no seq, stay.
+func (r *clusterRoom) followLost(ctx actor.Context) {
+	r.following = false
+	for _, p := range r.acks {
+		r.failed(ctx, p, ErrUnavailable)
+	}
+	clear(r.acks)
+	r.acks = r.acks[:0]
+	for i := range r.members {
+		mb := &r.members[i]
+		if mb.protocol == messages.ProtocolJSON {
+			mb.rec = nil
+			ctx.Send(mb.pid, &messages.Close{Code: CloseTryAgainLater, Reason: "room stream made anew"})
+		}
+	}
+	r.checkIdle(ctx)
+}
+
 // appended is the stream's answer to one of this room's appends.
 func (r *clusterRoom) appended(ctx actor.Context, m *appended) {
 	r.inflight--
 	p := m.p
 	if m.err != nil {
-		switch {
-		case p.requester != nil:
-			ctx.Send(p.requester, &messages.Published{Unavailable: true})
-		case p.from != nil:
-			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeUnavailable,
-				"the cluster is unavailable: this message was not sent; send it again later")})
-		default:
-			// The text protocol has no error frame: the frame is dropped,
-			// and counted.
-			r.stats.ClusterDropped.Add(1)
-		}
+		r.failed(ctx, p, m.err)
 		r.checkIdle(ctx)
 		return
 	}
@@ -222,6 +243,25 @@ func (r *clusterRoom) appended(ctx actor.Context, m *appended) {
 	})
 	r.acks = slices.Insert(r.acks, i, p)
 	r.resolveAcks(ctx)
+}
+
+// failed tells a publish's sender that it failed with err.
+func (r *clusterRoom) failed(ctx actor.Context, p *pendingPublish, err error) {
+	tooBig := errors.Is(err, ErrTooBig)
+	switch {
+	case p.requester != nil:
+		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
+	case p.from != nil && tooBig:
+		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeTooBig,
+			"the message is too big for the cluster: it was not sent")})
+	case p.from != nil:
+		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeUnavailable,
+			"the cluster is unavailable: this message may not have been stored (if it was, every member gets it); send it again later")})
+	default:
+		// The text protocol has no error frame: the frame is dropped,
+		// and counted.
+		r.stats.ClusterDropped.Add(1)
+	}
 }
 
 // resolveAcks answers the stored messages that have been delivered here.

@@ -38,6 +38,7 @@ const (
 	codeBinary         = "binary_unsupported"
 	codeRateLimited    = "rate_limited"
 	codeUnavailable    = "unavailable"
+	codeTooBig         = "message_too_big"
 )
 
 // Client frame types.

@@ -93,6 +93,8 @@ func (l *lobby) clusterReceive(ctx actor.Context) {
 		} else if len(ids) == 0 {
 			l.names.Delete(m.room)
 		}
+	case *epochChanged:
+		c.epoch = m.epoch
 	case *localDirect:
 		s, ok := l.sessions[m.msg.To]
 		if ok {

@@ -38,5 +38,6 @@ func (n *Node) startCluster(limits historyLimits, onWorkers actor.PropsOption) {
 func (n *Node) Clustered() bool { return n.cfg.Broker != nil }
 
 // Ready reports whether the node can serve fully: always on a single
-// node; on a clustered one, while its broker is connected.
-func (n *Node) Ready() bool { return n.cfg.Broker == nil || n.cfg.Broker.Up() }
+// node; on a clustered one, while its broker is connected and its stream
+// set up.
+func (n *Node) Ready() bool { return n.cfg.Broker == nil || n.cfg.Broker.Ready() }

@@ -1,8 +1,10 @@
 package actors
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 
@@ -227,7 +229,12 @@ func (p *presence) flush(env presenceEnv) {
 func (p *presence) snapshot(env presenceEnv, reply string) {
 	var parts []map[string][]uuid.UUID
 	cur, n := map[string][]uuid.UUID{}, 0
-	for id, room := range p.local {
+	// In id order, not the map's: two requests at the same seq get the
+	// same parts, so that a node that asked twice and gets parts of both
+	// puts together the whole snapshot.
+	ids := slices.SortedFunc(maps.Keys(p.local), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		room := p.local[id]
 		if n == snapshotPart {
 			parts, cur, n = append(parts, cur), map[string][]uuid.UUID{}, 0
 		}

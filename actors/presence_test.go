@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,5 +154,43 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newPresenceRig()) })
+	}
+}
+
+// TestPresenceSnapshotPartsAgree asks a node with more members than one
+// snapshot part holds for two snapshots at the same seq: the parts are
+// the same, so that parts of either request make the whole snapshot.
+func TestPresenceSnapshotPartsAgree(t *testing.T) {
+	r := newPresenceRig()
+	for range 2*snapshotPart + 10 {
+		r.p.local[uuid.New()] = "r"
+	}
+	snapshot := func() []presenceMsg {
+		r.published = nil
+		r.p.receive(r.env(), &snapshotRequest{reply: "x"})
+		var parts []presenceMsg
+		for _, p := range r.published {
+			if p.msg.Kind == kindSnapshot {
+				parts = append(parts, p.msg)
+			}
+		}
+		return parts
+	}
+	first, second := snapshot(), snapshot()
+	if len(first) != 3 || len(second) != 3 {
+		t.Fatalf("%d and %d parts, want 3", len(first), len(second))
+	}
+	seen := map[uuid.UUID]bool{}
+	for i := range first {
+		a, b := first[i].Rooms["r"], second[i].Rooms["r"]
+		if !slices.Equal(a, b) {
+			t.Fatalf("part %d differs between two requests", i+1)
+		}
+		for _, id := range a {
+			seen[id] = true
+		}
+	}
+	if len(seen) != len(r.p.local) {
+		t.Fatalf("the parts hold %d members, want %d", len(seen), len(r.p.local))
 	}
 }

@@ -69,8 +69,10 @@ func (s *session) Receive(ctx actor.Context) {
 		s.conn.Send(appendBroadcast(nil, m.ID, m.Msg, s.room), false)
 	case *messages.DirectResult:
 		switch {
+		case m.TooBig:
+			s.sendError(m.Ref, codeTooBig, "the message is too big for the cluster: this direct message was not sent")
 		case m.Unavailable:
-			s.sendError(m.Ref, codeUnavailable, "the cluster is unavailable: this direct message was not sent")
+			s.sendError(m.Ref, codeUnavailable, "the cluster is unavailable: this direct message may not have been delivered")
 		case !m.Delivered:
 			s.sendError(m.Ref, codeUnknownSession, "no session has that id")
 		case m.Ref != nil:

@@ -99,8 +99,12 @@ type DirectResult struct {
 	// Delivered is false when no session has the id.
 	Delivered bool
 	// Unavailable is true when the session may be on another node of a
-	// cluster that could not be reached: nothing was delivered.
+	// cluster that did not answer: the message may or may not have been
+	// delivered.
 	Unavailable bool
+	// TooBig is true when the session may be on another node and the
+	// message is too big to be sent there: nothing was sent.
+	TooBig bool
 }
 
 // GetMembers asks a room for its members on behalf of a lobby.v1 client.
@@ -147,9 +151,13 @@ type Published struct {
 	// RoomLimit is true when the room did not exist and the node, having
 	// as many rooms as it may, did not create it.
 	RoomLimit bool
-	// Unavailable is true when the node is clustered and the message
-	// could not be stored in the room's stream: nobody received it.
+	// Unavailable is true when the node is clustered and the stream did
+	// not acknowledge the message: it may still have been stored (its
+	// acknowledgement lost), and is then delivered to every member.
 	Unavailable bool
+	// TooBig is true when the node is clustered and the message is too
+	// big for the cluster's NATS (max_payload): nothing was sent.
+	TooBig bool
 }
 
 // ClientMessage is one data frame read from a client's socket.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The cluster tests run an embedded NATS server with JetStream (its store
@@ -91,6 +93,33 @@ func roomMembers(t *testing.T, ts *testServer, room string) []string {
 	}
 	slices.Sort(r.Members)
 	return r.Members
+}
+
+// roomInfo is GET /rooms/{room} on ts.
+func roomInfo(t *testing.T, ts *testServer, room string) (seq uint64, epoch string) {
+	t.Helper()
+	status, body := httpDo(t, "GET", ts.url("/rooms/"+room), nil, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /rooms/%s: %d %s", room, status, body)
+	}
+	var r struct {
+		Seq   uint64 `json:"seq"`
+		Epoch string `json:"epoch"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Seq, r.Epoch
+}
+
+// waitRoomSeq waits until ts has delivered room's messages up to seq: a
+// publisher's answer only waits for the node it published to.
+func waitRoomSeq(t *testing.T, ts *testServer, room string, seq uint64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("the node to deliver %s up to seq %d", room, seq), func() bool {
+		got, _ := roomInfo(t, ts, room)
+		return got >= seq
+	})
 }
 
 // delivery is one message frame a collector read, and when.
@@ -431,7 +460,10 @@ func TestClusterRecoveryOnAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	default:
 	}
-	// Another epoch, or a since no longer stored, is not recovered.
+	// Another epoch, or a since no longer stored, is not recovered. The
+	// publisher's answers only waited for node 0: node 2 may still be
+	// delivering the last messages.
+	waitRoomSeq(t, c.node(2), "feed", lastSeq)
 	stale := joinJSON(t, c.node(2), "/ws/feed?since=3&epoch=other")
 	if stale.welcome.Recovered || stale.welcome.Seq != lastSeq {
 		t.Fatalf("welcome %s, want recovered false at seq %d", stale.welcome.raw, lastSeq)
@@ -582,5 +614,219 @@ func TestClusterNATSOutage(t *testing.T) {
 	b2 := joinJSON(t, c.node(1), "/ws/out")
 	if b2.welcome.Epoch != a.welcome.Epoch {
 		t.Fatalf("epoch %s after the outage, %s before", b2.welcome.Epoch, a.welcome.Epoch)
+	}
+}
+
+// TestClusterNearMaxPayload publishes bodies near NATS's max_payload (1 MiB,
+// the default --max-publish-bytes too): one that fits with its headers is
+// stored; one that does not is refused at once as too big, by HTTP
+// (413), by a lobby.v1 frame (error message_too_big) and as a cross-node
+// direct message, never as "unavailable"; the node serves on.
+func TestClusterNearMaxPayload(t *testing.T) {
+	c := startCluster(t, 2, "--max-message-bytes", "2097152", "--rate-bytes", "-1")
+	a := joinJSON(t, c.node(0), "/ws/big")
+	b := joinJSON(t, c.node(1), "/ws/big")
+	a.expectPresence("joined", b.id)
+	body := func(n int) []byte { return []byte(`"` + strings.Repeat("x", n-2) + `"`) }
+
+	status, resp := httpDo(t, "POST", c.node(0).url("/rooms/big/broadcast"), body(1<<20-4096), nil)
+	if status != http.StatusOK {
+		t.Fatalf("a publish that fits: %d %s", status, resp)
+	}
+	for _, m := range []*jsonClient{a, b} {
+		if f := m.nextOf("message"); len(f.Msg) != 1<<20-4096 {
+			t.Fatalf("got a message of %d bytes, want %d", len(f.Msg), 1<<20-4096)
+		}
+	}
+
+	status, resp = httpDo(t, "POST", c.node(0).url("/rooms/big/broadcast"), body(1<<20-16), nil)
+	expectJSONError(t, status, resp, http.StatusRequestEntityTooLarge, "body_too_large")
+
+	start := time.Now()
+	status, resp = httpDo(t, "POST", c.node(0).url("/sessions/"+b.id+"/send"), body(1<<20-16), nil)
+	expectJSONError(t, status, resp, http.StatusRequestEntityTooLarge, "body_too_large")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a direct message too big took %v to be refused", d)
+	}
+
+	a.sendJSON(`{"type":"broadcast","msg":` + string(body(1<<20)) + `,"ref":"big"}`)
+	if f := a.nextOf("error"); f.Code != "message_too_big" || string(f.Ref) != `"big"` {
+		t.Fatalf("a broadcast too big: %s, want error message_too_big with ref big", f.raw)
+	}
+	a.sendJSON(`{"type":"direct","to":"` + b.id + `","msg":` + string(body(1<<20)) + `,"ref":"bigd"}`)
+	if f := a.nextOf("error"); f.Code != "message_too_big" || string(f.Ref) != `"bigd"` {
+		t.Fatalf("a direct message too big: %s, want error message_too_big with ref bigd", f.raw)
+	}
+
+	// Nothing is broken: small messages go on.
+	status, resp = httpDo(t, "POST", c.node(0).url("/rooms/big/broadcast"), []byte(`"small"`), nil)
+	if status != http.StatusOK {
+		t.Fatalf("a small publish after: %d %s", status, resp)
+	}
+	if f := b.nextOf("message"); string(f.Msg) != `"small"` {
+		t.Fatalf("after the big ones got %s", f.raw)
+	}
+	if status, _ := httpDo(t, "GET", c.node(0).url("/readyz"), nil, nil); status != http.StatusOK {
+		t.Fatalf("/readyz %d after the big ones", status)
+	}
+}
+
+// TestClusterStreamLost brings NATS back on an empty store: the stream is
+// gone. Without a node restarting, the nodes make it anew, agree on its
+// new epoch, and serve again; lobby.v1 members of the old stream are
+// closed to reconnect, and recovering with the old epoch is refused.
+func TestClusterStreamLost(t *testing.T) {
+	c := startCluster(t, 2)
+	a := joinJSON(t, c.node(0), "/ws/lost")
+	b := joinJSON(t, c.node(1), "/ws/lost")
+	a.expectPresence("joined", b.id)
+	text := join(t, c.node(1), "/ws/lost")
+	old := a.welcome.Epoch
+	for range 3 {
+		if status, body := httpDo(t, "POST", c.node(0).url("/rooms/lost/broadcast"), []byte(`"before"`), nil); status != http.StatusOK {
+			t.Fatalf("publish before: %d %s", status, body)
+		}
+	}
+	var lastSeq uint64
+	for range 3 {
+		lastSeq = b.nextOf("message").Seq
+	}
+
+	c.nats.stop()
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d's /readyz to turn 503", i), func() bool {
+			status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil)
+			return status == http.StatusServiceUnavailable
+		})
+	}
+	c.nats = startNATS(t, c.nats.port, t.TempDir()) // the same port, an empty store
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d's /readyz to turn 200", i), func() bool {
+			status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil)
+			return status == http.StatusOK
+		})
+	}
+
+	// The lobby.v1 members of the lost stream are told to reconnect.
+	for _, m := range []*jsonClient{a, b} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		for {
+			if _, _, err := m.ws.Read(ctx); err != nil {
+				if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+					t.Fatalf("a member of the lost stream: %v, want closed 1013", err)
+				}
+				break
+			}
+		}
+		cancel()
+	}
+
+	status, body := httpDo(t, "POST", c.node(0).url("/rooms/lost/broadcast"), []byte(`"after"`), nil)
+	if status != http.StatusOK {
+		t.Fatalf("publish after the stream was lost: %d %s", status, body)
+	}
+	for {
+		if line := text.readText(); strings.Contains(line, `"after"`) {
+			break
+		}
+	}
+	_, epoch0 := roomInfo(t, c.node(0), "lost")
+	seq1, epoch1 := roomInfo(t, c.node(1), "lost")
+	if epoch0 == old || epoch0 != epoch1 {
+		t.Fatalf("epochs after the stream was lost: node 0 %s, node 1 %s, before %s: want one new epoch", epoch0, epoch1, old)
+	}
+	a2 := joinJSON(t, c.node(0), "/ws/lost")
+	stale := joinJSON(t, c.node(1), fmt.Sprintf("/ws/lost?since=%d&epoch=%s", lastSeq, old))
+	if a2.welcome.Epoch != epoch0 || stale.welcome.Epoch != epoch0 {
+		t.Fatalf("welcomes in epochs %s and %s, want %s", a2.welcome.Epoch, stale.welcome.Epoch, epoch0)
+	}
+	if stale.welcome.Recovered || stale.welcome.Seq != seq1 {
+		t.Fatalf("recovering in the old epoch: welcome %s, want recovered false at seq %d", stale.welcome.raw, seq1)
+	}
+	if status, body := httpDo(t, "POST", c.node(1).url("/rooms/lost/broadcast"), []byte(`"again"`), nil); status != http.StatusOK {
+		t.Fatalf("publish to node 1: %d %s", status, body)
+	}
+	for _, m := range []*jsonClient{a2, stale} {
+		if f := m.nextOf("message"); string(f.Msg) != `"again"` || f.Seq <= seq1 {
+			t.Fatalf("after the stream was made anew got %s", f.raw)
+		}
+	}
+}
+
+// TestClusterStreamDeleted deletes the stream while NATS runs (as `nats
+// stream rm` would): the nodes make it anew, in one new epoch, and
+// publishes succeed again without a node restarting.
+func TestClusterStreamDeleted(t *testing.T) {
+	c := startCluster(t, 2)
+	a := joinJSON(t, c.node(0), "/ws/rm")
+	old := a.welcome.Epoch
+	nc, err := nats.Connect(c.nats.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "LOBBY"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a publish to succeed after the stream was deleted", func() bool {
+		status, body := httpDo(t, "POST", c.node(1).url("/rooms/rm/broadcast"), []byte(`"after"`), nil)
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+		return status == http.StatusOK
+	})
+	eventually(t, "both nodes to agree on a new epoch", func() bool {
+		_, e0 := roomInfo(t, c.node(0), "rm")
+		_, e1 := roomInfo(t, c.node(1), "rm")
+		return e0 == e1 && e0 != old
+	})
+	for i := range 2 {
+		if status, _ := httpDo(t, "GET", c.node(i).url("/readyz"), nil, nil); status != http.StatusOK {
+			t.Fatalf("node %d's /readyz: %d", i, status)
+		}
+	}
+}
+
+// TestClusterNATSDownAtStart starts a node before NATS: it serves,
+// unready, answers publishes unavailable, and once NATS comes it sets the
+// stream up and serves fully, without a restart.
+func TestClusterNATSDownAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", url, "--connect-rate", "-1"}).addr}
+	if status, _ := httpDo(t, "GET", node.url("/readyz"), nil, nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without NATS: %d, want 503", status)
+	}
+	status, body := httpDo(t, "POST", node.url("/rooms/late/broadcast"), []byte(`"early"`), nil)
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "unavailable")
+
+	startNATS(t, port, t.TempDir())
+	eventually(t, "/readyz to turn 200 once NATS is up", func() bool {
+		status, _ := httpDo(t, "GET", node.url("/readyz"), nil, nil)
+		return status == http.StatusOK
+	})
+	a := joinJSON(t, node, "/ws/late")
+	if a.welcome.Epoch == "" {
+		t.Fatalf("welcome %s: no epoch", a.welcome.raw)
+	}
+	if status, body := httpDo(t, "POST", node.url("/rooms/late/broadcast"), []byte(`"late"`), nil); status != http.StatusOK {
+		t.Fatalf("publish once NATS is up: %d %s", status, body)
+	}
+	if f := a.nextOf("message"); string(f.Msg) != `"late"` {
+		t.Fatalf("got %s", f.raw)
+	}
+	if _, epoch := roomInfo(t, node, "late"); epoch != a.welcome.Epoch {
+		t.Fatalf("GET /rooms/late: epoch %s, welcome %s", epoch, a.welcome.Epoch)
 	}
 }

@@ -17,10 +17,19 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 }
 
 // writeClusterUnavailable answers a publish or send that a clustered node
-// could not hand to the cluster (NATS unreachable): nothing was sent.
+// could not get acknowledged by the cluster: it may not have been sent,
+// or it was and its acknowledgement was lost.
 func writeClusterUnavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, "unavailable", "the cluster is unavailable (NATS unreachable): nothing was sent; retry later")
+	writeError(w, http.StatusServiceUnavailable, "unavailable",
+		"the cluster is unavailable: the message may not have been delivered (or it was, and its acknowledgement was lost); retry later")
+}
+
+// writeClusterTooBig answers a publish or send too big for the cluster's
+// NATS (its max_payload): nothing was sent.
+func writeClusterTooBig(w http.ResponseWriter) {
+	writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+		"the body is larger than the cluster can carry (NATS max_payload, less room for headers): nothing was sent")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -99,6 +99,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 		writeUnavailable(w, err)
 		return
 	}
+	if res.TooBig {
+		writeClusterTooBig(w)
+		return
+	}
 	if res.Unavailable {
 		writeClusterUnavailable(w)
 		return
@@ -192,6 +196,10 @@ func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 	res, err := s.node.Direct(r.Context(), to, s.cfg.PublisherID, body)
 	if err != nil {
 		writeUnavailable(w, err)
+		return
+	}
+	if res.TooBig {
+		writeClusterTooBig(w)
 		return
 	}
 	if res.Unavailable {

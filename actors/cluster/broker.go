@@ -52,7 +52,8 @@ type Config struct {
 	// PublishTimeout bounds the wait for the stream's acknowledgement of
 	// a message; past it the sender is told it failed. Zero means 5 s.
 	PublishTimeout time.Duration
-	// ConnectTimeout bounds the first connection and the stream's set-up.
+	// ConnectTimeout bounds a connection attempt and the stream's set-up
+	// at start.
 	// Zero means 10 s.
 	ConnectTimeout time.Duration
 	// Logger receives the broker's logs. Nil means slog.Default().
@@ -97,6 +98,12 @@ const (
 	maxReads = 32
 )
 
+// payloadHeadroom is what a message's NATS payload may need beyond its
+// body: a room message's headers, a direct message's 32-byte prefix. A
+// body larger than the server's max_payload less this is refused with
+// actors.ErrTooBig rather than sent.
+const payloadHeadroom = 1024
+
 // headerFrom carries a room message's sender.
 const headerFrom = "Lobby-From"
 
@@ -113,14 +120,25 @@ type Broker struct {
 	log     *slog.Logger
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	stream  jetstream.Stream
-	epoch   string
 	metrics *metrics
 	ctx     context.Context
 	cancel  context.CancelFunc
 
+	// state is the stream as last set up or checked, and its epoch.
+	state atomic.Pointer[streamState]
+	// streamOK is set while the stream is known to exist: cleared when
+	// the connection is lost or an operation finds no stream, set again
+	// by the keeper once it has checked or made it anew.
+	streamOK atomic.Bool
+	// check asks the keeper to set the stream up now.
+	check chan struct{}
+
 	up    atomic.Bool
 	watch atomic.Pointer[func(bool)]
+	// attemptLogged is set once a failed connection attempt was logged
+	// at warn level, until connected again.
+	attemptLogged atomic.Bool
+	watchEpoch    atomic.Pointer[func(string)]
 	// inflight counts publishes queued or awaiting acknowledgement.
 	inflight atomic.Int64
 	// lag sums the messages stored and not yet delivered to the rooms
@@ -135,6 +153,17 @@ type Broker struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
+
+// streamState is the stream as set up, and its epoch.
+type streamState struct {
+	stream jetstream.Stream
+	epoch  string
+}
+
+// streamCheckInterval is how often the keeper checks that the stream
+// still exists and is the same (not deleted, or made anew by another
+// node), besides when an operation finds it missing.
+const streamCheckInterval = 5 * time.Second
 
 // outbound is one publish for the writer: a room message when done is
 // set, else a plain message.
@@ -151,15 +180,19 @@ type pendingAck struct {
 }
 
 // Connect connects to NATS, creates or updates the stream, and returns a
-// Broker. The first connection must succeed within ConnectTimeout; after
-// that the broker reconnects by itself for as long as it lives.
+// Broker; it fails when it is connected but cannot set the stream up
+// within ConnectTimeout. When NATS is unreachable it returns a Broker that
+// is not ready and keeps trying: the keeper sets the stream up once
+// connected. The broker reconnects by itself for as long as it lives.
 func Connect(cfg Config) (*Broker, error) {
 	cfg = cfg.withDefaults()
 	if len(cfg.URLs) == 0 {
 		return nil, errors.New("cluster: no NATS URL")
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger.With(slog.String("component", "nats")),
-		out: make(chan outbound, maxInflight), acks: make(chan pendingAck, maxInflight), reads: make(chan struct{}, maxReads)}
+		out: make(chan outbound, maxInflight), acks: make(chan pendingAck, maxInflight), reads: make(chan struct{}, maxReads),
+		check: make(chan struct{}, 1)}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.metrics = newMetrics(b)
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -173,8 +206,21 @@ func Connect(cfg Config) (*Broker, error) {
 		nats.ReconnectBufSize(-1),
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(2),
+		// A node starts while NATS is down: it serves, unready, and
+		// connects when NATS comes.
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.setUp(false, err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			// Loud once per outage (a wrong credential would otherwise
+			// only show as a node never ready), quiet after.
+			if b.attemptLogged.Swap(true) {
+				b.log.Debug("NATS connection attempt failed", slog.Any("err", err))
+				return
+			}
+			b.log.Warn("NATS connection attempt failed: trying again", slog.Any("err", err))
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {
@@ -204,9 +250,38 @@ func Connect(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
 	b.js = js
+	if !nc.IsConnected() {
+		// The first connection failed: nats.go tries again, and the
+		// keeper sets the stream up once it is connected.
+		b.log.Warn("NATS unreachable: serving without the cluster (/readyz 503, publishes unavailable) until it is",
+			slog.String("url", strings.Join(cfg.URLs, ",")), slog.String("stream", cfg.Stream))
+		b.wg.Add(3)
+		go b.writer()
+		go b.acker()
+		go b.keeper()
+		return b, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
 	defer cancel()
-	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if err := b.setUpStream(ctx, true); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
+	}
+	b.up.Store(nc.IsConnected())
+	b.metrics.connected.Set(boolGauge(b.up.Load()))
+	b.wg.Add(3)
+	go b.writer()
+	go b.acker()
+	go b.keeper()
+	b.log.Info("connected to NATS", slog.String("url", nc.ConnectedUrlRedacted()), slog.String("stream", cfg.Stream),
+		slog.String("epoch", b.Epoch()), slog.String("server_version", nc.ConnectedServerVersion()))
+	return b, nil
+}
+
+// streamConfig is the stream every node sets up.
+func (b *Broker) streamConfig() jetstream.StreamConfig {
+	cfg := b.cfg
+	return jetstream.StreamConfig{
 		Name:              cfg.Stream,
 		Description:       "Lobby room messages",
 		Subjects:          []string{subjectRoom + "*"},
@@ -218,24 +293,118 @@ func Connect(cfg Config) (*Broker, error) {
 		Duplicates:        min(2*time.Minute, cfg.HistoryTTL),
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
-	})
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
 	}
-	info := b.stream.CachedInfo()
+}
+
+// setUpStream creates or updates the stream (create), or only looks it
+// up and creates it if it is missing, then takes its epoch: a hash of its
+// name and creation time, the same on every node. An epoch other than the
+// last one (the stream was made anew) is passed to the epoch watcher.
+func (b *Broker) setUpStream(ctx context.Context, create bool) error {
+	var stream jetstream.Stream
+	var err error
+	if !create {
+		stream, err = b.js.Stream(ctx, b.cfg.Stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			b.log.Warn("the stream is gone: making it anew", slog.String("stream", b.cfg.Stream))
+			create = true
+		} else if err != nil {
+			return err
+		}
+	}
+	if create {
+		if stream, err = b.js.CreateOrUpdateStream(ctx, b.streamConfig()); err != nil {
+			return err
+		}
+	}
+	info := stream.CachedInfo()
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s/%d", info.Config.Name, info.Created.UnixNano())
-	b.epoch = fmt.Sprintf("%08x", h.Sum32())
-	b.up.Store(nc.IsConnected())
-	b.metrics.connected.Set(boolGauge(b.up.Load()))
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.wg.Add(2)
-	go b.writer()
-	go b.acker()
-	b.log.Info("connected to NATS", slog.String("url", nc.ConnectedUrlRedacted()), slog.String("stream", cfg.Stream),
-		slog.String("epoch", b.epoch), slog.String("server_version", nc.ConnectedServerVersion()))
-	return b, nil
+	epoch := fmt.Sprintf("%08x", h.Sum32())
+	old := b.state.Swap(&streamState{stream: stream, epoch: epoch})
+	if old == nil && b.watchEpoch.Load() != nil {
+		// Set up for the first time after a start without NATS.
+		(*b.watchEpoch.Load())(epoch)
+	} else if old != nil && old.epoch != epoch {
+		b.log.Warn("the stream was made anew: its history is lost, rooms restart under a new epoch",
+			slog.String("stream", b.cfg.Stream), slog.String("old_epoch", old.epoch), slog.String("epoch", epoch))
+		if f := b.watchEpoch.Load(); f != nil {
+			(*f)(epoch)
+		}
+	}
+	if !b.streamOK.Swap(true) && old != nil {
+		b.log.Info("the stream is available", slog.String("stream", b.cfg.Stream), slog.String("epoch", epoch))
+	}
+	return nil
+}
+
+// keeper sets the stream up again when asked (a reconnection, an
+// operation that found no stream) and checks it every
+// streamCheckInterval, until the broker closes. It is the one goroutine
+// that sets the stream up after Connect.
+func (b *Broker) keeper() {
+	defer b.wg.Done()
+	tick := time.NewTicker(streamCheckInterval)
+	defer tick.Stop()
+	for {
+		create := false
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.check:
+			create = true
+		case <-tick.C:
+		}
+		wait := 100 * time.Millisecond
+		for b.up.Load() {
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			err := b.setUpStream(ctx, create)
+			cancel()
+			if err == nil || b.ctx.Err() != nil {
+				break
+			}
+			b.log.Debug("cluster: set up the stream: will retry", slog.Any("err", err), slog.Duration("in", wait))
+			if streamGone(err) {
+				b.streamOK.Store(false)
+				create = true
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-b.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+	}
+}
+
+// streamGone reports whether err says the stream does not exist (or
+// nothing answers for it).
+func streamGone(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// checkStream asks the keeper to set the stream up again if err says it
+// is gone; until then the broker is not ready and appends fail.
+func (b *Broker) checkStream(err error) {
+	if err == nil || !streamGone(err) {
+		return
+	}
+	if b.streamOK.Swap(false) {
+		b.log.Warn("the stream is missing: appends fail (unavailable) and /readyz answers 503 until it is set up again",
+			slog.String("stream", b.cfg.Stream), slog.Any("err", err))
+	}
+	b.askCheck()
+}
+
+func (b *Broker) askCheck() {
+	select {
+	case b.check <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops every follow and read, fails the publishes not yet
@@ -253,8 +422,13 @@ func (b *Broker) setUp(up bool, err error) {
 		return
 	}
 	b.metrics.connected.Set(boolGauge(up))
+	// The stream may have been lost meanwhile (a NATS server back with
+	// an empty store): not ready until the keeper has set it up again.
+	b.streamOK.Store(false)
 	if up {
-		b.log.Info("NATS connection back: the cluster is available again", slog.String("url", b.nc.ConnectedUrlRedacted()))
+		b.attemptLogged.Store(false)
+		b.askCheck()
+		b.log.Info("NATS connected: the cluster is available once the stream is set up", slog.String("url", b.nc.ConnectedUrlRedacted()))
 	} else {
 		b.log.Warn("NATS connection lost: publishes fail (unavailable) and /readyz answers 503 until it is back", slog.Any("err", err))
 	}
@@ -264,13 +438,36 @@ func (b *Broker) setUp(up bool, err error) {
 }
 
 // Epoch implements actors.Broker.
-func (b *Broker) Epoch() string { return b.epoch }
+func (b *Broker) Epoch() string {
+	if s := b.state.Load(); s != nil {
+		return s.epoch
+	}
+	return ""
+}
+
+// errNoStream is the answer of an operation on the stream before it was
+// first set up (the node started while NATS was down).
+var errNoStream = errors.New("the stream is not set up yet")
+
+// stream is the stream's handle, nil before it was first set up.
+func (b *Broker) stream() jetstream.Stream {
+	if s := b.state.Load(); s != nil {
+		return s.stream
+	}
+	return nil
+}
 
 // Up implements actors.Broker.
 func (b *Broker) Up() bool { return b.up.Load() }
 
+// Ready implements actors.Broker.
+func (b *Broker) Ready() bool { return b.up.Load() && b.streamOK.Load() }
+
 // Watch implements actors.Broker.
 func (b *Broker) Watch(f func(up bool)) { b.watch.Store(&f) }
+
+// WatchEpoch implements actors.Broker.
+func (b *Broker) WatchEpoch(f func(epoch string)) { b.watchEpoch.Store(&f) }
 
 // roomSubject is room's subject in the stream: a room name may hold
 // dots, which NATS reads as token separators, and never "~".
@@ -285,8 +482,29 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", actors.ErrUnavailable, err)
 }
 
+// MaxMessageBytes is the largest message body the broker sends: the
+// NATS server's max_payload, less room for headers. It may change when
+// the connection moves to another server.
+func (b *Broker) MaxMessageBytes() int64 {
+	return b.nc.MaxPayload() - payloadHeadroom
+}
+
+func (b *Broker) tooBig(n int) bool {
+	limit := b.nc.MaxPayload()
+	return limit > 0 && int64(n) > limit-payloadHeadroom
+}
+
 // Append implements actors.Broker.
 func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
+	if b.tooBig(len(msg)) {
+		done(0, actors.ErrTooBig)
+		return
+	}
+	if !b.streamOK.Load() {
+		b.metrics.publishFailures.Inc()
+		done(0, unavailable(errors.New("the stream is not set up")))
+		return
+	}
 	m := &nats.Msg{Subject: roomSubject(room), Data: msg, Header: nats.Header{headerFrom: []string{from.String()}}}
 	if err := b.enqueue(outbound{msg: m, done: done, start: time.Now()}); err != nil {
 		b.metrics.publishFailures.Inc()
@@ -296,6 +514,9 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 
 // Publish implements actors.Broker.
 func (b *Broker) Publish(subject, reply string, data []byte) error {
+	if b.tooBig(len(data)) {
+		return actors.ErrTooBig
+	}
 	return b.enqueue(outbound{msg: &nats.Msg{Subject: subject, Reply: reply, Data: data}})
 }
 
@@ -341,6 +562,12 @@ func (b *Broker) writer() {
 			f, err := b.js.PublishMsgAsync(o.msg)
 			if err != nil {
 				b.inflight.Add(-1)
+				if errors.Is(err, nats.ErrMaxPayload) {
+					// The server's max_payload changed since Append
+					// checked it.
+					o.done(0, actors.ErrTooBig)
+					continue
+				}
 				b.metrics.publishFailures.Inc()
 				o.done(0, unavailable(err))
 				continue
@@ -373,6 +600,7 @@ func (b *Broker) acker() {
 				a.done(ack.Sequence, nil)
 			case err := <-a.f.Err():
 				b.metrics.publishFailures.Inc()
+				b.checkStream(err)
 				a.done(0, unavailable(err))
 			case <-b.ctx.Done():
 				a.done(0, actors.ErrUnavailable)
@@ -401,11 +629,16 @@ func (b *Broker) Subscribe(subject string, handle func(subject, reply string, da
 // lastSeq is the stream sequence of room subject's last message, 0 when it
 // has none.
 func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
-	m, err := b.stream.GetLastMsgForSubject(ctx, subject)
+	stream := b.stream()
+	if stream == nil {
+		return 0, errNoStream
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {
+		b.checkStream(err)
 		return 0, err
 	}
 	return m.Sequence, nil
@@ -459,6 +692,7 @@ func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.St
 			OptStartSeq:       last + 1,
 			InactiveThreshold: time.Minute,
 		})
+		b.checkStream(err)
 		return err
 	}, b.log, "follow room "+room)
 	if err != nil {
@@ -470,6 +704,7 @@ func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.St
 		var err error
 		cc, err = cons.Consume(handler, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			b.log.Debug("room follow", slog.String("room", room), slog.Any("err", err))
+			b.checkStream(err)
 		}))
 		return err
 	}, b.log, "consume room "+room)
@@ -548,7 +783,11 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 	if b.cfg.History <= 0 {
 		return res // no history kept: incomplete unless nothing was missed
 	}
-	cons, err := b.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	stream := b.stream()
+	if stream == nil {
+		return actors.ReadResult{Err: errNoStream}
+	}
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     subject,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(after, 1),
@@ -557,14 +796,19 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 		MemoryStorage:     true,
 	})
 	if err != nil {
+		b.checkStream(err)
 		return actors.ReadResult{Err: err}
 	}
 	defer func() {
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = b.stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
+		_ = stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
 	}()
 	first := true
+	// Only the last History messages are history: older ones are
+	// dropped as newer ones are read, so that a read holds at most
+	// History of them however many are stored.
+	kept := lastN[actors.StreamMessage]{n: b.cfg.History}
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
@@ -584,7 +828,7 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 			}
 			if seq > after && seq <= upto {
 				from, _ := uuid.Parse(m.Headers().Get(headerFrom))
-				res.Messages = append(res.Messages, actors.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
+				kept.push(actors.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
 			}
 			if seq >= upto || md.NumPending == 0 {
 				end = true
@@ -594,13 +838,52 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 			return actors.ReadResult{Err: err}
 		}
 		if end || n == 0 {
-			if drop := len(res.Messages) - b.cfg.History; drop > 0 {
-				// Only the last History messages are history.
-				res.Messages, res.Complete = res.Messages[drop:], false
+			res.Messages = kept.slice()
+			if kept.dropped {
+				res.Complete = false
 			}
 			return res
 		}
 	}
+}
+
+// lastN keeps the last n values pushed, in a ring of at most n.
+type lastN[T any] struct {
+	n    int
+	buf  []T
+	head int // the oldest value's index, once buf is full
+	// dropped is set once a value was dropped for a newer one.
+	dropped bool
+}
+
+func (l *lastN[T]) push(v T) {
+	if l.n <= 0 {
+		l.dropped = true
+		return
+	}
+	if len(l.buf) < l.n {
+		if len(l.buf) == cap(l.buf) {
+			// Grown by hand: append could grow it past n.
+			grown := make([]T, len(l.buf), min(max(2*cap(l.buf), 8), l.n))
+			copy(grown, l.buf)
+			l.buf = grown
+		}
+		l.buf = append(l.buf, v)
+		return
+	}
+	l.buf[l.head] = v
+	l.head = (l.head + 1) % l.n
+	l.dropped = true
+}
+
+// slice is the values kept, oldest first.
+func (l *lastN[T]) slice() []T {
+	if l.head == 0 {
+		return l.buf
+	}
+	out := make([]T, 0, len(l.buf))
+	out = append(out, l.buf[l.head:]...)
+	return append(out, l.buf[:l.head]...)
 }
 
 func boolGauge(b bool) float64 {
