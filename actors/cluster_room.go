@@ -434,10 +434,5 @@ func (r *clusterRoom) checkIdle(ctx actor.Context) {
 	if !r.idle() {
 		return
 	}
-	if r.linger == nil {
-		root, self := ctx.ActorSystem().Root, ctx.Self()
-		r.linger = time.AfterFunc(emptyRoomLinger, func() { root.Send(self, &lingerOver{}) })
-		return
-	}
-	r.linger.Reset(emptyRoomLinger)
+	wakeAfter(ctx, &r.linger, emptyRoomLinger, &lingerOver{})
 }

@@ -576,12 +576,7 @@ func (q *questionnaire) checkIdle(ctx actor.Context) {
 	if !q.idle() {
 		return
 	}
-	if q.linger == nil {
-		root, self := ctx.ActorSystem().Root, ctx.Self()
-		q.linger = time.AfterFunc(q.lingerFor, func() { root.Send(self, &questionnaireLingerOver{}) })
-		return
-	}
-	q.linger.Reset(q.lingerFor)
+	wakeAfter(ctx, &q.linger, q.lingerFor, &questionnaireLingerOver{})
 }
 
 // flush runs when the questionnaire stops (the node is shutting down, or

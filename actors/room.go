@@ -281,12 +281,7 @@ func (r *room) checkIdle(ctx actor.Context) {
 	if !r.idle() {
 		return
 	}
-	if r.linger == nil {
-		root, self := ctx.ActorSystem().Root, ctx.Self()
-		r.linger = time.AfterFunc(emptyRoomLinger, func() { root.Send(self, &lingerOver{}) })
-		return
-	}
-	r.linger.Reset(emptyRoomLinger)
+	wakeAfter(ctx, &r.linger, emptyRoomLinger, &lingerOver{})
 }
 
 // reportHistory tells the node's history budget what the room's history
@@ -309,13 +304,7 @@ func (r *room) armExpiry(ctx actor.Context) {
 	if !ok {
 		return
 	}
-	d := max(time.Until(next), 0) + time.Millisecond
-	if r.expiry == nil {
-		root, self := ctx.ActorSystem().Root, ctx.Self()
-		r.expiry = time.AfterFunc(d, func() { root.Send(self, &expireHistory{}) })
-		return
-	}
-	r.expiry.Reset(d)
+	wakeAfter(ctx, &r.expiry, max(time.Until(next), 0)+time.Millisecond, &expireHistory{})
 }
 
 func (r *room) memberIDs() []uuid.UUID {
