@@ -45,8 +45,6 @@ type batchConn struct {
 	// timeout bounds the writes a batch makes (SetWriteDeadline).
 	timeout time.Duration
 	out     outScanner
-	// pingDue is set when a ping waits for the end of a frame.
-	pingDue bool
 
 	// rmu guards the read side: the connection's reader goroutine waits
 	// for data outside coder/websocket (waitData) while coder/websocket
@@ -244,21 +242,6 @@ func (b *batchConn) releasePending() {
 	b.pending = nil
 }
 
-// ping sends a ping within the batch being held: now if coder/websocket is
-// between two frames, else right after the frame it is writing.
-func (b *batchConn) ping() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.out.closed || !b.hold {
-		return
-	}
-	if !b.out.atBoundary() {
-		b.pingDue = true
-		return
-	}
-	b.appendLocked(pingFrame)
-}
-
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -269,18 +252,6 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		n, err = b.appendLocked(p)
 	} else {
 		n, err = b.writeLocked(p)
-	}
-	if err == nil && b.pingDue && b.out.atBoundary() {
-		b.pingDue = false
-		switch {
-		case b.out.closed:
-		case b.hold:
-			_, err = b.appendLocked(pingFrame)
-		default:
-			// The frame a ping waited for ended after its batch: the ping
-			// follows it. A failed write shows on the next one.
-			_, _ = b.writeLocked(pingFrame)
-		}
 	}
 	return n, err
 }
@@ -316,10 +287,15 @@ func (b *batchConn) appendLocked(p []byte) (int, error) {
 func (b *batchConn) writeFrames(frames []outFrame, ping bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for !b.out.atBoundary() {
+	for i := 0; !b.out.atBoundary(); i++ {
 		// coder/websocket is between two writes of one frame (its
 		// bufio.Writer flushes a frame larger than itself in parts):
-		// let it finish.
+		// let it finish. A frame it never finishes (its write failed
+		// half way) leaves the stream broken: give up, as after any
+		// failed write.
+		if i == maxBoundaryWaits {
+			return errBrokenFrame
+		}
 		b.mu.Unlock()
 		runtime.Gosched()
 		b.mu.Lock()
@@ -353,26 +329,13 @@ func (b *batchConn) writeFrames(frames []outFrame, ping bool) error {
 	return err
 }
 
-// begin starts holding writes.
-func (b *batchConn) begin() {
-	b.mu.Lock()
-	b.hold = true
-	b.mu.Unlock()
-}
+// maxBoundaryWaits bounds how many times writeFrames gives way to a frame
+// coder/websocket is writing in parts: far more than finishing one takes.
+const maxBoundaryWaits = 10_000
 
-// end writes what was held, in one write(), and stops holding.
-func (b *batchConn) end() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.hold = false
-	err := b.flushLocked()
-	if b.buf != nil {
-		*b.buf = (*b.buf)[:0]
-		batchBuffers.Put(b.buf)
-		b.buf = nil
-	}
-	return err
-}
+// errBrokenFrame is writeFrames' error when coder/websocket left a frame
+// half written.
+var errBrokenFrame = errors.New("transport: a control frame was left half written")
 
 // Close writes what is held, then closes the connection. coder/websocket
 // closes the connection right after answering a client's close frame, and

@@ -196,33 +196,59 @@ func TestOutScannerSeesBoundariesAndTheClose(t *testing.T) {
 	}
 }
 
-// TestPingWaitsForTheFrameBeingWritten writes a frame in two pieces, as
-// coder/websocket's small write buffer does, with a ping asked for in
-// between: the ping follows the frame.
-func TestPingWaitsForTheFrameBeingWritten(t *testing.T) {
+// TestDataFramesWaitForTheFrameBeingWritten: coder/websocket writes a
+// control frame in two pieces (its write buffer is small); a batch of data
+// frames and a ping asked for meanwhile follow the frame, never split it.
+func TestDataFramesWaitForTheFrameBeingWritten(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
 	b := newBatchConn(server, time.Second, nil)
 	defer b.Close()
-	f := frame(true, opText, bytes.Repeat([]byte{'x'}, 200), false)
+	f := frame(true, opPong, bytes.Repeat([]byte{'x'}, 120), false)
+	data := bytes.Repeat([]byte{'d'}, 300)
+	want := append(append(bytes.Clone(f), pingFrame...), appendFrameHeader(nil, false, len(data))...)
+	want = append(want, data...)
 	got := make(chan []byte, 1)
 	go func() {
-		buf, _ := io.ReadAll(io.LimitReader(client, int64(len(f)+len(pingFrame))))
+		buf, _ := io.ReadAll(io.LimitReader(client, int64(len(want))))
 		got <- buf
 	}()
-	b.begin()
 	if _, err := b.Write(f[:50]); err != nil {
 		t.Fatal(err)
 	}
-	b.ping()
+	wrote := make(chan error, 1)
+	go func() { wrote <- b.writeFrames([]outFrame{{data: data}}, true) }()
 	if _, err := b.Write(f[50:]); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.end(); err != nil {
+	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
-	if want := append(bytes.Clone(f), pingFrame...); !bytes.Equal(<-got, want) {
-		t.Fatal("the ping did not follow the frame it waited for")
+	if !bytes.Equal(<-got, want) {
+		t.Fatal("the data frames and the ping did not follow the frame being written")
+	}
+}
+
+// TestDataFramesRefuseAHalfWrittenFrame: a frame coder/websocket left half
+// written (its write failed) is never followed by data frames.
+func TestDataFramesRefuseAHalfWrittenFrame(t *testing.T) {
+	server, client := net.Pipe()
+	b := newBatchConn(server, time.Second, nil)
+	f := frame(true, opPong, bytes.Repeat([]byte{'x'}, 120), false)
+	got := make(chan []byte, 1)
+	go func() {
+		buf, _ := io.ReadAll(client)
+		got <- buf
+	}()
+	if _, err := b.Write(f[:50]); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.writeFrames([]outFrame{{data: []byte("data")}}, true); !errors.Is(err, errBrokenFrame) {
+		t.Fatalf("writeFrames after half a frame: %v, want errBrokenFrame", err)
+	}
+	_ = b.Close()
+	if buf := <-got; !bytes.Equal(buf, f[:50]) {
+		t.Fatalf("the wire holds %d bytes after half a frame, want only its 50", len(buf))
 	}
 }
 
