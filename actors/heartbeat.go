@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,7 +25,17 @@ type heartbeat struct {
 func (h *heartbeat) start(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	tick := &heartbeatTick{}
-	h.timer = time.AfterFunc(h.every, func() { root.Send(self, tick) })
+	// The first tick comes at a random point of the second half of the
+	// interval. Clients connect in crowds (a room filling up, a reconnect
+	// after a restart); with a fixed first tick their pings would go on
+	// coming in one burst every interval, a burst of a write and a read
+	// per client that every frame sent meanwhile waits behind.
+	h.timer = time.AfterFunc(firstTick(h.every), func() { root.Send(self, tick) })
+}
+
+// firstTick is a random point of the second half of the interval.
+func firstTick(every time.Duration) time.Duration {
+	return every/2 + rand.N(every/2+1)
 }
 
 // tick reports false when it closed the connection.
