@@ -63,8 +63,10 @@ func BenchmarkRoomFanout(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			// Sent as requests, like the transport's publishes: the lobby
+			// takes a broadcast with no sender for a stopped session's.
 			for range broadcasts {
-				n.Send(n.lobby, &messages.BroadcastMessage{ID: sender, Msg: msg, RoomID: "bench"})
+				n.system.Root.RequestFuture(n.lobby, &messages.BroadcastMessage{ID: sender, Msg: msg, RoomID: "bench"}, time.Minute)
 			}
 			for _, c := range conns {
 				<-c.done
@@ -91,15 +93,15 @@ func BenchmarkRoomLeave(b *testing.B) {
 	b.Run("holes", func(b *testing.B) {
 		r := newRoom("big", historyLimits{}, nil)
 		for _, id := range ids {
-			r.add(member{id: id, pid: pid})
+			r.members.add(member{id: id, pid: pid})
 		}
 		b.ResetTimer()
 		for i := range b.N {
 			// The member who joined longest ago leaves and comes back:
 			// the worst case for a re-index, a steady churn for holes.
 			id := ids[i%size]
-			r.remove(id)
-			r.add(member{id: id, pid: pid})
+			r.members.remove(id)
+			r.members.add(member{id: id, pid: pid})
 		}
 	})
 	b.Run("reindex", func(b *testing.B) {
