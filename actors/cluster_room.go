@@ -40,13 +40,12 @@ type clusterRoom struct {
 	// seq is the last stream message delivered here.
 	seq uint64
 
-	members []clusterMember
-	index   map[uuid.UUID]int
+	// members are this node's, in join order (see joinOrder).
+	members joinOrder[clusterMember]
 	// textMembers and jsonMembers count members per protocol.
 	textMembers, jsonMembers int
 	// remote are the members on other nodes, in the order learnt.
-	remote      []uuid.UUID
-	remoteIndex map[uuid.UUID]int
+	remote joinOrder[remoteMember]
 
 	// inflight counts appends not yet answered; acks holds the stored
 	// ones waiting to be delivered here, by seq.
@@ -67,6 +66,13 @@ type clusterMember struct {
 	// rec is set while the member's replay is being read.
 	rec *recovery
 }
+
+func (m clusterMember) key() uuid.UUID { return m.id }
+
+// remoteMember is a member on another node: all a room knows of it is its id.
+type remoteMember uuid.UUID
+
+func (m remoteMember) key() uuid.UUID { return uuid.UUID(m) }
 
 // recovery is a lobby.v1 member's join with since, while its replay is
 // read from the stream: frames for it wait in held.
@@ -96,11 +102,9 @@ type pendingPublish struct {
 }
 
 func newClusterRoom(name, epoch string, bridge *actor.PID, remote []uuid.UUID, stats *Stats) *clusterRoom {
-	r := &clusterRoom{name: name, epoch: epoch, bridge: bridge, stats: stats,
-		index: make(map[uuid.UUID]int), remoteIndex: make(map[uuid.UUID]int, len(remote))}
+	r := &clusterRoom{name: name, epoch: epoch, bridge: bridge, stats: stats}
 	for _, id := range remote {
-		r.remoteIndex[id] = len(r.remote)
-		r.remote = append(r.remote, id)
+		r.remote.add(remoteMember(id))
 	}
 	return r
 }
@@ -145,21 +149,14 @@ func (r *clusterRoom) Receive(ctx actor.Context) {
 	case *roomRead:
 		r.recovered(ctx, m)
 	case *remoteJoin:
-		if _, ok := r.remoteIndex[m.id]; ok {
+		if r.remote.get(m.id) != nil {
 			return
 		}
 		r.presence(ctx, "joined", m.id)
-		r.remoteIndex[m.id] = len(r.remote)
-		r.remote = append(r.remote, m.id)
+		r.remote.add(remoteMember(m.id))
 	case *remoteLeave:
-		i, ok := r.remoteIndex[m.id]
-		if !ok {
+		if _, ok := r.remote.remove(m.id); !ok {
 			return
-		}
-		r.remote = slices.Delete(r.remote, i, i+1)
-		delete(r.remoteIndex, m.id)
-		for j := i; j < len(r.remote); j++ {
-			r.remoteIndex[r.remote[j]] = j
 		}
 		r.presence(ctx, "left", m.id)
 	case *messages.GetMembers:
@@ -212,8 +209,7 @@ func (r *clusterRoom) followLost(ctx actor.Context) {
 	}
 	clear(r.acks)
 	r.acks = r.acks[:0]
-	for i := range r.members {
-		mb := &r.members[i]
+	for mb := range r.members.all() {
 		if mb.protocol == messages.ProtocolJSON {
 			mb.rec = nil
 			ctx.Send(mb.pid, &messages.Close{Code: CloseTryAgainLater, Reason: "room stream made anew"})
@@ -277,7 +273,7 @@ func (r *clusterRoom) resolveAcks(ctx actor.Context) {
 		n++
 		switch {
 		case p.requester != nil:
-			ctx.Send(p.requester, &messages.Published{Delivered: len(r.members), Seq: p.seq})
+			ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
 		case p.from != nil && p.ref != nil:
 			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, p.seq)})
 		}
@@ -294,12 +290,11 @@ func (r *clusterRoom) resolveAcks(ctx actor.Context) {
 // to the last one delivered here when it joined) and then every later
 // one, which wait for it meanwhile: no gap, no duplicate.
 func (r *clusterRoom) join(ctx actor.Context, m *messages.Connect) {
-	if _, ok := r.index[m.ID]; ok {
+	if r.members.get(m.ID) != nil {
 		return
 	}
 	r.presence(ctx, "joined", m.ID)
-	r.index[m.ID] = len(r.members)
-	r.members = append(r.members, clusterMember{id: m.ID, pid: m.Session, protocol: m.Protocol})
+	r.members.add(clusterMember{id: m.ID, pid: m.Session, protocol: m.Protocol})
 	if m.Protocol == messages.ProtocolJSON {
 		r.jsonMembers++
 	} else {
@@ -315,23 +310,21 @@ func (r *clusterRoom) join(ctx actor.Context, m *messages.Connect) {
 	case m.Since == r.seq:
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), true)})
 	default:
-		mb := &r.members[len(r.members)-1]
-		mb.rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs()}
+		r.members.get(m.ID).rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs()}
 		ctx.Request(r.bridge, &readRoom{room: r.name, after: m.Since, upto: r.seq, member: m.ID})
 	}
 }
 
 // recovered completes a recovering member's join with what was read.
 func (r *clusterRoom) recovered(ctx actor.Context, m *roomRead) {
-	i, ok := r.index[m.member]
-	if !ok || r.members[i].rec == nil {
+	mb := r.members.get(m.member)
+	if mb == nil || mb.rec == nil {
 		return
 	}
-	mb := &r.members[i]
 	rec := mb.rec
 	mb.rec = nil
 	res := m.res
-	ok = res.Err == nil && res.Complete && rec.since <= res.Last
+	ok := res.Err == nil && res.Complete && rec.since <= res.Last
 	seq := rec.upto
 	if ok && rec.since > seq {
 		// The member saw messages that this node has yet to deliver.
@@ -354,7 +347,7 @@ func (r *clusterRoom) recovered(ctx actor.Context, m *roomRead) {
 }
 
 func (r *clusterRoom) leave(ctx actor.Context, id uuid.UUID) {
-	i, ok := r.index[id]
+	gone, ok := r.members.remove(id)
 	if !ok {
 		for j, c := range r.waiting {
 			if c.ID == id {
@@ -365,15 +358,10 @@ func (r *clusterRoom) leave(ctx actor.Context, id uuid.UUID) {
 		r.checkIdle(ctx)
 		return
 	}
-	if r.members[i].protocol == messages.ProtocolJSON {
+	if gone.protocol == messages.ProtocolJSON {
 		r.jsonMembers--
 	} else {
 		r.textMembers--
-	}
-	r.members = slices.Delete(r.members, i, i+1)
-	delete(r.index, id)
-	for j := i; j < len(r.members); j++ {
-		r.index[r.members[j].id] = j
 	}
 	r.presence(ctx, "left", id)
 	r.checkIdle(ctx)
@@ -381,7 +369,7 @@ func (r *clusterRoom) leave(ctx actor.Context, id uuid.UUID) {
 
 // presence tells the members here that id joined or left.
 func (r *clusterRoom) presence(ctx actor.Context, kind string, id uuid.UUID) {
-	if len(r.members) == 0 {
+	if r.members.len() == 0 {
 		return
 	}
 	frame := &messages.WsMessage{}
@@ -400,8 +388,7 @@ func (r *clusterRoom) presence(ctx actor.Context, kind string, id uuid.UUID) {
 
 // sendAll hands frame (a message's, with its seq, or 0) to every member.
 func (r *clusterRoom) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage) {
-	for i := range r.members {
-		mb := &r.members[i]
+	for mb := range r.members.all() {
 		switch {
 		case mb.rec != nil:
 			if len(mb.rec.held) == maxHeldFrames {
@@ -417,15 +404,12 @@ func (r *clusterRoom) sendAll(ctx actor.Context, seq uint64, frame *messages.WsM
 }
 
 func (r *clusterRoom) memberIDs() []uuid.UUID {
-	ids := make([]uuid.UUID, 0, len(r.members)+len(r.remote))
-	for _, mb := range r.members {
-		ids = append(ids, mb.id)
-	}
-	return append(ids, r.remote...)
+	ids := make([]uuid.UUID, 0, r.members.len()+r.remote.len())
+	return r.remote.appendIDs(r.members.appendIDs(ids))
 }
 
 func (r *clusterRoom) idle() bool {
-	return len(r.members) == 0 && len(r.waiting) == 0 && r.inflight == 0 && len(r.acks) == 0
+	return r.members.len() == 0 && len(r.waiting) == 0 && r.inflight == 0 && len(r.acks) == 0
 }
 
 // checkIdle starts the linger of a room with nothing left to do here; see

@@ -9,34 +9,54 @@ import (
 	"github.com/google/uuid"
 )
 
-// TestRoomMembersKeepJoinOrder: leaves make holes that are squeezed out
-// later; whatever the leaves, the members are listed in join order and
-// found by id.
-func TestRoomMembersKeepJoinOrder(t *testing.T) {
-	r := newRoom("order", historyLimits{}, nil)
+// TestJoinOrder: leaves make holes that are squeezed out later; whatever
+// the leaves, the members are listed in join order and found by id, and
+// the holes never outnumber the members.
+func TestJoinOrder(t *testing.T) {
+	var o joinOrder[member]
 	pid := &actor.PID{Id: "m"}
 	var want []uuid.UUID
 	rng := rand.New(rand.NewPCG(1, 2))
 	for step := range 5000 {
 		if len(want) > 0 && rng.IntN(3) == 0 {
 			i := rng.IntN(len(want))
-			if _, ok := r.remove(want[i]); !ok {
+			if gone, ok := o.remove(want[i]); !ok || gone.id != want[i] {
 				t.Fatalf("step %d: member %d not found", step, i)
+			}
+			if o.get(want[i]) != nil {
+				t.Fatalf("step %d: member %d still found after its leave", step, i)
 			}
 			want = slices.Delete(want, i, i+1)
 		} else {
 			id := uuid.New()
-			r.add(member{id: id, pid: pid})
+			if !o.add(member{id: id, pid: pid}) {
+				t.Fatalf("step %d: a new member was refused", step)
+			}
 			want = append(want, id)
 		}
-		if got := r.memberIDs(); !slices.Equal(got, want) || r.present != len(want) {
+		if got := o.appendIDs(nil); !slices.Equal(got, want) || o.len() != len(want) {
 			t.Fatalf("step %d: members %d, want %d in join order", step, len(got), len(want))
 		}
-		if holes := len(r.members) - r.present; holes > r.present {
-			t.Fatalf("step %d: %d holes for %d members", step, holes, r.present)
+		if holes := len(o.list) - o.len(); holes > o.len() {
+			t.Fatalf("step %d: %d holes for %d members", step, holes, o.len())
+		}
+		if len(want) > 0 {
+			last := want[len(want)-1]
+			if m := o.get(last); m == nil || m.id != last {
+				t.Fatalf("step %d: the last member is not found by its id", step)
+			}
+			if o.add(member{id: last, pid: pid}) {
+				t.Fatalf("step %d: a member was added twice", step)
+			}
 		}
 	}
-	if _, ok := r.remove(uuid.New()); ok {
+	if _, ok := o.remove(uuid.New()); ok {
 		t.Fatal("removed a member that never joined")
+	}
+	for _, id := range want {
+		o.remove(id)
+	}
+	if o.len() != 0 || o.list != nil {
+		t.Fatalf("emptied: %d members, %d slots kept", o.len(), len(o.list))
 	}
 }

@@ -26,15 +26,8 @@ type room struct {
 
 	// seq is the last message's sequence number in this incarnation (epoch).
 	seq uint64
-	// members is in join order, with holes where members left (pid nil);
-	// index finds a member in it. A leave makes a hole instead of moving
-	// every later member, and the holes are squeezed out once they are
-	// half the slice: a leave is O(1) amortised, which a room of tens of
-	// thousands with members coming and going needs. present counts the
-	// members, holes not included.
-	members []member
-	index   map[uuid.UUID]int
-	present int
+	// members is in join order (see joinOrder).
+	members joinOrder[member]
 	// textMembers and jsonMembers count members per protocol, so that a
 	// frame is encoded only for protocols someone speaks.
 	textMembers, jsonMembers int
@@ -65,6 +58,8 @@ type member struct {
 	protocol messages.Protocol
 }
 
+func (m member) key() uuid.UUID { return m.id }
+
 // roomIdle tells the lobby that a room has no members and no history left.
 // Room → Lobby.
 type roomIdle struct {
@@ -83,7 +78,6 @@ func newRoom(name string, limits historyLimits, budget *actor.PID) *room {
 	return &room{
 		name:    name,
 		epoch:   uuid.NewString()[:8],
-		index:   make(map[uuid.UUID]int),
 		history: history{limits: limits},
 		budget:  budget,
 	}
@@ -158,9 +152,9 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 		ctx.Send(m.From, &messages.WsMessage{JSON: appendV1Ack(nil, m.Ref, r.seq)})
 	}
 	if ctx.Sender() != nil {
-		ctx.Respond(&messages.Published{Delivered: r.present, Seq: r.seq})
+		ctx.Respond(&messages.Published{Delivered: r.members.len(), Seq: r.seq})
 	}
-	if r.present == 0 {
+	if r.members.len() == 0 {
 		r.checkIdle(ctx)
 	}
 }
@@ -172,10 +166,10 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 // in the replay, and every later one reaches the member live, after it in
 // the session's mailbox.
 func (r *room) join(ctx actor.Context, m *messages.Connect) {
-	if _, ok := r.index[m.ID]; ok {
+	if r.members.get(m.ID) != nil {
 		return
 	}
-	if r.present > 0 {
+	if r.members.len() > 0 {
 		frame := &messages.WsMessage{}
 		if r.textMembers > 0 {
 			frame.Data = appendJoined(nil, m.ID)
@@ -185,7 +179,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		}
 		r.sendAll(ctx, frame)
 	}
-	r.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
+	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
 	if m.Protocol == messages.ProtocolJSON {
 		r.jsonMembers++
 	} else {
@@ -212,7 +206,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 }
 
 func (r *room) leave(ctx actor.Context, id uuid.UUID) {
-	gone, ok := r.remove(id)
+	gone, ok := r.members.remove(id)
 	if !ok {
 		return
 	}
@@ -221,7 +215,7 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	} else {
 		r.textMembers--
 	}
-	if r.present == 0 {
+	if r.members.len() == 0 {
 		r.checkIdle(ctx)
 		return
 	}
@@ -235,43 +229,7 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	r.sendAll(ctx, frame)
 }
 
-func (r *room) idle() bool { return r.present == 0 && r.history.len() == 0 }
-
-// add appends a member, last in join order.
-func (r *room) add(mb member) {
-	r.index[mb.id] = len(r.members)
-	r.members = append(r.members, mb)
-	r.present++
-}
-
-// remove takes a member out, leaving a hole, in O(1) amortised time.
-func (r *room) remove(id uuid.UUID) (member, bool) {
-	i, ok := r.index[id]
-	if !ok {
-		return member{}, false
-	}
-	gone := r.members[i]
-	r.members[i] = member{}
-	delete(r.index, id)
-	r.present--
-	if holes := len(r.members) - r.present; holes > r.present {
-		r.squeeze()
-	}
-	return gone, true
-}
-
-// squeeze removes the holes from members, keeping the join order.
-func (r *room) squeeze() {
-	kept := r.members[:0]
-	for _, mb := range r.members {
-		if mb.pid != nil {
-			r.index[mb.id] = len(kept)
-			kept = append(kept, mb)
-		}
-	}
-	clear(r.members[len(kept):])
-	r.members = kept
-}
+func (r *room) idle() bool { return r.members.len() == 0 && r.history.len() == 0 }
 
 // checkIdle starts the room's linger when it has nothing left to keep; the
 // lobby (its parent) is told when the linger is over and the room still
@@ -308,20 +266,12 @@ func (r *room) armExpiry(ctx actor.Context) {
 }
 
 func (r *room) memberIDs() []uuid.UUID {
-	ids := make([]uuid.UUID, 0, r.present)
-	for _, mb := range r.members {
-		if mb.pid != nil {
-			ids = append(ids, mb.id)
-		}
-	}
-	return ids
+	return r.members.appendIDs(make([]uuid.UUID, 0, r.members.len()))
 }
 
 // sendAll hands frame to every member.
 func (r *room) sendAll(ctx actor.Context, frame *messages.WsMessage) {
-	for _, mb := range r.members {
-		if mb.pid != nil {
-			ctx.Send(mb.pid, frame)
-		}
+	for mb := range r.members.all() {
+		ctx.Send(mb.pid, frame)
 	}
 }

@@ -1,0 +1,107 @@
+package actors
+
+import (
+	"iter"
+
+	"github.com/google/uuid"
+)
+
+// joinOrder is a room's members in the order they joined, as the protocol
+// lists them (a welcome's members, a members answer), with a leave in O(1)
+// amortised time: a room of tens of thousands with members coming and
+// going must not move every later member on each leave. Both the room and
+// the cluster room keep their members in one.
+//
+// A leave makes a hole (a zero T) instead of moving every later member;
+// the holes are squeezed out, keeping the order, once they outnumber the
+// members, so that iterating never costs more than twice the members.
+type joinOrder[T interface{ key() uuid.UUID }] struct {
+	list  []T
+	index map[uuid.UUID]int
+	n     int
+}
+
+// len is the number of members, holes not counted.
+func (o *joinOrder[T]) len() int { return o.n }
+
+// add appends v, unless a member with its key is in already.
+func (o *joinOrder[T]) add(v T) bool {
+	id := v.key()
+	if _, ok := o.index[id]; ok {
+		return false
+	}
+	if o.index == nil {
+		o.index = make(map[uuid.UUID]int)
+	}
+	o.index[id] = len(o.list)
+	o.list = append(o.list, v)
+	o.n++
+	return true
+}
+
+// get returns the member with key id, or nil. The pointer is valid until
+// the next add or remove.
+func (o *joinOrder[T]) get(id uuid.UUID) *T {
+	i, ok := o.index[id]
+	if !ok {
+		return nil
+	}
+	return &o.list[i]
+}
+
+// remove takes the member with key id out, leaving a hole.
+func (o *joinOrder[T]) remove(id uuid.UUID) (T, bool) {
+	var zero T
+	i, ok := o.index[id]
+	if !ok {
+		return zero, false
+	}
+	gone := o.list[i]
+	o.list[i] = zero
+	delete(o.index, id)
+	o.n--
+	if holes := len(o.list) - o.n; holes > o.n {
+		o.squeeze()
+	}
+	return gone, true
+}
+
+// squeeze removes the holes, keeping the join order.
+func (o *joinOrder[T]) squeeze() {
+	kept := o.list[:0]
+	for _, v := range o.list {
+		if v.key() != uuid.Nil {
+			o.index[v.key()] = len(kept)
+			kept = append(kept, v)
+		}
+	}
+	clear(o.list[len(kept):])
+	o.list = kept
+	if o.n == 0 {
+		// A room that emptied gives its grown slice back.
+		o.list = nil
+	}
+}
+
+// all yields every member in join order; the pointers are valid until
+// the next add or remove.
+func (o *joinOrder[T]) all() iter.Seq[*T] {
+	return func(yield func(*T) bool) {
+		for i := range o.list {
+			if o.list[i].key() == uuid.Nil {
+				continue
+			}
+			if !yield(&o.list[i]) {
+				return
+			}
+		}
+	}
+}
+
+// appendIDs appends the members' keys in join order to ids.
+func (o *joinOrder[T]) appendIDs(ids []uuid.UUID) []uuid.UUID {
+	for v := range o.all() {
+		ids = append(ids, (*v).key())
+	}
+	return ids
+}
