@@ -175,6 +175,7 @@ type result struct {
 	BestDeliveriesS float64  `json:"best_deliveries_per_s,omitempty"`
 	P50ms           float64  `json:"p50_ms,omitempty"`
 	P99ms           float64  `json:"p99_ms,omitempty"`
+	MaxMs           float64  `json:"max_ms,omitempty"`
 	ServerCPUus     float64  `json:"server_cpu_us_per_delivery,omitempty"`
 	Conns           int      `json:"conns,omitempty"`
 	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
@@ -203,9 +204,9 @@ func summary(r *result) string {
 	switch presetScenario(r.Scenario) {
 	case "fanout", "chat":
 		if r.BestDeliveriesS > 0 {
-			fmt.Fprintf(&b, " best %.0f deliveries/s (p99 %.1f ms) over %d steps; stopped: %s", r.BestDeliveriesS, r.P99ms, len(r.Steps), r.Stop)
+			fmt.Fprintf(&b, " best %.0f deliveries/s (p99 %.1f ms, max %.1f ms) over %d steps; stopped: %s", r.BestDeliveriesS, r.P99ms, r.MaxMs, len(r.Steps), r.Stop)
 		} else {
-			fmt.Fprintf(&b, " %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, lost %d", r.DeliveriesPerS, r.P50ms, r.P99ms, r.Lost)
+			fmt.Fprintf(&b, " %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms, lost %d", r.DeliveriesPerS, r.P50ms, r.P99ms, r.MaxMs, r.Lost)
 		}
 		if r.ServerCPUus > 0 {
 			fmt.Fprintf(&b, ", server CPU %.2f µs/delivery", r.ServerCPUus)
