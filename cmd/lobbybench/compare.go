@@ -49,6 +49,11 @@ func presets(idleConns int) []preset {
 				c.rooms, c.subs, c.rate, c.duration = 200, 5, 1, 10*time.Second
 			},
 			value: func(r *result) float64 { return r.P99ms }},
+		{name: "bigroom", metric: "publish p99 ms while 10 clients/s join and leave (1 room x 5 000, 10 publishes/s)", lower: true,
+			set: func(c *config) {
+				c.subs, c.rate, c.churn, c.duration = 5000, 10, 10, 20*time.Second
+			},
+			value: func(r *result) float64 { return r.P99ms }},
 		{name: "churn", metric: "connect/close cycles per second (50 at once)",
 			set: func(c *config) {
 				c.conc, c.duration, c.rooms = 50, 10*time.Second, 50

@@ -26,12 +26,29 @@ import (
 )
 
 func main() {
+	raiseFileLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "lobbybench:", err)
 		os.Exit(1)
+	}
+}
+
+// raiseFileLimit lifts the limit on open files to 1<<17 where the process
+// may (as root, or under a high enough hard limit): the bigroom and idle
+// presets hold 20 000 connections, a socket at each end, and the servers
+// compare starts inherit the limit. Where it may not, the Go runtime has
+// already raised the soft limit to the hard one, and that must do.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur >= 1<<17 {
+		return
+	}
+	want := syscall.Rlimit{Cur: 1 << 17, Max: max(l.Max, 1<<17)}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
+		return
 	}
 }
 
@@ -52,6 +69,7 @@ type config struct {
 	settle     time.Duration
 	serverPID  int
 	conc       int
+	churn      float64
 	publishers int
 	label      string
 	// publishToken is the server's publish token (questionnaire).
@@ -75,19 +93,20 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8081", "server base URL (WebSocket routes are derived from it)")
 	fs.IntVar(&c.rooms, "rooms", 1, "fanout, chat: rooms")
-	fs.IntVar(&c.subs, "subs", 1000, "fanout: subscribers per room; chat: members per room")
-	fs.Float64Var(&c.rate, "rate", 100, "fanout: publishes per second in all (ramp: the first step's); chat: messages per second per member")
+	fs.IntVar(&c.subs, "subs", 1000, "fanout: subscribers per room; chat, bigroom: members per room")
+	fs.Float64Var(&c.rate, "rate", 100, "fanout, bigroom: publishes per second in all (ramp: the first step's); chat: messages per second per member")
 	fs.BoolVar(&c.ramp, "ramp", false, "fanout: raise the rate by --factor every --step until p99 > --p99 or a loss; report the best step")
 	fs.DurationVar(&c.step, "step", 2*time.Second, "fanout --ramp: length of one step")
 	fs.Float64Var(&c.factor, "factor", 1.6, "fanout --ramp: rate multiplier per step")
 	fs.DurationVar(&c.p99Bound, "p99", 200*time.Millisecond, "fanout --ramp: latency bound a step must keep")
 	fs.Float64Var(&c.maxRate, "max-rate", 100_000, "fanout --ramp: stop raising past this many publishes per second")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "fanout (fixed rate), chat, churn: how long to run")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "fanout (fixed rate), chat, churn, bigroom: how long to run")
 	fs.IntVar(&c.payload, "payload", 64, "bytes of padding in each message")
 	fs.IntVar(&c.conns, "conns", 1000, "idle: connections to open")
 	fs.DurationVar(&c.settle, "settle", 5*time.Second, "idle: wait this long after connecting before reading the server's memory")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "server process id: idle reads its RSS, fanout and chat its CPU time (from /proc)")
 	fs.IntVar(&c.conc, "concurrency", 50, "churn: clients connecting and closing at once")
+	fs.Float64Var(&c.churn, "churn", 5, "bigroom: clients a second that join the room and leave it")
 	fs.IntVar(&c.publishers, "publishers", 8, "fanout: HTTP publishers working in parallel")
 	fs.StringVar(&c.label, "label", "", "a name for the server, copied into the results")
 	fs.StringVar(&c.publishToken, "publish-token", "", "questionnaire: the server's publish token, to create the questionnaire")
@@ -108,6 +127,9 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
   chat    R rooms x N members, each sending --rate frames per second
   idle    --conns idle connections; with --server-pid, KB of server RSS per connection
   churn   --concurrency clients connecting and closing for --duration
+  bigroom one room of --subs members that publishes reach at --rate, quiet
+          for half of --duration, then with --churn joins and leaves a second:
+          publish p99 and server CPU per frame, quiet and busy
   questionnaire
           --subs participants shown a question all answer at once: answers/s,
           acknowledgement latency, time until the presenter's tally is complete
@@ -152,8 +174,10 @@ func runScenario(ctx context.Context, name string, c *config) (*result, error) {
 		res, err = churn(ctx, c)
 	case "questionnaire":
 		res, err = questionnaire(ctx, c)
+	case "bigroom":
+		res, err = bigroom(ctx, c)
 	default:
-		return nil, fmt.Errorf("unknown scenario %q: want fanout, chat, idle, churn or questionnaire", name)
+		return nil, fmt.Errorf("unknown scenario %q: want fanout, chat, idle, churn, bigroom or questionnaire", name)
 	}
 	if res != nil {
 		res.Scenario, res.Label = name, c.label
@@ -176,6 +200,10 @@ type result struct {
 	P50ms           float64  `json:"p50_ms,omitempty"`
 	P99ms           float64  `json:"p99_ms,omitempty"`
 	MaxMs           float64  `json:"max_ms,omitempty"`
+	QuietP99ms      float64  `json:"quiet_p99_ms,omitempty"`
+	QuietMaxMs      float64  `json:"quiet_max_ms,omitempty"`
+	QuietCPUus      float64  `json:"quiet_server_cpu_us_per_frame,omitempty"`
+	JoinsPerS       float64  `json:"joins_per_s,omitempty"`
 	ServerCPUus     float64  `json:"server_cpu_us_per_delivery,omitempty"`
 	Conns           int      `json:"conns,omitempty"`
 	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
@@ -211,6 +239,8 @@ func summary(r *result) string {
 		if r.ServerCPUus > 0 {
 			fmt.Fprintf(&b, ", server CPU %.2f µs/delivery", r.ServerCPUus)
 		}
+	case "bigroom":
+		b.WriteString(r.bigroomSummary())
 	case "idle":
 		fmt.Fprintf(&b, " %d connections", r.Conns)
 		if r.KBPerConn > 0 {
