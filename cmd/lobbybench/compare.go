@@ -75,7 +75,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cCmd := fs.String("c", "", `an optional third server's command, compared with A too (e.g. "./baseline --batched")`)
 	cName := fs.String("c-name", "batched", "server C's name in the results")
 	reps := fs.Int("reps", 3, "runs of each server per scenario")
-	only := fs.String("scenarios", "fanout-ramp,fanout-fixed,chat,idle,churn", "presets to run")
+	only := fs.String("scenarios", "fanout-ramp,fanout-fixed,chat,idle,churn,bigroom", "presets to run")
 	idleConns := fs.Int("idle-conns", 19000, "connections in the idle preset")
 	cpu := fs.String("server-cpu", "0", "CPU list to pin the servers to with taskset (empty: no pinning)")
 	fs.Usage = func() {
