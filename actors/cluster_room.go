@@ -149,8 +149,8 @@ func (r *clusterRoom) Receive(ctx actor.Context) {
 	case *roomRead:
 		r.recovered(ctx, m)
 	case *remoteJoin:
-		if r.remote.get(m.id) != nil {
-			return
+		if m.id == uuid.Nil || r.remote.get(m.id) != nil {
+			return // a malformed presence message, or known already
 		}
 		r.presence(ctx, "joined", m.id)
 		r.remote.add(remoteMember(m.id))

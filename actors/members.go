@@ -24,10 +24,12 @@ type joinOrder[T interface{ key() uuid.UUID }] struct {
 // len is the number of members, holes not counted.
 func (o *joinOrder[T]) len() int { return o.n }
 
-// add appends v, unless a member with its key is in already.
+// add appends v, unless a member with its key is in already. The nil
+// uuid marks a hole and is never a member (a remote id can come from
+// another node's malformed presence message).
 func (o *joinOrder[T]) add(v T) bool {
 	id := v.key()
-	if _, ok := o.index[id]; ok {
+	if _, ok := o.index[id]; ok || id == uuid.Nil {
 		return false
 	}
 	if o.index == nil {

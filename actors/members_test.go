@@ -53,6 +53,12 @@ func TestJoinOrder(t *testing.T) {
 	if _, ok := o.remove(uuid.New()); ok {
 		t.Fatal("removed a member that never joined")
 	}
+	// The nil uuid marks holes: taken for a member, it would be counted
+	// and never listed, and a squeeze would leave its index pointing at
+	// another member's slot.
+	if o.add(member{id: uuid.Nil, pid: pid}) || o.get(uuid.Nil) != nil {
+		t.Fatal("the nil uuid was taken for a member")
+	}
 	for _, id := range want {
 		o.remove(id)
 	}
