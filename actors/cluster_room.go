@@ -41,9 +41,8 @@ type clusterRoom struct {
 	seq uint64
 
 	// members are this node's, in join order (see joinOrder).
-	members joinOrder[clusterMember]
-	// textMembers and jsonMembers count members per protocol.
-	textMembers, jsonMembers int
+	members  joinOrder[clusterMember]
+	speakers speakers
 	// remote are the members on other nodes, in the order learnt.
 	remote joinOrder[remoteMember]
 
@@ -184,14 +183,7 @@ func (r *clusterRoom) deliver(ctx actor.Context, sm *StreamMessage) {
 	}
 	r.seq = sm.Seq
 	e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
-	frame := &messages.WsMessage{}
-	if r.textMembers > 0 {
-		frame.Data = e.textFrame(r.name)
-	}
-	if r.jsonMembers > 0 {
-		frame.JSON = e.jsonFrame(r.name)
-	}
-	r.sendAll(ctx, sm.Seq, frame)
+	r.sendAll(ctx, sm.Seq, r.speakers.messageFrame(e, r.name))
 	r.resolveAcks(ctx)
 }
 
@@ -295,11 +287,7 @@ func (r *clusterRoom) join(ctx actor.Context, m *messages.Connect) {
 	}
 	r.presence(ctx, "joined", m.ID)
 	r.members.add(clusterMember{id: m.ID, pid: m.Session, protocol: m.Protocol})
-	if m.Protocol == messages.ProtocolJSON {
-		r.jsonMembers++
-	} else {
-		r.textMembers++
-	}
+	r.speakers.count(m.Protocol, 1)
 	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self()})
 	if m.Protocol != messages.ProtocolJSON {
 		return
@@ -358,11 +346,7 @@ func (r *clusterRoom) leave(ctx actor.Context, id uuid.UUID) {
 		r.checkIdle(ctx)
 		return
 	}
-	if gone.protocol == messages.ProtocolJSON {
-		r.jsonMembers--
-	} else {
-		r.textMembers--
-	}
+	r.speakers.count(gone.protocol, -1)
 	r.presence(ctx, "left", id)
 	r.checkIdle(ctx)
 }
@@ -372,18 +356,7 @@ func (r *clusterRoom) presence(ctx actor.Context, kind string, id uuid.UUID) {
 	if r.members.len() == 0 {
 		return
 	}
-	frame := &messages.WsMessage{}
-	if r.textMembers > 0 {
-		if kind == "joined" {
-			frame.Data = appendJoined(nil, id)
-		} else {
-			frame.Data = appendDisconnected(nil, id)
-		}
-	}
-	if r.jsonMembers > 0 {
-		frame.JSON = appendV1Presence(nil, kind, id, r.name)
-	}
-	r.sendAll(ctx, 0, frame)
+	r.sendAll(ctx, 0, r.speakers.presenceFrame(kind, id, r.name))
 }
 
 // sendAll hands frame (a message's, with its seq, or 0) to every member.

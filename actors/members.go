@@ -4,6 +4,8 @@ import (
 	"iter"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/messages"
 )
 
 // joinOrder is a room's members in the order they joined, as the protocol
@@ -106,4 +108,47 @@ func (o *joinOrder[T]) appendIDs(ids []uuid.UUID) []uuid.UUID {
 		ids = append(ids, (*v).key())
 	}
 	return ids
+}
+
+// speakers counts a room's members per protocol, so that a frame is
+// encoded only for the protocols someone in the room speaks. The room
+// and the cluster room keep one each and build their frames through it.
+type speakers struct{ text, json int }
+
+// count adds n members (1, or -1 for a leave) speaking p.
+func (s *speakers) count(p messages.Protocol, n int) {
+	if p == messages.ProtocolJSON {
+		s.json += n
+	} else {
+		s.text += n
+	}
+}
+
+// messageFrame is a room message's frame, in every protocol spoken.
+func (s speakers) messageFrame(e *entry, room string) *messages.WsMessage {
+	frame := &messages.WsMessage{}
+	if s.text > 0 {
+		frame.Data = e.textFrame(room)
+	}
+	if s.json > 0 {
+		frame.JSON = e.jsonFrame(room)
+	}
+	return frame
+}
+
+// presenceFrame is the notice that id joined or left (kind "joined" or
+// "left"), in every protocol spoken.
+func (s speakers) presenceFrame(kind string, id uuid.UUID, room string) *messages.WsMessage {
+	frame := &messages.WsMessage{}
+	if s.text > 0 {
+		if kind == "joined" {
+			frame.Data = appendJoined(nil, id)
+		} else {
+			frame.Data = appendDisconnected(nil, id)
+		}
+	}
+	if s.json > 0 {
+		frame.JSON = appendV1Presence(nil, kind, id, room)
+	}
+	return frame
 }

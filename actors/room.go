@@ -27,10 +27,8 @@ type room struct {
 	// seq is the last message's sequence number in this incarnation (epoch).
 	seq uint64
 	// members is in join order (see joinOrder).
-	members joinOrder[member]
-	// textMembers and jsonMembers count members per protocol, so that a
-	// frame is encoded only for protocols someone speaks.
-	textMembers, jsonMembers int
+	members  joinOrder[member]
+	speakers speakers
 
 	history history
 	// budget is the node's history budget, told what history holds after
@@ -137,14 +135,7 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 	}
 	r.seq++
 	e := &entry{seq: r.seq, at: time.Now(), id: m.ID, msg: m.Msg}
-	frame := &messages.WsMessage{}
-	if r.textMembers > 0 {
-		frame.Data = e.textFrame(r.name)
-	}
-	if r.jsonMembers > 0 {
-		frame.JSON = e.jsonFrame(r.name)
-	}
-	r.sendAll(ctx, frame)
+	r.sendAll(ctx, r.speakers.messageFrame(e, r.name))
 	r.history.add(e, e.at)
 	r.reportHistory(ctx, 0)
 	r.armExpiry(ctx)
@@ -170,21 +161,10 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		return
 	}
 	if r.members.len() > 0 {
-		frame := &messages.WsMessage{}
-		if r.textMembers > 0 {
-			frame.Data = appendJoined(nil, m.ID)
-		}
-		if r.jsonMembers > 0 {
-			frame.JSON = appendV1Presence(nil, "joined", m.ID, r.name)
-		}
-		r.sendAll(ctx, frame)
+		r.sendAll(ctx, r.speakers.presenceFrame("joined", m.ID, r.name))
 	}
 	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
-	if m.Protocol == messages.ProtocolJSON {
-		r.jsonMembers++
-	} else {
-		r.textMembers++
-	}
+	r.speakers.count(m.Protocol, 1)
 	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self()})
 	if m.Protocol != messages.ProtocolJSON {
 		return
@@ -210,23 +190,12 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	if !ok {
 		return
 	}
-	if gone.protocol == messages.ProtocolJSON {
-		r.jsonMembers--
-	} else {
-		r.textMembers--
-	}
+	r.speakers.count(gone.protocol, -1)
 	if r.members.len() == 0 {
 		r.checkIdle(ctx)
 		return
 	}
-	frame := &messages.WsMessage{}
-	if r.textMembers > 0 {
-		frame.Data = appendDisconnected(nil, id)
-	}
-	if r.jsonMembers > 0 {
-		frame.JSON = appendV1Presence(nil, "left", id, r.name)
-	}
-	r.sendAll(ctx, frame)
+	r.sendAll(ctx, r.speakers.presenceFrame("left", id, r.name))
 }
 
 func (r *room) idle() bool { return r.members.len() == 0 && r.history.len() == 0 }
