@@ -1,0 +1,81 @@
+package actors
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/lobby/lobby/actors/store"
+)
+
+// Config configures a Node.
+type Config struct {
+	// Heartbeat is how often a socket actor checks its client and pings it.
+	// Zero means 5 s.
+	Heartbeat time.Duration
+	// ClientTimeout is how long a client may stay silent (no frame, no
+	// pong) before it is closed. Zero means 10 s.
+	ClientTimeout time.Duration
+	// History is how many messages a room keeps for recovery and the
+	// history route. Zero means 100; a negative value keeps none.
+	History int
+	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
+	HistoryTTL time.Duration
+	// HistoryBytes bounds the memory one room's history holds, however
+	// many messages: each counts its message and both its frames. Zero
+	// means 16 MiB.
+	HistoryBytes int
+	// HistoryBudget bounds the memory all rooms' histories hold together,
+	// counted as HistoryBytes is; past it the oldest entries, whatever
+	// their room, are dropped first. Zero means 256 MiB; negative, no
+	// budget but each room's own limits.
+	HistoryBudget int
+	// MaxRooms is the most rooms the node keeps at once; a join or publish
+	// that would create one more is refused (the member is closed 1013
+	// "too many rooms"). Zero means 100 000.
+	MaxRooms int
+	// Questionnaires keeps the questionnaires. Nil means the node serves
+	// none: its questionnaire calls return ErrNoStore. The node does not
+	// close it; close it after Shutdown.
+	Questionnaires store.Store
+	// QuestionnaireLinger is how long a questionnaire with no sockets
+	// stays in memory before it is stopped. Zero means 30 s.
+	QuestionnaireLinger time.Duration
+	// Logger receives the node's logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Broker, when set, makes the node one of a cluster: its rooms'
+	// messages go through the broker's stream and its bridge actor
+	// carries presence and direct messages (bridge.go). The caller owns
+	// the broker and closes it after Shutdown. Nil means a single node.
+	Broker Broker
+}
+
+func (c Config) withDefaults() Config {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 5 * time.Second
+	}
+	if c.ClientTimeout <= 0 {
+		c.ClientTimeout = 10 * time.Second
+	}
+	if c.History == 0 {
+		c.History = 100
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = 5 * time.Minute
+	}
+	if c.HistoryBytes <= 0 {
+		c.HistoryBytes = 16 << 20
+	}
+	if c.HistoryBudget == 0 {
+		c.HistoryBudget = 256 << 20
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 100_000
+	}
+	if c.QuestionnaireLinger <= 0 {
+		c.QuestionnaireLinger = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
