@@ -71,14 +71,17 @@ func NewNode(cfg Config) *Node {
 			return newHistoryBudget(cfg.HistoryBudget, n.stats)
 		}, onWorkers), "history-budget")
 	}
+	// A clustered node serves questionnaires too (they live on the node
+	// that stores them), so the cluster's actors come first and the
+	// questionnaires after, in both modes.
 	if cfg.Broker != nil {
 		n.startCluster(limits, onWorkers)
-		return n
+	} else {
+		n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
+			return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
+				budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}})
+		}, onWorkers), "lobby")
 	}
-	n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
-		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
-			budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}})
-	}, onWorkers), "lobby")
 	if cfg.Questionnaires != nil {
 		n.store = cfg.Questionnaires
 		n.registry = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {

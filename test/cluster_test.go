@@ -830,3 +830,24 @@ func TestClusterNATSDownAtStart(t *testing.T) {
 		t.Fatalf("GET /rooms/late: epoch %s, welcome %s", epoch, a.welcome.Epoch)
 	}
 }
+
+// TestClusterQuestionnaire runs a questionnaire on a clustered node: it
+// lives on the node that stores it, as on a single node.
+func TestClusterQuestionnaire(t *testing.T) {
+	c := startCluster(t, 1, "--data-dir", t.TempDir())
+	ts := c.node(0)
+	q := createQuestionnaire(t, ts, threeQuestions)
+	presenter := dialPresenter(t, ts, q)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	p := dialParticipant(t, ts, q, "p1")
+	presenter.expectPresenter(`{"type":"state","current":null,"closed":false,"participants":1}`)
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expect(tallyFrame(1, []int{0, 0, 0, 0}, 1))
+	p.expect(talkQuestion + `null}`)
+	p.send(`{"type":"answer","question":1,"option":2}`)
+	presenter.expectPresenter(tallyFrame(1, []int{0, 0, 1, 0}, 1))
+	if r := getResults(t, ts, q); len(r.Results) != 3 || r.Results[1][2] != 1 {
+		t.Fatalf("results: %+v", r)
+	}
+	hangUp(presenter, p)
+}
