@@ -91,7 +91,7 @@ func BenchmarkRoomLeave(b *testing.B) {
 	}
 	pid := &actor.PID{Id: "member"}
 	b.Run("holes", func(b *testing.B) {
-		r := newRoom("big", historyLimits{}, nil)
+		r := newRoom("big", nil, nil, &Stats{})
 		for _, id := range ids {
 			r.members.add(member{id: id, pid: pid})
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -15,16 +14,15 @@ import (
 	"github.com/lobby/lobby/messages"
 )
 
-// bridge is a clustered node's one actor that talks to its Broker: it
-// connects the node's rooms to their streams (follow, append, read),
-// tells the other nodes who joins and leaves here and keeps the lobby
-// told of who is where else (presence.go), and carries direct messages to
-// sessions on other nodes.
+// bridge is a clustered node's actor for what passes between nodes other
+// than room messages (which rooms append to and follow in the Broker
+// themselves): it tells the other nodes who joins and leaves here and
+// keeps the lobby told of who is where else (presence.go), carries direct
+// messages to sessions on other nodes, and tells the rooms, through the
+// lobby, when the room stream was made anew.
 //
 // Whatever needs the network, the broker does on its own goroutines; the
-// bridge only queues work and passes answers on as messages. Stream
-// deliveries go from the broker's goroutine straight to the room that
-// follows the stream, without a hop through the bridge's mailbox.
+// bridge only queues work and passes answers on as messages.
 type bridge struct {
 	broker Broker
 	node   string // this node's id in presence and subjects
@@ -34,9 +32,7 @@ type bridge struct {
 	root   *actor.RootContext
 	self   *actor.PID
 
-	// follows are the rooms' follows, by room PID id.
-	follows map[string]*followed
-	unsubs  []func()
+	unsubs []func()
 
 	presence presence
 
@@ -87,71 +83,9 @@ type (
 	// of this node only. Bridge → lobby, answered with DirectResult.
 	localDirect struct{ msg *messages.DirectMessage }
 
-	// followRoom asks the bridge to deliver room's stream to pid, a
-	// clusterRoom, as followStarted then streamMessage; unfollowRoom
-	// stops that. Room → bridge.
-	followRoom struct {
-		room string
-		pid  *actor.PID
-	}
-	unfollowRoom struct{ pid *actor.PID }
-	// followStarted gives a room its stream's last seq and epoch, before
-	// any streamMessage. Broker → room.
-	followStarted struct {
-		last  uint64
-		epoch string
-	}
-	// followLost tells a room that its stream was made anew (its epoch
-	// changed): what it delivered is gone, and a new follow starts.
-	// Bridge → room.
-	followLost struct{}
-	// epochChanged tells the bridge, and the bridge the lobby, that the
-	// stream was made anew. Broker → bridge → lobby.
+	// epochChanged tells the bridge that the stream was made anew.
+	// Broker → bridge.
 	epochChanged struct{ epoch string }
-	// streamMessage is one message of a room's stream. Broker → room.
-	streamMessage struct{ StreamMessage }
-
-	// appendMessage asks the bridge to store a room message; the room
-	// gets appended back with p. Room → bridge.
-	appendMessage struct {
-		room string
-		from uuid.UUID
-		msg  json.RawMessage
-		p    *pendingPublish
-	}
-	// appended says whether a message was stored, and its seq.
-	// Broker → room.
-	appended struct {
-		seq uint64
-		err error
-		p   *pendingPublish
-	}
-	// readRoom asks for a room's messages after since, up to upto, for a
-	// recovering member. Room → bridge; answered roomRead.
-	readRoom struct {
-		room        string
-		after, upto uint64
-		member      uuid.UUID
-	}
-	roomRead struct {
-		member uuid.UUID
-		res    ReadResult
-	}
-	// roomQuery asks the bridge for a room this node does not follow,
-	// answered RoomInfo to the sender; historyQuery for any room's
-	// history, answered History. Lobby → bridge (the sender is the
-	// transport's request).
-	roomQuery struct {
-		room    string
-		members []uuid.UUID
-	}
-	historyQuery struct {
-		room  string
-		since uint64
-		// known is true when the room has members somewhere: it exists
-		// even with no message stored.
-		known bool
-	}
 
 	// Inside the bridge.
 	brokerState     struct{ up bool }
@@ -165,13 +99,6 @@ type (
 	}
 	directExpired struct{ n uint64 }
 )
-
-// followed is one room's follow of its stream.
-type followed struct {
-	room string
-	pid  *actor.PID
-	stop func()
-}
 
 // directWait is a direct message waiting for the other node's answer.
 type directWait struct {
@@ -188,7 +115,6 @@ func newBridge(broker Broker, lobby *actor.PID, log *slog.Logger, cfg presenceCo
 		lobby:    lobby,
 		log:      log,
 		epoch:    broker.Epoch(),
-		follows:  make(map[string]*followed),
 		directs:  make(map[uint64]*directWait),
 		presence: newPresence(node, cfg),
 	}
@@ -196,40 +122,8 @@ func newBridge(broker Broker, lobby *actor.PID, log *slog.Logger, cfg presenceCo
 
 func (b *bridge) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *followRoom:
-		f := &followed{room: m.room, pid: m.pid}
-		b.follow(f)
-		b.follows[m.pid.Id] = f
-	case *unfollowRoom:
-		if f, ok := b.follows[m.pid.Id]; ok {
-			delete(b.follows, m.pid.Id)
-			f.stop()
-		}
 	case *epochChanged:
 		b.epochChanged(ctx, m)
-	case *appendMessage:
-		root, pid, p := b.root, ctx.Sender(), m.p
-		b.broker.Append(m.room, m.from, m.msg, func(seq uint64, err error) {
-			root.Send(pid, &appended{seq: seq, err: err, p: p})
-		})
-	case *readRoom:
-		root, pid, member := b.root, ctx.Sender(), m.member
-		b.broker.Read(m.room, m.after, m.upto, func(res ReadResult) {
-			root.Send(pid, &roomRead{member: member, res: res})
-		})
-	case *roomQuery:
-		root, sender, broker := b.root, ctx.Sender(), b.broker
-		b.broker.Read(m.room, math.MaxUint64, 0, func(res ReadResult) {
-			epoch := broker.Epoch()
-			if res.Err != nil && len(m.members) == 0 {
-				root.Send(sender, res.Err)
-				return
-			}
-			root.Send(sender, &messages.RoomInfo{Found: res.Last > 0 || len(m.members) > 0, Room: m.room,
-				Members: m.members, Seq: res.Last, Epoch: epoch})
-		})
-	case *historyQuery:
-		b.history(ctx, m)
 	case *messages.DirectMessage:
 		b.direct(ctx, m)
 	case *directReply:
@@ -245,10 +139,6 @@ func (b *bridge) Receive(ctx actor.Context) {
 		b.start(ctx)
 	case *actor.Stopping:
 		b.presence.stop(b.env(ctx))
-		for _, f := range b.follows {
-			f.stop()
-		}
-		clear(b.follows)
 		for _, unsub := range b.unsubs {
 			unsub()
 		}
@@ -337,57 +227,23 @@ func (b *bridge) start(ctx actor.Context) {
 	b.presence.start(b.env(ctx))
 }
 
-// follow starts f's follow of its room's stream, delivered to its room.
-func (b *bridge) follow(f *followed) {
-	pid, root, broker := f.pid, b.root, b.broker
-	f.stop = b.broker.Follow(f.room,
-		func(sm StreamMessage) { root.Send(pid, &streamMessage{sm}) },
-		func(last uint64) { root.Send(pid, &followStarted{last: last, epoch: broker.Epoch()}) })
-}
-
-// epochChanged switches the node to a stream made anew: the lobby makes
-// its new rooms in the new epoch, and every room followed here is told
-// that its stream is lost and follows the new one from its start.
+// epochChanged tells the rooms, through the lobby, that the stream was
+// made anew: each stops following the lost one and follows the new one
+// from its start (room.followLost).
 func (b *bridge) epochChanged(ctx actor.Context, m *epochChanged) {
 	if m.epoch == b.epoch {
 		return
 	}
-	if b.epoch != "" {
-		b.log.Warn("the room stream was made anew: rooms restart under the new epoch",
-			slog.String("old_epoch", b.epoch), slog.String("epoch", m.epoch), slog.Int("rooms", len(b.follows)))
-	}
 	first := b.epoch == ""
 	b.epoch = m.epoch
-	ctx.Send(b.lobby, m)
 	if first {
-		// The node started without NATS: its follows are still trying
-		// to start, and will start in this epoch.
+		// The node started without NATS: its rooms' follows were still
+		// trying to start, and start in this epoch.
 		return
 	}
-	for _, f := range b.follows {
-		f.stop()
-		ctx.Send(f.pid, &followLost{})
-		b.follow(f)
-	}
-}
-
-// history answers GET /rooms/{room}/history from the stream, the same on
-// every node.
-func (b *bridge) history(ctx actor.Context, m *historyQuery) {
-	root, sender, broker := b.root, ctx.Sender(), b.broker
-	b.broker.Read(m.room, m.since, 0, func(res ReadResult) {
-		epoch := broker.Epoch()
-		if res.Err != nil {
-			root.Send(sender, res.Err)
-			return
-		}
-		h := &messages.History{Found: res.Last > 0 || m.known, Epoch: epoch, Seq: res.Last, Complete: res.Complete,
-			Entries: make([]messages.HistoryEntry, len(res.Messages))}
-		for i, e := range res.Messages {
-			h.Entries[i] = messages.HistoryEntry{Seq: e.Seq, ID: e.From, Msg: e.Msg}
-		}
-		root.Send(sender, h)
-	})
+	b.log.Warn("the room stream was made anew: rooms restart under the new epoch",
+		slog.String("epoch", m.epoch))
+	ctx.Send(b.lobby, &followLost{})
 }
 
 // direct sends a direct message to the node that has its session, as the

@@ -19,12 +19,16 @@ var ErrUnavailable = errors.New("actors: cluster unavailable")
 // not sent, and never will be; the cluster is not unavailable.
 var ErrTooBig = errors.New("actors: message too big for the cluster")
 
-// Broker is a node's way to the other nodes of a cluster: a store of room
-// messages in one order for every node (a JetStream stream), and plain
-// messages between nodes for presence and direct messages (NATS core). A
-// Node with a Broker runs a bridge actor (bridge.go), the only actor that
-// calls it; package actors/cluster implements it on NATS, so that no other
-// actor depends on NATS.
+// Broker is where a node's rooms keep their messages, and its way to the
+// other nodes of a cluster: a store of room messages in one order for
+// every node, with their history, and plain messages between nodes for
+// presence and direct messages. Every room appends to its room's stream
+// and delivers what it follows, in one node or many; only the Broker
+// differs. MemoryBroker (memory_broker.go) is a single node's, the
+// default; package actors/cluster implements it on NATS JetStream for
+// --nats-url, so that no actor depends on NATS. A Node given a Broker
+// (Config.Broker) also runs a bridge actor (bridge.go) for presence and
+// direct messages between nodes.
 //
 // Every method may be called from any goroutine and returns without
 // waiting on the network: what needs the network is queued, or fails at
@@ -32,7 +36,9 @@ var ErrTooBig = errors.New("actors: message too big for the cluster")
 // full. Callbacks are called on the broker's goroutines and must not block.
 type Broker interface {
 	// Epoch names the room stream: it is the same on every node that uses
-	// the same stream, and changes only if the stream is made anew.
+	// the same stream, and changes only if the stream is made anew. A
+	// broker whose rooms each have their own epoch (MemoryBroker) says ""
+	// and gives a room's epoch in Follow and Read.
 	Epoch() string
 
 	// Up reports whether the broker is connected.
@@ -62,13 +68,13 @@ type Broker interface {
 	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
 
 	// Follow calls started once with the room's last sequence number
-	// (0 for none), then deliver with every message of room stored after
+	// (0 for none) and its epoch, then deliver with every message of room stored after
 	// it, in order, from one goroutine, until stop is called; when stop
 	// returns, neither is called any more. While the broker is
 	// disconnected Follow keeps trying, and resumes after the last
 	// message delivered once it is back: a message may then be delivered
 	// twice, never skipped (the stream's limits aside).
-	Follow(room string, deliver func(StreamMessage), started func(last uint64)) (stop func())
+	Follow(room string, deliver func(StreamMessage), started func(last uint64, epoch string)) (stop func())
 
 	// Read calls done once with the room's last sequence number and its
 	// stored messages after after, up to upto (0: to the last).
@@ -105,5 +111,14 @@ type ReadResult struct {
 	// limits.
 	Complete bool
 	Messages []StreamMessage
-	Err      error
+	// Epoch is the epoch of the room's stream that Last counts in.
+	Epoch string
+	// Held is how many messages the broker holds for the room, and
+	// HeldUntil when it holds none any more, if nothing is appended. A
+	// room whose broker holds its history on this node (MemoryBroker)
+	// lives while it does, so that the node lists it; a broker whose
+	// history is the cluster's says 0.
+	Held      int
+	HeldUntil time.Time
+	Err       error
 }

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"log/slog"
+	"math"
+	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/btree"
@@ -32,12 +34,15 @@ type lobby struct {
 	draining bool
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
-	// budget is the history budget actor its rooms report to; nil for none.
-	budget *actor.PID
+	// broker keeps the rooms' streams; their history is read from it.
+	broker Broker
 	stats  *Stats
-	// cluster is the lobby's part in a cluster (lobby_cluster.go); nil on
-	// a single node.
-	cluster *lobbyCluster
+	// bridge is the node's bridge to other nodes (bridge.go), nil on a
+	// node alone; remote are other nodes' members by room, in the order
+	// the bridge told them (remoteJoin, remoteLeave), so that room lists
+	// and member lists are the cluster's.
+	bridge *actor.PID
+	remote map[string][]uuid.UUID
 }
 
 type roomEntry struct {
@@ -62,31 +67,25 @@ type lobbyConfig struct {
 	log      *slog.Logger
 	limits   historyLimits
 	maxRooms int
-	// budget is the history budget actor, nil for none.
-	budget *actor.PID
-	stats  *Stats
+	broker   Broker
+	stats    *Stats
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
-	// bridge is the node's bridge, nil on a single node; epoch is its
-	// stream's.
+	// bridge is the node's bridge, nil on a node alone.
 	bridge *actor.PID
-	epoch  string
 }
 
 func newLobby(c lobbyConfig) *lobby {
 	if c.stats == nil {
 		c.stats = &Stats{}
 	}
-	var cluster *lobbyCluster
-	if c.bridge != nil {
-		cluster = newLobbyCluster(c.bridge, c.epoch)
-	}
 	return &lobby{
-		cluster:  cluster,
 		log:      c.log,
 		limits:   c.limits,
 		maxRooms: c.maxRooms,
-		budget:   c.budget,
+		broker:   c.broker,
+		bridge:   c.bridge,
+		remote:   make(map[string][]uuid.UUID),
 		stats:    c.stats,
 		roomOpts: c.roomOpts,
 		rooms:    make(map[string]*roomEntry),
@@ -116,7 +115,7 @@ func (l *lobby) Receive(ctx actor.Context) {
 		if r, ok := l.rooms[m.room]; ok && r.pid.Equal(m.pid) && r.members == 0 && r.published == m.published {
 			ctx.Poison(r.pid)
 			delete(l.rooms, m.room)
-			if !l.cluster.hasRemote(m.room) {
+			if len(l.remote[m.room]) == 0 {
 				l.names.Delete(m.room)
 			}
 			l.stats.Rooms.Store(int64(len(l.rooms)))
@@ -126,31 +125,35 @@ func (l *lobby) Receive(ctx actor.Context) {
 			ctx.Forward(r.pid)
 			return
 		}
-		if l.cluster != nil {
-			l.cluster.roomQuery(ctx, m.Room)
-			return
-		}
-		ctx.Respond(&messages.RoomInfo{Room: m.Room})
+		l.roomQuery(ctx, m.Room)
 	case *messages.GetHistory:
-		if l.cluster != nil {
-			_, local := l.rooms[m.Room]
-			l.cluster.history(ctx, m, local)
-			return
-		}
-		if r, ok := l.rooms[m.Room]; ok {
-			ctx.Forward(r.pid)
-			return
-		}
-		ctx.Respond(&messages.History{})
+		l.history(ctx, m)
 	case *messages.ListRooms:
 		ctx.Respond(l.list(m))
 	case *beginDrain:
 		l.draining = true
 		ctx.Respond(struct{}{})
-	default:
-		if l.cluster != nil {
-			l.clusterReceive(ctx)
+	case *remoteJoin:
+		l.remoteJoin(ctx, m)
+	case *remoteLeave:
+		l.remoteLeave(ctx, m)
+	case *followLost:
+		for _, r := range l.rooms {
+			ctx.Send(r.pid, m)
 		}
+	case *localDirect:
+		s, ok := l.sessions[m.msg.To]
+		if ok {
+			ctx.Send(s.pid, m.msg)
+		}
+		ctx.Respond(&messages.DirectResult{Delivered: ok})
+	}
+}
+
+// tellBridge tells the node's bridge, if it has one, of msg.
+func (l *lobby) tellBridge(ctx actor.Context, msg any) {
+	if l.bridge != nil {
+		ctx.Send(l.bridge, msg)
 	}
 }
 
@@ -172,9 +175,7 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	r.members++
 	l.sessions[m.ID] = sessionEntry{room: m.Room, pid: m.Session}
 	ctx.Send(r.pid, m)
-	if l.cluster != nil {
-		ctx.Send(l.cluster.bridge, &localJoin{room: m.Room, id: m.ID})
-	}
+	l.tellBridge(ctx, &localJoin{room: m.Room, id: m.ID})
 }
 
 func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
@@ -186,9 +187,7 @@ func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 	r := l.rooms[s.room]
 	r.members--
 	ctx.Send(r.pid, m)
-	if l.cluster != nil {
-		ctx.Send(l.cluster.bridge, &localLeave{room: s.room, id: m.ID})
-	}
+	l.tellBridge(ctx, &localLeave{room: s.room, id: m.ID})
 }
 
 // publish forwards an HTTP publish to its room, creating the room when it
@@ -207,7 +206,8 @@ func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 		return
 	}
 	r, ok := l.rooms[m.RoomID]
-	if !ok && l.limits.count <= 0 && l.cluster == nil {
+	if !ok && l.limits.count <= 0 && l.bridge == nil {
+		// Nothing keeps it and nobody here or elsewhere gets it.
 		ctx.Respond(&messages.Published{})
 		return
 	}
@@ -225,9 +225,9 @@ func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 // session, or an HTTP request) whether there was one.
 func (l *lobby) direct(ctx actor.Context, m *messages.DirectMessage) {
 	s, ok := l.sessions[m.To]
-	if !ok && l.cluster != nil {
+	if !ok && l.bridge != nil {
 		// Maybe on another node: the bridge answers the sender.
-		ctx.Forward(l.cluster.bridge)
+		ctx.Forward(l.bridge)
 		return
 	}
 	if ok {
@@ -253,11 +253,8 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 		l.log.Debug("room refused: the node has as many rooms as it may", slog.String("room", name), slog.Int("max_rooms", l.maxRooms))
 		return nil
 	}
-	limits, budget := l.limits, l.budget
-	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, limits, budget) }, l.roomOpts...)
-	if l.cluster != nil {
-		props = l.cluster.roomProps(name, l.stats, l.roomOpts)
-	}
+	broker, stats, remote := l.broker, l.stats, slices.Clone(l.remote[name])
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, broker, remote, stats) }, l.roomOpts...)
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
 	l.names.ReplaceOrInsert(name)
@@ -277,7 +274,7 @@ func (l *lobby) list(m *messages.ListRooms) *messages.RoomList {
 			list.More = true
 			return false
 		}
-		members := l.cluster.remoteCount(name)
+		members := len(l.remote[name])
 		if r, ok := l.rooms[name]; ok {
 			members += r.members
 		}
@@ -285,4 +282,70 @@ func (l *lobby) list(m *messages.ListRooms) *messages.RoomList {
 		return true
 	})
 	return list
+}
+
+// roomQuery answers GET /rooms/{room} for a room no member of this node
+// is in: its last seq is read from its stream.
+func (l *lobby) roomQuery(ctx actor.Context, room string) {
+	root, sender, members := ctx.ActorSystem().Root, ctx.Sender(), slices.Clone(l.remote[room])
+	l.broker.Read(room, math.MaxUint64, 0, func(res ReadResult) {
+		if res.Err != nil && len(members) == 0 {
+			root.Send(sender, res.Err)
+			return
+		}
+		root.Send(sender, &messages.RoomInfo{Found: res.Last > 0 || len(members) > 0, Room: room,
+			Members: members, Seq: res.Last, Epoch: res.Epoch})
+	})
+}
+
+// history answers GET /rooms/{room}/history from the room's stream: the
+// same answer on every node.
+func (l *lobby) history(ctx actor.Context, m *messages.GetHistory) {
+	_, local := l.rooms[m.Room]
+	known := local || len(l.remote[m.Room]) > 0
+	root, sender := ctx.ActorSystem().Root, ctx.Sender()
+	l.broker.Read(m.Room, m.Since, 0, func(res ReadResult) {
+		if res.Err != nil {
+			root.Send(sender, res.Err)
+			return
+		}
+		h := &messages.History{Found: res.Last > 0 || known, Epoch: res.Epoch, Seq: res.Last, Complete: res.Complete,
+			Entries: make([]messages.HistoryEntry, len(res.Messages))}
+		for i, e := range res.Messages {
+			h.Entries[i] = messages.HistoryEntry{Seq: e.Seq, ID: e.From, Msg: e.Msg}
+		}
+		root.Send(sender, h)
+	})
+}
+
+func (l *lobby) remoteJoin(ctx actor.Context, m *remoteJoin) {
+	ids := l.remote[m.room]
+	if slices.Contains(ids, m.id) {
+		return
+	}
+	l.remote[m.room] = append(ids, m.id)
+	if r, ok := l.rooms[m.room]; ok {
+		ctx.Send(r.pid, m)
+	} else if len(ids) == 0 {
+		l.names.ReplaceOrInsert(m.room)
+	}
+}
+
+func (l *lobby) remoteLeave(ctx actor.Context, m *remoteLeave) {
+	ids := l.remote[m.room]
+	i := slices.Index(ids, m.id)
+	if i < 0 {
+		return
+	}
+	ids = slices.Delete(ids, i, i+1)
+	if len(ids) == 0 {
+		delete(l.remote, m.room)
+	} else {
+		l.remote[m.room] = ids
+	}
+	if r, ok := l.rooms[m.room]; ok {
+		ctx.Send(r.pid, m)
+	} else if len(ids) == 0 {
+		l.names.Delete(m.room)
+	}
 }

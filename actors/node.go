@@ -25,8 +25,10 @@ type Node struct {
 	log    *slog.Logger
 	system *actor.ActorSystem
 	lobby  *actor.PID
-	// budget is the history budget actor; nil without a budget.
-	budget *actor.PID
+	// broker keeps the rooms' streams: Config.Broker, or the node's own
+	// MemoryBroker (memory), which Shutdown closes.
+	broker Broker
+	memory *MemoryBroker
 	// bridge is the cluster bridge actor; nil on a single node.
 	bridge  *actor.PID
 	stats   *Stats
@@ -61,27 +63,17 @@ func NewNode(cfg Config) *Node {
 	w := startWorkers(defaultWorkers(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w), stats: &Stats{}}
 	n.storeCtx, n.cancelStore = context.WithCancel(context.Background())
-	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
-	// The lobby, the rooms and the budget run on the workers too, with
-	// protoactor's default ring mailbox: they live long, and a ring is the
-	// cheaper queue.
+	// The lobby and the rooms run on the workers too, with protoactor's
+	// default ring mailbox: they live long, and a ring is the cheaper
+	// queue.
 	onWorkers := actor.WithDispatcher(w)
-	if cfg.HistoryBudget > 0 && cfg.History > 0 {
-		n.budget = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
-			return newHistoryBudget(cfg.HistoryBudget, n.stats)
-		}, onWorkers), "history-budget")
+	n.broker = cfg.Broker
+	if n.broker == nil {
+		n.memory = NewMemoryBroker(MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,
+			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: n.stats})
+		n.broker = n.memory
 	}
-	// A clustered node serves questionnaires too (they live on the node
-	// that stores them), so the cluster's actors come first and the
-	// questionnaires after, in both modes.
-	if cfg.Broker != nil {
-		n.startCluster(limits, onWorkers)
-	} else {
-		n.lobby = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
-			return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
-				budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}})
-		}, onWorkers), "lobby")
-	}
+	n.startLobby(onWorkers)
 	if cfg.Questionnaires != nil {
 		n.store = cfg.Questionnaires
 		n.registry = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
@@ -338,15 +330,15 @@ func (n *Node) Shutdown(ctx context.Context) {
 	if n.bridge != nil {
 		n.Stop(n.bridge)
 	}
-	if n.budget != nil {
-		n.Stop(n.budget)
-	}
 	if n.registry != nil {
 		n.Stop(n.registry)
 	}
 	n.storeCalls.Wait()
 	n.system.Shutdown()
 	n.workers.stop()
+	if n.memory != nil {
+		n.memory.Close()
+	}
 }
 
 // minLevel is a slog.Handler that drops records below level.

@@ -2,29 +2,34 @@ package actors
 
 import "github.com/asynkron/protoactor-go/actor"
 
-// Names of a clustered node's lobby and bridge: each needs the other's
-// PID, so they are spawned by name.
+// Names of a node's lobby and, clustered, its bridge: each needs the
+// other's PID, so they are spawned by name.
 const (
 	clusterLobbyName  = "lobby"
 	clusterBridgeName = "bridge"
 )
 
-// startCluster spawns a clustered node's lobby and bridge. The lobby
-// comes first, so that nothing the bridge tells it is lost; it talks to
-// the bridge only once members join.
-func (n *Node) startCluster(limits historyLimits, onWorkers actor.PropsOption) {
+// startLobby spawns the node's lobby and, on a clustered node, its
+// bridge. The lobby comes first, so that nothing the bridge tells it is
+// lost; it talks to the bridge only once members join.
+func (n *Node) startLobby(onWorkers actor.PropsOption) {
 	cfg, root := n.cfg, n.system.Root
-	bridgePID := actor.NewPID(n.system.Address(), clusterBridgeName)
-	epoch := cfg.Broker.Epoch()
+	var bridgePID *actor.PID
+	if cfg.Broker != nil {
+		bridgePID = actor.NewPID(n.system.Address(), clusterBridgeName)
+	}
+	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
 	lobby, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
-			budget: n.budget, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers},
-			bridge: bridgePID, epoch: epoch})
+			broker: n.broker, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}, bridge: bridgePID})
 	}, onWorkers), clusterLobbyName)
 	if err != nil {
-		panic("actors: spawn the cluster lobby: " + err.Error()) // a fresh system has no such name
+		panic("actors: spawn the lobby: " + err.Error()) // a fresh system has no such name
 	}
 	n.lobby = lobby
+	if cfg.Broker == nil {
+		return
+	}
 	bridge, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newBridge(cfg.Broker, lobby, cfg.Logger, presenceConfig{})
 	}, onWorkers), clusterBridgeName)

@@ -1,6 +1,12 @@
 package actors
 
 import (
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -9,117 +15,297 @@ import (
 	"github.com/lobby/lobby/messages"
 )
 
-// room is the actor for one room name: it owns the room's members, its
-// sequence numbers and its history, and fans messages out. Every frame is
-// encoded once per protocol its members speak, and the same bytes are
-// handed to every member's session; handing over is a mailbox push, so a
-// room never waits on a socket and one slow member cannot slow the others.
+// room is the actor for one room name on this node: it owns the room's
+// members here, knows those of other nodes (from the lobby, from the
+// bridge's presence), and fans messages out. It orders nothing itself:
+// every broadcast and publish is appended to the room's stream in the
+// node's Broker, and the members here get the stream's messages as the
+// room follows it, so that every member on every node sees the same
+// messages in the same order. On a node alone the Broker is a
+// MemoryBroker and all of that happens in this actor's turn; with NATS
+// it takes a round trip. A message's seq is its stream sequence: strictly
+// increasing; contiguous in a MemoryBroker, not in JetStream. History is
+// the stream's.
 //
-// The lobby creates a room on the first Connect or publish to its name. The
-// room lives while it has members or unexpired history, and for
-// emptyRoomLinger after that; then it tells the lobby (roomIdle), and the
-// lobby, which knows of any join or publish still on its way, stops it or
-// lets it live.
+// Every frame is encoded once per protocol its members speak, and the same
+// bytes are handed to every member's session; handing over is a mailbox
+// push, so a room never waits on a socket and one slow member cannot slow
+// the others.
+//
+// A sender's ack (and an HTTP publish's answer) waits until the stream has
+// acknowledged the message and it has been delivered here: the sender sees
+// its message, then the ack; a message whose store failed is answered
+// unavailable.
+//
+// The lobby creates a room on the first Connect or publish to its name.
+// The room lives while it has members or work in flight, and for
+// emptyRoomLinger after that, and while its broker holds its history on
+// this node (a MemoryBroker: so that the node lists the room until its
+// history expires); then it tells the lobby (roomIdle), and the lobby,
+// which knows of any join or publish still on its way, stops it or lets
+// it live. A cluster's history stays in the stream.
 type room struct {
-	name  string
-	epoch string
+	name   string
+	broker Broker
+	stats  *Stats
 
-	// seq is the last message's sequence number in this incarnation (epoch).
+	epoch string
+	// follow is the room's current follow of its stream; nil until
+	// Started, and made anew when the stream is.
+	follow *follow
+	// following is set once the stream's last seq is known; joins wait in
+	// waiting until then, since a welcome must say where the member's
+	// messages start.
+	following bool
+	waiting   []*messages.Connect
+	// seq is the last stream message delivered here.
 	seq uint64
-	// members is in join order (see joinOrder).
+
+	// members are this node's, in join order (see joinOrder).
 	members  joinOrder[member]
 	speakers speakers
+	// remote are the members on other nodes, in the order learnt.
+	remote joinOrder[remoteMember]
 
-	history history
-	// budget is the node's history budget, told what history holds after
-	// every change; nil for none. reported is what it was last told.
-	budget   *actor.PID
-	reported int
-	// published counts the publishes the lobby forwarded here; roomIdle
+	// inflight counts appends and reads not yet answered; acks holds the
+	// stored messages waiting to be delivered here, by seq.
+	inflight int
+	acks     []*pendingPublish
+	// published counts the publishes the lobby forwarded; roomIdle
 	// carries it so that the lobby can tell whether one is still on its way.
 	published uint64
-	// expiry wakes the room when its oldest history entry expires.
-	expiry *time.Timer
 	// linger wakes an empty room emptyRoomLinger after it emptied.
 	linger *time.Timer
 }
 
-// emptyRoomLinger is how long a room with no members and no history waits
-// before it asks to be stopped. A member who leaves and comes back (a page
+// emptyRoomLinger is how long a room with nothing left to do waits before
+// it asks to be stopped. A member who leaves and comes back (a page
 // reload, a reconnect) finds the room still there instead of paying for a
-// room actor stopped and spawned anew, with a new epoch.
+// room actor stopped and spawned anew.
 const emptyRoomLinger = time.Second
 
 type member struct {
 	id       uuid.UUID
 	pid      *actor.PID
 	protocol messages.Protocol
+	// skip: messages with a seq up to it are not sent to this member; it
+	// recovered up to there from another node ahead of this one.
+	skip uint64
+	// rec is set while the member's replay is being read.
+	rec *recovery
 }
 
 func (m member) key() uuid.UUID { return m.id }
 
-// roomIdle tells the lobby that a room has no members and no history left.
-// Room → Lobby.
-type roomIdle struct {
-	room      string
-	pid       *actor.PID
-	published uint64
+// remoteMember is a member on another node: all a room knows of it is its id.
+type remoteMember uuid.UUID
+
+func (m remoteMember) key() uuid.UUID { return uuid.UUID(m) }
+
+// recovery is a lobby.v1 member's join with since, while its replay is
+// read from the stream: frames for it wait in held.
+type recovery struct {
+	since, upto uint64
+	members     []uuid.UUID
+	held        []heldFrame
 }
 
-// expireHistory asks a room to drop expired history. Sent by its timer.
-type expireHistory struct{}
+type heldFrame struct {
+	seq   uint64 // 0 for presence frames
+	frame *messages.WsMessage
+}
 
-// lingerOver tells an empty room that it has lingered. Sent by its timer.
-type lingerOver struct{}
+// maxHeldFrames bounds what a recovering member holds; a stream read that
+// slow closes it, to reconnect and try again.
+const maxHeldFrames = 4096
 
-func newRoom(name string, limits historyLimits, budget *actor.PID) *room {
-	return &room{
-		name:    name,
-		epoch:   uuid.NewString()[:8],
-		history: history{limits: limits},
-		budget:  budget,
+// pendingPublish is a broadcast or publish on its way to the stream.
+type pendingPublish struct {
+	seq uint64
+	// requester is an HTTP publish's request, answered Published.
+	requester *actor.PID
+	// from is the sending lobby.v1 session, acked if it gave a ref.
+	from *actor.PID
+	ref  json.RawMessage
+}
+
+// Messages of a room's own: from its broker's callbacks, its timer, the
+// lobby.
+type (
+	// roomIdle tells the lobby that a room has nothing left to do.
+	// Room → lobby.
+	roomIdle struct {
+		room      string
+		pid       *actor.PID
+		published uint64
 	}
+	// lingerOver tells an empty room that it has lingered. Its timer → room.
+	lingerOver struct{}
+	// heldRead says what the broker holds for an idle room. Broker → room.
+	heldRead struct{ res ReadResult }
+	// followStarted gives a room its stream's last seq and epoch, before
+	// any streamMessage of that follow. Broker → room.
+	followStarted struct {
+		f     *follow
+		last  uint64
+		epoch string
+	}
+	// followWake tells a room that messages of its stream wait in the
+	// follow's box. Broker → room.
+	followWake struct{ f *follow }
+	// followLost tells a room that its stream was made anew (its epoch
+	// changed): what it delivered is gone. Bridge → lobby → room.
+	followLost struct{}
+	// appended says whether a message was stored, and its seq.
+	// Broker → room.
+	appended struct {
+		seq uint64
+		err error
+		p   *pendingPublish
+	}
+	// roomRead is the stream's answer to a recovering member's read.
+	// Broker → room.
+	roomRead struct {
+		member uuid.UUID
+		res    ReadResult
+	}
+)
+
+// follow is one follow of the room's stream. Its messages carry it, so
+// that those of a follow the room has stopped are known and dropped.
+//
+// The broker's deliveries wait in box. One that comes while the room is
+// in a call to its broker (a MemoryBroker delivers a room's own append
+// inside the append) is handled in the same turn, when the call returns:
+// a single node's broadcast costs no mailbox hop more than a direct
+// fan-out would. One that comes from the broker's own goroutine (NATS)
+// wakes the room with one followWake for all that arrive before it
+// drains them.
+type follow struct {
+	stop func()
+
+	mu       sync.Mutex
+	box      []StreamMessage
+	spare    []StreamMessage
+	inCall   bool // the room drains box when its call returns
+	notified bool // a followWake is on its way
+}
+
+// put is the broker's side: deliver.
+func (f *follow) put(root *actor.RootContext, self *actor.PID, sm StreamMessage) {
+	f.mu.Lock()
+	f.box = append(f.box, sm)
+	wake := !f.inCall && !f.notified
+	f.notified = f.notified || wake
+	f.mu.Unlock()
+	if wake {
+		root.Send(self, &followWake{f: f})
+	}
+}
+
+// take is the room's side: what waits in box, in stream order. The slice
+// is the room's until its next take.
+func (f *follow) take() []StreamMessage {
+	f.mu.Lock()
+	box := f.box
+	f.box, f.spare = f.spare[:0], box
+	f.notified = false
+	f.mu.Unlock()
+	return box
+}
+
+func (f *follow) calling(on bool) {
+	f.mu.Lock()
+	f.inCall = on
+	f.mu.Unlock()
+}
+
+// inline takes a broker callback's message: when the broker calls it
+// before the call that caused it returns (a MemoryBroker does, on the
+// room's own goroutine) the room handles it in the same turn, instead of
+// a mailbox hop later; when it calls later, from its own goroutine (NATS),
+// the message goes to the room's mailbox.
+type inline struct {
+	state atomic.Int32 // 0 calling, 1 answered inline, 2 returned
+	msg   any
+}
+
+// answer is the callback's side.
+func (in *inline) answer(root *actor.RootContext, self *actor.PID, msg any) {
+	in.msg = msg
+	if in.state.CompareAndSwap(0, 1) {
+		return
+	}
+	root.Send(self, msg)
+}
+
+// returned is the caller's side, once the call has returned: the message
+// to handle now, or nil when it will come through the mailbox.
+func (in *inline) returned() any {
+	if in.state.CompareAndSwap(0, 2) {
+		return nil
+	}
+	return in.msg
+}
+
+func newRoom(name string, broker Broker, remote []uuid.UUID, stats *Stats) *room {
+	r := &room{name: name, broker: broker, stats: stats}
+	for _, id := range remote {
+		r.remote.add(remoteMember(id))
+	}
+	return r
 }
 
 func (r *room) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *followWake:
+		if m.f == r.follow {
+			r.drain(ctx)
+		}
 	case *messages.BroadcastMessage:
 		r.broadcast(ctx, m)
+	case *appended:
+		r.appended(ctx, m)
 	case *messages.Connect:
+		if !r.following {
+			r.waiting = append(r.waiting, m)
+			return
+		}
 		r.join(ctx, m)
 	case *messages.Disconnect:
 		r.leave(ctx, m.ID)
+	case *followStarted:
+		if m.f == r.follow {
+			r.started(ctx, m)
+		}
+	case *followLost:
+		r.followLost(ctx)
+	case *roomRead:
+		r.recovered(ctx, m)
+	case *remoteJoin:
+		if m.id == uuid.Nil || r.remote.get(m.id) != nil {
+			return // a malformed presence message, or known already
+		}
+		r.presence(ctx, "joined", m.id)
+		r.remote.add(remoteMember(m.id))
+	case *remoteLeave:
+		if _, ok := r.remote.remove(m.id); !ok {
+			return
+		}
+		r.presence(ctx, "left", m.id)
 	case *messages.GetMembers:
 		ctx.Send(ctx.Sender(), &messages.WsMessage{JSON: appendV1Members(nil, m.Ref, r.memberIDs())})
 	case *messages.GetRoom:
 		ctx.Respond(&messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch, Members: r.memberIDs()})
-	case *messages.GetHistory:
-		r.history.expire(time.Now())
-		r.reportHistory(ctx, 0)
-		entries, complete := r.history.since(m.Since, r.seq)
-		h := &messages.History{Found: true, Epoch: r.epoch, Seq: r.seq, Complete: complete,
-			Entries: make([]messages.HistoryEntry, len(entries))}
-		for i, e := range entries {
-			h.Entries[i] = messages.HistoryEntry{Seq: e.seq, ID: e.id, Msg: e.msg}
-		}
-		ctx.Respond(h)
-	case *expireHistory:
-		r.history.expire(time.Now())
-		r.reportHistory(ctx, 0)
-		r.armExpiry(ctx)
-		r.checkIdle(ctx)
-	case *trimHistory:
-		n := r.history.trim(m.bytes, time.Unix(0, m.notAfter))
-		r.reported = -1 // the budget waits for an answer, even if nothing changed
-		r.reportHistory(ctx, n)
-		r.checkIdle(ctx)
 	case *lingerOver:
-		if r.idle() {
-			ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
-		}
+		r.lingerOver(ctx)
+	case *heldRead:
+		r.held(ctx, m.res)
+	case *actor.Started:
+		r.startFollow(ctx)
 	case *actor.Stopping:
-		if r.expiry != nil {
-			r.expiry.Stop()
+		if r.follow != nil {
+			r.follow.stop()
 		}
 		if r.linger != nil {
 			r.linger.Stop()
@@ -127,60 +313,236 @@ func (r *room) Receive(ctx actor.Context) {
 	}
 }
 
+// startFollow follows the room's stream from its end.
+func (r *room) startFollow(ctx actor.Context) {
+	f := &follow{}
+	r.follow = f
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	in := &inline{}
+	f.stop = r.broker.Follow(r.name,
+		func(sm StreamMessage) { f.put(root, self, sm) },
+		func(last uint64, epoch string) { in.answer(root, self, &followStarted{f: f, last: last, epoch: epoch}) })
+	if m, ok := in.returned().(*followStarted); ok {
+		r.started(ctx, m)
+	}
+}
+
+// started lets the joins that waited for the stream's end in.
+func (r *room) started(ctx actor.Context, m *followStarted) {
+	if m.epoch != r.epoch {
+		// The first follow, or a stream made anew: its seqs start again.
+		r.epoch, r.seq = m.epoch, m.last
+	}
+	r.following, r.seq = true, max(r.seq, m.last)
+	r.resolveAcks(ctx)
+	waiting := r.waiting
+	r.waiting = nil
+	for _, c := range waiting {
+		r.join(ctx, c)
+	}
+	r.checkIdle(ctx)
+}
+
 func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
+	p := &pendingPublish{from: m.From, ref: m.Ref}
 	if ctx.Sender() != nil {
 		// Only a publish is a request (the lobby forwards it, keeping its
 		// requester); sessions send.
+		p.requester = ctx.Sender()
 		r.published++
 	}
-	r.seq++
-	e := &entry{seq: r.seq, at: time.Now(), id: m.ID, msg: m.Msg}
-	r.sendAll(ctx, r.speakers.messageFrame(e, r.name))
-	r.history.add(e, e.at)
-	r.reportHistory(ctx, 0)
-	r.armExpiry(ctx)
-	if m.Ref != nil && m.From != nil {
-		ctx.Send(m.From, &messages.WsMessage{JSON: appendV1Ack(nil, m.Ref, r.seq)})
+	r.inflight++
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	in := &inline{}
+	r.follow.calling(true)
+	r.broker.Append(r.name, m.ID, m.Msg, func(seq uint64, err error) {
+		in.answer(root, self, &appended{seq: seq, err: err, p: p})
+	})
+	r.follow.calling(false)
+	// The message first, then its ack: the sender sees them in that order.
+	r.drain(ctx)
+	if a, ok := in.returned().(*appended); ok {
+		r.appended(ctx, a)
 	}
-	if ctx.Sender() != nil {
-		ctx.Respond(&messages.Published{Delivered: r.members.len(), Seq: r.seq})
+}
+
+// drain delivers what waits in the follow's box.
+func (r *room) drain(ctx actor.Context) {
+	box := r.follow.take()
+	for i := range box {
+		r.deliver(ctx, &box[i])
 	}
-	if r.members.len() == 0 {
+	clear(box)
+}
+
+// deliver hands one stream message to every member here, once.
+func (r *room) deliver(ctx actor.Context, sm *StreamMessage) {
+	if !r.following || sm.Seq <= r.seq {
+		return // a follow that resumed may deliver a message again
+	}
+	r.seq = sm.Seq
+	e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
+	r.sendAll(ctx, sm.Seq, r.speakers.messageFrame(e, r.name))
+	r.resolveAcks(ctx)
+}
+
+// followLost starts the room again in a stream made anew: what it
+// delivered is gone, and its seqs start again under a new epoch (in the
+// followStarted of the new follow). Publishes waiting for their delivery
+// are answered unavailable, and lobby.v1 members are closed, to
+// reconnect: their seqs and epoch are of the lost stream, and they get
+// recovered:false and the new epoch in their new welcome. Text members,
+// who see no seq, stay.
+func (r *room) followLost(ctx actor.Context) {
+	if r.follow != nil {
+		r.follow.stop()
+	}
+	r.following = false
+	for _, p := range r.acks {
+		r.failed(ctx, p, ErrUnavailable)
+	}
+	clear(r.acks)
+	r.acks = r.acks[:0]
+	for mb := range r.members.all() {
+		if mb.protocol == messages.ProtocolJSON {
+			mb.rec = nil
+			ctx.Send(mb.pid, &messages.Close{Code: CloseTryAgainLater, Reason: "room stream made anew"})
+		}
+	}
+	r.startFollow(ctx)
+	r.checkIdle(ctx)
+}
+
+// appended is the stream's answer to one of this room's appends.
+func (r *room) appended(ctx actor.Context, m *appended) {
+	r.inflight--
+	p := m.p
+	if m.err != nil {
+		r.failed(ctx, p, m.err)
+		r.checkIdle(ctx)
+		return
+	}
+	p.seq = m.seq
+	i, _ := slices.BinarySearchFunc(r.acks, p.seq, func(a *pendingPublish, seq uint64) int {
+		switch {
+		case a.seq < seq:
+			return -1
+		case a.seq > seq:
+			return 1
+		}
+		return 0
+	})
+	r.acks = slices.Insert(r.acks, i, p)
+	r.resolveAcks(ctx)
+}
+
+// failed tells a publish's sender that it failed with err.
+func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
+	tooBig := errors.Is(err, ErrTooBig)
+	switch {
+	case p.requester != nil:
+		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
+	case p.from != nil && tooBig:
+		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeTooBig,
+			"the message is too big for the cluster: it was not sent")})
+	case p.from != nil:
+		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeUnavailable,
+			"the cluster is unavailable: this message may not have been stored (if it was, every member gets it); send it again later")})
+	default:
+		// The text protocol has no error frame: the frame is dropped,
+		// and counted.
+		r.stats.ClusterDropped.Add(1)
+	}
+}
+
+// resolveAcks answers the stored messages that have been delivered here.
+func (r *room) resolveAcks(ctx actor.Context) {
+	if !r.following {
+		return
+	}
+	n := 0
+	for _, p := range r.acks {
+		if p.seq > r.seq {
+			break
+		}
+		n++
+		switch {
+		case p.requester != nil:
+			ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
+		case p.from != nil && p.ref != nil:
+			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, p.seq)})
+		}
+	}
+	if n > 0 {
+		clear(r.acks[:n])
+		r.acks = slices.Delete(r.acks, 0, n)
 		r.checkIdle(ctx)
 	}
 }
 
-// join adds a member. For a lobby.v1 member it also sends, in this order,
-// the welcome frame and the history it recovers. The replay is correct by
-// construction: the room is one actor, so no broadcast can run between
-// reading the history and adding the member; every message up to r.seq is
-// in the replay, and every later one reaches the member live, after it in
-// the session's mailbox.
+// join adds a member. A lobby.v1 member asking to recover gets, in
+// order, its welcome, the messages after since (read from the stream up
+// to the last one delivered here when it joined) and then every later
+// one, which wait for it meanwhile: no gap, no duplicate.
 func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	if r.members.get(m.ID) != nil {
 		return
 	}
-	if r.members.len() > 0 {
-		r.sendAll(ctx, r.speakers.presenceFrame("joined", m.ID, r.name))
-	}
+	r.presence(ctx, "joined", m.ID)
 	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
 	r.speakers.count(m.Protocol, 1)
 	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self()})
 	if m.Protocol != messages.ProtocolJSON {
 		return
 	}
-
-	var replay []*entry
-	recovered := false
-	if m.Recover && m.Epoch == r.epoch && m.Since <= r.seq {
-		r.history.expire(time.Now())
-		r.reportHistory(ctx, 0)
-		replay, recovered = r.history.since(m.Since, r.seq)
+	switch {
+	case !m.Recover || m.Epoch != r.epoch:
+		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), false)})
+	case m.Since == r.seq:
+		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), true)})
+	default:
+		r.members.get(m.ID).rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs()}
+		r.inflight++
+		root, self, id := ctx.ActorSystem().Root, ctx.Self(), m.ID
+		in := &inline{}
+		r.broker.Read(r.name, m.Since, r.seq, func(res ReadResult) {
+			in.answer(root, self, &roomRead{member: id, res: res})
+		})
+		if rr, ok := in.returned().(*roomRead); ok {
+			r.recovered(ctx, rr)
+		}
 	}
-	ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), recovered)})
-	if recovered {
-		for _, e := range replay {
-			ctx.Send(m.Session, &messages.WsMessage{JSON: e.jsonFrame(r.name)})
+}
+
+// recovered completes a recovering member's join with what was read.
+func (r *room) recovered(ctx actor.Context, m *roomRead) {
+	r.inflight--
+	defer r.checkIdle(ctx)
+	mb := r.members.get(m.member)
+	if mb == nil || mb.rec == nil {
+		return
+	}
+	rec := mb.rec
+	mb.rec = nil
+	res := m.res
+	ok := res.Err == nil && res.Complete && rec.since <= res.Last
+	seq := rec.upto
+	if ok && rec.since > seq {
+		// The member saw messages that this node has yet to deliver.
+		seq, mb.skip = rec.since, rec.since
+	}
+	ctx.Send(mb.pid, &messages.WsMessage{JSON: appendV1Welcome(nil, mb.id, r.name, r.epoch, seq, rec.members, ok)})
+	if ok {
+		for _, sm := range res.Messages {
+			if sm.Seq > rec.since && sm.Seq <= rec.upto {
+				e := entry{seq: sm.Seq, id: sm.From, msg: sm.Msg}
+				ctx.Send(mb.pid, &messages.WsMessage{JSON: e.jsonFrame(r.name)})
+			}
+		}
+	}
+	for _, h := range rec.held {
+		if h.seq == 0 || h.seq > mb.skip {
+			ctx.Send(mb.pid, h.frame)
 		}
 	}
 }
@@ -188,59 +550,88 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 	gone, ok := r.members.remove(id)
 	if !ok {
-		return
-	}
-	r.speakers.count(gone.protocol, -1)
-	if r.members.len() == 0 {
+		for j, c := range r.waiting {
+			if c.ID == id {
+				r.waiting = slices.Delete(r.waiting, j, j+1)
+				break
+			}
+		}
 		r.checkIdle(ctx)
 		return
 	}
-	r.sendAll(ctx, r.speakers.presenceFrame("left", id, r.name))
+	r.speakers.count(gone.protocol, -1)
+	r.presence(ctx, "left", id)
+	r.checkIdle(ctx)
 }
 
-func (r *room) idle() bool { return r.members.len() == 0 && r.history.len() == 0 }
+// presence tells the members here that id joined or left.
+func (r *room) presence(ctx actor.Context, kind string, id uuid.UUID) {
+	if r.members.len() == 0 {
+		return
+	}
+	r.sendAll(ctx, 0, r.speakers.presenceFrame(kind, id, r.name))
+}
 
-// checkIdle starts the room's linger when it has nothing left to keep; the
-// lobby (its parent) is told when the linger is over and the room still
-// idle. A timer that fires early, after a join and a leave, only shortens
-// the linger: the lobby's check makes stopping safe at any time.
+// sendAll hands frame (a message's, with its seq, or 0) to every member.
+func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage) {
+	for mb := range r.members.all() {
+		switch {
+		case mb.rec != nil:
+			if len(mb.rec.held) == maxHeldFrames {
+				ctx.Send(mb.pid, &messages.Close{Code: CloseTryAgainLater, Reason: "recovery too slow"})
+				continue
+			}
+			mb.rec.held = append(mb.rec.held, heldFrame{seq: seq, frame: frame})
+		case seq != 0 && seq <= mb.skip:
+		default:
+			ctx.Send(mb.pid, frame)
+		}
+	}
+}
+
+func (r *room) memberIDs() []uuid.UUID {
+	ids := make([]uuid.UUID, 0, r.members.len()+r.remote.len())
+	return r.remote.appendIDs(r.members.appendIDs(ids))
+}
+
+func (r *room) idle() bool {
+	return r.members.len() == 0 && len(r.waiting) == 0 && r.inflight == 0 && len(r.acks) == 0
+}
+
+// lingerOver asks the broker, once the room has lingered idle, whether it
+// holds the room's history: a room lives while its history does.
+func (r *room) lingerOver(ctx actor.Context) {
+	if !r.idle() {
+		return
+	}
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	in := &inline{}
+	r.broker.Read(r.name, math.MaxUint64, 0, func(res ReadResult) { in.answer(root, self, &heldRead{res: res}) })
+	if m, ok := in.returned().(*heldRead); ok {
+		r.held(ctx, m.res)
+	}
+}
+
+// held tells the lobby that the room is idle, or lingers until its
+// history expires.
+func (r *room) held(ctx actor.Context, res ReadResult) {
+	if !r.idle() {
+		return
+	}
+	if res.Err == nil && res.Held > 0 {
+		wakeAfter(ctx, &r.linger, max(time.Until(res.HeldUntil), 0)+time.Millisecond, &lingerOver{})
+		return
+	}
+	ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
+}
+
+// checkIdle starts the room's linger when it has nothing left to do here;
+// the lobby (its parent) is told when the linger is over and the room
+// still idle. A timer that fires early, after a join and a leave, only
+// shortens the linger: the lobby's check makes stopping safe at any time.
 func (r *room) checkIdle(ctx actor.Context) {
 	if !r.idle() {
 		return
 	}
 	wakeAfter(ctx, &r.linger, emptyRoomLinger, &lingerOver{})
-}
-
-// reportHistory tells the node's history budget what the room's history
-// holds, when that has changed; evicted is how many entries a trim dropped.
-func (r *room) reportHistory(ctx actor.Context, evicted int) {
-	if r.budget == nil || r.history.bytes == r.reported {
-		return
-	}
-	r.reported = r.history.bytes
-	var oldest int64
-	if t := r.history.oldest(); !t.IsZero() {
-		oldest = t.UnixNano()
-	}
-	ctx.Send(r.budget, &historyUsage{room: ctx.Self(), bytes: r.history.bytes, oldest: oldest, evicted: evicted})
-}
-
-// armExpiry makes sure the room wakes when its oldest entry expires.
-func (r *room) armExpiry(ctx actor.Context) {
-	next, ok := r.history.nextExpiry()
-	if !ok {
-		return
-	}
-	wakeAfter(ctx, &r.expiry, max(time.Until(next), 0)+time.Millisecond, &expireHistory{})
-}
-
-func (r *room) memberIDs() []uuid.UUID {
-	return r.members.appendIDs(make([]uuid.UUID, 0, r.members.len()))
-}
-
-// sendAll hands frame to every member.
-func (r *room) sendAll(ctx actor.Context, frame *messages.WsMessage) {
-	for mb := range r.members.all() {
-		ctx.Send(mb.pid, frame)
-	}
 }

@@ -645,7 +645,7 @@ func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
 }
 
 // Follow implements actors.Broker.
-func (b *Broker) Follow(room string, deliver func(actors.StreamMessage), started func(last uint64)) func() {
+func (b *Broker) Follow(room string, deliver func(actors.StreamMessage), started func(last uint64, epoch string)) func() {
 	ctx, cancel := context.WithCancel(b.ctx)
 	b.wg.Add(1)
 	go func() {
@@ -658,7 +658,7 @@ func (b *Broker) Follow(room string, deliver func(actors.StreamMessage), started
 // follow finds the room's last message, starts an ordered consumer after
 // it (trying again until it can, or ctx ends) and lets it deliver until
 // ctx ends.
-func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.StreamMessage), started func(uint64)) {
+func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.StreamMessage), started func(uint64, string)) {
 	subject := roomSubject(room)
 	var pending atomic.Int64 // this follow's part of b.lag
 	handler := func(m jetstream.Msg) {
@@ -698,7 +698,7 @@ func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.St
 	if err != nil {
 		return // ctx ended
 	}
-	started(last)
+	started(last, b.Epoch())
 	var cc jetstream.ConsumeContext
 	err = retry(ctx, func() error {
 		var err error
@@ -761,6 +761,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(actors.ReadResu
 		if res.Err != nil {
 			res.Err = unavailable(res.Err)
 		}
+		res.Epoch = b.Epoch()
 		done(res)
 	}()
 }

@@ -1,0 +1,375 @@
+package actors
+
+import (
+	"container/heap"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MemoryBroker is the Broker of a node on its own, the default: each
+// room's stream lives in this process, numbered 1, 2, 3… under an epoch of
+// its own, with its history bounded by the room limits (count, age, bytes)
+// and all rooms' histories together by a byte budget, charged as each
+// message is appended, so that the total never passes it whatever the
+// rooms' mailboxes hold. A stream is forgotten once it has no history and
+// no follower; the room then starts again under a new epoch.
+//
+// Every callback is called before the call that causes it returns, on the
+// caller's goroutine: a room's append is acknowledged and delivered
+// without waiting on anything. Several nodes in one process may share one
+// MemoryBroker (its Publish and Subscribe carry their presence and direct
+// messages), which is how the bridge is tested without NATS.
+type MemoryBroker struct {
+	mu      sync.Mutex
+	limits  historyLimits
+	budget  int // 0: none
+	stats   *Stats
+	streams map[string]*memStream
+	// byAge orders the streams that hold history by their oldest entry:
+	// the next to expire, and the first to lose an entry to the budget.
+	byAge  streamHeap
+	total  int
+	expiry *time.Timer
+	closed bool
+
+	subs map[*memSub]struct{}
+}
+
+// MemoryBrokerConfig bounds what a MemoryBroker keeps.
+type MemoryBrokerConfig struct {
+	// History, HistoryTTL and HistoryBytes bound one room's history; a
+	// History of 0 keeps none. HistoryBudget bounds all rooms' together
+	// (0: no bound). See Config.
+	History       int
+	HistoryTTL    time.Duration
+	HistoryBytes  int
+	HistoryBudget int
+	// Stats, when set, is kept told of HistoryBytes and HistoryEvicted.
+	Stats *Stats
+}
+
+type memStream struct {
+	name    string
+	epoch   string
+	last    uint64
+	hist    history
+	follows []*memFollow
+	index   int // in byAge; -1 when not there
+}
+
+type memFollow struct {
+	deliver func(StreamMessage)
+}
+
+// NewMemoryBroker makes a MemoryBroker. Close stops its expiry timer and
+// its subscriptions.
+func NewMemoryBroker(c MemoryBrokerConfig) *MemoryBroker {
+	if c.Stats == nil {
+		c.Stats = &Stats{}
+	}
+	return &MemoryBroker{
+		limits:  historyLimits{count: c.History, ttl: c.HistoryTTL, bytes: c.HistoryBytes},
+		budget:  c.HistoryBudget,
+		stats:   c.Stats,
+		streams: make(map[string]*memStream),
+		subs:    make(map[*memSub]struct{}),
+	}
+}
+
+// Close stops the broker: its timer, and its subscriptions' goroutines.
+func (b *MemoryBroker) Close() {
+	b.mu.Lock()
+	b.closed = true
+	if b.expiry != nil {
+		b.expiry.Stop()
+	}
+	subs := b.subs
+	b.subs = map[*memSub]struct{}{}
+	b.mu.Unlock()
+	for s := range subs {
+		s.stop()
+	}
+}
+
+// Epoch implements Broker: each room has its own.
+func (b *MemoryBroker) Epoch() string { return "" }
+
+// Up implements Broker: a process is always up to itself.
+func (b *MemoryBroker) Up() bool { return true }
+
+// Ready implements Broker.
+func (b *MemoryBroker) Ready() bool { return true }
+
+// Watch implements Broker: Up never changes.
+func (b *MemoryBroker) Watch(func(bool)) {}
+
+// WatchEpoch implements Broker: a stream is never lost while it is used.
+func (b *MemoryBroker) WatchEpoch(func(string)) {}
+
+// stream returns room's stream, made if need be. b.mu is held.
+func (b *MemoryBroker) stream(room string) *memStream {
+	s, ok := b.streams[room]
+	if !ok {
+		s = &memStream{name: room, epoch: uuid.NewString()[:8], hist: history{limits: b.limits}, index: -1}
+		b.streams[room] = s
+	}
+	return s
+}
+
+// Append implements Broker.
+func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stream(room)
+	s.last++
+	e := &entry{seq: s.last, at: now, id: from, msg: msg}
+	before := s.hist.bytes
+	s.hist.add(e, now)
+	b.changed(s, before)
+	b.enforceBudget()
+	sm := StreamMessage{Seq: e.seq, From: from, Msg: msg, At: now}
+	for _, f := range s.follows {
+		f.deliver(sm)
+	}
+	done(e.seq, nil)
+	b.forgetIfUnused(s)
+}
+
+// Follow implements Broker.
+func (b *MemoryBroker) Follow(room string, deliver func(StreamMessage), started func(uint64, string)) func() {
+	b.mu.Lock()
+	s := b.stream(room)
+	f := &memFollow{deliver: deliver}
+	s.follows = append(s.follows, f)
+	started(s.last, s.epoch)
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for i, g := range s.follows {
+			if g == f {
+				s.follows = append(s.follows[:i], s.follows[i+1:]...)
+				break
+			}
+		}
+		b.forgetIfUnused(s)
+	}
+}
+
+// Read implements Broker.
+func (b *MemoryBroker) Read(room string, after, upto uint64, done func(ReadResult)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.streams[room]
+	if !ok {
+		done(ReadResult{Complete: after == 0})
+		return
+	}
+	before := s.hist.bytes
+	s.hist.expire(time.Now())
+	b.changed(s, before)
+	res := ReadResult{Last: s.last, Epoch: s.epoch, Held: s.hist.len()}
+	if res.Held > 0 {
+		res.HeldUntil = s.hist.entries[res.Held-1].at.Add(b.limits.ttl)
+	}
+	entries, complete := s.hist.since(after, s.last)
+	res.Complete = complete
+	for _, e := range entries {
+		if upto != 0 && e.seq > upto {
+			break
+		}
+		res.Messages = append(res.Messages, StreamMessage{Seq: e.seq, From: e.id, Msg: e.msg, At: e.at})
+	}
+	done(res)
+	b.forgetIfUnused(s)
+}
+
+// changed accounts for a change of s's history, which held before bytes.
+// b.mu is held.
+func (b *MemoryBroker) changed(s *memStream, before int) {
+	b.total += s.hist.bytes - before
+	switch {
+	case s.hist.len() == 0 && s.index >= 0:
+		heap.Remove(&b.byAge, s.index)
+	case s.hist.len() > 0 && s.index < 0:
+		heap.Push(&b.byAge, s)
+	case s.index >= 0:
+		heap.Fix(&b.byAge, s.index)
+	}
+	b.stats.HistoryBytes.Store(int64(b.total))
+	b.armExpiry()
+}
+
+// enforceBudget drops the oldest entries, whatever their room, until the
+// histories fit the budget. b.mu is held.
+func (b *MemoryBroker) enforceBudget() {
+	if b.budget <= 0 {
+		return
+	}
+	for b.total > b.budget && len(b.byAge) > 0 {
+		s := b.byAge[0]
+		before := s.hist.bytes
+		s.hist.trim(1, time.Time{}) // drops exactly its oldest entry
+		b.stats.HistoryEvicted.Add(1)
+		b.changed(s, before)
+		b.forgetIfUnused(s)
+	}
+}
+
+// armExpiry makes sure the broker wakes when the oldest entry of all
+// expires. b.mu is held.
+func (b *MemoryBroker) armExpiry() {
+	if len(b.byAge) == 0 || b.closed {
+		return
+	}
+	next, _ := b.byAge[0].hist.nextExpiry()
+	d := max(time.Until(next), 0) + time.Millisecond
+	if b.expiry == nil {
+		b.expiry = time.AfterFunc(d, b.expire)
+		return
+	}
+	b.expiry.Reset(d)
+}
+
+func (b *MemoryBroker) expire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	for len(b.byAge) > 0 {
+		s := b.byAge[0]
+		if next, _ := s.hist.nextExpiry(); next.After(now) {
+			break
+		}
+		before := s.hist.bytes
+		s.hist.expire(now)
+		b.changed(s, before)
+		b.forgetIfUnused(s)
+	}
+	b.armExpiry()
+}
+
+// forgetIfUnused drops a stream with no history and no follower. b.mu is
+// held.
+func (b *MemoryBroker) forgetIfUnused(s *memStream) {
+	if s.hist.len() == 0 && len(s.follows) == 0 && b.streams[s.name] == s {
+		delete(b.streams, s.name)
+	}
+}
+
+// streamHeap orders streams by their oldest entry (container/heap).
+type streamHeap []*memStream
+
+func (h streamHeap) Len() int { return len(h) }
+func (h streamHeap) Less(i, j int) bool {
+	return h[i].hist.oldest().Before(h[j].hist.oldest())
+}
+func (h streamHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *streamHeap) Push(x any) {
+	s := x.(*memStream)
+	s.index = len(*h)
+	*h = append(*h, s)
+}
+func (h *streamHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	s.index = -1
+	*h = old[:len(old)-1]
+	return s
+}
+
+// memSub is one subscription: its own goroutine calls handle, so that a
+// handler that waits (the bridge's direct messages ask the lobby) holds
+// up neither the publisher nor other subscriptions. Its queue is bounded;
+// past it a message is dropped, as NATS drops for a slow consumer.
+type memSub struct {
+	pattern []string
+	queue   chan memMsg
+	done    chan struct{}
+	once    sync.Once
+}
+
+type memMsg struct {
+	subject, reply string
+	data           []byte
+}
+
+const memSubQueue = 1024
+
+func (s *memSub) stop() {
+	s.once.Do(func() {
+		close(s.queue)
+		<-s.done
+	})
+}
+
+// errBadSubject refuses a subject NATS would refuse.
+var errBadSubject = errors.New("actors: bad subject")
+
+// Publish implements Broker.
+func (b *MemoryBroker) Publish(subject, reply string, data []byte) error {
+	tokens := strings.Split(subject, ".")
+	msg := memMsg{subject: subject, reply: reply, data: append([]byte(nil), data...)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		if subjectMatches(s.pattern, tokens) {
+			select {
+			case s.queue <- msg:
+			default:
+			}
+		}
+	}
+	return nil
+}
+
+// Subscribe implements Broker.
+func (b *MemoryBroker) Subscribe(subject string, handle func(subject, reply string, data []byte)) (func(), error) {
+	if subject == "" || strings.Contains(subject, "..") {
+		return nil, errBadSubject
+	}
+	s := &memSub{pattern: strings.Split(subject, "."), queue: make(chan memMsg, memSubQueue), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for m := range s.queue {
+			handle(m.subject, m.reply, m.data)
+		}
+	}()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		s.stop()
+		return func() {}, nil
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.subs, s)
+		b.mu.Unlock()
+		s.stop()
+	}, nil
+}
+
+// subjectMatches matches NATS subjects: "*" is one token, a final ">"
+// one or more.
+func subjectMatches(pattern, tokens []string) bool {
+	for i, p := range pattern {
+		if p == ">" {
+			return len(tokens) > i
+		}
+		if i >= len(tokens) || p != "*" && p != tokens[i] {
+			return false
+		}
+	}
+	return len(pattern) == len(tokens)
+}
