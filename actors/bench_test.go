@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -39,7 +40,7 @@ func (c *countConn) LastSeen() time.Time { return time.Now() }
 func (c *countConn) ActorStopped()       {}
 
 // BenchmarkRoomFanout measures a broadcast through the actors alone: room
-// → every member's session → its Conn, no sockets. ns/op is per delivery.
+// → every member's session → its socket.Conn, no sockets. ns/op is per delivery.
 func BenchmarkRoomFanout(b *testing.B) {
 	for _, members := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
@@ -52,7 +53,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 				n.Spawn(n.SessionProps(conns[i], Join{Room: "bench"}))
 			}
 			sender := uuid.New()
-			msg := appendJSONString(nil, "a typical chat line")
+			msg := socket.AppendJSONString(nil, "a typical chat line")
 			// Publishes go through the lobby as requests; wait for the
 			// room to exist with every member first.
 			for {

@@ -12,8 +12,8 @@
 // with atomics for the metrics to read. Actors never
 // block on the network; they share a few worker goroutines (dispatch.go),
 // which a blocked Receive would hold up. An actor that serves a socket
-// talks to it through the Conn interface, whose methods return at once;
-// the transport package implements Conn with a bounded queue in front of
+// talks to it through the socket.Conn interface, whose methods return at once;
+// the transport package implements socket.Conn with a bounded queue in front of
 // one writer goroutine.
 //
 // Mailboxes are unbounded on purpose: no Receive here ever waits, so

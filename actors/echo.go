@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -14,19 +15,19 @@ import (
 // text or binary, goes straight back. It joins no room. It is also the
 // example to copy for a new actor type (see the README): an actor that
 // serves a socket receives ClientMessage from the transport, writes through
-// its Conn, and keeps the connection alive with a heartbeat.
+// its socket.Conn, and keeps the connection alive with a heartbeat.
 type echo struct {
-	conn Conn
-	hb   heartbeat
+	conn socket.Conn
+	hb   socket.Heartbeat
 	log  *slog.Logger
 }
 
 func (e *echo) Receive(ctx actor.Context) {
-	defer closeOnPanic(ctx, e.conn, e.log)
+	defer socket.CloseOnPanic(ctx, e.conn, e.log)
 	switch m := ctx.Message().(type) {
 	case *messages.ClientMessage:
 		if m.RateLimited {
-			e.conn.Close(ClosePolicyViolation, ReasonRateLimit)
+			e.conn.Close(socket.ClosePolicyViolation, socket.ReasonRateLimit)
 			return
 		}
 		data := m.Data
@@ -35,13 +36,13 @@ func (e *echo) Receive(ctx actor.Context) {
 			data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 		}
 		e.conn.Send(data, m.Binary)
-	case *heartbeatTick:
-		e.hb.tick(e.conn)
+	case *socket.HeartbeatTick:
+		e.hb.Tick(e.conn)
 	case *messages.Close:
 		e.conn.Close(m.Code, m.Reason)
 	case *actor.Started:
-		e.hb.start(ctx)
+		e.hb.Start(ctx)
 	case *actor.Stopping:
-		e.hb.stop()
+		e.hb.Stop()
 	}
 }

@@ -3,9 +3,10 @@ package actors
 import (
 	"bytes"
 	"encoding/json"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors/socket"
 )
 
 // clientFrame is a lobby.v1 client's frame:
@@ -20,23 +21,13 @@ type clientFrame struct {
 	to uuid.UUID
 }
 
-// frameError is a client frame's fault, answered with an error frame.
-// Its codes are part of the protocol: clients may switch on them.
-type frameError struct {
-	code    string
-	message string
-}
-
-// Error codes of the lobby.v1 protocol.
+// Error codes of the lobby.v1 protocol, besides the shared ones of
+// package socket (invalid_json, invalid_frame, unknown_type,
+// binary_unsupported, rate_limited).
 const (
-	codeInvalidJSON    = "invalid_json"
-	codeInvalidFrame   = "invalid_frame"
-	codeUnknownType    = "unknown_type"
 	codeMissingMsg     = "missing_msg"
 	codeInvalidTo      = "invalid_to"
 	codeUnknownSession = "unknown_session"
-	codeBinary         = "binary_unsupported"
-	codeRateLimited    = "rate_limited"
 	codeUnavailable    = "unavailable"
 	codeTooBig         = "message_too_big"
 )
@@ -58,17 +49,10 @@ const (
 
 // decodeClientFrame parses one lobby.v1 client frame. On failure it returns
 // the frame's ref when the frame was good enough to carry one.
-func decodeClientFrame(data []byte) (clientFrame, *frameError) {
+func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 	var f clientFrame
-	if !json.Valid(data) {
-		return f, &frameError{codeInvalidJSON, "the frame is not valid JSON"}
-	}
-	// json.Valid accepts invalid UTF-8 inside strings; copied into the
-	// room's text frames it would make every browser in the room drop its
-	// connection, again on every recovery. Such a frame is refused, not
-	// repaired: a JSON message is relayed exactly as sent or not at all.
-	if !utf8.Valid(data) {
-		return f, &frameError{codeInvalidJSON, "the frame is not valid UTF-8"}
+	if ferr := socket.CheckFrame(data); ferr != nil {
+		return f, ferr
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		// Valid JSON of the wrong shape: keep the ref if it can be had.
@@ -78,11 +62,11 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 		if json.Unmarshal(data, &refOnly) == nil && len(refOnly.Ref) <= maxRefBytes {
 			f.Ref = refOnly.Ref
 		}
-		return f, &frameError{codeInvalidFrame, errNotAnObject}
+		return f, socket.NewFrameError(socket.CodeInvalidFrame, errNotAnObject)
 	}
 	if len(f.Ref) > maxRefBytes {
 		f.Ref = nil
-		return f, &frameError{codeInvalidFrame, "ref is longer than 256 bytes"}
+		return f, socket.NewFrameError(socket.CodeInvalidFrame, "ref is longer than 256 bytes")
 	}
 	if bytes.Equal(f.Ref, []byte("null")) {
 		f.Ref = nil
@@ -90,29 +74,22 @@ func decodeClientFrame(data []byte) (clientFrame, *frameError) {
 	switch f.Type {
 	case frameTypeBroadcast:
 		if f.Msg == nil {
-			return f, &frameError{codeMissingMsg, errNoMsg}
+			return f, socket.NewFrameError(codeMissingMsg, errNoMsg)
 		}
 	case frameTypeDirect:
 		if f.Msg == nil {
-			return f, &frameError{codeMissingMsg, errNoMsg}
+			return f, socket.NewFrameError(codeMissingMsg, errNoMsg)
 		}
 		id, err := uuid.Parse(f.To)
 		if err != nil || len(f.To) != 36 {
-			return f, &frameError{codeInvalidTo, "to must be a session id (a UUID)"}
+			return f, socket.NewFrameError(codeInvalidTo, "to must be a session id (a UUID)")
 		}
 		f.to = id
 	case frameTypeMembers:
 	case "":
-		return f, &frameError{codeInvalidFrame, errNotAnObject}
+		return f, socket.NewFrameError(socket.CodeInvalidFrame, errNotAnObject)
 	default:
-		return f, &frameError{codeUnknownType, "unknown frame type " + truncate(f.Type, 32) + "; want broadcast, direct or members"}
+		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type " + socket.Truncate(f.Type, 32) + "; want broadcast, direct or members")
 	}
 	return f, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors/socket"
 )
 
 func TestDecodeClientFrame(t *testing.T) {
@@ -22,11 +24,11 @@ func TestDecodeClientFrame(t *testing.T) {
 		{name: "members", frame: `{"type":"members"}`, typ: "members"},
 		{name: "null ref is no ref", frame: `{"type":"members","ref":null}`, typ: "members"},
 		{name: "unknown fields ignored", frame: `{"type":"members","extra":[1]}`, typ: "members"},
-		{name: "not JSON", frame: `{`, code: codeInvalidJSON},
-		{name: "empty", frame: ``, code: codeInvalidJSON},
-		{name: "string", frame: `"broadcast"`, code: codeInvalidFrame},
-		{name: "wrong type of to, ref kept", frame: `{"type":"direct","to":1,"msg":1,"ref":9}`, code: codeInvalidFrame, ref: "9"},
-		{name: "unknown type", frame: `{"type":"nope"}`, code: codeUnknownType},
+		{name: "not JSON", frame: `{`, code: socket.CodeInvalidJSON},
+		{name: "empty", frame: ``, code: socket.CodeInvalidJSON},
+		{name: "string", frame: `"broadcast"`, code: socket.CodeInvalidFrame},
+		{name: "wrong type of to, ref kept", frame: `{"type":"direct","to":1,"msg":1,"ref":9}`, code: socket.CodeInvalidFrame, ref: "9"},
+		{name: "unknown type", frame: `{"type":"nope"}`, code: socket.CodeUnknownType},
 		{name: "missing msg", frame: `{"type":"broadcast"}`, code: codeMissingMsg},
 		{name: "braced uuid refused", frame: `{"type":"direct","to":"{` + to.String() + `}","msg":1}`, code: codeInvalidTo},
 		{name: "urn uuid refused", frame: `{"type":"direct","to":"urn:uuid:` + to.String() + `","msg":1}`, code: codeInvalidTo},
@@ -35,7 +37,7 @@ func TestDecodeClientFrame(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ferr := decodeClientFrame([]byte(tt.frame))
 			switch {
-			case tt.code != "" && (ferr == nil || ferr.code != tt.code):
+			case tt.code != "" && (ferr == nil || ferr.Code != tt.code):
 				t.Fatalf("error %+v, want code %s", ferr, tt.code)
 			case tt.code == "" && ferr != nil:
 				t.Fatalf("error %+v, want a %s frame", ferr, tt.typ)
@@ -71,7 +73,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			t.Fatalf("ref of %d bytes kept", len(fr.Ref))
 		}
 		if ferr != nil {
-			if out := appendV1Error(nil, fr.Ref, ferr.code, ferr.message); !json.Valid(out) {
+			if out := appendV1Error(nil, fr.Ref, ferr.Code, ferr.Message); !json.Valid(out) {
 				t.Fatalf("error frame %q is not valid JSON", out)
 			}
 			return

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors/socket"
 )
 
 // The lobby.v1 protocol's server frames. Like the text protocol's, each is
@@ -15,9 +17,9 @@ func appendV1Welcome(dst []byte, id uuid.UUID, room, epoch string, seq uint64, m
 	dst = append(dst, `{"type":"welcome","id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","room":`...)
-	dst = appendJSONString(dst, room)
+	dst = socket.AppendJSONString(dst, room)
 	dst = append(dst, `,"epoch":`...)
-	dst = appendJSONString(dst, epoch)
+	dst = socket.AppendJSONString(dst, epoch)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"members":`...)
@@ -35,7 +37,7 @@ func appendV1Presence(dst []byte, kind string, id uuid.UUID, room string) []byte
 	dst = append(dst, `","id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","room":`...)
-	dst = appendJSONString(dst, room)
+	dst = socket.AppendJSONString(dst, room)
 	return append(dst, '}')
 }
 
@@ -43,7 +45,7 @@ func appendV1Message(dst []byte, id uuid.UUID, room string, seq uint64, msg json
 	dst = append(dst, `{"type":"message","id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","room":`...)
-	dst = appendJSONString(dst, room)
+	dst = socket.AppendJSONString(dst, room)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"msg":`...)
@@ -83,9 +85,9 @@ func appendV1Error(dst []byte, ref json.RawMessage, code, message string) []byte
 	dst = append(dst, `{"type":"error",`...)
 	dst = appendRef(dst, ref)
 	dst = append(dst, `"code":`...)
-	dst = appendJSONString(dst, code)
+	dst = socket.AppendJSONString(dst, code)
 	dst = append(dst, `,"message":`...)
-	dst = appendJSONString(dst, message)
+	dst = socket.AppendJSONString(dst, message)
 	return append(dst, '}')
 }
 

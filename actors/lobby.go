@@ -9,6 +9,7 @@ import (
 	"github.com/google/btree"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -95,7 +96,7 @@ func newLobby(c lobbyConfig) *lobby {
 }
 
 // roomLimitReason is the close reason of a member refused because the node
-// has as many rooms as it may; the code is CloseTryAgainLater.
+// has as many rooms as it may; the code is socket.CloseTryAgainLater.
 const roomLimitReason = "too many rooms"
 
 func (l *lobby) Receive(ctx actor.Context) {
@@ -159,17 +160,17 @@ func (l *lobby) tellBridge(ctx actor.Context, msg any) {
 
 func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	if l.draining {
-		ctx.Send(m.Session, &messages.Close{Code: CloseGoingAway, Reason: "server shutting down"})
+		ctx.Send(m.Session, &messages.Close{Code: socket.CloseGoingAway, Reason: "server shutting down"})
 		return
 	}
 	if _, dup := l.sessions[m.ID]; dup {
 		l.log.Warn("duplicate session id refused", slog.String("id", m.ID.String()))
-		ctx.Send(m.Session, &messages.Close{Code: ClosePolicyViolation, Reason: "duplicate session"})
+		ctx.Send(m.Session, &messages.Close{Code: socket.ClosePolicyViolation, Reason: "duplicate session"})
 		return
 	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
-		ctx.Send(m.Session, &messages.Close{Code: CloseTryAgainLater, Reason: roomLimitReason})
+		ctx.Send(m.Session, &messages.Close{Code: socket.CloseTryAgainLater, Reason: roomLimitReason})
 		return
 	}
 	r.members++

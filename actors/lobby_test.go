@@ -12,7 +12,7 @@ import (
 	"github.com/lobby/lobby/messages"
 )
 
-// fakeConn is a Conn that hands the frames it is sent to the test.
+// fakeConn is a socket.Conn that hands the frames it is sent to the test.
 type fakeConn struct {
 	frames chan string
 	// closed receives the first close as "<code> <reason>".
@@ -200,7 +200,7 @@ func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
 	n.Stop(otherPID)
 }
 
-// TestPoisonedSessionTellsItsConn: Poison returns at once; the Conn learns
+// TestPoisonedSessionTellsItsConn: Poison returns at once; the socket.Conn learns
 // when the actor has stopped, after its room was told and after protoactor
 // forgot its pid, so that the transport may shut the socket then.
 func TestPoisonedSessionTellsItsConn(t *testing.T) {

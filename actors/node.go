@@ -11,6 +11,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/internal/dispatch"
+	"github.com/lobby/lobby/actors/internal/procreg"
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/actors/store"
 	"github.com/lobby/lobby/messages"
 )
@@ -32,7 +35,7 @@ type Node struct {
 	// bridge is the cluster bridge actor; nil on a single node.
 	bridge  *actor.PID
 	stats   *Stats
-	workers *workers
+	workers *dispatch.Workers
 	// socketOpts are the props options of this node's socket actors.
 	socketOpts []actor.PropsOption
 
@@ -59,8 +62,8 @@ func NewNode(cfg Config) *Node {
 		// The dead-letter log throttle keeps a goroutine for one interval
 		// after each burst; a short one lets a stopped node leave none.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
-	shrinkRegistry(system)
-	w := startWorkers(defaultWorkers(), socketThroughput)
+	procreg.Shrink(system)
+	w := dispatch.Start(dispatch.Default(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w), stats: &Stats{}}
 	n.storeCtx, n.cancelStore = context.WithCancel(context.Background())
 	// The lobby and the rooms run on the workers too, with protoactor's
@@ -112,7 +115,7 @@ const socketThroughput = 16
 // (8 KB on average) for the rest of the connection. The linked list costs
 // one small allocation per message and holds nothing once drained. It is
 // unbounded like the ring; the bound is the connection's queue behind it.
-func socketActorOpts(w *workers) []actor.PropsOption {
+func socketActorOpts(w *dispatch.Workers) []actor.PropsOption {
 	return []actor.PropsOption{actor.WithDispatcher(w), actor.WithMailbox(actor.UnboundedLockfree())}
 }
 
@@ -130,7 +133,7 @@ type Join struct {
 }
 
 // SessionProps makes the props of a session actor serving conn.
-func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
+func (n *Node) SessionProps(conn socket.Conn, j Join) *actor.Props {
 	if j.ID == uuid.Nil {
 		j.ID = uuid.New()
 	}
@@ -151,7 +154,7 @@ func (n *Node) SessionProps(conn Conn, j Join) *actor.Props {
 }
 
 // EchoProps makes the props of an echo actor serving conn.
-func (n *Node) EchoProps(conn Conn) *actor.Props {
+func (n *Node) EchoProps(conn socket.Conn) *actor.Props {
 	return n.socketProps(conn, func() actor.Actor {
 		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
 	})
@@ -160,7 +163,7 @@ func (n *Node) EchoProps(conn Conn) *actor.Props {
 // PresenterProps makes the props of a presenter actor serving conn, for
 // questionnaire id. The caller has checked the presenter token
 // (AuthorizePresenter).
-func (n *Node) PresenterProps(conn Conn, id string) *actor.Props {
+func (n *Node) PresenterProps(conn socket.Conn, id string) *actor.Props {
 	return n.socketProps(conn, func() actor.Actor {
 		return &presenter{n.questionnaireSocket(conn, messages.JoinQuestionnaire{ID: id, Presenter: true})}
 	})
@@ -168,46 +171,24 @@ func (n *Node) PresenterProps(conn Conn, id string) *actor.Props {
 
 // ParticipantProps makes the props of a participant actor serving conn,
 // for questionnaire id; participantID is the client's own id.
-func (n *Node) ParticipantProps(conn Conn, id, participantID string) *actor.Props {
+func (n *Node) ParticipantProps(conn socket.Conn, id, participantID string) *actor.Props {
 	return n.socketProps(conn, func() actor.Actor {
 		return &participant{n.questionnaireSocket(conn, messages.JoinQuestionnaire{ID: id, Participant: participantID})}
 	})
 }
 
-func (n *Node) questionnaireSocket(conn Conn, join messages.JoinQuestionnaire) questionnaireSocket {
+func (n *Node) questionnaireSocket(conn socket.Conn, join messages.JoinQuestionnaire) questionnaireSocket {
 	return questionnaireSocket{registry: n.registry, conn: conn, hb: n.heartbeat(), log: n.log, join: join}
 }
 
-// socketProps makes the props of an actor that serves conn: it runs on
-// the node's workers with a mailbox that keeps nothing once drained, and
-// conn learns when it has stopped (Conn.ActorStopped), which is how the
-// transport knows it may shut the socket. Every socket actor's props come
-// from here.
-func (n *Node) socketProps(conn Conn, produce func() actor.Actor) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &socketActor{Actor: produce(), conn: conn}
-	}, n.socketOpts...)
+// socketProps makes the props of an actor that serves conn, on the
+// node's workers with a mailbox that keeps nothing once drained.
+func (n *Node) socketProps(conn socket.Conn, produce func() actor.Actor) *actor.Props {
+	return socket.Props(conn, produce, n.socketOpts...)
 }
 
-// socketActor tells its Conn when the actor it wraps has stopped for good
-// (a restart after a panic is not a stop). Waiting for that costs the
-// transport a channel; protoactor's PoisonFuture costs a registered
-// future process, a 10 s timer, a watch and a Terminated message, about
-// a tenth of the allocations of a connect/close cycle.
-type socketActor struct {
-	actor.Actor
-	conn Conn
-}
-
-func (a *socketActor) Receive(ctx actor.Context) {
-	if _, ok := ctx.Message().(*actor.Stopped); ok {
-		defer a.conn.ActorStopped()
-	}
-	a.Actor.Receive(ctx)
-}
-
-func (n *Node) heartbeat() heartbeat {
-	return heartbeat{every: n.cfg.Heartbeat, timeout: n.cfg.ClientTimeout}
+func (n *Node) heartbeat() socket.Heartbeat {
+	return socket.Heartbeat{Every: n.cfg.Heartbeat, Timeout: n.cfg.ClientTimeout}
 }
 
 // Spawn starts an actor from props at the root.
@@ -221,7 +202,7 @@ func (n *Node) Send(pid *actor.PID, msg any) {
 }
 
 // Poison stops pid once it has handled the messages already in its
-// mailbox, without waiting: the transport waits on the Conn of a socket
+// mailbox, without waiting: the transport waits on the socket.Conn of a socket
 // actor (Conn.ActorStopped).
 func (n *Node) Poison(pid *actor.PID) {
 	n.system.Root.Poison(pid)
@@ -335,7 +316,7 @@ func (n *Node) Shutdown(ctx context.Context) {
 	}
 	n.storeCalls.Wait()
 	n.system.Shutdown()
-	n.workers.stop()
+	n.workers.Stop()
 	if n.memory != nil {
 		n.memory.Close()
 	}

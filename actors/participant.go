@@ -3,6 +3,7 @@ package actors
 import (
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -16,14 +17,14 @@ type participant struct {
 }
 
 func (p *participant) Receive(ctx actor.Context) {
-	defer closeOnPanic(ctx, p.conn, p.log)
+	defer socket.CloseOnPanic(ctx, p.conn, p.log)
 	p.receive(ctx, p.frame)
 }
 
 // frame acts on one of the client's frames.
 func (p *participant) frame(ctx actor.Context, f questionnaireFrame) {
 	if f.Type != frameTypeAnswer {
-		p.sendError(codeUnknownType, "a participant sends answer frames")
+		p.sendError(socket.CodeUnknownType, "a participant sends answer frames")
 		return
 	}
 	ctx.Send(p.questionnaire, &messages.SubmitAnswer{

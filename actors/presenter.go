@@ -3,6 +3,7 @@ package actors
 import (
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -15,7 +16,7 @@ type presenter struct {
 }
 
 func (p *presenter) Receive(ctx actor.Context) {
-	defer closeOnPanic(ctx, p.conn, p.log)
+	defer socket.CloseOnPanic(ctx, p.conn, p.log)
 	p.receive(ctx, p.frame)
 }
 
@@ -27,6 +28,6 @@ func (p *presenter) frame(ctx actor.Context, f questionnaireFrame) {
 	case frameTypeClose:
 		ctx.Send(p.questionnaire, &messages.CloseQuestionnaire{From: ctx.Self()})
 	default:
-		p.sendError(codeUnknownType, "a presenter sends show or close frames")
+		p.sendError(socket.CodeUnknownType, "a presenter sends show or close frames")
 	}
 }

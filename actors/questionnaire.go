@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/actors/store"
 	"github.com/lobby/lobby/messages"
 )
@@ -257,12 +258,12 @@ func (q *questionnaire) load(ctx actor.Context, m *questionnaireLoaded) {
 
 // refuse closes a socket that cannot join: the questionnaire is unknown,
 // or its store failed.
-func (q *questionnaire) refuse(ctx actor.Context, socket *actor.PID, err error) {
+func (q *questionnaire) refuse(ctx actor.Context, pid *actor.PID, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		ctx.Send(socket, &messages.Close{Code: ClosePolicyViolation, Reason: "unknown questionnaire"})
+		ctx.Send(pid, &messages.Close{Code: socket.ClosePolicyViolation, Reason: "unknown questionnaire"})
 		return
 	}
-	ctx.Send(socket, &messages.Close{Code: CloseInternalError, Reason: ReasonStoreUnavailable})
+	ctx.Send(pid, &messages.Close{Code: socket.CloseInternalError, Reason: ReasonStoreUnavailable})
 }
 
 func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
@@ -292,7 +293,7 @@ func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
 	if old, ok := q.participants[m.Participant]; ok && !old.Equal(m.Socket) {
 		// The same participant again (a reload, a second tab): the newer
 		// socket takes over, and the count stays.
-		ctx.Send(old, &messages.Close{Code: CloseNormal, Reason: ReasonReplaced})
+		ctx.Send(old, &messages.Close{Code: socket.CloseNormal, Reason: ReasonReplaced})
 	} else {
 		q.presenceChange(ctx)
 	}
@@ -576,7 +577,7 @@ func (q *questionnaire) checkIdle(ctx actor.Context) {
 	if !q.idle() {
 		return
 	}
-	wakeAfter(ctx, &q.linger, q.lingerFor, &questionnaireLingerOver{})
+	socket.WakeAfter(ctx, &q.linger, q.lingerFor, &questionnaireLingerOver{})
 }
 
 // flush runs when the questionnaire stops (the node is shutting down, or
@@ -618,7 +619,7 @@ func (q *questionnaire) recoverPanic(ctx actor.Context) {
 	q.broken = true
 	q.log.Error("questionnaire actor panicked; closing its sockets",
 		slog.String("message", fmt.Sprintf("%T", ctx.Message())), slog.Any("panic", r))
-	closing := &messages.Close{Code: CloseInternalError, Reason: ReasonInternalError}
+	closing := &messages.Close{Code: socket.CloseInternalError, Reason: socket.ReasonInternalError}
 	for _, pid := range q.presenters {
 		ctx.Send(pid, closing)
 	}

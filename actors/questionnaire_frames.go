@@ -3,8 +3,8 @@ package actors
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/actors/store"
 )
 
@@ -51,33 +51,30 @@ const (
 // socket actor refuses the types its role may not send. Indexes are only
 // checked to be numbers of 0 or more: the questionnaire actor knows its
 // questions and options.
-func decodeQuestionnaireFrame(data []byte) (questionnaireFrame, *frameError) {
+func decodeQuestionnaireFrame(data []byte) (questionnaireFrame, *socket.FrameError) {
 	var f questionnaireFrame
-	if !json.Valid(data) {
-		return f, &frameError{codeInvalidJSON, "the frame is not valid JSON"}
-	}
-	if !utf8.Valid(data) {
-		return f, &frameError{codeInvalidJSON, "the frame is not valid UTF-8"}
+	if ferr := socket.CheckFrame(data); ferr != nil {
+		return f, ferr
 	}
 	if err := json.Unmarshal(data, &f); err != nil || f.Type == "" {
-		return questionnaireFrame{}, &frameError{codeInvalidFrame,
-			"a frame is a JSON object with a string type, and whole numbers for question and option"}
+		return questionnaireFrame{}, socket.NewFrameError(socket.CodeInvalidFrame,
+			"a frame is a JSON object with a string type, and whole numbers for question and option")
 	}
 	switch f.Type {
 	case frameTypeShow:
 		if f.Question == nil {
-			return f, &frameError{codeInvalidFrame, "show needs a question index"}
+			return f, socket.NewFrameError(socket.CodeInvalidFrame, "show needs a question index")
 		}
 	case frameTypeAnswer:
 		if f.Question == nil || f.Option == nil {
-			return f, &frameError{codeInvalidFrame, "answer needs a question index and an option index"}
+			return f, socket.NewFrameError(socket.CodeInvalidFrame, "answer needs a question index and an option index")
 		}
 	case frameTypeClose:
 	default:
-		return f, &frameError{codeUnknownType, "unknown frame type " + strconv.Quote(truncate(f.Type, 32))}
+		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type " + strconv.Quote(socket.Truncate(f.Type, 32)))
 	}
 	if f.Question != nil && *f.Question < 0 || f.Option != nil && *f.Option < 0 {
-		return f, &frameError{codeOutOfRange, "question and option indexes start at 0"}
+		return f, socket.NewFrameError(codeOutOfRange, "question and option indexes start at 0")
 	}
 	return f, nil
 }
@@ -90,13 +87,13 @@ func appendQuestionPrefix(dst []byte, index int, q store.Question) []byte {
 	dst = append(dst, `{"type":"question","index":`...)
 	dst = strconv.AppendInt(dst, int64(index), 10)
 	dst = append(dst, `,"text":`...)
-	dst = appendJSONString(dst, q.Text)
+	dst = socket.AppendJSONString(dst, q.Text)
 	dst = append(dst, `,"options":[`...)
 	for i, o := range q.Options {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, o)
+		dst = socket.AppendJSONString(dst, o)
 	}
 	return append(dst, `],"answer":`...)
 }

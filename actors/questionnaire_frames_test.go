@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/actors/store"
 )
 
@@ -73,27 +74,27 @@ func TestDecodeQuestionnaireFrame(t *testing.T) {
 		{"close", `{"type":"close"}`, "close", ""},
 		{"answer", `{"type":"answer","question":0,"option":9}`, "answer", ""},
 		{"extra fields are ignored", `{"type":"close","why":"done"}`, "close", ""},
-		{"not JSON", `{`, "", codeInvalidJSON},
-		{"not UTF-8", "{\"type\":\"close\",\"why\":\"\xff\"}", "", codeInvalidJSON},
-		{"a string", `"show"`, "", codeInvalidFrame},
-		{"null", `null`, "", codeInvalidFrame},
-		{"type not a string", `{"type":1}`, "", codeInvalidFrame},
-		{"fraction", `{"type":"show","question":1.5}`, "", codeInvalidFrame},
-		{"exponent", `{"type":"show","question":1e2}`, "", codeInvalidFrame},
-		{"huge", `{"type":"show","question":99999999999999999999}`, "", codeInvalidFrame},
-		{"null question", `{"type":"show","question":null}`, "", codeInvalidFrame},
+		{"not JSON", `{`, "", socket.CodeInvalidJSON},
+		{"not UTF-8", "{\"type\":\"close\",\"why\":\"\xff\"}", "", socket.CodeInvalidJSON},
+		{"a string", `"show"`, "", socket.CodeInvalidFrame},
+		{"null", `null`, "", socket.CodeInvalidFrame},
+		{"type not a string", `{"type":1}`, "", socket.CodeInvalidFrame},
+		{"fraction", `{"type":"show","question":1.5}`, "", socket.CodeInvalidFrame},
+		{"exponent", `{"type":"show","question":1e2}`, "", socket.CodeInvalidFrame},
+		{"huge", `{"type":"show","question":99999999999999999999}`, "", socket.CodeInvalidFrame},
+		{"null question", `{"type":"show","question":null}`, "", socket.CodeInvalidFrame},
 		{"negative", `{"type":"show","question":-1}`, "", codeOutOfRange},
-		{"unknown", `{"type":"vote"}`, "", codeUnknownType},
+		{"unknown", `{"type":"vote"}`, "", socket.CodeUnknownType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, ferr := decodeQuestionnaireFrame([]byte(tt.frame))
 			switch {
 			case tt.wantCode == "" && ferr != nil:
-				t.Fatalf("refused %s: %s %s", tt.frame, ferr.code, ferr.message)
+				t.Fatalf("refused %s: %s %s", tt.frame, ferr.Code, ferr.Message)
 			case tt.wantCode == "" && f.Type != tt.wantType:
 				t.Fatalf("type %q, want %q", f.Type, tt.wantType)
-			case tt.wantCode != "" && (ferr == nil || ferr.code != tt.wantCode):
+			case tt.wantCode != "" && (ferr == nil || ferr.Code != tt.wantCode):
 				t.Fatalf("decoded %s as %+v (%v), want error %s", tt.frame, f, ferr, tt.wantCode)
 			}
 		})
@@ -114,7 +115,7 @@ func FuzzDecodeQuestionnaireFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, ferr := decodeQuestionnaireFrame(data)
 		if ferr != nil {
-			out := appendQuestionnaireError(nil, ferr.code, ferr.message)
+			out := appendQuestionnaireError(nil, ferr.Code, ferr.Message)
 			if !json.Valid(out) {
 				t.Fatalf("error frame %q is not valid JSON", out)
 			}

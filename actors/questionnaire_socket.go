@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -16,8 +17,8 @@ import (
 type questionnaireSocket struct {
 	// Static after construction.
 	registry *actor.PID
-	conn     Conn
-	hb       heartbeat
+	conn     socket.Conn
+	hb       socket.Heartbeat
 	log      *slog.Logger
 	// join is the socket's JoinQuestionnaire, sent on start; its leave
 	// carries the same fields.
@@ -27,9 +28,8 @@ type questionnaireSocket struct {
 	// QuestionnaireJoined; frames the client sends before that wait in
 	// pending, so that none overtakes another.
 	questionnaire *actor.PID
-	pending       []*messages.ClientMessage
-	// strikes counts the client's frames over its rate limit in a row.
-	strikes int
+	pending       socket.Hold
+	strikes       socket.Strikes
 }
 
 // receive handles the messages both roles handle alike, and hands the
@@ -38,7 +38,7 @@ func (s *questionnaireSocket) receive(ctx actor.Context, handle func(actor.Conte
 	switch m := ctx.Message().(type) {
 	case *messages.ClientMessage:
 		if s.questionnaire == nil {
-			s.hold(m)
+			s.pending.Add(s.conn, m)
 			return
 		}
 		s.fromClient(ctx, m, handle)
@@ -46,53 +46,41 @@ func (s *questionnaireSocket) receive(ctx actor.Context, handle func(actor.Conte
 		s.conn.Send(m.JSON, false)
 	case *messages.QuestionnaireJoined:
 		s.questionnaire = m.Questionnaire
-		for _, p := range s.pending {
+		for _, p := range s.pending.Take() {
 			s.fromClient(ctx, p, handle)
 		}
-		s.pending = nil
-	case *heartbeatTick:
-		s.hb.tick(s.conn)
+	case *socket.HeartbeatTick:
+		s.hb.Tick(s.conn)
 	case *messages.Close:
 		s.conn.Close(m.Code, m.Reason)
 	case *actor.Started:
 		s.join.Socket = ctx.Self()
 		ctx.Send(s.registry, &s.join)
-		s.hb.start(ctx)
+		s.hb.Start(ctx)
 	case *actor.Stopping:
-		s.hb.stop()
+		s.hb.Stop()
 		ctx.Send(s.registry, &messages.LeaveQuestionnaire{ID: s.join.ID, Socket: ctx.Self(),
 			Presenter: s.join.Presenter, Participant: s.join.Participant})
 	}
 }
 
-func (s *questionnaireSocket) hold(m *messages.ClientMessage) {
-	if len(s.pending) >= maxPending {
-		s.conn.Close(ClosePolicyViolation, "too many messages before join")
-		return
-	}
-	s.pending = append(s.pending, m)
-}
-
 // fromClient decodes a client frame for handle, or answers it with an
 // error frame.
 func (s *questionnaireSocket) fromClient(ctx actor.Context, m *messages.ClientMessage, handle func(actor.Context, questionnaireFrame)) {
-	if m.RateLimited {
-		s.strikes++
-		if s.strikes > maxRateStrikes {
-			s.conn.Close(ClosePolicyViolation, ReasonRateLimit)
-			return
-		}
-		s.sendError(codeRateLimited, "too many frames: slow down, this frame was ignored")
+	switch s.strikes.Count(s.conn, m, socket.MaxRateStrikes) {
+	case socket.Closed:
+		return
+	case socket.Warn:
+		s.sendError(socket.CodeRateLimited, "too many frames: slow down, this frame was ignored")
 		return
 	}
-	s.strikes = 0
 	if m.Binary {
-		s.sendError(codeBinary, "questionnaire frames are JSON text frames")
+		s.sendError(socket.CodeBinary, "questionnaire frames are JSON text frames")
 		return
 	}
 	f, ferr := decodeQuestionnaireFrame(m.Data)
 	if ferr != nil {
-		s.sendError(ferr.code, ferr.message)
+		s.sendError(ferr.Code, ferr.Message)
 		return
 	}
 	handle(ctx, f)

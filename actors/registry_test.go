@@ -3,6 +3,8 @@ package actors
 import (
 	"runtime"
 	"testing"
+
+	"github.com/lobby/lobby/actors/internal/procreg"
 )
 
 func registryCount(n *Node) int {
@@ -13,7 +15,7 @@ func registryCount(n *Node) int {
 	return total
 }
 
-// TestRegistryStaysSmall: a node's process registry has registryBuckets
+// TestRegistryStaysSmall: a node's process registry has procreg.Buckets
 // buckets, still finds what the actor system registered before the swap,
 // forgets stopped actors, and a node that has started and stopped
 // thousands of sessions holds well under protoactor's 18 MB of maps.
@@ -23,8 +25,8 @@ func TestRegistryStaysSmall(t *testing.T) {
 	runtime.ReadMemStats(&before)
 
 	n := newTestNode(t, Config{History: -1})
-	if got := len(n.system.ProcessRegistry.LocalPIDs.LocalPIDs); got != registryBuckets {
-		t.Fatalf("registry has %d buckets, want %d", got, registryBuckets)
+	if got := len(n.system.ProcessRegistry.LocalPIDs.LocalPIDs); got != procreg.Buckets {
+		t.Fatalf("registry has %d buckets, want %d", got, procreg.Buckets)
 	}
 	for _, id := range []string{"deadletter", "eventstream"} {
 		if _, ok := n.system.ProcessRegistry.GetLocal(id); !ok {

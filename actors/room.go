@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -406,7 +407,7 @@ func (r *room) followLost(ctx actor.Context) {
 	for mb := range r.members.all() {
 		if mb.protocol == messages.ProtocolJSON {
 			mb.rec = nil
-			ctx.Send(mb.pid, &messages.Close{Code: CloseTryAgainLater, Reason: "room stream made anew"})
+			ctx.Send(mb.pid, &messages.Close{Code: socket.CloseTryAgainLater, Reason: "room stream made anew"})
 		}
 	}
 	r.startFollow(ctx)
@@ -578,7 +579,7 @@ func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage)
 		switch {
 		case mb.rec != nil:
 			if len(mb.rec.held) == maxHeldFrames {
-				ctx.Send(mb.pid, &messages.Close{Code: CloseTryAgainLater, Reason: "recovery too slow"})
+				ctx.Send(mb.pid, &messages.Close{Code: socket.CloseTryAgainLater, Reason: "recovery too slow"})
 				continue
 			}
 			mb.rec.held = append(mb.rec.held, heldFrame{seq: seq, frame: frame})
@@ -619,7 +620,7 @@ func (r *room) held(ctx actor.Context, res ReadResult) {
 		return
 	}
 	if res.Err == nil && res.Held > 0 {
-		wakeAfter(ctx, &r.linger, max(time.Until(res.HeldUntil), 0)+time.Millisecond, &lingerOver{})
+		socket.WakeAfter(ctx, &r.linger, max(time.Until(res.HeldUntil), 0)+time.Millisecond, &lingerOver{})
 		return
 	}
 	ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})
@@ -633,5 +634,5 @@ func (r *room) checkIdle(ctx actor.Context) {
 	if !r.idle() {
 		return
 	}
-	wakeAfter(ctx, &r.linger, emptyRoomLinger, &lingerOver{})
+	socket.WakeAfter(ctx, &r.linger, emptyRoomLinger, &lingerOver{})
 }

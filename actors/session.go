@@ -6,22 +6,14 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
-
-// maxRateStrikes is how many frames over its rate limit in a row a lobby.v1
-// client is told about (each with an error frame) before it is closed.
-const maxRateStrikes = 20
-
-// maxPending bounds the frames a session holds between its start and the
-// room's Joined answer (normally microseconds). A client that sends more
-// than this before it has even joined is closed.
-const maxPending = 256
 
 // session is the actor behind one room member's socket: the seed's
 // WebSocketSession. It joins its room through the lobby, turns the client's
 // frames into messages for the room or the lobby, and hands every frame
-// addressed to the client to its Conn, in the protocol the client speaks.
+// addressed to the client to its socket.Conn, in the protocol the client speaks.
 type session struct {
 	id       uuid.UUID
 	room     string
@@ -31,20 +23,19 @@ type session struct {
 	since   uint64
 	epoch   string
 	lobby   *actor.PID
-	conn    Conn
-	hb      heartbeat
+	conn    socket.Conn
+	hb      socket.Heartbeat
 	log     *slog.Logger
 
 	// roomPID is nil until the room answers Joined; frames the client sends
 	// before that wait in pending, so that none overtakes another.
 	roomPID *actor.PID
-	pending []*messages.ClientMessage
-	// strikes counts the client's frames over its rate limit in a row.
-	strikes int
+	pending socket.Hold
+	strikes socket.Strikes
 }
 
 func (s *session) Receive(ctx actor.Context) {
-	defer closeOnPanic(ctx, s.conn, s.log)
+	defer socket.CloseOnPanic(ctx, s.conn, s.log)
 	switch m := ctx.Message().(type) {
 	case *messages.WsMessage:
 		data := m.Data
@@ -56,7 +47,7 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 	case *messages.ClientMessage:
 		if s.roomPID == nil {
-			s.hold(m)
+			s.pending.Add(s.conn, m)
 			return
 		}
 		s.fromClient(ctx, m)
@@ -86,20 +77,19 @@ func (s *session) Receive(ctx actor.Context) {
 			// another join cannot find its own join notice missing.
 			s.conn.Send(appendWelcome(nil, s.id), false)
 		}
-		for _, p := range s.pending {
+		for _, p := range s.pending.Take() {
 			s.fromClient(ctx, p)
 		}
-		s.pending = nil
-	case *heartbeatTick:
-		s.hb.tick(s.conn)
+	case *socket.HeartbeatTick:
+		s.hb.Tick(s.conn)
 	case *messages.Close:
 		s.conn.Close(m.Code, m.Reason)
 	case *actor.Started:
 		ctx.Send(s.lobby, &messages.Connect{ID: s.id, Room: s.room, Session: ctx.Self(), Protocol: s.protocol,
 			Recover: s.recover, Since: s.since, Epoch: s.epoch})
-		s.hb.start(ctx)
+		s.hb.Start(ctx)
 	case *actor.Stopping:
-		s.hb.stop()
+		s.hb.Stop()
 		s.flushPending(ctx)
 		ctx.Send(s.lobby, &messages.Disconnect{ID: s.id, Room: s.room})
 	}
@@ -111,12 +101,12 @@ func (s *session) Receive(ctx actor.Context) {
 // Joined then arrives after the stop) still has its frame delivered. Only
 // what reaches other members is kept; there is nobody left to answer.
 func (s *session) flushPending(ctx actor.Context) {
-	for _, m := range s.pending {
+	for _, m := range s.pending.Take() {
 		if m.RateLimited || m.Binary {
 			continue
 		}
 		if s.protocol != messages.ProtocolJSON {
-			ctx.Send(s.lobby, &messages.BroadcastMessage{ID: s.id, Msg: appendJSONString(nil, string(m.Data)), RoomID: s.room})
+			ctx.Send(s.lobby, &messages.BroadcastMessage{ID: s.id, Msg: socket.AppendJSONString(nil, string(m.Data)), RoomID: s.room})
 			continue
 		}
 		f, ferr := decodeClientFrame(m.Data)
@@ -130,23 +120,23 @@ func (s *session) flushPending(ctx actor.Context) {
 			ctx.Send(s.lobby, &messages.DirectMessage{ID: s.id, To: f.to, Msg: f.Msg})
 		}
 	}
-	s.pending = nil
-}
-
-func (s *session) hold(m *messages.ClientMessage) {
-	if len(s.pending) >= maxPending {
-		s.conn.Close(ClosePolicyViolation, "too many messages before join")
-		return
-	}
-	s.pending = append(s.pending, m)
 }
 
 func (s *session) fromClient(ctx actor.Context, m *messages.ClientMessage) {
-	if m.RateLimited {
-		s.overRate(m)
+	// A lobby.v1 client is told of a frame over the rate limit, frame by
+	// frame, and closed if it goes on; a text-protocol client has no way
+	// to be told, so it is closed at once rather than have frames vanish.
+	limit := 0
+	if s.protocol == messages.ProtocolJSON {
+		limit = socket.MaxRateStrikes
+	}
+	switch s.strikes.Count(s.conn, m, limit) {
+	case socket.Closed:
+		return
+	case socket.Warn:
+		s.warnRate(m)
 		return
 	}
-	s.strikes = 0
 	if s.protocol == messages.ProtocolJSON {
 		s.fromJSONClient(ctx, m)
 		return
@@ -157,19 +147,19 @@ func (s *session) fromClient(ctx actor.Context, m *messages.ClientMessage) {
 	}
 	ctx.Send(s.roomPID, &messages.BroadcastMessage{
 		ID:     s.id,
-		Msg:    appendJSONString(nil, string(m.Data)),
+		Msg:    socket.AppendJSONString(nil, string(m.Data)),
 		RoomID: s.room,
 	})
 }
 
 func (s *session) fromJSONClient(ctx actor.Context, m *messages.ClientMessage) {
 	if m.Binary {
-		s.sendError(nil, codeBinary, "lobby.v1 frames are JSON text frames")
+		s.sendError(nil, socket.CodeBinary, "lobby.v1 frames are JSON text frames")
 		return
 	}
 	f, ferr := decodeClientFrame(m.Data)
 	if ferr != nil {
-		s.sendError(f.Ref, ferr.code, ferr.message)
+		s.sendError(f.Ref, ferr.Code, ferr.Message)
 		return
 	}
 	switch f.Type {
@@ -182,21 +172,14 @@ func (s *session) fromJSONClient(ctx actor.Context, m *messages.ClientMessage) {
 	}
 }
 
-// overRate answers a frame over the rate limit. A lobby.v1 client is told,
-// frame by frame, and closed if it goes on; a text-protocol client has no
-// way to be told, so it is closed at once rather than have frames vanish.
-func (s *session) overRate(m *messages.ClientMessage) {
-	s.strikes++
-	if s.protocol != messages.ProtocolJSON || s.strikes > maxRateStrikes {
-		s.conn.Close(ClosePolicyViolation, ReasonRateLimit)
-		return
-	}
+// warnRate answers a lobby.v1 frame over the rate limit, with its ref.
+func (s *session) warnRate(m *messages.ClientMessage) {
 	var ref []byte
 	if !m.Binary {
 		f, _ := decodeClientFrame(m.Data)
 		ref = f.Ref
 	}
-	s.sendError(ref, codeRateLimited, "too many frames: slow down, this frame was not sent")
+	s.sendError(ref, socket.CodeRateLimited, "too many frames: slow down, this frame was not sent")
 }
 
 func (s *session) sendError(ref []byte, code, message string) {

@@ -1,12 +1,11 @@
 package actors
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors/socket"
 )
 
 func TestTextFrames(t *testing.T) {
@@ -19,7 +18,7 @@ func TestTextFrames(t *testing.T) {
 		{name: "welcome", got: appendWelcome(nil, id), want: "your id is 0f8fad5b-d9cb-469f-a165-70867728950e"},
 		{name: "joined", got: appendJoined(nil, id), want: "0f8fad5b-d9cb-469f-a165-70867728950e just joined!"},
 		{name: "disconnected", got: appendDisconnected(nil, id), want: "0f8fad5b-d9cb-469f-a165-70867728950e disconnected."},
-		{name: "broadcast of text", got: appendBroadcast(nil, id, appendJSONString(nil, `a "b"`), "r.1"),
+		{name: "broadcast of text", got: appendBroadcast(nil, id, socket.AppendJSONString(nil, `a "b"`), "r.1"),
 			want: `{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","msg":"a \"b\"","room_id":"r.1"}`},
 		{name: "broadcast of JSON kept as is", got: appendBroadcast(nil, id, []byte(`{"z": 1, "a": 2.50}`), "r"),
 			want: `{"id":"0f8fad5b-d9cb-469f-a165-70867728950e","msg":{"z": 1, "a": 2.50},"room_id":"r"}`},
@@ -34,65 +33,9 @@ func TestTextFrames(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-	}{
-		{name: "plain", in: "hello", want: `"hello"`},
-		{name: "empty", in: "", want: `""`},
-		{name: "quote and backslash", in: `"\`, want: `"\"\\"`},
-		{name: "named controls", in: "\n\r\t", want: `"\n\r\t"`},
-		{name: "other controls", in: "\x00\x1f", want: `"\u0000\u001f"`},
-		{name: "html left alone", in: "<a&b>", want: `"<a&b>"`},
-		{name: "multi-byte UTF-8", in: "é✓😀", want: `"é✓😀"`},
-		{name: "invalid byte", in: "a\xffb", want: "\"a\ufffdb\""},
-		{name: "truncated sequence", in: "\xe2\x9c", want: "\"\ufffd\ufffd\""},
-		{name: "DEL is not a control for JSON", in: "\x7f", want: "\"\x7f\""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := string(appendJSONString(nil, tt.in)); got != tt.want {
-				t.Fatalf("appendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-// FuzzAppendJSONString checks that any client text becomes a valid JSON
-// string that decodes to the text, with invalid UTF-8 replaced byte by
-// byte.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "hello", `"\`, "\x00\n\x1f", "a\xffb", "é✓😀", "\xe2\x9c", "<script>"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		enc := appendJSONString(nil, s)
-		if !utf8.Valid(enc) {
-			t.Fatalf("%q encodes to invalid UTF-8 %q", s, enc)
-		}
-		var back string
-		if err := json.Unmarshal(enc, &back); err != nil {
-			t.Fatalf("%q encodes to invalid JSON %s: %v", s, enc, err)
-		}
-		var want strings.Builder
-		for i := 0; i < len(s); {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				want.WriteString("\ufffd")
-			} else {
-				want.WriteString(s[i : i+size])
-			}
-			i += size
-		}
-		if back != want.String() {
-			t.Fatalf("%q decodes back to %q, want %q", s, back, want.String())
-		}
-	})
-}
-
 func BenchmarkAppendBroadcast(b *testing.B) {
 	id := uuid.New()
-	msg := appendJSONString(nil, "a typical chat line, nothing to escape")
+	msg := socket.AppendJSONString(nil, "a typical chat line, nothing to escape")
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package actors
+package dispatch
 
 import (
 	"sync"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestWorkersRunEveryRunScheduledBeforeAndAfterStop(t *testing.T) {
-	w := startWorkers(2, 16)
+	w := Start(2, 16)
 	var wg sync.WaitGroup
 	var mu sync.Mutex // the test's own counter, not an actor's state
 	ran := 0
@@ -22,7 +22,7 @@ func TestWorkersRunEveryRunScheduledBeforeAndAfterStop(t *testing.T) {
 	for range n {
 		w.Schedule(run)
 	}
-	w.stop()
+	w.Stop()
 	wg.Add(1)
 	w.Schedule(run) // after the stop: still runs, on a goroutine of its own
 	wg.Wait()

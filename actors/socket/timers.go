@@ -1,4 +1,4 @@
-package actors
+package socket
 
 import (
 	"time"
@@ -6,11 +6,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// wakeAfter makes *t send msg to the actor of ctx after d: it starts the
+// WakeAfter makes *t send msg to the actor of ctx after d: it starts the
 // timer the first time and resets it after. The timer is a time.AfterFunc,
 // so a waiting actor costs no goroutine; its message comes through the
 // mailbox like any other, so the actor needs no lock. Stop it in Stopping.
-func wakeAfter(ctx actor.Context, t **time.Timer, d time.Duration, msg any) {
+func WakeAfter(ctx actor.Context, t **time.Timer, d time.Duration, msg any) {
 	if *t != nil {
 		(*t).Reset(d)
 		return

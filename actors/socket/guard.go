@@ -1,4 +1,4 @@
-package actors
+package socket
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// closeOnPanic is deferred by every actor that serves a socket. A bug that
+// CloseOnPanic is deferred by every actor that serves a socket. A bug that
 // panics while handling one client's message closes that client with 1011
 // and stops its actor, instead of restarting the actor (protoactor's
 // default) with its state lost and its socket still open.
-func closeOnPanic(ctx actor.Context, conn Conn, log *slog.Logger) {
+func CloseOnPanic(ctx actor.Context, conn Conn, log *slog.Logger) {
 	r := recover()
 	if r == nil {
 		return

@@ -1,4 +1,4 @@
-package actors
+package dispatch
 
 import (
 	"runtime"
@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 )
 
-// workers runs the mailboxes of the node's actors (the lobby, rooms and
+// Workers runs the mailboxes of the node's actors (the lobby, rooms and
 // socket actors) on a few long-lived goroutines. protoactor's default
 // dispatcher starts a goroutine for every mailbox run: a publish to a room
 // of 1 000 starts 1 000 goroutines, each of which begins with a small
@@ -21,7 +21,7 @@ import (
 // every worker is busy and the queue is full, a run gets a goroutine of
 // its own, as with protoactor's dispatcher, rather than make its sender
 // wait.
-type workers struct {
+type Workers struct {
 	runs       chan func()
 	stopped    atomic.Bool
 	n          int
@@ -32,8 +32,8 @@ type workers struct {
 // workerQueue bounds the runs waiting for a worker.
 const workerQueue = 4096
 
-func startWorkers(n, throughput int) *workers {
-	w := &workers{runs: make(chan func(), workerQueue), n: n, throughput: throughput}
+func Start(n, throughput int) *Workers {
+	w := &Workers{runs: make(chan func(), workerQueue), n: n, throughput: throughput}
 	for range n {
 		w.done.Go(w.work)
 	}
@@ -44,7 +44,7 @@ func startWorkers(n, throughput int) *workers {
 // channel only: a select over a run channel and a quit channel locks
 // both for every run, an eighth of the workers' instructions in
 // connect/close churn.
-func (w *workers) work() {
+func (w *Workers) work() {
 	for run := range w.runs {
 		if run == nil {
 			return
@@ -54,7 +54,7 @@ func (w *workers) work() {
 }
 
 // Schedule implements actor.Dispatcher.
-func (w *workers) Schedule(run func()) {
+func (w *Workers) Schedule(run func()) {
 	if !w.stopped.Load() {
 		select {
 		case w.runs <- run:
@@ -66,18 +66,18 @@ func (w *workers) Schedule(run func()) {
 }
 
 // Throughput implements actor.Dispatcher.
-func (w *workers) Throughput() int { return w.throughput }
+func (w *Workers) Throughput() int { return w.throughput }
 
-// stop ends the workers once the runs already queued are done: one nil
+// Stop ends the workers once the runs already queued are done: one nil
 // per worker goes in behind them, and each worker ends at the first nil
 // it takes. Runs scheduled from then on get goroutines of their own.
-func (w *workers) stop() {
+func (w *Workers) Stop() {
 	w.stopped.Store(true)
 	for range w.n {
 		w.runs <- nil
 	}
 	w.done.Wait()
-	// A Schedule that saw the workers still running may have queued its
+	// A Schedule that saw the Workers still running may have queued its
 	// run behind the nils.
 	for {
 		select {
@@ -91,5 +91,5 @@ func (w *workers) stop() {
 	}
 }
 
-// defaultWorkers is one worker per CPU Go may use.
-func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+// Default is one worker per CPU Go may use.
+func Default() int { return runtime.GOMAXPROCS(0) }

@@ -1,4 +1,4 @@
-package actors
+package socket
 
 import "time"
 
@@ -18,7 +18,9 @@ const (
 	ReasonHeartbeatTimeout = "heartbeat timeout"
 	ReasonRateLimit        = "rate limit"
 	ReasonInternalError    = "internal error"
-	ReasonRoomLimit        = roomLimitReason
+	// ReasonTooManyBeforeJoin closes a client that sent more than
+	// MaxHeld frames before its actor had joined what it serves.
+	ReasonTooManyBeforeJoin = "too many messages before join"
 )
 
 // Conn is an actor's view of its client's socket. All methods are safe for
@@ -51,6 +53,6 @@ type Conn interface {
 
 	// ActorStopped is called once, when the actor serving the connection
 	// has stopped: it will call nothing on the Conn after that. Actors do
-	// not call it; the wrapper Node.socketProps puts around them does.
+	// not call it; the wrapper Props puts around them does.
 	ActorStopped()
 }

@@ -1,11 +1,11 @@
-package actors
+package procreg
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
 	cmap "github.com/orcaman/concurrent-map"
 )
 
-// registryBuckets is how many buckets the process registry keeps. protoactor
+// Buckets is how many buckets the process registry keeps. protoactor
 // hashes every actor id into 1 024 concurrent maps of 32 shards each, 32 768
 // Go maps in all. Ids are sequential, so a server that starts and stops
 // sessions touches every one of them, and each keeps the table it grew for
@@ -18,15 +18,15 @@ import (
 // after the first), spawns and stops spread over the 32 locks, and a shard
 // holding thousands of entries at 100 000 connections is still one map
 // access.
-const registryBuckets = 1
+const Buckets = 1
 
-// shrinkRegistry replaces system's process registry buckets with
-// registryBuckets ones, moving what the system registered while it was
+// Shrink replaces system's process registry buckets with
+// Buckets ones, moving what the system registered while it was
 // built (dead letters, the event stream). It must run before anything else
 // uses the system: the swap is not synchronised.
-func shrinkRegistry(system *actor.ActorSystem) {
+func Shrink(system *actor.ActorSystem) {
 	old := system.ProcessRegistry.LocalPIDs
-	small := &actor.SliceMap{LocalPIDs: make([]cmap.ConcurrentMap, registryBuckets)}
+	small := &actor.SliceMap{LocalPIDs: make([]cmap.ConcurrentMap, Buckets)}
 	for i := range small.LocalPIDs {
 		small.LocalPIDs[i] = cmap.New()
 	}

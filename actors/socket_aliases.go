@@ -1,0 +1,14 @@
+package actors
+
+import "github.com/lobby/lobby/actors/socket"
+
+// Conn is the transport's side of a socket actor (socket.Conn).
+type Conn = socket.Conn
+
+// Close reasons the transport counts disconnects by.
+const (
+	ReasonHeartbeatTimeout = socket.ReasonHeartbeatTimeout
+	ReasonRateLimit        = socket.ReasonRateLimit
+	ReasonInternalError    = socket.ReasonInternalError
+	ReasonRoomLimit        = roomLimitReason
+)
