@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/actors/store"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	QuestionnaireLinger time.Duration
 	// Logger receives the node's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Sockets are actor types of one's own, each serving a WebSocket
+	// route (socket.Kind; actors/examples/shout is one). Nil means none
+	// besides Lobby's.
+	Sockets []socket.Kind
 	// Broker, when set, makes the node one of a cluster: its rooms'
 	// messages go through the broker's stream and its bridge actor
 	// carries presence and direct messages (bridge.go). The caller owns

@@ -89,7 +89,7 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 	case "":
 		return f, socket.NewFrameError(socket.CodeInvalidFrame, errNotAnObject)
 	default:
-		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type " + socket.Truncate(f.Type, 32) + "; want broadcast, direct or members")
+		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type "+socket.Truncate(f.Type, 32)+"; want broadcast, direct or members")
 	}
 	return f, nil
 }

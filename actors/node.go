@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/echo"
 	"github.com/lobby/lobby/actors/internal/dispatch"
 	"github.com/lobby/lobby/actors/internal/procreg"
 	"github.com/lobby/lobby/actors/socket"
@@ -153,11 +154,17 @@ func (n *Node) SessionProps(conn socket.Conn, j Join) *actor.Props {
 	})
 }
 
-// EchoProps makes the props of an echo actor serving conn.
-func (n *Node) EchoProps(conn socket.Conn) *actor.Props {
-	return n.socketProps(conn, func() actor.Actor {
-		return &echo{conn: conn, hb: n.heartbeat(), log: n.log}
-	})
+// Sockets are the socket kinds the node serves besides rooms and
+// questionnaires: echo, then Config.Sockets. The transport serves a route
+// for each.
+func (n *Node) Sockets() []socket.Kind {
+	return append([]socket.Kind{echo.Kind}, n.cfg.Sockets...)
+}
+
+// SocketProps makes the props of an actor of kind k serving conn.
+func (n *Node) SocketProps(k socket.Kind, conn socket.Conn) *actor.Props {
+	env := socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log.With(slog.String("kind", k.Name)), Lobby: n.lobby}
+	return n.socketProps(conn, func() actor.Actor { return k.New(env) })
 }
 
 // PresenterProps makes the props of a presenter actor serving conn, for

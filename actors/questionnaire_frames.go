@@ -71,7 +71,7 @@ func decodeQuestionnaireFrame(data []byte) (questionnaireFrame, *socket.FrameErr
 		}
 	case frameTypeClose:
 	default:
-		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type " + strconv.Quote(socket.Truncate(f.Type, 32)))
+		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type "+strconv.Quote(socket.Truncate(f.Type, 32)))
 	}
 	if f.Question != nil && *f.Question < 0 || f.Option != nil && *f.Option < 0 {
 		return f, socket.NewFrameError(codeOutOfRange, "question and option indexes start at 0")

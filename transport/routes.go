@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -20,7 +22,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{room}", s.serveRoomOrPage)
 	mux.HandleFunc("GET /{$}", s.serveWeb)
 	mux.HandleFunc("GET /vendor/", s.serveWeb)
-	mux.HandleFunc("GET /echo", s.serveEcho)
+	for _, k := range s.node.Sockets() {
+		s.handleKind(mux, k)
+	}
 	mux.HandleFunc("POST /rooms/{room}/broadcast", s.publishRoute(s.publishRoom, s.cfg.MaxPublishBytes))
 	mux.HandleFunc("POST /dailyDashBoard", s.publishRoute(s.publishDashboard, s.cfg.MaxPublishBytes))
 	mux.HandleFunc("GET /rooms", s.readRoute(s.listRooms, false))
@@ -44,6 +48,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	return s.hostGuard(jsonMuxErrors(mux))
+}
+
+// handleKind serves socket kind k at its path. A path that is not a
+// ServeMux pattern, or that one of Lobby's routes already has, is a
+// mistake in the kind's code: it is logged and the kind is not served,
+// rather than taking the server down.
+func (s *Server) handleKind(mux *http.ServeMux, k socket.Kind) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("socket kind not served: its path is taken or malformed",
+				slog.String("kind", k.Name), slog.String("path", k.Path), slog.Any("err", r))
+		}
+	}()
+	mux.HandleFunc("GET "+k.Path, s.serveKind(k))
 }
 
 // hostGuard refuses every request for a Host the server does not answer

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -60,11 +61,14 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveEcho is GET /echo: the seed's minimal actor.
-func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
-	s.serveSocket(w, r, socketRoute{kind: "echo"}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
-		return s.node.EchoProps(conn), uuid.Nil
-	})
+// serveKind serves a socket kind of the node's (GET /echo, and any
+// actor type of one's own: Config.Sockets).
+func (s *Server) serveKind(k socket.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.serveSocket(w, r, socketRoute{kind: k.Name}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+			return s.node.SocketProps(k, conn), uuid.Nil
+		})
+	}
 }
 
 // queryError is a bad query string, answered 400.

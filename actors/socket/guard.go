@@ -12,10 +12,13 @@ import (
 // and stops its actor, instead of restarting the actor (protoactor's
 // default) with its state lost and its socket still open.
 func CloseOnPanic(ctx actor.Context, conn Conn, log *slog.Logger) {
-	r := recover()
-	if r == nil {
-		return
+	// recover works only when called by the deferred function itself.
+	if r := recover(); r != nil {
+		closeAfterPanic(ctx, conn, log, r)
 	}
+}
+
+func closeAfterPanic(ctx actor.Context, conn Conn, log *slog.Logger, r any) {
 	log.Error("actor panicked; closing its connection",
 		slog.String("actor", ctx.Self().String()),
 		slog.String("message", fmt.Sprintf("%T", ctx.Message())),
