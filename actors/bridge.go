@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -24,7 +25,7 @@ import (
 // Whatever needs the network, the broker does on its own goroutines; the
 // bridge only queues work and passes answers on as messages.
 type bridge struct {
-	broker Broker
+	broker broker.Broker
 	node   string // this node's id in presence and subjects
 	lobby  *actor.PID
 	log    *slog.Logger
@@ -107,7 +108,7 @@ type directWait struct {
 	timer        *time.Timer
 }
 
-func newBridge(broker Broker, lobby *actor.PID, log *slog.Logger, cfg presenceConfig) *bridge {
+func newBridge(broker broker.Broker, lobby *actor.PID, log *slog.Logger, cfg presenceConfig) *bridge {
 	node := uuid.NewString()
 	return &bridge{
 		broker:   broker,
@@ -260,7 +261,7 @@ func (b *bridge) direct(ctx actor.Context, m *messages.DirectMessage) {
 	}
 	err := b.broker.Publish(subjectDirect+node, subjectReply+b.node+"."+strconv.FormatUint(n, 10), encodeDirect(m))
 	if err != nil {
-		tooBig := errors.Is(err, ErrTooBig)
+		tooBig := errors.Is(err, broker.ErrTooBig)
 		b.answerDirect(n, &messages.DirectResult{Unavailable: !tooBig, TooBig: tooBig})
 		return
 	}

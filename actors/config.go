@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/actors/store"
 )
@@ -51,7 +52,7 @@ type Config struct {
 	// messages go through the broker's stream and its bridge actor
 	// carries presence and direct messages (bridge.go). The caller owns
 	// the broker and closes it after Shutdown. Nil means a single node.
-	Broker Broker
+	Broker broker.Broker
 }
 
 func (c Config) withDefaults() Config {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/btree"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
@@ -22,10 +23,12 @@ import (
 // lobby; room traffic goes from sessions straight to their room, so the
 // lobby is not on the hot path of a busy room.
 type lobby struct {
-	log      *slog.Logger
-	limits   historyLimits
-	maxRooms int
-	rooms    map[string]*roomEntry
+	log *slog.Logger
+	// keepsHistory is set when the rooms' broker keeps history: a
+	// publish to a room nobody is in is then kept for who joins.
+	keepsHistory bool
+	maxRooms     int
+	rooms        map[string]*roomEntry
 	// names holds the room names in order, so that a page of GET /rooms
 	// costs the lobby O(log rooms + page), not a sort of every room:
 	// listing must not stall the joins that wait behind it.
@@ -36,7 +39,7 @@ type lobby struct {
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
 	// broker keeps the rooms' streams; their history is read from it.
-	broker Broker
+	broker broker.Broker
 	stats  *Stats
 	// bridge is the node's bridge to other nodes (bridge.go), nil on a
 	// node alone; remote are other nodes' members by room, in the order
@@ -65,11 +68,11 @@ type beginDrain struct{}
 
 // lobbyConfig is what a lobby is made with.
 type lobbyConfig struct {
-	log      *slog.Logger
-	limits   historyLimits
-	maxRooms int
-	broker   Broker
-	stats    *Stats
+	log          *slog.Logger
+	keepsHistory bool
+	maxRooms     int
+	broker       broker.Broker
+	stats        *Stats
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
 	// bridge is the node's bridge, nil on a node alone.
@@ -81,17 +84,17 @@ func newLobby(c lobbyConfig) *lobby {
 		c.stats = &Stats{}
 	}
 	return &lobby{
-		log:      c.log,
-		limits:   c.limits,
-		maxRooms: c.maxRooms,
-		broker:   c.broker,
-		bridge:   c.bridge,
-		remote:   make(map[string][]uuid.UUID),
-		stats:    c.stats,
-		roomOpts: c.roomOpts,
-		rooms:    make(map[string]*roomEntry),
-		names:    btree.NewOrderedG[string](32),
-		sessions: make(map[uuid.UUID]sessionEntry),
+		log:          c.log,
+		keepsHistory: c.keepsHistory,
+		maxRooms:     c.maxRooms,
+		broker:       c.broker,
+		bridge:       c.bridge,
+		remote:       make(map[string][]uuid.UUID),
+		stats:        c.stats,
+		roomOpts:     c.roomOpts,
+		rooms:        make(map[string]*roomEntry),
+		names:        btree.NewOrderedG[string](32),
+		sessions:     make(map[uuid.UUID]sessionEntry),
 	}
 }
 
@@ -207,7 +210,7 @@ func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 		return
 	}
 	r, ok := l.rooms[m.RoomID]
-	if !ok && l.limits.count <= 0 && l.bridge == nil {
+	if !ok && !l.keepsHistory && l.bridge == nil {
 		// Nothing keeps it and nobody here or elsewhere gets it.
 		ctx.Respond(&messages.Published{})
 		return
@@ -289,7 +292,7 @@ func (l *lobby) list(m *messages.ListRooms) *messages.RoomList {
 // is in: its last seq is read from its stream.
 func (l *lobby) roomQuery(ctx actor.Context, room string) {
 	root, sender, members := ctx.ActorSystem().Root, ctx.Sender(), slices.Clone(l.remote[room])
-	l.broker.Read(room, math.MaxUint64, 0, func(res ReadResult) {
+	l.broker.Read(room, math.MaxUint64, 0, func(res broker.ReadResult) {
 		if res.Err != nil && len(members) == 0 {
 			root.Send(sender, res.Err)
 			return
@@ -305,7 +308,7 @@ func (l *lobby) history(ctx actor.Context, m *messages.GetHistory) {
 	_, local := l.rooms[m.Room]
 	known := local || len(l.remote[m.Room]) > 0
 	root, sender := ctx.ActorSystem().Root, ctx.Sender()
-	l.broker.Read(m.Room, m.Since, 0, func(res ReadResult) {
+	l.broker.Read(m.Room, m.Since, 0, func(res broker.ReadResult) {
 		if res.Err != nil {
 			root.Send(sender, res.Err)
 			return

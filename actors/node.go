@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/actors/echo"
 	"github.com/lobby/lobby/actors/internal/dispatch"
 	"github.com/lobby/lobby/actors/internal/procreg"
@@ -31,8 +32,8 @@ type Node struct {
 	lobby  *actor.PID
 	// broker keeps the rooms' streams: Config.Broker, or the node's own
 	// MemoryBroker (memory), which Shutdown closes.
-	broker Broker
-	memory *MemoryBroker
+	broker broker.Broker
+	memory *broker.MemoryBroker
 	// bridge is the cluster bridge actor; nil on a single node.
 	bridge  *actor.PID
 	stats   *Stats
@@ -73,8 +74,8 @@ func NewNode(cfg Config) *Node {
 	onWorkers := actor.WithDispatcher(w)
 	n.broker = cfg.Broker
 	if n.broker == nil {
-		n.memory = NewMemoryBroker(MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,
-			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: n.stats})
+		n.memory = broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,
+			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: &n.stats.MemoryStats})
 		n.broker = n.memory
 	}
 	n.startLobby(onWorkers)

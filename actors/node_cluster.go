@@ -18,9 +18,8 @@ func (n *Node) startLobby(onWorkers actor.PropsOption) {
 	if cfg.Broker != nil {
 		bridgePID = actor.NewPID(n.system.Address(), clusterBridgeName)
 	}
-	limits := historyLimits{count: cfg.History, ttl: cfg.HistoryTTL, bytes: cfg.HistoryBytes}
 	lobby, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return newLobby(lobbyConfig{log: cfg.Logger, limits: limits, maxRooms: cfg.MaxRooms,
+		return newLobby(lobbyConfig{log: cfg.Logger, keepsHistory: cfg.History > 0, maxRooms: cfg.MaxRooms,
 			broker: n.broker, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}, bridge: bridgePID})
 	}, onWorkers), clusterLobbyName)
 	if err != nil {

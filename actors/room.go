@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
@@ -47,7 +48,7 @@ import (
 // it live. A cluster's history stays in the stream.
 type room struct {
 	name   string
-	broker Broker
+	broker broker.Broker
 	stats  *Stats
 
 	epoch string
@@ -143,7 +144,7 @@ type (
 	// lingerOver tells an empty room that it has lingered. Its timer → room.
 	lingerOver struct{}
 	// heldRead says what the broker holds for an idle room. Broker → room.
-	heldRead struct{ res ReadResult }
+	heldRead struct{ res broker.ReadResult }
 	// followStarted gives a room its stream's last seq and epoch, before
 	// any streamMessage of that follow. Broker → room.
 	followStarted struct {
@@ -168,7 +169,7 @@ type (
 	// Broker → room.
 	roomRead struct {
 		member uuid.UUID
-		res    ReadResult
+		res    broker.ReadResult
 	}
 )
 
@@ -186,14 +187,14 @@ type follow struct {
 	stop func()
 
 	mu       sync.Mutex
-	box      []StreamMessage
-	spare    []StreamMessage
+	box      []broker.StreamMessage
+	spare    []broker.StreamMessage
 	inCall   bool // the room drains box when its call returns
 	notified bool // a followWake is on its way
 }
 
 // put is the broker's side: deliver.
-func (f *follow) put(root *actor.RootContext, self *actor.PID, sm StreamMessage) {
+func (f *follow) put(root *actor.RootContext, self *actor.PID, sm broker.StreamMessage) {
 	f.mu.Lock()
 	f.box = append(f.box, sm)
 	wake := !f.inCall && !f.notified
@@ -206,7 +207,7 @@ func (f *follow) put(root *actor.RootContext, self *actor.PID, sm StreamMessage)
 
 // take is the room's side: what waits in box, in stream order. The slice
 // is the room's until its next take.
-func (f *follow) take() []StreamMessage {
+func (f *follow) take() []broker.StreamMessage {
 	f.mu.Lock()
 	box := f.box
 	f.box, f.spare = f.spare[:0], box
@@ -249,7 +250,7 @@ func (in *inline) returned() any {
 	return in.msg
 }
 
-func newRoom(name string, broker Broker, remote []uuid.UUID, stats *Stats) *room {
+func newRoom(name string, broker broker.Broker, remote []uuid.UUID, stats *Stats) *room {
 	r := &room{name: name, broker: broker, stats: stats}
 	for _, id := range remote {
 		r.remote.add(remoteMember(id))
@@ -321,7 +322,7 @@ func (r *room) startFollow(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	in := &inline{}
 	f.stop = r.broker.Follow(r.name,
-		func(sm StreamMessage) { f.put(root, self, sm) },
+		func(sm broker.StreamMessage) { f.put(root, self, sm) },
 		func(last uint64, epoch string) { in.answer(root, self, &followStarted{f: f, last: last, epoch: epoch}) })
 	if m, ok := in.returned().(*followStarted); ok {
 		r.started(ctx, m)
@@ -377,7 +378,7 @@ func (r *room) drain(ctx actor.Context) {
 }
 
 // deliver hands one stream message to every member here, once.
-func (r *room) deliver(ctx actor.Context, sm *StreamMessage) {
+func (r *room) deliver(ctx actor.Context, sm *broker.StreamMessage) {
 	if !r.following || sm.Seq <= r.seq {
 		return // a follow that resumed may deliver a message again
 	}
@@ -400,7 +401,7 @@ func (r *room) followLost(ctx actor.Context) {
 	}
 	r.following = false
 	for _, p := range r.acks {
-		r.failed(ctx, p, ErrUnavailable)
+		r.failed(ctx, p, broker.ErrUnavailable)
 	}
 	clear(r.acks)
 	r.acks = r.acks[:0]
@@ -439,7 +440,7 @@ func (r *room) appended(ctx actor.Context, m *appended) {
 
 // failed tells a publish's sender that it failed with err.
 func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
-	tooBig := errors.Is(err, ErrTooBig)
+	tooBig := errors.Is(err, broker.ErrTooBig)
 	switch {
 	case p.requester != nil:
 		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
@@ -506,7 +507,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		r.inflight++
 		root, self, id := ctx.ActorSystem().Root, ctx.Self(), m.ID
 		in := &inline{}
-		r.broker.Read(r.name, m.Since, r.seq, func(res ReadResult) {
+		r.broker.Read(r.name, m.Since, r.seq, func(res broker.ReadResult) {
 			in.answer(root, self, &roomRead{member: id, res: res})
 		})
 		if rr, ok := in.returned().(*roomRead); ok {
@@ -607,7 +608,7 @@ func (r *room) lingerOver(ctx actor.Context) {
 	}
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	in := &inline{}
-	r.broker.Read(r.name, math.MaxUint64, 0, func(res ReadResult) { in.answer(root, self, &heldRead{res: res}) })
+	r.broker.Read(r.name, math.MaxUint64, 0, func(res broker.ReadResult) { in.answer(root, self, &heldRead{res: res}) })
 	if m, ok := in.returned().(*heldRead); ok {
 		r.held(ctx, m.res)
 	}
@@ -615,7 +616,7 @@ func (r *room) lingerOver(ctx actor.Context) {
 
 // held tells the lobby that the room is idle, or lingers until its
 // history expires.
-func (r *room) held(ctx actor.Context, res ReadResult) {
+func (r *room) held(ctx actor.Context, res broker.ReadResult) {
 	if !r.idle() {
 		return
 	}

@@ -1,6 +1,10 @@
 package actors
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/lobby/lobby/actors/broker"
+)
 
 // Stats are a node's gauges and counters, for metrics. Each field is
 // written by one actor only, the one named, and may be read by anyone at
@@ -12,12 +16,9 @@ type Stats struct {
 	// RoomsRefused counts joins and publishes refused because the node had
 	// Config.MaxRooms rooms. Written by the lobby.
 	RoomsRefused atomic.Uint64
-	// HistoryBytes is what the rooms' histories hold, in bytes of memory.
-	// Written by the history budget.
-	HistoryBytes atomic.Int64
-	// HistoryEvicted counts history entries dropped to keep the node under
-	// Config.HistoryBudget. Written by the history budget.
-	HistoryEvicted atomic.Uint64
+	// MemoryStats are the HistoryBytes and HistoryEvicted of a node's
+	// own MemoryBroker (zero with Config.Broker). Written by the broker.
+	broker.MemoryStats
 	// ClusterDropped counts text-protocol frames dropped because the
 	// cluster was unavailable (that protocol has no error frame to say
 	// so). Written by the rooms of a clustered node.

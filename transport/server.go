@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/actors/store"
 )
 
@@ -142,7 +143,7 @@ type Config struct {
 	// is disconnected, and publishes it cannot store are answered 503
 	// unavailable. The caller closes it after Shutdown. Nil means a
 	// single node.
-	Broker actors.Broker
+	Broker broker.Broker
 	// Collectors are more metrics to serve at /metrics, such as the
 	// broker's. Nil means none.
 	Collectors []prometheus.Collector

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/broker"
 )
 
 // Config configures a Broker.
@@ -101,7 +101,7 @@ const (
 // payloadHeadroom is what a message's NATS payload may need beyond its
 // body: a room message's headers, a direct message's 32-byte prefix. A
 // body larger than the server's max_payload less this is refused with
-// actors.ErrTooBig rather than sent.
+// broker.ErrTooBig rather than sent.
 const payloadHeadroom = 1024
 
 // headerFrom carries a room message's sender.
@@ -110,7 +110,7 @@ const headerFrom = "Lobby-From"
 // subjectRoom is the prefix of the stream's subjects.
 const subjectRoom = "lobby.room."
 
-var _ actors.Broker = (*Broker)(nil)
+var _ broker.Broker = (*Broker)(nil)
 
 // Broker is a NATS connection serving one node. Make it with Connect and
 // close it with Close once the node has shut down.
@@ -437,7 +437,7 @@ func (b *Broker) setUp(up bool, err error) {
 	}
 }
 
-// Epoch implements actors.Broker.
+// Epoch implements broker.Broker.
 func (b *Broker) Epoch() string {
 	if s := b.state.Load(); s != nil {
 		return s.epoch
@@ -457,16 +457,16 @@ func (b *Broker) stream() jetstream.Stream {
 	return nil
 }
 
-// Up implements actors.Broker.
+// Up implements broker.Broker.
 func (b *Broker) Up() bool { return b.up.Load() }
 
-// Ready implements actors.Broker.
+// Ready implements broker.Broker.
 func (b *Broker) Ready() bool { return b.up.Load() && b.streamOK.Load() }
 
-// Watch implements actors.Broker.
+// Watch implements broker.Broker.
 func (b *Broker) Watch(f func(up bool)) { b.watch.Store(&f) }
 
-// WatchEpoch implements actors.Broker.
+// WatchEpoch implements broker.Broker.
 func (b *Broker) WatchEpoch(f func(epoch string)) { b.watchEpoch.Store(&f) }
 
 // roomSubject is room's subject in the stream: a room name may hold
@@ -476,10 +476,10 @@ func roomSubject(room string) string {
 }
 
 func unavailable(err error) error {
-	if err == nil || errors.Is(err, actors.ErrUnavailable) {
-		return actors.ErrUnavailable
+	if err == nil || errors.Is(err, broker.ErrUnavailable) {
+		return broker.ErrUnavailable
 	}
-	return fmt.Errorf("%w: %w", actors.ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
 }
 
 // MaxMessageBytes is the largest message body the broker sends: the
@@ -494,10 +494,10 @@ func (b *Broker) tooBig(n int) bool {
 	return limit > 0 && int64(n) > limit-payloadHeadroom
 }
 
-// Append implements actors.Broker.
+// Append implements broker.Broker.
 func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
 	if b.tooBig(len(msg)) {
-		done(0, actors.ErrTooBig)
+		done(0, broker.ErrTooBig)
 		return
 	}
 	if !b.streamOK.Load() {
@@ -512,17 +512,17 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 	}
 }
 
-// Publish implements actors.Broker.
+// Publish implements broker.Broker.
 func (b *Broker) Publish(subject, reply string, data []byte) error {
 	if b.tooBig(len(data)) {
-		return actors.ErrTooBig
+		return broker.ErrTooBig
 	}
 	return b.enqueue(outbound{msg: &nats.Msg{Subject: subject, Reply: reply, Data: data}})
 }
 
 func (b *Broker) enqueue(o outbound) error {
 	if !b.up.Load() || b.ctx.Err() != nil {
-		return actors.ErrUnavailable
+		return broker.ErrUnavailable
 	}
 	if b.inflight.Add(1) > maxInflight {
 		b.inflight.Add(-1)
@@ -543,7 +543,7 @@ func (b *Broker) writer() {
 				case o := <-b.out:
 					b.inflight.Add(-1)
 					if o.done != nil {
-						o.done(0, actors.ErrUnavailable)
+						o.done(0, broker.ErrUnavailable)
 					}
 				default:
 					return
@@ -565,7 +565,7 @@ func (b *Broker) writer() {
 				if errors.Is(err, nats.ErrMaxPayload) {
 					// The server's max_payload changed since Append
 					// checked it.
-					o.done(0, actors.ErrTooBig)
+					o.done(0, broker.ErrTooBig)
 					continue
 				}
 				b.metrics.publishFailures.Inc()
@@ -587,7 +587,7 @@ func (b *Broker) acker() {
 				select {
 				case a := <-b.acks:
 					b.inflight.Add(-1)
-					a.done(0, actors.ErrUnavailable)
+					a.done(0, broker.ErrUnavailable)
 				default:
 					return
 				}
@@ -603,14 +603,14 @@ func (b *Broker) acker() {
 				b.checkStream(err)
 				a.done(0, unavailable(err))
 			case <-b.ctx.Done():
-				a.done(0, actors.ErrUnavailable)
+				a.done(0, broker.ErrUnavailable)
 			}
 			b.inflight.Add(-1)
 		}
 	}
 }
 
-// Subscribe implements actors.Broker.
+// Subscribe implements broker.Broker.
 func (b *Broker) Subscribe(subject string, handle func(subject, reply string, data []byte)) (func(), error) {
 	kind := kindOf(subject)
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
@@ -644,8 +644,8 @@ func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
 	return m.Sequence, nil
 }
 
-// Follow implements actors.Broker.
-func (b *Broker) Follow(room string, deliver func(actors.StreamMessage), started func(last uint64, epoch string)) func() {
+// Follow implements broker.Broker.
+func (b *Broker) Follow(room string, deliver func(broker.StreamMessage), started func(last uint64, epoch string)) func() {
 	ctx, cancel := context.WithCancel(b.ctx)
 	b.wg.Add(1)
 	go func() {
@@ -658,7 +658,7 @@ func (b *Broker) Follow(room string, deliver func(actors.StreamMessage), started
 // follow finds the room's last message, starts an ordered consumer after
 // it (trying again until it can, or ctx ends) and lets it deliver until
 // ctx ends.
-func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.StreamMessage), started func(uint64, string)) {
+func (b *Broker) follow(ctx context.Context, room string, deliver func(broker.StreamMessage), started func(uint64, string)) {
 	subject := roomSubject(room)
 	var pending atomic.Int64 // this follow's part of b.lag
 	handler := func(m jetstream.Msg) {
@@ -670,7 +670,7 @@ func (b *Broker) follow(ctx context.Context, room string, deliver func(actors.St
 		b.metrics.in.WithLabelValues(kindRoom).Inc()
 		p := int64(md.NumPending)
 		b.lag.Add(p - pending.Swap(p))
-		deliver(actors.StreamMessage{Seq: md.Sequence.Stream, From: from, Msg: m.Data(), At: md.Timestamp})
+		deliver(broker.StreamMessage{Seq: md.Sequence.Stream, From: from, Msg: m.Data(), At: md.Timestamp})
 	}
 	b.follows.Add(1)
 	defer func() {
@@ -743,8 +743,8 @@ func retry(ctx context.Context, f func() error, log *slog.Logger, what string) e
 	}
 }
 
-// Read implements actors.Broker.
-func (b *Broker) Read(room string, after, upto uint64, done func(actors.ReadResult)) {
+// Read implements broker.Broker.
+func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResult)) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -753,7 +753,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(actors.ReadResu
 		select {
 		case b.reads <- struct{}{}:
 		case <-ctx.Done():
-			done(actors.ReadResult{Err: unavailable(ctx.Err())})
+			done(broker.ReadResult{Err: unavailable(ctx.Err())})
 			return
 		}
 		res := b.read(ctx, room, after, upto)
@@ -766,12 +766,12 @@ func (b *Broker) Read(room string, after, upto uint64, done func(actors.ReadResu
 	}()
 }
 
-func (b *Broker) read(ctx context.Context, room string, after, upto uint64) actors.ReadResult {
+func (b *Broker) read(ctx context.Context, room string, after, upto uint64) broker.ReadResult {
 	subject := roomSubject(room)
-	var res actors.ReadResult
+	var res broker.ReadResult
 	last, err := b.lastSeq(ctx, subject)
 	if err != nil {
-		return actors.ReadResult{Err: err}
+		return broker.ReadResult{Err: err}
 	}
 	res.Last = last
 	if upto == 0 || upto > last {
@@ -786,7 +786,7 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 	}
 	stream := b.stream()
 	if stream == nil {
-		return actors.ReadResult{Err: errNoStream}
+		return broker.ReadResult{Err: errNoStream}
 	}
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     subject,
@@ -798,7 +798,7 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 	})
 	if err != nil {
 		b.checkStream(err)
-		return actors.ReadResult{Err: err}
+		return broker.ReadResult{Err: err}
 	}
 	defer func() {
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
@@ -809,11 +809,11 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 	// Only the last History messages are history: older ones are
 	// dropped as newer ones are read, so that a read holds at most
 	// History of them however many are stored.
-	kept := lastN[actors.StreamMessage]{n: b.cfg.History}
+	kept := lastN[broker.StreamMessage]{n: b.cfg.History}
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
-			return actors.ReadResult{Err: err}
+			return broker.ReadResult{Err: err}
 		}
 		n, end := 0, false
 		for m := range batch.Messages() {
@@ -829,14 +829,14 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) acto
 			}
 			if seq > after && seq <= upto {
 				from, _ := uuid.Parse(m.Headers().Get(headerFrom))
-				kept.push(actors.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
+				kept.push(broker.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
 			}
 			if seq >= upto || md.NumPending == 0 {
 				end = true
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return actors.ReadResult{Err: err}
+			return broker.ReadResult{Err: err}
 		}
 		if end || n == 0 {
 			res.Messages = kept.slice()

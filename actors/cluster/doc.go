@@ -1,4 +1,4 @@
-// Package cluster implements actors.Broker on NATS: room messages in a
+// Package cluster implements broker.Broker on NATS: room messages in a
 // JetStream stream, presence and direct messages on plain NATS subjects.
 // A node started with it (cmd/lobby --nats-url) is one of a cluster; its
 // bridge actor is the only caller (see actors/bridge.go).

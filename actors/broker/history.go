@@ -1,4 +1,4 @@
-package actors
+package broker
 
 import (
 	"encoding/json"
@@ -19,29 +19,12 @@ type historyLimits struct {
 	bytes int
 }
 
-// entry is one message of a room, with its frames encoded on first use and
-// kept: the live broadcast and every replay share them.
+// entry is one message of a room's history.
 type entry struct {
-	seq  uint64
-	at   time.Time
-	id   uuid.UUID
-	msg  json.RawMessage
-	text []byte
-	json []byte
-}
-
-func (e *entry) textFrame(room string) []byte {
-	if e.text == nil {
-		e.text = appendBroadcast(nil, e.id, e.msg, room)
-	}
-	return e.text
-}
-
-func (e *entry) jsonFrame(room string) []byte {
-	if e.json == nil {
-		e.json = appendV1Message(nil, e.id, room, e.seq, e.msg)
-	}
-	return e.json
+	seq uint64
+	at  time.Time
+	id  uuid.UUID
+	msg json.RawMessage
 }
 
 // Memory an entry costs besides its message, counted so that its charge is
@@ -54,13 +37,13 @@ const (
 )
 
 // size is what an entry is charged against historyLimits.bytes and the
-// node's history budget: its message and both its frames, whether or not
-// they are encoded yet (a replay may encode the lobby.v1 one later), so
-// that the charge never falls short of what the entry comes to hold.
+// node's history budget: its message and both the frames a room encodes
+// of it (text and lobby.v1), so that the charge never falls short of
+// what a message held in this process comes to cost.
 func (e *entry) size() int { return 3*len(e.msg) + 2*frameOverhead + entryOverhead }
 
 // history is a room's last messages, oldest first, with consecutive seqs.
-// It belongs to its room actor.
+// It belongs to its stream, under the MemoryBroker's mutex.
 type history struct {
 	limits  historyLimits
 	entries []*entry

@@ -1,4 +1,4 @@
-package actors
+package broker
 
 import (
 	"container/heap"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +29,7 @@ type MemoryBroker struct {
 	mu      sync.Mutex
 	limits  historyLimits
 	budget  int // 0: none
-	stats   *Stats
+	stats   *MemoryStats
 	streams map[string]*memStream
 	// byAge orders the streams that hold history by their oldest entry:
 	// the next to expire, and the first to lose an entry to the budget.
@@ -49,8 +50,19 @@ type MemoryBrokerConfig struct {
 	HistoryTTL    time.Duration
 	HistoryBytes  int
 	HistoryBudget int
-	// Stats, when set, is kept told of HistoryBytes and HistoryEvicted.
-	Stats *Stats
+	// Stats, when set, is kept told of what the histories hold; nil keeps
+	// the broker's own.
+	Stats *MemoryStats
+}
+
+// MemoryStats are a MemoryBroker's gauges and counters, for metrics:
+// written by the broker under its mutex, read by anyone at any time.
+type MemoryStats struct {
+	// HistoryBytes is what the rooms' histories hold, in bytes of memory.
+	HistoryBytes atomic.Int64
+	// HistoryEvicted counts history entries dropped to keep the histories
+	// under the budget.
+	HistoryEvicted atomic.Uint64
 }
 
 type memStream struct {
@@ -70,7 +82,7 @@ type memFollow struct {
 // its subscriptions.
 func NewMemoryBroker(c MemoryBrokerConfig) *MemoryBroker {
 	if c.Stats == nil {
-		c.Stats = &Stats{}
+		c.Stats = &MemoryStats{}
 	}
 	return &MemoryBroker{
 		limits:  historyLimits{count: c.History, ttl: c.HistoryTTL, bytes: c.HistoryBytes},
