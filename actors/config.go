@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/lobby/lobby/actors/broker"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/actors/socket"
-	"github.com/lobby/lobby/actors/store"
 )
 
 // Config configures a Node.

@@ -73,7 +73,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			t.Fatalf("ref of %d bytes kept", len(fr.Ref))
 		}
 		if ferr != nil {
-			if out := appendV1Error(nil, fr.Ref, ferr.Code, ferr.Message); !json.Valid(out) {
+			if out := socket.AppendErrorFrame(nil, fr.Ref, ferr.Code, ferr.Message); !json.Valid(out) {
 				t.Fatalf("error frame %q is not valid JSON", out)
 			}
 			return

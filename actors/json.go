@@ -75,30 +75,10 @@ func appendV1Ack(dst []byte, ref json.RawMessage, seq uint64) []byte {
 
 func appendV1Members(dst []byte, ref json.RawMessage, members []uuid.UUID) []byte {
 	dst = append(dst, `{"type":"members",`...)
-	dst = appendRef(dst, ref)
+	dst = socket.AppendRef(dst, ref)
 	dst = append(dst, `"members":`...)
 	dst = appendUUIDList(dst, members)
 	return append(dst, '}')
-}
-
-func appendV1Error(dst []byte, ref json.RawMessage, code, message string) []byte {
-	dst = append(dst, `{"type":"error",`...)
-	dst = appendRef(dst, ref)
-	dst = append(dst, `"code":`...)
-	dst = socket.AppendJSONString(dst, code)
-	dst = append(dst, `,"message":`...)
-	dst = socket.AppendJSONString(dst, message)
-	return append(dst, '}')
-}
-
-// appendRef appends `"ref":<ref>,` when there is a ref.
-func appendRef(dst []byte, ref json.RawMessage) []byte {
-	if ref == nil {
-		return dst
-	}
-	dst = append(dst, `"ref":`...)
-	dst = append(dst, ref...)
-	return append(dst, ',')
 }
 
 func appendUUIDList(dst []byte, ids []uuid.UUID) []byte {

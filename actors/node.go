@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,8 +14,8 @@ import (
 	"github.com/lobby/lobby/actors/echo"
 	"github.com/lobby/lobby/actors/internal/dispatch"
 	"github.com/lobby/lobby/actors/internal/procreg"
+	"github.com/lobby/lobby/actors/questionnaire"
 	"github.com/lobby/lobby/actors/socket"
-	"github.com/lobby/lobby/actors/store"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -41,16 +40,8 @@ type Node struct {
 	// socketOpts are the props options of this node's socket actors.
 	socketOpts []actor.PropsOption
 
-	// store and registry are nil when the node serves no questionnaires.
-	store    store.Store
-	registry *actor.PID
-	// storeCalls counts the goroutines that call the store for actors
-	// (goStore); Shutdown waits for them.
-	storeCalls sync.WaitGroup
-	// storeCtx is the context of every store call actors make; Shutdown
-	// cancels it at its deadline.
-	storeCtx    context.Context
-	cancelStore context.CancelFunc
+	// questionnaires is nil when the node serves none.
+	questionnaires *questionnaire.Service
 }
 
 // NewNode starts an actor system and its lobby actor.
@@ -67,7 +58,6 @@ func NewNode(cfg Config) *Node {
 	procreg.Shrink(system)
 	w := dispatch.Start(dispatch.Default(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w), stats: &Stats{}}
-	n.storeCtx, n.cancelStore = context.WithCancel(context.Background())
 	// The lobby and the rooms run on the workers too, with protoactor's
 	// default ring mailbox: they live long, and a ring is the cheaper
 	// queue.
@@ -80,20 +70,8 @@ func NewNode(cfg Config) *Node {
 	}
 	n.startLobby(onWorkers)
 	if cfg.Questionnaires != nil {
-		n.store = cfg.Questionnaires
-		n.registry = system.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
-			return &questionnaires{
-				store:    cfg.Questionnaires,
-				storeCtx: n.storeCtx,
-				goStore:  n.goStore,
-				linger:   cfg.QuestionnaireLinger,
-				log:      cfg.Logger,
-				// Questionnaires run on the workers, with the default
-				// mailbox, like rooms; their supervisor stops them.
-				opts:    []actor.PropsOption{onWorkers, actor.WithSupervisor(stopQuestionnaire)},
-				running: make(map[string]*questionnaireEntry),
-			}
-		}, onWorkers), "questionnaires")
+		n.questionnaires = questionnaire.Start(system.Root, questionnaire.Config{Store: cfg.Questionnaires,
+			Linger: cfg.QuestionnaireLinger, Log: cfg.Logger, Props: []actor.PropsOption{onWorkers}})
 	}
 	return n
 }
@@ -164,7 +142,7 @@ func (n *Node) Sockets() []socket.Kind {
 
 // SocketProps makes the props of an actor of kind k serving conn.
 func (n *Node) SocketProps(k socket.Kind, conn socket.Conn) *actor.Props {
-	env := socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log.With(slog.String("kind", k.Name)), Lobby: n.lobby}
+	env := n.env(conn, k.Name)
 	return n.socketProps(conn, func() actor.Actor { return k.New(env) })
 }
 
@@ -172,21 +150,20 @@ func (n *Node) SocketProps(k socket.Kind, conn socket.Conn) *actor.Props {
 // questionnaire id. The caller has checked the presenter token
 // (AuthorizePresenter).
 func (n *Node) PresenterProps(conn socket.Conn, id string) *actor.Props {
-	return n.socketProps(conn, func() actor.Actor {
-		return &presenter{n.questionnaireSocket(conn, messages.JoinQuestionnaire{ID: id, Presenter: true})}
-	})
+	env := n.env(conn, "presenter")
+	return n.socketProps(conn, func() actor.Actor { return n.questionnaires.Presenter(env, id) })
 }
 
 // ParticipantProps makes the props of a participant actor serving conn,
 // for questionnaire id; participantID is the client's own id.
 func (n *Node) ParticipantProps(conn socket.Conn, id, participantID string) *actor.Props {
-	return n.socketProps(conn, func() actor.Actor {
-		return &participant{n.questionnaireSocket(conn, messages.JoinQuestionnaire{ID: id, Participant: participantID})}
-	})
+	env := n.env(conn, "participant")
+	return n.socketProps(conn, func() actor.Actor { return n.questionnaires.Participant(env, id, participantID) })
 }
 
-func (n *Node) questionnaireSocket(conn socket.Conn, join messages.JoinQuestionnaire) questionnaireSocket {
-	return questionnaireSocket{registry: n.registry, conn: conn, hb: n.heartbeat(), log: n.log, join: join}
+// env is what the node gives a socket actor of kind serving conn.
+func (n *Node) env(conn socket.Conn, kind string) socket.Env {
+	return socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log.With(slog.String("kind", kind)), Lobby: n.lobby}
 }
 
 // socketProps makes the props of an actor that serves conn, on the
@@ -312,17 +289,13 @@ func (n *Node) Shutdown(ctx context.Context) {
 	if n.system.IsStopped() {
 		return
 	}
-	defer n.cancelStore()
-	stop := context.AfterFunc(ctx, n.cancelStore)
-	defer stop()
 	n.Stop(n.lobby)
 	if n.bridge != nil {
 		n.Stop(n.bridge)
 	}
-	if n.registry != nil {
-		n.Stop(n.registry)
+	if n.questionnaires != nil {
+		n.questionnaires.Stop(ctx)
 	}
-	n.storeCalls.Wait()
 	n.system.Shutdown()
 	n.workers.Stop()
 	if n.memory != nil {

@@ -445,10 +445,10 @@ func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
 	case p.requester != nil:
 		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
 	case p.from != nil && tooBig:
-		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeTooBig,
+		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeTooBig,
 			"the message is too big for the cluster: it was not sent")})
 	case p.from != nil:
-		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Error(nil, p.ref, codeUnavailable,
+		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeUnavailable,
 			"the cluster is unavailable: this message may not have been stored (if it was, every member gets it); send it again later")})
 	default:
 		// The text protocol has no error frame: the frame is dropped,

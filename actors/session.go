@@ -183,5 +183,5 @@ func (s *session) warnRate(m *messages.ClientMessage) {
 }
 
 func (s *session) sendError(ref []byte, code, message string) {
-	s.conn.Send(appendV1Error(nil, ref, code, message), false)
+	s.conn.Send(socket.AppendErrorFrame(nil, ref, code, message), false)
 }

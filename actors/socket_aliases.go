@@ -1,6 +1,9 @@
 package actors
 
-import "github.com/lobby/lobby/actors/socket"
+import (
+	"github.com/lobby/lobby/actors/questionnaire"
+	"github.com/lobby/lobby/actors/socket"
+)
 
 // Conn is the transport's side of a socket actor (socket.Conn).
 type Conn = socket.Conn
@@ -11,4 +14,6 @@ const (
 	ReasonRateLimit        = socket.ReasonRateLimit
 	ReasonInternalError    = socket.ReasonInternalError
 	ReasonRoomLimit        = roomLimitReason
+	ReasonStoreUnavailable = questionnaire.ReasonStoreUnavailable
+	ReasonReplaced         = questionnaire.ReasonReplaced
 )

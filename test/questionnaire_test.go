@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/transport"
 )
 

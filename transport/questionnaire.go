@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lobby/lobby/actors"
-	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/messages"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/actors/broker"
-	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 )
 
 // Config configures a Server. Every field's zero value means its default.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 )
 
 // webServer is a Server behind an httptest server, stopped when the test

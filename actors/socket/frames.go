@@ -1,6 +1,10 @@
 package socket
 
-import "github.com/lobby/lobby/messages"
+import (
+	"encoding/json"
+
+	"github.com/lobby/lobby/messages"
+)
 
 // FrameError is a client frame's fault, answered with an error frame in
 // the socket's protocol. Its Code is part of the protocol: clients may
@@ -45,4 +49,26 @@ func Truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// AppendErrorFrame encodes a JSON protocol's error frame,
+// {"type":"error","ref":..,"code":..,"message":..}, the ref only when given.
+func AppendErrorFrame(dst []byte, ref json.RawMessage, code, message string) []byte {
+	dst = append(dst, `{"type":"error",`...)
+	dst = AppendRef(dst, ref)
+	dst = append(dst, `"code":`...)
+	dst = AppendJSONString(dst, code)
+	dst = append(dst, `,"message":`...)
+	dst = AppendJSONString(dst, message)
+	return append(dst, '}')
+}
+
+// AppendRef appends `"ref":<ref>,` when there is a ref.
+func AppendRef(dst []byte, ref json.RawMessage) []byte {
+	if ref == nil {
+		return dst
+	}
+	dst = append(dst, `"ref":`...)
+	dst = append(dst, ref...)
+	return append(dst, ',')
 }

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lobby/lobby/actors/store"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/transport"
 )
 

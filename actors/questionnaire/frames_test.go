@@ -1,4 +1,4 @@
-package actors
+package questionnaire
 
 import (
 	"encoding/json"
@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/actors/socket"
-	"github.com/lobby/lobby/actors/store"
 )
 
 func TestValidateQuestionnaire(t *testing.T) {

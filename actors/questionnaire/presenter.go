@@ -1,4 +1,4 @@
-package actors
+package questionnaire
 
 import (
 	"github.com/asynkron/protoactor-go/actor"

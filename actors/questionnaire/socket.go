@@ -1,4 +1,4 @@
-package actors
+package questionnaire
 
 import (
 	"log/slog"

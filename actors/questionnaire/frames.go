@@ -1,11 +1,11 @@
-package actors
+package questionnaire
 
 import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/actors/socket"
-	"github.com/lobby/lobby/actors/store"
 )
 
 // The questionnaire's wire frames (SPEC.md, "Questionnaire"), JSON text
@@ -160,5 +160,5 @@ var closedFrame = []byte(`{"type":"closed"}`)
 
 // appendQuestionnaireError encodes {"type":"error","code":..,"message":..}.
 func appendQuestionnaireError(dst []byte, code, message string) []byte {
-	return appendV1Error(dst, nil, code, message)
+	return socket.AppendErrorFrame(dst, nil, code, message)
 }

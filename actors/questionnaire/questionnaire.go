@@ -1,4 +1,4 @@
-package actors
+package questionnaire
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/actors/socket"
-	"github.com/lobby/lobby/actors/store"
 	"github.com/lobby/lobby/messages"
 )
 

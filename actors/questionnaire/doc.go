@@ -1,0 +1,15 @@
+// Package questionnaire is the live questionnaire: a presenter shows
+// questions, the audience's screens follow, and answers are tallied as
+// they come. Service is its face to the node and the transport; one
+// questionnaire actor per questionnaire keeps its state, its store (the
+// subpackage store, SQLite) keeps it across restarts, and the presenter
+// and participant socket actors speak its frames (transport/PROTOCOL.md,
+// "Questionnaire").
+//
+// Store calls block, so no actor makes one in Receive: they run on
+// goroutines the Service counts (goStore), and their results come back
+// as messages.
+//
+// It may import actors/socket, its store, messages and protoactor-go; not
+// another feature package, net/http, the WebSocket library or NATS.
+package questionnaire

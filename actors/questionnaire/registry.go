@@ -1,0 +1,283 @@
+package questionnaire
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/lobby/lobby/actors/questionnaire/store"
+	"github.com/lobby/lobby/messages"
+)
+
+// questionnaires is the registry of questionnaire actors: it spawns one
+// (as its child) on the first socket that joins a questionnaire, forwards
+// the questionnaire's joins and leaves, and stops it when it reports
+// itself idle and no socket is on its way to it. It is to questionnaires
+// what the lobby is to rooms; only joins and leaves pass through it.
+type questionnaires struct {
+	store   store.Store
+	goStore func(func())
+	// storeCtx is the context of the questionnaires' store calls: the
+	// node cancels it when its shutdown's deadline passes.
+	storeCtx context.Context
+	linger   time.Duration
+	log      *slog.Logger
+	opts     []actor.PropsOption
+	running  map[string]*questionnaireEntry
+}
+
+type questionnaireEntry struct {
+	pid *actor.PID
+	// sockets counts the joins forwarded minus the leaves: when it is 0,
+	// no join is on its way to the questionnaire.
+	sockets int
+}
+
+func (r *questionnaires) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *messages.JoinQuestionnaire:
+		e, ok := r.running[m.ID]
+		if !ok {
+			e = &questionnaireEntry{pid: r.spawn(ctx, m.ID)}
+			r.running[m.ID] = e
+		}
+		e.sockets++
+		ctx.Send(e.pid, m)
+	case *messages.LeaveQuestionnaire:
+		if e, ok := r.running[m.ID]; ok {
+			e.sockets--
+			ctx.Send(e.pid, m)
+		}
+	case *questionnaireIdle:
+		if e, ok := r.running[m.id]; ok && e.pid.Equal(m.pid) && e.sockets == 0 {
+			ctx.Poison(e.pid)
+			delete(r.running, m.id)
+		}
+	case *actor.Terminated:
+		// A questionnaire that stopped itself (after a panic): forget it,
+		// the next socket gets a fresh one.
+		for id, e := range r.running {
+			if e.pid.Equal(m.Who) {
+				delete(r.running, id)
+			}
+		}
+	}
+}
+
+// stopQuestionnaire is the supervisor of questionnaires: a failure that
+// escapes a questionnaire's Receive stops it. Restarting it (protoactor's
+// default) would make a fresh actor that has forgotten its sockets.
+var stopQuestionnaire = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
+
+func (r *questionnaires) spawn(ctx actor.Context, id string) *actor.PID {
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return newQuestionnaire(id, r.store, r.storeCtx, r.goStore, r.linger, r.log)
+	}, r.opts...)
+	return ctx.SpawnPrefix(props, "questionnaire-"+id)
+}
+
+// Errors of the questionnaire calls.
+var (
+	// ErrNoStore is returned when the node has no questionnaire store.
+	ErrNoStore = errors.New("questionnaire: no questionnaire store")
+	// ErrUnknownQuestionnaire is returned for an id no questionnaire has.
+	ErrUnknownQuestionnaire = errors.New("questionnaire: unknown questionnaire")
+	// ErrWrongToken is returned for a presenter token that is not the
+	// questionnaire's.
+	ErrWrongToken = errors.New("questionnaire: wrong presenter token")
+)
+
+// InvalidQuestionnaireError says what is wrong with a questionnaire a
+// client asked to create.
+type InvalidQuestionnaireError struct {
+	// Reason is a sentence for the client.
+	Reason string
+}
+
+func (e *InvalidQuestionnaireError) Error() string {
+	return "questionnaire: invalid questionnaire: " + e.Reason
+}
+
+// Bounds of a questionnaire, in characters (Unicode code points).
+const (
+	MaxQuestions      = 100
+	MinOptions        = 2
+	MaxOptions        = 10
+	MaxTitleChars     = 200
+	MaxQuestionChars  = 500
+	MaxOptionChars    = 200
+	questionnaireIDLn = 16
+)
+
+// NewQuestionnaire is what a presenter asks to create.
+type NewQuestionnaire struct {
+	Title     string
+	Questions []store.Question
+}
+
+// CreatedQuestionnaire is a questionnaire just created.
+type CreatedQuestionnaire struct {
+	ID string
+	// PresenterToken is the presenter's secret; only its hash is stored,
+	// so this is the one time it is seen.
+	PresenterToken string
+}
+
+// validateQuestionnaire returns an *InvalidQuestionnaireError saying the
+// first thing wrong with nq, or nil.
+func validateQuestionnaire(nq NewQuestionnaire) error {
+	invalid := func(format string, args ...any) error {
+		return &InvalidQuestionnaireError{Reason: fmt.Sprintf(format, args...)}
+	}
+	if err := checkText("title", nq.Title, MaxTitleChars); err != "" {
+		return invalid("%s", err)
+	}
+	if n := len(nq.Questions); n < 1 || n > MaxQuestions {
+		return invalid("a questionnaire has 1 to %d questions, not %d", MaxQuestions, n)
+	}
+	for i, q := range nq.Questions {
+		if err := checkText(fmt.Sprintf("question %d's text", i), q.Text, MaxQuestionChars); err != "" {
+			return invalid("%s", err)
+		}
+		if n := len(q.Options); n < MinOptions || n > MaxOptions {
+			return invalid("question %d has %d options; a question has %d to %d", i, n, MinOptions, MaxOptions)
+		}
+		for j, o := range q.Options {
+			if err := checkText(fmt.Sprintf("question %d's option %d", i, j), o, MaxOptionChars); err != "" {
+				return invalid("%s", err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkText says what is wrong with a text of at most max characters that
+// must not be blank, or "".
+func checkText(what, s string, max int) string {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return what + " is empty"
+	case !utf8.ValidString(s):
+		return what + " is not valid UTF-8"
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Sprintf("%s is longer than %d characters", what, max)
+	}
+	return ""
+}
+
+// Create validates and stores a new questionnaire, with a new
+// id and presenter token. An invalid one is an *InvalidQuestionnaireError.
+func (s *Service) Create(ctx context.Context, nq NewQuestionnaire) (CreatedQuestionnaire, error) {
+	if err := validateQuestionnaire(nq); err != nil {
+		return CreatedQuestionnaire{}, err
+	}
+	token := newPresenterToken()
+	q := store.Questionnaire{
+		ID:        newQuestionnaireID(),
+		Title:     nq.Title,
+		Questions: nq.Questions,
+		TokenHash: hashToken(token),
+		Created:   time.Now(),
+	}
+	if err := s.store.Create(ctx, q); err != nil {
+		return CreatedQuestionnaire{}, fmt.Errorf("create questionnaire: %w", err)
+	}
+	return CreatedQuestionnaire{ID: q.ID, PresenterToken: token}, nil
+}
+
+// Questionnaire returns a questionnaire's definition, or
+// ErrUnknownQuestionnaire.
+func (s *Service) Questionnaire(ctx context.Context, id string) (store.Questionnaire, error) {
+	if !validQuestionnaireID(id) {
+		return store.Questionnaire{}, ErrUnknownQuestionnaire
+	}
+	q, err := s.store.Questionnaire(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Questionnaire{}, ErrUnknownQuestionnaire
+	}
+	return q, err
+}
+
+// AuthorizePresenter returns nil when token is the questionnaire's
+// presenter token, ErrWrongToken when it is not, ErrUnknownQuestionnaire
+// when there is no such questionnaire.
+func (s *Service) AuthorizePresenter(ctx context.Context, id, token string) error {
+	q, err := s.Questionnaire(ctx, id)
+	if err != nil {
+		return err
+	}
+	// Both hashes are 32 bytes: the comparison takes the same time
+	// wherever they differ.
+	if subtle.ConstantTimeCompare(hashToken(token), q.TokenHash) != 1 {
+		return ErrWrongToken
+	}
+	return nil
+}
+
+// Results returns the answer counts of a questionnaire, for
+// its presenter: the errors are AuthorizePresenter's. The counts are the
+// store's: every answer a participant was told is stored is in them.
+func (s *Service) Results(ctx context.Context, id, token string) (store.Results, error) {
+	if err := s.AuthorizePresenter(ctx, id, token); err != nil {
+		return store.Results{}, err
+	}
+	res, err := s.store.Results(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Results{}, ErrUnknownQuestionnaire
+	}
+	return res, err
+}
+
+// goStore runs f, which calls the store, on a goroutine of its own: off the
+// workers, which a blocking call would hold up. Stop waits for every such
+// goroutine before it returns, so the store may be closed then.
+func (s *Service) goStore(f func()) { s.calls.Go(f) }
+
+// newQuestionnaireID makes a questionnaire id: 16 characters of a-z 2-7,
+// 80 random bits. Anyone with the id may take part, so it is not
+// guessable; it is short enough to type from a screen.
+func newQuestionnaireID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
+}
+
+// validQuestionnaireID reports whether id could be a questionnaire id:
+// checking saves a store lookup for anything else.
+func validQuestionnaireID(id string) bool {
+	if len(id) != questionnaireIDLn {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// newPresenterToken makes a presenter token: 256 random bits, base64url.
+func newPresenterToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken is the SHA-256 of a presenter token, which is what the store
+// keeps: a copy of the database does not give away the tokens. A token has
+// 256 random bits, so a fast hash is enough.
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
