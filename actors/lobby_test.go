@@ -225,7 +225,7 @@ func TestPoisonedSessionTellsItsConn(t *testing.T) {
 }
 
 // TestEmptyRoomLingers: a member who leaves and comes back within
-// emptyRoomLinger finds the same room (same epoch), and the room goes once
+// chat.EmptyRoomLinger finds the same room (same epoch), and the room goes once
 // the linger is over.
 func TestEmptyRoomLingers(t *testing.T) {
 	n := newTestNode(t, Config{History: -1})

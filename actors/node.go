@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lobby/lobby/actors/broker"
+	"github.com/lobby/lobby/actors/chat"
 	"github.com/lobby/lobby/actors/echo"
 	"github.com/lobby/lobby/actors/internal/dispatch"
 	"github.com/lobby/lobby/actors/internal/procreg"
@@ -99,38 +100,13 @@ func socketActorOpts(w *dispatch.Workers) []actor.PropsOption {
 	return []actor.PropsOption{actor.WithDispatcher(w), actor.WithMailbox(actor.UnboundedLockfree())}
 }
 
-// Join says what a new session asks of its room.
-type Join struct {
-	// ID is the session's id; uuid.Nil means a new random one.
-	ID       uuid.UUID
-	Room     string
-	Protocol messages.Protocol
-	// Recover asks, for a lobby.v1 session, for the messages after Since in
-	// epoch Epoch to be replayed first.
-	Recover bool
-	Since   uint64
-	Epoch   string
-}
+// Join says what a new session asks of its room (chat.Join).
+type Join = chat.Join
 
 // SessionProps makes the props of a session actor serving conn.
 func (n *Node) SessionProps(conn socket.Conn, j Join) *actor.Props {
-	if j.ID == uuid.Nil {
-		j.ID = uuid.New()
-	}
-	return n.socketProps(conn, func() actor.Actor {
-		return &session{
-			id:       j.ID,
-			room:     j.Room,
-			protocol: j.Protocol,
-			recover:  j.Recover,
-			since:    j.Since,
-			epoch:    j.Epoch,
-			lobby:    n.lobby,
-			conn:     conn,
-			hb:       n.heartbeat(),
-			log:      n.log,
-		}
-	})
+	env := n.env(conn)
+	return n.socketProps(conn, func() actor.Actor { return chat.NewSession(env, j) })
 }
 
 // Sockets are the socket kinds the node serves besides rooms and
@@ -142,7 +118,8 @@ func (n *Node) Sockets() []socket.Kind {
 
 // SocketProps makes the props of an actor of kind k serving conn.
 func (n *Node) SocketProps(k socket.Kind, conn socket.Conn) *actor.Props {
-	env := n.env(conn, k.Name)
+	env := n.env(conn)
+	env.Log = env.Log.With(slog.String("kind", k.Name))
 	return n.socketProps(conn, func() actor.Actor { return k.New(env) })
 }
 
@@ -150,20 +127,20 @@ func (n *Node) SocketProps(k socket.Kind, conn socket.Conn) *actor.Props {
 // questionnaire id. The caller has checked the presenter token
 // (AuthorizePresenter).
 func (n *Node) PresenterProps(conn socket.Conn, id string) *actor.Props {
-	env := n.env(conn, "presenter")
+	env := n.env(conn)
 	return n.socketProps(conn, func() actor.Actor { return n.questionnaires.Presenter(env, id) })
 }
 
 // ParticipantProps makes the props of a participant actor serving conn,
 // for questionnaire id; participantID is the client's own id.
 func (n *Node) ParticipantProps(conn socket.Conn, id, participantID string) *actor.Props {
-	env := n.env(conn, "participant")
+	env := n.env(conn)
 	return n.socketProps(conn, func() actor.Actor { return n.questionnaires.Participant(env, id, participantID) })
 }
 
-// env is what the node gives a socket actor of kind serving conn.
-func (n *Node) env(conn socket.Conn, kind string) socket.Env {
-	return socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log.With(slog.String("kind", kind)), Lobby: n.lobby}
+// env is what the node gives a socket actor serving conn.
+func (n *Node) env(conn socket.Conn) socket.Env {
+	return socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log, Lobby: n.lobby}
 }
 
 // socketProps makes the props of an actor that serves conn, on the
@@ -271,7 +248,7 @@ func ask[T any](ctx context.Context, n *Node, msg any) (T, error) {
 // The transport calls it first when shutting down, then closes the
 // connections it holds.
 func (n *Node) BeginDrain(ctx context.Context) error {
-	_, err := ask[struct{}](ctx, n, &beginDrain{})
+	_, err := ask[struct{}](ctx, n, &chat.BeginDrain{})
 	return err
 }
 

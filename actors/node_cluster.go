@@ -1,41 +1,22 @@
 package actors
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"github.com/asynkron/protoactor-go/actor"
 
-// Names of a node's lobby and, clustered, its bridge: each needs the
-// other's PID, so they are spawned by name.
-const (
-	clusterLobbyName  = "lobby"
-	clusterBridgeName = "bridge"
+	"github.com/lobby/lobby/actors/chat"
 )
 
 // startLobby spawns the node's lobby and, on a clustered node, its
-// bridge. The lobby comes first, so that nothing the bridge tells it is
-// lost; it talks to the bridge only once members join.
+// bridge (package chat).
 func (n *Node) startLobby(onWorkers actor.PropsOption) {
-	cfg, root := n.cfg, n.system.Root
-	var bridgePID *actor.PID
-	if cfg.Broker != nil {
-		bridgePID = actor.NewPID(n.system.Address(), clusterBridgeName)
-	}
-	lobby, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return newLobby(lobbyConfig{log: cfg.Logger, keepsHistory: cfg.History > 0, maxRooms: cfg.MaxRooms,
-			broker: n.broker, stats: n.stats, roomOpts: []actor.PropsOption{onWorkers}, bridge: bridgePID})
-	}, onWorkers), clusterLobbyName)
+	cfg := n.cfg
+	lobby, bridge, err := chat.Start(n.system.Root, chat.Config{Broker: n.broker, Clustered: cfg.Broker != nil,
+		KeepsHistory: cfg.History > 0, MaxRooms: cfg.MaxRooms, Log: cfg.Logger, Stats: &n.stats.Stats,
+		Props: []actor.PropsOption{onWorkers}})
 	if err != nil {
-		panic("actors: spawn the lobby: " + err.Error()) // a fresh system has no such name
+		panic("actors: spawn the lobby: " + err.Error()) // a fresh system has no such names
 	}
-	n.lobby = lobby
-	if cfg.Broker == nil {
-		return
-	}
-	bridge, err := root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return newBridge(cfg.Broker, lobby, cfg.Logger, presenceConfig{})
-	}, onWorkers), clusterBridgeName)
-	if err != nil {
-		panic("actors: spawn the cluster bridge: " + err.Error())
-	}
-	n.bridge = bridge
+	n.lobby, n.bridge = lobby, bridge
 }
 
 // Clustered reports whether the node is one of a cluster (Config.Broker).

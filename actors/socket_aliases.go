@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"github.com/lobby/lobby/actors/chat"
 	"github.com/lobby/lobby/actors/questionnaire"
 	"github.com/lobby/lobby/actors/socket"
 )
@@ -13,7 +14,7 @@ const (
 	ReasonHeartbeatTimeout = socket.ReasonHeartbeatTimeout
 	ReasonRateLimit        = socket.ReasonRateLimit
 	ReasonInternalError    = socket.ReasonInternalError
-	ReasonRoomLimit        = roomLimitReason
+	ReasonRoomLimit        = chat.ReasonRoomLimit
 	ReasonStoreUnavailable = questionnaire.ReasonStoreUnavailable
 	ReasonReplaced         = questionnaire.ReasonReplaced
 )

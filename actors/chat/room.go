@@ -1,4 +1,4 @@
-package actors
+package chat
 
 import (
 	"encoding/json"
@@ -41,7 +41,7 @@ import (
 //
 // The lobby creates a room on the first Connect or publish to its name.
 // The room lives while it has members or work in flight, and for
-// emptyRoomLinger after that, and while its broker holds its history on
+// EmptyRoomLinger after that, and while its broker holds its history on
 // this node (a MemoryBroker: so that the node lists the room until its
 // history expires); then it tells the lobby (roomIdle), and the lobby,
 // which knows of any join or publish still on its way, stops it or lets
@@ -76,15 +76,15 @@ type room struct {
 	// published counts the publishes the lobby forwarded; roomIdle
 	// carries it so that the lobby can tell whether one is still on its way.
 	published uint64
-	// linger wakes an empty room emptyRoomLinger after it emptied.
+	// linger wakes an empty room EmptyRoomLinger after it emptied.
 	linger *time.Timer
 }
 
-// emptyRoomLinger is how long a room with nothing left to do waits before
+// EmptyRoomLinger is how long a room with nothing left to do waits before
 // it asks to be stopped. A member who leaves and comes back (a page
 // reload, a reconnect) finds the room still there instead of paying for a
 // room actor stopped and spawned anew.
-const emptyRoomLinger = time.Second
+const EmptyRoomLinger = time.Second
 
 type member struct {
 	id       uuid.UUID
@@ -635,5 +635,5 @@ func (r *room) checkIdle(ctx actor.Context) {
 	if !r.idle() {
 		return
 	}
-	socket.WakeAfter(ctx, &r.linger, emptyRoomLinger, &lingerOver{})
+	socket.WakeAfter(ctx, &r.linger, EmptyRoomLinger, &lingerOver{})
 }

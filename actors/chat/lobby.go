@@ -1,4 +1,4 @@
-package actors
+package chat
 
 import (
 	"log/slog"
@@ -34,7 +34,7 @@ type lobby struct {
 	// listing must not stall the joins that wait behind it.
 	names    *btree.BTreeG[string]
 	sessions map[uuid.UUID]sessionEntry
-	// draining is set by beginDrain; joins are then refused.
+	// draining is set by BeginDrain; joins are then refused.
 	draining bool
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
@@ -61,10 +61,6 @@ type sessionEntry struct {
 	room string
 	pid  *actor.PID
 }
-
-// beginDrain tells the lobby that the node is shutting down.
-// Node → Lobby.
-type beginDrain struct{}
 
 // lobbyConfig is what a lobby is made with.
 type lobbyConfig struct {
@@ -98,9 +94,9 @@ func newLobby(c lobbyConfig) *lobby {
 	}
 }
 
-// roomLimitReason is the close reason of a member refused because the node
+// ReasonRoomLimit is the close reason of a member refused because the node
 // has as many rooms as it may; the code is socket.CloseTryAgainLater.
-const roomLimitReason = "too many rooms"
+const ReasonRoomLimit = "too many rooms"
 
 func (l *lobby) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -134,7 +130,7 @@ func (l *lobby) Receive(ctx actor.Context) {
 		l.history(ctx, m)
 	case *messages.ListRooms:
 		ctx.Respond(l.list(m))
-	case *beginDrain:
+	case *BeginDrain:
 		l.draining = true
 		ctx.Respond(struct{}{})
 	case *remoteJoin:
@@ -173,7 +169,7 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
-		ctx.Send(m.Session, &messages.Close{Code: socket.CloseTryAgainLater, Reason: roomLimitReason})
+		ctx.Send(m.Session, &messages.Close{Code: socket.CloseTryAgainLater, Reason: ReasonRoomLimit})
 		return
 	}
 	r.members++

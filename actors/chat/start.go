@@ -1,0 +1,101 @@
+package chat
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/actors/broker"
+	"github.com/lobby/lobby/actors/socket"
+	"github.com/lobby/lobby/messages"
+)
+
+// Config is what a node's rooms are made with.
+type Config struct {
+	// Broker keeps the rooms' streams; required.
+	Broker broker.Broker
+	// Clustered runs a bridge (bridge.go): the broker connects this node
+	// to others, and presence and direct messages cross it.
+	Clustered bool
+	// KeepsHistory is set when the broker keeps history: a publish to a
+	// room nobody is in then creates the room, for who joins later.
+	KeepsHistory bool
+	// MaxRooms is the most rooms the node keeps at once; a join or
+	// publish that would create one more is refused. It must be positive.
+	MaxRooms int
+	// Log receives the rooms' logs; required.
+	Log *slog.Logger
+	// Stats, when set, is kept told of the rooms' gauges and counters.
+	Stats *Stats
+	// Props are the props options of the lobby, the rooms and the bridge
+	// (the node's dispatcher).
+	Props []actor.PropsOption
+}
+
+// Names of a node's lobby and, clustered, its bridge: each needs the
+// other's PID, so they are spawned by name.
+const (
+	lobbyName  = "lobby"
+	bridgeName = "bridge"
+)
+
+// Start spawns the lobby at root and, clustered, its bridge, and returns
+// the lobby. The lobby comes first, so that nothing the bridge tells it
+// is lost; it talks to the bridge only once members join. Stopping the
+// lobby stops every room; stop the bridge after it.
+func Start(root *actor.RootContext, c Config) (lobby, bridge *actor.PID, err error) {
+	var bridgePID *actor.PID
+	if c.Clustered {
+		bridgePID = actor.NewPID(root.ActorSystem().Address(), bridgeName)
+	}
+	lobby, err = root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newLobby(lobbyConfig{log: c.Log, keepsHistory: c.KeepsHistory, maxRooms: c.MaxRooms,
+			broker: c.Broker, stats: c.Stats, roomOpts: c.Props, bridge: bridgePID})
+	}, c.Props...), lobbyName)
+	if err != nil || !c.Clustered {
+		return lobby, nil, err
+	}
+	bridge, err = root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newBridge(c.Broker, lobby, c.Log, presenceConfig{})
+	}, c.Props...), bridgeName)
+	return lobby, bridge, err
+}
+
+// BeginDrain tells the lobby that the node is shutting down: joins are
+// refused from then on (closed 1001). It is answered with struct{}{}.
+// Node → Lobby.
+type BeginDrain struct{}
+
+// Join says what a new session asks of its room.
+type Join struct {
+	// ID is the session's id; uuid.Nil means a new random one.
+	ID       uuid.UUID
+	Room     string
+	Protocol messages.Protocol
+	// Recover asks, for a lobby.v1 session, for the messages after Since in
+	// epoch Epoch to be replayed first.
+	Recover bool
+	Since   uint64
+	Epoch   string
+}
+
+// NewSession makes the session actor of one room member: env's
+// connection joins j.Room through env.Lobby.
+func NewSession(env socket.Env, j Join) actor.Actor {
+	if j.ID == uuid.Nil {
+		j.ID = uuid.New()
+	}
+	return &session{
+		id:       j.ID,
+		room:     j.Room,
+		protocol: j.Protocol,
+		recover:  j.Recover,
+		since:    j.Since,
+		epoch:    j.Epoch,
+		lobby:    env.Lobby,
+		conn:     env.Conn,
+		hb:       env.Heartbeat,
+		log:      env.Log,
+	}
+}
