@@ -2,66 +2,15 @@ package actors
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lobby/lobby/actors/socket/sockettest"
 	"github.com/lobby/lobby/messages"
 )
-
-// fakeConn is a socket.Conn that hands the frames it is sent to the test.
-type fakeConn struct {
-	frames chan string
-	// closed receives the first close as "<code> <reason>".
-	closed    chan string
-	closeOnce sync.Once
-	// stopped is closed when the actor serving the conn has stopped.
-	stopped chan struct{}
-}
-
-func newFakeConn() *fakeConn {
-	return &fakeConn{frames: make(chan string, 64), closed: make(chan string, 1), stopped: make(chan struct{})}
-}
-
-func (c *fakeConn) Send(data []byte, _ bool) bool {
-	select {
-	case c.frames <- string(data):
-		return true
-	default:
-		return false
-	}
-}
-
-func (c *fakeConn) Close(code int, reason string) {
-	c.closeOnce.Do(func() { c.closed <- fmt.Sprintf("%d %s", code, reason) })
-}
-func (c *fakeConn) Abort(code int, reason string) { c.Close(code, reason) }
-func (c *fakeConn) Ping()                         {}
-func (c *fakeConn) LastSeen() time.Time           { return time.Now() }
-func (c *fakeConn) ActorStopped()                 { close(c.stopped) }
-
-func (c *fakeConn) next(t *testing.T) string {
-	t.Helper()
-	select {
-	case f := <-c.frames:
-		return f
-	case <-time.After(10 * time.Second):
-		t.Fatal("no frame within 10s")
-		return ""
-	}
-}
-
-func (c *fakeConn) waitStopped(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.stopped:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the actor serving the conn did not report its stop within 10s")
-	}
-}
 
 func newTestNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
@@ -78,17 +27,17 @@ func TestJoinRacingTheLastLeave(t *testing.T) {
 	// No history, so that a room is stopped as soon as it is empty.
 	n := newTestNode(t, Config{History: -1})
 	for i := range 200 {
-		leaverConn := newFakeConn()
+		leaverConn := sockettest.NewConn()
 		leaver := n.Spawn(n.SessionProps(leaverConn, Join{Room: "race"}))
-		leaverConn.next(t) // welcome
+		leaverConn.Next(t) // welcome
 
-		joinerConn := newFakeConn()
+		joinerConn := sockettest.NewConn()
 		var wg sync.WaitGroup
 		wg.Go(func() { n.Stop(leaver) })
 		joiner := n.Spawn(n.SessionProps(joinerConn, Join{Room: "race"}))
 		wg.Wait()
 
-		welcome := joinerConn.next(t)
+		welcome := joinerConn.Next(t)
 		id, ok := strings.CutPrefix(welcome, "your id is ")
 		if !ok {
 			t.Fatalf("round %d: first frame %q", i, welcome)
@@ -96,7 +45,7 @@ func TestJoinRacingTheLastLeave(t *testing.T) {
 		n.Send(joiner, &messages.ClientMessage{Data: []byte("me")})
 		want := `{"id":"` + id + `","msg":"me","room_id":"race"}`
 		for {
-			f := joinerConn.next(t)
+			f := joinerConn.Next(t)
 			if f == want {
 				break
 			}
@@ -133,10 +82,10 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 	if err := n.BeginDrain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	conn := newFakeConn()
+	conn := sockettest.NewConn()
 	pid := n.Spawn(n.SessionProps(conn, Join{Room: "late"}))
 	select {
-	case closed := <-conn.closed:
+	case closed := <-conn.Closed:
 		if closed != "1001 server shutting down" {
 			t.Fatalf("closed %q, want 1001 server shutting down", closed)
 		}
@@ -144,7 +93,7 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 		t.Fatal("the session was not closed")
 	}
 	select {
-	case f := <-conn.frames:
+	case f := <-conn.Frames:
 		t.Fatalf("a refused client got %q; it never joined", f)
 	default:
 	}
@@ -153,28 +102,28 @@ func TestDrainingLobbyRefusesJoins(t *testing.T) {
 
 // panicConn panics on the frame "boom", as a bug reached by one client
 // would.
-type panicConn struct{ *fakeConn }
+type panicConn struct{ *sockettest.Conn }
 
 func (c panicConn) Send(data []byte, binary bool) bool {
 	if string(data) == "boom" {
 		panic("bug")
 	}
-	return c.fakeConn.Send(data, binary)
+	return c.Conn.Send(data, binary)
 }
 
 func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
 	n := newTestNode(t, Config{History: -1})
-	victim := newFakeConn()
+	victim := sockettest.NewConn()
 	pid := n.Spawn(n.SessionProps(panicConn{victim}, Join{Room: "p"}))
-	victim.next(t) // welcome
-	other := newFakeConn()
+	victim.Next(t) // welcome
+	other := sockettest.NewConn()
 	otherPID := n.Spawn(n.SessionProps(other, Join{Room: "p"}))
-	other.next(t)
-	victim.next(t) // the other's joined notice
+	other.Next(t)
+	victim.Next(t) // the other's joined notice
 
 	n.Send(pid, &messages.WsMessage{Data: []byte("boom")})
 	select {
-	case closed := <-victim.closed:
+	case closed := <-victim.Closed:
 		if closed != "1011 internal error" {
 			t.Fatalf("closed %q, want 1011 internal error", closed)
 		}
@@ -183,17 +132,17 @@ func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
 	}
 	// It stopped (not restarted with a new id): its room is told it left,
 	// and the other member is untouched.
-	if f := other.next(t); !strings.HasSuffix(f, " disconnected.") {
+	if f := other.Next(t); !strings.HasSuffix(f, " disconnected.") {
 		t.Fatalf("other member got %q, want the disconnected notice", f)
 	}
 	select {
-	case c := <-other.closed:
+	case c := <-other.Closed:
 		t.Fatalf("the other member was closed too: %s", c)
 	default:
 	}
-	victim.waitStopped(t)
+	victim.WaitStopped(t)
 	select {
-	case <-other.stopped:
+	case <-other.Stopped:
 		t.Fatal("the other member's actor stopped too")
 	default:
 	}
@@ -205,23 +154,23 @@ func TestPanicClosesOnlyThatClientWith1011(t *testing.T) {
 // forgot its pid, so that the transport may shut the socket then.
 func TestPoisonedSessionTellsItsConn(t *testing.T) {
 	n := newTestNode(t, Config{History: -1})
-	leaving, staying := newFakeConn(), newFakeConn()
+	leaving, staying := sockettest.NewConn(), sockettest.NewConn()
 	pid := n.Spawn(n.SessionProps(leaving, Join{Room: "s"}))
-	leaving.next(t)
+	leaving.Next(t)
 	stayingPID := n.Spawn(n.SessionProps(staying, Join{Room: "s"}))
-	staying.next(t)
-	leaving.next(t) // joined notice
+	staying.Next(t)
+	leaving.Next(t) // joined notice
 
 	n.Poison(pid)
-	leaving.waitStopped(t)
+	leaving.WaitStopped(t)
 	if _, ok := n.system.ProcessRegistry.GetLocal(pid.Id); ok {
 		t.Fatal("the stopped session is still registered")
 	}
-	if f := staying.next(t); !strings.HasSuffix(f, " disconnected.") {
+	if f := staying.Next(t); !strings.HasSuffix(f, " disconnected.") {
 		t.Fatalf("the other member got %q, want the disconnected notice", f)
 	}
 	n.Stop(stayingPID)
-	staying.waitStopped(t) // Stop's wait covers socket actors too
+	staying.WaitStopped(t) // Stop's wait covers socket actors too
 }
 
 // TestEmptyRoomLingers: a member who leaves and comes back within
@@ -255,16 +204,16 @@ func TestEmptyRoomLingers(t *testing.T) {
 			}
 		}
 	}
-	first := newFakeConn()
+	first := sockettest.NewConn()
 	pid := n.Spawn(n.SessionProps(first, Join{Room: "l"}))
-	first.next(t) // welcome
+	first.Next(t) // welcome
 	epoch := roomInfo().Epoch
 	n.Stop(pid)
 	waitRoom("the member to leave", func(i *messages.RoomInfo) bool { return i.Found && len(i.Members) == 0 })
 
-	again := newFakeConn()
+	again := sockettest.NewConn()
 	pid = n.Spawn(n.SessionProps(again, Join{Room: "l"}))
-	again.next(t)
+	again.Next(t)
 	if got := roomInfo(); got.Epoch != epoch {
 		t.Fatalf("rejoined a room in epoch %s, want the lingering room's %s", got.Epoch, epoch)
 	}

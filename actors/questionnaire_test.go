@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/lobby/lobby/actors/questionnaire/store"
+	"github.com/lobby/lobby/actors/socket/sockettest"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -83,24 +84,24 @@ func createTest(t *testing.T, n *Node, nq NewQuestionnaire) string {
 type qClient struct {
 	t       *testing.T
 	n       *Node
-	conn    *fakeConn
+	conn    *sockettest.Conn
 	pid     *actor.PID
 	stopped bool
 }
 
 func joinPresenter(t *testing.T, n *Node, id string) *qClient {
 	t.Helper()
-	c := newFakeConn()
+	c := sockettest.NewConn()
 	return newQClient(t, n, c, n.PresenterProps(c, id))
 }
 
 func joinParticipant(t *testing.T, n *Node, id, participant string) *qClient {
 	t.Helper()
-	c := newFakeConn()
+	c := sockettest.NewConn()
 	return newQClient(t, n, c, n.ParticipantProps(c, id, participant))
 }
 
-func newQClient(t *testing.T, n *Node, c *fakeConn, props *actor.Props) *qClient {
+func newQClient(t *testing.T, n *Node, c *sockettest.Conn, props *actor.Props) *qClient {
 	qc := &qClient{t: t, n: n, conn: c, pid: n.Spawn(props)}
 	t.Cleanup(qc.stop)
 	return qc
@@ -114,7 +115,7 @@ func (c *qClient) send(frame string) {
 // expect reads the client's next frame and fails unless it is want.
 func (c *qClient) expect(want string) {
 	c.t.Helper()
-	if got := c.conn.next(c.t); got != want {
+	if got := c.conn.Next(c.t); got != want {
 		c.t.Fatalf("got frame\n  %s\nwant\n  %s", got, want)
 	}
 }
@@ -125,7 +126,7 @@ func (c *qClient) expect(want string) {
 func (c *qClient) expectPresenter(want string) {
 	c.t.Helper()
 	for {
-		got := c.conn.next(c.t)
+		got := c.conn.Next(c.t)
 		if got == want {
 			return
 		}
@@ -140,7 +141,7 @@ func (c *qClient) expectPresenter(want string) {
 func (c *qClient) expectClosed(want string) {
 	c.t.Helper()
 	select {
-	case got := <-c.conn.closed:
+	case got := <-c.conn.Closed:
 		if got != want {
 			c.t.Fatalf("closed %q, want %q", got, want)
 		}
@@ -249,7 +250,7 @@ func TestQuestionnaireRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.client.t = t
 			tt.client.send(tt.frame)
-			got := tt.client.conn.next(t)
+			got := tt.client.conn.Next(t)
 			if !strings.HasPrefix(got, `{"type":"error","code":"`+tt.code+`","message":"`) {
 				t.Fatalf("%s answered %s, want an error frame with code %s", tt.frame, got, tt.code)
 			}
@@ -257,7 +258,7 @@ func TestQuestionnaireRefusals(t *testing.T) {
 	}
 	p.t, presenter.t = t, t
 	select {
-	case c := <-p.conn.closed:
+	case c := <-p.conn.Closed:
 		t.Fatalf("the participant was closed: %s", c)
 	default:
 	}

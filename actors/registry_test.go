@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lobby/lobby/actors/internal/procreg"
+	"github.com/lobby/lobby/actors/socket/sockettest"
 )
 
 func registryCount(n *Node) int {
@@ -35,9 +36,9 @@ func TestRegistryStaysSmall(t *testing.T) {
 	}
 	start := registryCount(n)
 	for range 3000 {
-		c := newFakeConn()
+		c := sockettest.NewConn()
 		pid := n.Spawn(n.SessionProps(c, Join{Room: "r"}))
-		c.next(t) // welcome: the session is registered and in its room
+		c.Next(t) // welcome: the session is registered and in its room
 		n.Stop(pid)
 	}
 	if got := registryCount(n); got > start+1 { // +1: the room, if it still lingers

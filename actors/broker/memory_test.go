@@ -58,3 +58,104 @@ func TestHistoryBudgetEvictsOldestFirstAcrossRooms(t *testing.T) {
 		t.Fatalf("HistoryBytes = %d, want %d", got, want)
 	}
 }
+
+// TestMemoryBrokerContract: what a room counts on. Follow starts at the
+// stream's end, with its epoch; Append stores, delivers to every follow
+// and acknowledges, all before it returns; a stopped follow gets nothing
+// more; a stream with no history and no follow is forgotten, and comes
+// back under a new epoch.
+func TestMemoryBrokerContract(t *testing.T) {
+	b := NewMemoryBroker(MemoryBrokerConfig{History: 10, HistoryTTL: time.Hour, HistoryBytes: 1 << 20})
+	defer b.Close()
+	var got1, got2 []uint64
+	var last uint64 = 99
+	var epoch string
+	stop1 := b.Follow("r", func(m StreamMessage) { got1 = append(got1, m.Seq) }, func(l uint64, e string) { last, epoch = l, e })
+	if last != 0 || epoch == "" {
+		t.Fatalf("a new stream's follow started at %d in epoch %q, want 0 and an epoch", last, epoch)
+	}
+	stop2 := b.Follow("r", func(m StreamMessage) { got2 = append(got2, m.Seq) }, func(uint64, string) {})
+	acked := uint64(0)
+	b.Append("r", uuid.New(), []byte(`1`), func(seq uint64, err error) { acked = seq })
+	if acked != 1 || !slices.Equal(got1, []uint64{1}) || !slices.Equal(got2, []uint64{1}) {
+		t.Fatalf("after Append returned: acked %d, follows got %v and %v; want 1, [1], [1]", acked, got1, got2)
+	}
+	stop2()
+	b.Append("r", uuid.New(), []byte(`2`), func(uint64, error) {})
+	if !slices.Equal(got1, []uint64{1, 2}) || !slices.Equal(got2, []uint64{1}) {
+		t.Fatalf("follows got %v and %v, want [1 2] and [1]: a stopped follow gets nothing", got1, got2)
+	}
+	var res ReadResult
+	b.Read("r", 0, 0, func(r ReadResult) { res = r })
+	if res.Last != 2 || !res.Complete || len(res.Messages) != 2 || res.Epoch != epoch || res.Held != 2 {
+		t.Fatalf("read %+v, want last 2, complete, 2 messages held, epoch %s", res, epoch)
+	}
+	stop1()
+
+	// History off: nothing held, and once unfollowed the stream is gone.
+	off := NewMemoryBroker(MemoryBrokerConfig{})
+	defer off.Close()
+	var first string
+	stop := off.Follow("r", func(StreamMessage) {}, func(_ uint64, e string) { first = e })
+	off.Append("r", uuid.New(), []byte(`1`), func(uint64, error) {})
+	stop()
+	var again string
+	off.Follow("r", func(StreamMessage) {}, func(l uint64, e string) { again = e; last = l })()
+	if again == first || last != 0 {
+		t.Fatalf("a forgotten stream came back at %d in epoch %q (was %q), want 0 in a new epoch", last, again, first)
+	}
+}
+
+// TestMemoryBrokerSubjects: Publish reaches the subscriptions whose
+// subject matches, NATS-style ("*" one token, ">" the rest), and none
+// after it unsubscribed; Close ends every subscription's goroutine
+// (TestMain checks for leaks).
+func TestMemoryBrokerSubjects(t *testing.T) {
+	b := NewMemoryBroker(MemoryBrokerConfig{})
+	defer b.Close()
+	got := make(chan string, 16)
+	sub := func(subject string) func() {
+		unsub, err := b.Subscribe(subject, func(s, _ string, data []byte) { got <- subject + " " + s + " " + string(data) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return unsub
+	}
+	sub("a.b")
+	sub("a.*")
+	unsub := sub("a.>")
+	if _, err := b.Subscribe("a..b", func(string, string, []byte) {}); err == nil {
+		t.Fatal("subscribed to a..b, want an error")
+	}
+	if err := b.Publish("a.b", "", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	var heard []string
+	for range 3 {
+		select {
+		case m := <-got:
+			heard = append(heard, m)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("heard only %q", heard)
+		}
+	}
+	slices.Sort(heard)
+	if want := []string{"a.* a.b 1", "a.> a.b 1", "a.b a.b 1"}; !slices.Equal(heard, want) {
+		t.Fatalf("heard %q, want %q", heard, want)
+	}
+	unsub()
+	_ = b.Publish("a.c.d", "", []byte("2")) // only a.> matched it, and it is gone
+	_ = b.Publish("a.c", "", []byte("3"))   // a.* matches
+	select {
+	case m := <-got:
+		if m != "a.* a.c 3" {
+			t.Fatalf("heard %q, want only a.* a.c 3", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a.* did not hear a.c")
+	}
+	b.Close() // waits for every subscription's goroutine: what they had is in got
+	if len(got) != 0 {
+		t.Fatalf("heard %q after unsubscribing", <-got)
+	}
+}
