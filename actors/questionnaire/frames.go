@@ -8,10 +8,10 @@ import (
 	"github.com/lobby/lobby/actors/socket"
 )
 
-// The questionnaire's wire frames (SPEC.md, "Questionnaire"), JSON text
-// frames both ways. Client frames are decoded here, by the socket actors;
-// server frames are appended by hand, in a fixed key order, like the
-// lobby.v1 frames in json.go.
+// The questionnaire's wire frames (transport/PROTOCOL.md, "Questionnaire
+// frames"), JSON text frames both ways. Client frames are decoded here, by
+// the socket actors; server frames are appended by hand, in a fixed key
+// order, like chat's lobby.v1 frames.
 
 // questionnaireFrame is a presenter's or a participant's frame:
 // {"type":"show","question":i}, {"type":"close"} or
@@ -128,8 +128,8 @@ func appendTally(dst []byte, question int, counts []int, participants int) []byt
 // appendState encodes a presenter's
 // {"type":"state","current":<i or null>,"closed":b,"participants":n}, the
 // frame a presenter gets on connect and whenever the participants connected
-// change while no question is shown (a frame SPEC.md leaves to us; see
-// the README).
+// change while no question is shown (transport/PROTOCOL.md,
+// "Questionnaire frames").
 func appendState(dst []byte, current int, closed bool, participants int) []byte {
 	dst = append(dst, `{"type":"state","current":`...)
 	if current == store.NoQuestion {
@@ -146,7 +146,7 @@ func appendState(dst []byte, current int, closed bool, participants int) []byte 
 
 // appendAnswered encodes a participant's acknowledgement,
 // {"type":"answered","question":i,"option":k}, sent once the answer is
-// stored (a frame SPEC.md leaves to us; see the README).
+// stored (transport/PROTOCOL.md, "Questionnaire frames").
 func appendAnswered(dst []byte, question, option int) []byte {
 	dst = append(dst, `{"type":"answered","question":`...)
 	dst = strconv.AppendInt(dst, int64(question), 10)
