@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lobby/lobby/actors/broker"
+	"github.com/lobby/lobby/actors/chat"
 	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/actors/socket"
 )
@@ -48,6 +49,13 @@ type Config struct {
 	// route (socket.Kind; actors/examples/shout is one). Nil means none
 	// besides Lobby's.
 	Sockets []socket.Kind
+	// Policy, when set, decides whether each room takes each message
+	// (chat.Policy; actors/examples/moderated is one). Nil takes every
+	// message.
+	Policy chat.Policy
+	// Residents are bots that live in rooms (chat.Resident;
+	// actors/examples/timebot is one). Nil means none.
+	Residents []chat.Resident
 	// Broker, when set, makes the node one of a cluster: its rooms'
 	// messages go through the broker's stream and its bridge actor
 	// carries presence and direct messages (bridge.go). The caller owns

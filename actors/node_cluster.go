@@ -12,7 +12,7 @@ func (n *Node) startLobby(onWorkers actor.PropsOption) {
 	cfg := n.cfg
 	lobby, bridge, err := chat.Start(n.system.Root, chat.Config{Broker: n.broker, Clustered: cfg.Broker != nil,
 		KeepsHistory: cfg.History > 0, MaxRooms: cfg.MaxRooms, Log: cfg.Logger, Stats: &n.stats.Stats,
-		Props: []actor.PropsOption{onWorkers}})
+		Props: []actor.PropsOption{onWorkers}, Policy: cfg.Policy, Residents: cfg.Residents})
 	if err != nil {
 		panic("actors: spawn the lobby: " + err.Error()) // a fresh system has no such names
 	}

@@ -158,6 +158,17 @@ type Published struct {
 	// TooBig is true when the node is clustered and the message is too
 	// big for the cluster's NATS (max_payload): nothing was sent.
 	TooBig bool
+	// Refused is set when the room's policy refused the message: nothing
+	// was sent.
+	Refused *Refusal
+}
+
+// Refusal is why a room's policy refused a message: a code clients may
+// switch on, and a sentence for people. It answers the sender in its
+// protocol (a lobby.v1 error frame, an HTTP error body).
+type Refusal struct {
+	Code    string
+	Message string
 }
 
 // ClientMessage is one data frame read from a client's socket.

@@ -22,7 +22,7 @@ func BenchmarkRoomLeave(b *testing.B) {
 	}
 	pid := &actor.PID{Id: "member"}
 	b.Run("holes", func(b *testing.B) {
-		r := newRoom("big", nil, nil, &Stats{})
+		r := newRoom(roomConfig{name: "big", stats: &Stats{}})
 		for _, id := range ids {
 			r.members.add(member{id: id, pid: pid})
 		}

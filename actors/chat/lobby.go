@@ -38,6 +38,9 @@ type lobby struct {
 	draining bool
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
+	// policy and residents are every room's (extension.go).
+	policy    Policy
+	residents []Resident
 	// broker keeps the rooms' streams; their history is read from it.
 	broker broker.Broker
 	stats  *Stats
@@ -72,7 +75,9 @@ type lobbyConfig struct {
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
 	// bridge is the node's bridge, nil on a node alone.
-	bridge *actor.PID
+	bridge    *actor.PID
+	policy    Policy
+	residents []Resident
 }
 
 func newLobby(c lobbyConfig) *lobby {
@@ -85,6 +90,8 @@ func newLobby(c lobbyConfig) *lobby {
 		maxRooms:     c.maxRooms,
 		broker:       c.broker,
 		bridge:       c.bridge,
+		policy:       c.policy,
+		residents:    c.residents,
 		remote:       make(map[string][]uuid.UUID),
 		stats:        c.stats,
 		roomOpts:     c.roomOpts,
@@ -120,6 +127,8 @@ func (l *lobby) Receive(ctx actor.Context) {
 			}
 			l.stats.Rooms.Store(int64(len(l.rooms)))
 		}
+	case *roomFailed:
+		l.roomFailed(ctx, m)
 	case *messages.GetRoom:
 		if r, ok := l.rooms[m.Room]; ok {
 			ctx.Forward(r.pid)
@@ -147,6 +156,29 @@ func (l *lobby) Receive(ctx actor.Context) {
 			ctx.Send(s.pid, m.msg)
 		}
 		ctx.Respond(&messages.DirectResult{Delivered: ok})
+	}
+}
+
+// roomFailed forgets a room that panicked (room.guard), and closes the
+// sessions that had joined it or were on their way: the room has closed
+// those it knew of, and these would wait for it forever.
+func (l *lobby) roomFailed(ctx actor.Context, m *roomFailed) {
+	r, ok := l.rooms[m.room]
+	if !ok || !r.pid.Equal(m.pid) {
+		return
+	}
+	delete(l.rooms, m.room)
+	if len(l.remote[m.room]) == 0 {
+		l.names.Delete(m.room)
+	}
+	l.stats.Rooms.Store(int64(len(l.rooms)))
+	closing := &messages.Close{Code: socket.CloseInternalError, Reason: socket.ReasonInternalError}
+	for id, s := range l.sessions {
+		if s.room == m.room {
+			ctx.Send(s.pid, closing)
+			delete(l.sessions, id)
+			l.tellBridge(ctx, &localLeave{room: m.room, id: id})
+		}
 	}
 }
 
@@ -253,8 +285,9 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 		l.log.Debug("room refused: the node has as many rooms as it may", slog.String("room", name), slog.Int("max_rooms", l.maxRooms))
 		return nil
 	}
-	broker, stats, remote := l.broker, l.stats, slices.Clone(l.remote[name])
-	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(name, broker, remote, stats) }, l.roomOpts...)
+	c := roomConfig{name: name, broker: l.broker, remote: slices.Clone(l.remote[name]), stats: l.stats,
+		policy: l.policy, residents: l.residents, log: l.log}
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(c) }, l.roomOpts...)
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
 	l.names.ReplaceOrInsert(name)

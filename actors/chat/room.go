@@ -3,6 +3,8 @@ package chat
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -50,6 +52,13 @@ type room struct {
 	name   string
 	broker broker.Broker
 	stats  *Stats
+	policy Policy // nil takes every message
+	log    *slog.Logger
+
+	// residentKinds are the node's; residents are this room's, spawned
+	// once its stream's end is known.
+	residentKinds []Resident
+	residents     []*actor.PID
 
 	epoch string
 	// follow is the room's current follow of its stream; nil until
@@ -140,6 +149,12 @@ type (
 		room      string
 		pid       *actor.PID
 		published uint64
+	}
+	// roomFailed tells the lobby that a room panicked and stops.
+	// Room → lobby.
+	roomFailed struct {
+		room string
+		pid  *actor.PID
 	}
 	// lingerOver tells an empty room that it has lingered. Its timer → room.
 	lingerOver struct{}
@@ -250,15 +265,29 @@ func (in *inline) returned() any {
 	return in.msg
 }
 
-func newRoom(name string, broker broker.Broker, remote []uuid.UUID, stats *Stats) *room {
-	r := &room{name: name, broker: broker, stats: stats}
-	for _, id := range remote {
+// roomConfig is what a room is made with.
+type roomConfig struct {
+	name   string
+	broker broker.Broker
+	// remote are the room's members on other nodes, as the lobby knows
+	// them.
+	remote    []uuid.UUID
+	stats     *Stats
+	policy    Policy
+	residents []Resident
+	log       *slog.Logger
+}
+
+func newRoom(c roomConfig) *room {
+	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents, log: c.log}
+	for _, id := range c.remote {
 		r.remote.add(remoteMember(id))
 	}
 	return r
 }
 
 func (r *room) Receive(ctx actor.Context) {
+	defer r.guard(ctx)
 	switch m := ctx.Message().(type) {
 	case *followWake:
 		if m.f == r.follow {
@@ -315,6 +344,37 @@ func (r *room) Receive(ctx actor.Context) {
 	}
 }
 
+// guard stops a room whose Receive panicked: a bug, here or in a Policy.
+// Restarted in place (protoactor's default) it would come back empty
+// under the same PID, its members still sending to it and told nothing.
+// Instead its members are closed with 1011, to reconnect (a lobby.v1
+// client recovers what it missed from the stream, which the room's
+// failure does not touch), the publishes waiting on it are answered
+// unavailable, and the lobby forgets it (roomFailed): the next join makes
+// the room anew.
+func (r *room) guard(ctx actor.Context) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	r.log.Error("room panicked; its members are closed to reconnect",
+		slog.String("room", r.name), slog.String("message", fmt.Sprintf("%T", ctx.Message())), slog.Any("panic", p))
+	closing := &messages.Close{Code: socket.CloseInternalError, Reason: socket.ReasonInternalError}
+	for mb := range r.members.all() {
+		ctx.Send(mb.pid, closing)
+	}
+	for _, c := range r.waiting {
+		ctx.Send(c.Session, closing)
+	}
+	for _, a := range r.acks {
+		if a.requester != nil {
+			ctx.Send(a.requester, &messages.Published{Unavailable: true})
+		}
+	}
+	ctx.Send(ctx.Parent(), &roomFailed{room: r.name, pid: ctx.Self()})
+	ctx.Stop(ctx.Self())
+}
+
 // startFollow follows the room's stream from its end.
 func (r *room) startFollow(ctx actor.Context) {
 	f := &follow{}
@@ -331,11 +391,19 @@ func (r *room) startFollow(ctx actor.Context) {
 
 // started lets the joins that waited for the stream's end in.
 func (r *room) started(ctx actor.Context, m *followStarted) {
+	renewed := false
 	if m.epoch != r.epoch {
 		// The first follow, or a stream made anew: its seqs start again.
+		renewed = r.epoch != ""
 		r.epoch, r.seq = m.epoch, m.last
 	}
 	r.following, r.seq = true, max(r.seq, m.last)
+	switch {
+	case r.residents == nil:
+		r.spawnResidents(ctx)
+	case renewed:
+		r.tellResidents(ctx, &messages.RoomWelcome{Room: r.name, Epoch: r.epoch, Seq: r.seq, Members: r.memberIDs()})
+	}
 	r.resolveAcks(ctx)
 	waiting := r.waiting
 	r.waiting = nil
@@ -353,6 +421,12 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 		p.requester = ctx.Sender()
 		r.published++
 	}
+	if r.policy != nil {
+		if no := r.policy.Accept(r.name, m.ID, m.Msg); no != nil {
+			r.refuse(ctx, p, m.ID, no)
+			return
+		}
+	}
 	r.inflight++
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	in := &inline{}
@@ -366,6 +440,24 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 	if a, ok := in.returned().(*appended); ok {
 		r.appended(ctx, a)
 	}
+}
+
+// refuse answers a message the room's policy refused, in its sender's
+// protocol.
+func (r *room) refuse(ctx actor.Context, p *pendingPublish, id uuid.UUID, no *messages.Refusal) {
+	switch {
+	case p.requester != nil:
+		ctx.Send(p.requester, &messages.Published{Refused: no})
+	case p.from != nil:
+		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, no.Code, no.Message)})
+	default:
+		// A text-protocol member, whose protocol has no error frame: it
+		// is told in a text frame of its own. A resident is told nothing.
+		if mb := r.members.get(id); mb != nil {
+			ctx.Send(mb.pid, &messages.WsMessage{Data: []byte("message refused: " + no.Message)})
+		}
+	}
+	r.checkIdle(ctx)
 }
 
 // drain delivers what waits in the follow's box.
@@ -385,6 +477,7 @@ func (r *room) deliver(ctx actor.Context, sm *broker.StreamMessage) {
 	r.seq = sm.Seq
 	e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
 	r.sendAll(ctx, sm.Seq, r.speakers.messageFrame(e, r.name))
+	r.tellResidents(ctx, &messages.RoomMessage{Room: r.name, Seq: sm.Seq, From: sm.From, Msg: sm.Msg, At: sm.At})
 	r.resolveAcks(ctx)
 }
 
@@ -568,6 +661,13 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 
 // presence tells the members here that id joined or left.
 func (r *room) presence(ctx actor.Context, kind string, id uuid.UUID) {
+	if len(r.residents) > 0 {
+		if kind == "joined" {
+			r.tellResidents(ctx, &messages.MemberJoined{Room: r.name, ID: id})
+		} else {
+			r.tellResidents(ctx, &messages.MemberLeft{Room: r.name, ID: id})
+		}
+	}
 	if r.members.len() == 0 {
 		return
 	}
@@ -588,6 +688,32 @@ func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage)
 		default:
 			ctx.Send(mb.pid, frame)
 		}
+	}
+}
+
+// spawnResidents starts the residents that live in this room, each told
+// where the room stands.
+func (r *room) spawnResidents(ctx actor.Context) {
+	r.residents = []*actor.PID{}
+	for _, k := range r.residentKinds {
+		if k.In != nil && !k.In(r.name) {
+			continue
+		}
+		env := ResidentEnv{Room: r.name, ID: uuid.New(), Log: r.log.With(slog.String("resident", k.Name), slog.String("room", r.name))}
+		pid := ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return k.New(env) },
+			actor.WithSupervisor(stopResident)), "resident-"+k.Name)
+		ctx.Send(pid, &messages.RoomWelcome{Room: r.name, Epoch: r.epoch, Seq: r.seq, Members: r.memberIDs()})
+		r.residents = append(r.residents, pid)
+	}
+}
+
+// stopResident is the residents' supervisor: a resident that panics is
+// stopped, and the room goes on without it until it is spawned anew.
+var stopResident = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
+
+func (r *room) tellResidents(ctx actor.Context, msg any) {
+	for _, pid := range r.residents {
+		ctx.Send(pid, msg)
 	}
 }
 

@@ -31,6 +31,10 @@ type Config struct {
 	// Props are the props options of the lobby, the rooms and the bridge
 	// (the node's dispatcher).
 	Props []actor.PropsOption
+	// Policy, when set, decides whether each room takes each message.
+	Policy Policy
+	// Residents are the bots that live in rooms.
+	Residents []Resident
 }
 
 // Names of a node's lobby and, clustered, its bridge: each needs the
@@ -51,7 +55,8 @@ func Start(root *actor.RootContext, c Config) (lobby, bridge *actor.PID, err err
 	}
 	lobby, err = root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newLobby(lobbyConfig{log: c.Log, keepsHistory: c.KeepsHistory, maxRooms: c.MaxRooms,
-			broker: c.Broker, stats: c.Stats, roomOpts: c.Props, bridge: bridgePID})
+			broker: c.Broker, stats: c.Stats, roomOpts: c.Props, bridge: bridgePID,
+			policy: c.Policy, residents: c.Residents})
 	}, c.Props...), lobbyName)
 	if err != nil || !c.Clustered {
 		return lobby, nil, err
