@@ -39,19 +39,46 @@ import (
 // hanging it.
 const waitFor = 10 * time.Second
 
-// TestMain fails the package when any goroutine outlives the tests: every
-// server a test starts must stop everything it started.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// binDir is the directory TestMain makes for this run's build of
+// cmd/lobby. It is set before any test runs and not changed after.
+var binDir string
 
-// buildLobby builds cmd/lobby once per test binary run.
-func buildLobby(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "lobby")
+// buildLobbyOnce builds cmd/lobby into binDir the first time a test needs
+// the binary; every later test of the run, and every -count repetition,
+// runs the same file.
+var buildLobbyOnce = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "lobby")
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lobby")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/lobby: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./cmd/lobby: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// TestMain fails the package when any goroutine outlives the tests: every
+// server a test starts must stop everything it started. It also owns the
+// directory the binary is built into, and removes it when the run ends.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lobby-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		os.Exit(code)
+	}))
+}
+
+// buildLobby returns the path of cmd/lobby, built once per test run.
+func buildLobby(t testing.TB) string {
+	t.Helper()
+	bin, err := buildLobbyOnce()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
