@@ -1,14 +1,12 @@
 package test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,77 +14,6 @@ import (
 
 	"github.com/coder/websocket"
 )
-
-// buildLobby builds cmd/lobby once per test binary run.
-func buildLobby(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "lobby")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/lobby")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/lobby: %v\n%s", err, out)
-	}
-	return bin
-}
-
-var listeningRE = regexp.MustCompile(`msg="lobby listening" addr=(\S+)`)
-
-// binaryServer is the real binary, run by a test.
-type binaryServer struct {
-	cmd  *exec.Cmd
-	addr string
-	// exited receives Wait's result; a test that reads it puts it back
-	// for the cleanup.
-	exited chan error
-}
-
-// startBinary runs bin with args and env (added to the test's
-// environment), waits for it to log its address, and kills it when the
-// test ends.
-func startBinary(t *testing.T, bin string, args []string, env ...string) *binaryServer {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	// The questionnaires' store goes in a directory of the test's own,
-	// unless env says otherwise (the last of a repeated variable wins).
-	cmd.Env = append(append(os.Environ(), "LOBBY_DATA_DIR="+t.TempDir()), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &binaryServer{cmd: cmd, exited: make(chan error, 1)}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-b.exited
-	})
-
-	addrCh := make(chan string, 1)
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				addrCh <- m[1]
-			}
-			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
-				t.Logf("%s: %s", filepath.Base(bin), line)
-			}
-		}
-	}()
-	go func() {
-		<-logDone // Wait must not run before the pipe is drained
-		b.exited <- cmd.Wait()
-	}()
-	select {
-	case b.addr = <-addrCh:
-	case <-time.After(waitFor):
-		t.Fatal("the binary did not log its address")
-	}
-	return b
-}
 
 // TestBinaryServesAndDrainsOnSIGTERM runs the real binary the way a user
 // does, with settings from flags and from the environment.

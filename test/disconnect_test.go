@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,31 +12,6 @@ import (
 
 	"github.com/lobby/lobby/transport"
 )
-
-// dialRaw dials a room and returns the client with its TCP connection, so
-// that a test can break the connection under it.
-func dialRaw(t *testing.T, ts *testServer, path string) (*client, *net.TCPConn) {
-	t.Helper()
-	var tcp *net.TCPConn
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			tcp = c.(*net.TCPConn)
-		}
-		return c, err
-	}}}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, ts.wsURL(path), &websocket.DialOptions{HTTPClient: hc})
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	ws.SetReadLimit(-1)
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	c := &client{t: t, ws: ws}
-	c.id = strings.TrimPrefix(c.readText(), "your id is ")
-	return c, tcp
-}
 
 // TestResetConnectionsAreCountedAsLost resets clients' TCP connections
 // while their room is being published to: the server's writes to them fail,

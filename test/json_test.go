@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,85 +13,6 @@ import (
 
 	"github.com/lobby/lobby/transport"
 )
-
-// frame is any lobby.v1 server frame.
-type frame struct {
-	Type      string          `json:"type"`
-	ID        string          `json:"id"`
-	Room      string          `json:"room"`
-	Epoch     string          `json:"epoch"`
-	Seq       uint64          `json:"seq"`
-	Members   []string        `json:"members"`
-	Recovered bool            `json:"recovered"`
-	Msg       json.RawMessage `json:"msg"`
-	Ref       json.RawMessage `json:"ref"`
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
-	raw       string
-}
-
-// jsonClient is a lobby.v1 client, welcomed.
-type jsonClient struct {
-	*client
-	welcome frame
-}
-
-// joinJSON dials path asking for lobby.v1 and reads the welcome frame.
-func joinJSON(t testing.TB, ts *testServer, path string) *jsonClient {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, ts.wsURL(path), &websocket.DialOptions{Subprotocols: []string{transport.SubprotocolJSON}})
-	if err != nil {
-		t.Fatalf("dial %s: %v (response %v)", path, err, resp)
-	}
-	if ws.Subprotocol() != transport.SubprotocolJSON {
-		t.Fatalf("subprotocol %q, want %q", ws.Subprotocol(), transport.SubprotocolJSON)
-	}
-	ws.SetReadLimit(-1)
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	c := &jsonClient{client: &client{t: t, ws: ws}}
-	c.welcome = c.next()
-	if c.welcome.Type != "welcome" {
-		t.Fatalf("first frame %s, want a welcome", c.welcome.raw)
-	}
-	if _, err := uuid.Parse(c.welcome.ID); err != nil {
-		t.Fatalf("welcome id %q: %v", c.welcome.ID, err)
-	}
-	c.id = c.welcome.ID
-	return c
-}
-
-// next reads one frame, which must be a JSON object.
-func (c *jsonClient) next() frame {
-	c.t.Helper()
-	text := c.readText()
-	var f frame
-	if err := json.Unmarshal([]byte(text), &f); err != nil {
-		c.t.Fatalf("frame %q is not JSON: %v", text, err)
-	}
-	f.raw = text
-	return f
-}
-
-// nextOf reads frames until one of type typ, skipping presence frames.
-func (c *jsonClient) nextOf(typ string) frame {
-	c.t.Helper()
-	for {
-		f := c.next()
-		if f.Type == typ {
-			return f
-		}
-		if f.Type != "joined" && f.Type != "left" {
-			c.t.Fatalf("got %s while waiting for a %s frame", f.raw, typ)
-		}
-	}
-}
-
-func (c *jsonClient) sendJSON(v string) {
-	c.t.Helper()
-	c.send(v)
-}
 
 func TestJSONWelcomeJoinedLeftAndMembers(t *testing.T) {
 	ts := startServer(t, transport.Config{})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -34,13 +33,9 @@ func dialStalled(t *testing.T, ts *testServer, path string) (*websocket.Conn, st
 		return serr
 	}}
 	hc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	ws := dialWS(t, ts, path, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{transport.SubprotocolJSON}})
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, ts.wsURL(path), &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{transport.SubprotocolJSON}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ws.CloseNow() })
 	_, data, err := ws.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -186,46 +181,6 @@ func TestSlowConsumerIsClosedAndNobodyElseSuffers(t *testing.T) {
 		t.Errorf("heap in use grew by %d MiB during the run, bound %d MiB", grew>>20, bound>>20)
 	}
 	t.Logf("heap in use: %d MiB before, peak %d MiB", base>>20, peak.Load()>>20)
-}
-
-// quietLogger keeps the 200 connections' log lines out of the test output.
-func quietLogger(t *testing.T) *slog.Logger { return newLevelLogger(t, slog.LevelWarn) }
-
-// metricValue scrapes /metrics and returns one sample's value.
-func metricValue(t *testing.T, ts *testServer, sample string) float64 {
-	t.Helper()
-	v, ok := metricSample(t, ts, sample)
-	if !ok {
-		t.Fatalf("/metrics has no sample %s", sample)
-	}
-	return v
-}
-
-// metricSample scrapes /metrics for one sample; ok is false when it is not
-// there (a labelled counter that never moved).
-func metricSample(t *testing.T, ts *testServer, sample string) (v float64, ok bool) {
-	t.Helper()
-	status, body := httpDo(t, "GET", ts.url("/metrics"), nil, nil)
-	if status != http.StatusOK {
-		t.Fatalf("/metrics: %d", status)
-	}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			if _, err := fmt.Sscan(rest, &v); err != nil {
-				t.Fatalf("sample %q: %v", line, err)
-			}
-			return v, true
-		}
-	}
-	return 0, false
-}
-
-// waitMetric waits for a sample to reach want. The server counts a
-// disconnect once the session has stopped and its socket is shut, which is
-// after the client has seen the close frame.
-func waitMetric(t *testing.T, ts *testServer, sample string, want float64) {
-	t.Helper()
-	eventually(t, fmt.Sprintf("%s to reach %v", sample, want), func() bool { return metricValue(t, ts, sample) == want })
 }
 
 // scanFrame reads the type and seq of a lobby.v1 server frame, which the

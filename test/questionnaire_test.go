@@ -1,59 +1,17 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
 
-	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/transport"
 )
-
-// qServer is a test server with a questionnaire store in dir.
-type qServer struct {
-	*testServer
-	store     *store.SQLite
-	closeOnce sync.Once
-}
-
-// startQServer starts a server on the store in dir; the store is closed
-// when the test ends, after the server has stopped.
-func startQServer(t *testing.T, dir string, cfg transport.Config) *qServer {
-	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs := &qServer{store: st}
-	t.Cleanup(func() { qs.closeStore(t) })
-	cfg.Questionnaires = st
-	qs.testServer = startServer(t, cfg)
-	return qs
-}
-
-// restart stops the server, closes its store, and starts a new server on
-// the same data directory: what a restart of the process does.
-func (qs *qServer) restart(t *testing.T, dir string) *qServer {
-	t.Helper()
-	qs.stop(t)
-	qs.closeStore(t)
-	return startQServer(t, dir, transport.Config{})
-}
-
-func (qs *qServer) closeStore(t *testing.T) {
-	qs.closeOnce.Do(func() {
-		if err := qs.store.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-}
 
 type created struct {
 	ID             string `json:"id"`

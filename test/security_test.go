@@ -128,19 +128,6 @@ func TestPublishToken(t *testing.T) {
 	}
 }
 
-// mustPublisherID learns the server's publisher id from a publish to an
-// empty room.
-func mustPublisherID(t *testing.T, ts *testServer, token string) string {
-	t.Helper()
-	status, body := httpDo(t, "POST", ts.url("/rooms/probe/broadcast"), []byte(`0`), http.Header{"Authorization": {"Bearer " + token}})
-	if status != 200 {
-		t.Fatalf("probe publish: %d %s", status, body)
-	}
-	_, rest, _ := strings.Cut(string(body), `"id":"`)
-	id, _, _ := strings.Cut(rest, `"`)
-	return id
-}
-
 func TestClientJWT(t *testing.T) {
 	secret := []byte("jwt-secret-for-tests")
 	ts := startServer(t, transport.Config{JWTSecret: string(secret)})
