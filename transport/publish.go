@@ -8,9 +8,10 @@ import (
 	"io"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/messages"
 )
 
 // DashboardRoom is the room POST /dailyDashBoard publishes to.
@@ -144,14 +145,10 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 		writeError(w, http.StatusBadRequest, "invalid_body", "the body is empty; send JSON")
 		return nil, false
 	}
-	if !json.Valid(body) {
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-		return nil, false
-	}
-	// json.Valid accepts invalid UTF-8 inside strings, and every member's
-	// text frame would then carry it (see actors.decodeClientFrame).
-	if !utf8.Valid(body) {
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
+	// messages.CheckJSON refuses invalid UTF-8 too, which json.Valid
+	// accepts inside strings and every member's text frame would carry.
+	if err := messages.CheckJSON(body); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is "+err.Error())
 		return nil, false
 	}
 	return body, true

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -104,13 +103,11 @@ func readQuestionnaireBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "invalid_body", "could not read the body: "+err.Error())
 		return false
-	case !json.Valid(raw):
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-		return false
-	case !utf8.Valid(raw):
-		// Refused like every other JSON input (see readJSONBody), not
-		// repaired by the decoder behind the creator's back.
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
+	}
+	// Refused like every other JSON input (see readJSONBody), not repaired
+	// by the decoder behind the creator's back.
+	if err := messages.CheckJSON(raw); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is "+err.Error())
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
