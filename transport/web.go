@@ -133,7 +133,7 @@ func (a webAssets) serve(w http.ResponseWriter, r *http.Request, urlPath string)
 // name can shadow.
 func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 	if !s.web.serve(w, r, r.URL.Path) {
-		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}
 }
 
@@ -146,7 +146,7 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 func (s *Server) servePage(file string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.web.serve(w, r, file) {
-			writeError(w, http.StatusNotFound, "not_found", "no such route")
+			writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 		}
 	}
 }
