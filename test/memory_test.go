@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -116,7 +117,7 @@ func TestAmplificationKeepsMemoryBounded(t *testing.T) {
 // TestBodyBudget: request bodies being read are bounded node-wide; a POST
 // that would take them past the budget is answered 503 at once.
 func TestBodyBudget(t *testing.T) {
-	ts := startServer(t, transport.Config{BodyBudget: 100, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 100})
 	slow, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestBodyBudget(t *testing.T) {
 // TestBodyBudgetPerAddress: one address may hold no more than an eighth of
 // the body budget, so that its stalled uploads cannot shut others out.
 func TestBodyBudgetPerAddress(t *testing.T) {
-	ts := startServer(t, transport.Config{BodyBudget: 800, MaxPublishBytes: 100, TrustProxy: true, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 800, MaxPublishBytes: 100, TrustProxy: true})
 	slow, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
