@@ -19,6 +19,7 @@ import (
 
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/messages"
+	"github.com/lobby/lobby/transport/wsconn"
 )
 
 const closeGoingAway = websocket.StatusGoingAway
@@ -119,7 +120,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, s
 
 // acceptOptions are every upgrade's (Accept copies them). The origin is
 // checked before the upgrade, with a JSON answer. A client's pings, like
-// its pongs and frames, move its lastSeen as batchConn reads them.
+// its pongs and frames, move its lastSeen as wsconn.Conn reads them.
 var acceptOptions = &websocket.AcceptOptions{
 	Subprotocols:       []string{SubprotocolJSON},
 	InsecureSkipVerify: true,
@@ -217,8 +218,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
 	}, s.metrics)
-	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen,
-		controlRate: s.cfg.ControlRate, controlBurst: float64(s.cfg.ControlBurst)}
+	bw := &wsconn.Writer{ResponseWriter: w, Timeout: s.cfg.WriteTimeout, LastSeen: &conn.lastSeen,
+		ControlRate: s.cfg.ControlRate, ControlBurst: float64(s.cfg.ControlBurst)}
 	opts := plainAcceptOptions
 	if route.speaksJSON {
 		opts = acceptOptions
@@ -230,7 +231,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		s.log.Debug("websocket upgrade failed", slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
-	conn.ws, conn.batch = ws, bw.conn
+	conn.ws, conn.batch = ws, bw.Conn()
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 	if !s.track(conn) {
 		_ = ws.Close(closeGoingAway, reasonShutdown)
@@ -345,7 +346,7 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protoc
 	for {
 		// Wait for the client's next frame here rather than deep inside
 		// coder/websocket's read, with pongs taken care of meanwhile.
-		conn.batch.waitData()
+		conn.batch.WaitData()
 		if !grown {
 			// coder/websocket is about to read a frame, deep down (see
 			// growStack).
@@ -354,7 +355,7 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protoc
 		}
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
-			if errors.Is(err, errControlFlood) {
+			if errors.Is(err, wsconn.ErrControlFlood) {
 				conn.closeNow(websocket.StatusPolicyViolation, reasonControlFlood)
 			}
 			return err
