@@ -63,30 +63,50 @@ type Config struct {
 	Broker broker.Broker
 }
 
+// DefaultConfig is the one table of the node's defaults: each field is
+// what its zero value means. Questionnaires, Logger and Broker are nil:
+// their defaults (no questionnaires, slog.Default(), a single node) are
+// not values to show. cmd/lobby's flags take their defaults from here.
+func DefaultConfig() Config {
+	return Config{
+		Heartbeat:           5 * time.Second,
+		ClientTimeout:       10 * time.Second,
+		History:             100,
+		HistoryTTL:          5 * time.Minute,
+		HistoryBytes:        16 << 20,
+		HistoryBudget:       256 << 20,
+		MaxRooms:            100_000,
+		QuestionnaireLinger: 30 * time.Second,
+	}
+}
+
+// withDefaults fills the fields whose zero (or, for durations and sizes,
+// negative) value means their default from DefaultConfig.
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if c.Heartbeat <= 0 {
-		c.Heartbeat = 5 * time.Second
+		c.Heartbeat = d.Heartbeat
 	}
 	if c.ClientTimeout <= 0 {
-		c.ClientTimeout = 10 * time.Second
+		c.ClientTimeout = d.ClientTimeout
 	}
 	if c.History == 0 {
-		c.History = 100
+		c.History = d.History
 	}
 	if c.HistoryTTL <= 0 {
-		c.HistoryTTL = 5 * time.Minute
+		c.HistoryTTL = d.HistoryTTL
 	}
 	if c.HistoryBytes <= 0 {
-		c.HistoryBytes = 16 << 20
+		c.HistoryBytes = d.HistoryBytes
 	}
 	if c.HistoryBudget == 0 {
-		c.HistoryBudget = 256 << 20
+		c.HistoryBudget = d.HistoryBudget
 	}
 	if c.MaxRooms <= 0 {
-		c.MaxRooms = 100_000
+		c.MaxRooms = d.MaxRooms
 	}
 	if c.QuestionnaireLinger <= 0 {
-		c.QuestionnaireLinger = 30 * time.Second
+		c.QuestionnaireLinger = d.QuestionnaireLinger
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

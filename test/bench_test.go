@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -24,7 +25,7 @@ import (
 func BenchmarkRoomFanout(b *testing.B) {
 	for _, members := range []int{10, 100} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			ts := startServer(b, transport.Config{Logger: slog.New(slog.DiscardHandler), Rate: -1})
+			ts := startServer(b, transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}, Rate: -1})
 			sender := join(b, ts, "/ws/bench")
 			var others []*client
 			for range members - 1 {
@@ -84,7 +85,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 func BenchmarkJoinWhileListingRooms(b *testing.B) {
 	for _, listers := range []int{0, 4} {
 		b.Run(fmt.Sprintf("listers=%d", listers), func(b *testing.B) {
-			ts := startServer(b, transport.Config{Logger: slog.New(slog.DiscardHandler), Rate: -1})
+			ts := startServer(b, transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}, Rate: -1})
 			// 30 000 rooms, made by publishing to them (they keep their
 			// history, so they stay), 16 publishers at a time.
 			var fill sync.WaitGroup

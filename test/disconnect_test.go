@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -17,7 +18,7 @@ import (
 // while their room is being published to: the server's writes to them fail,
 // and a peer that is gone is a lost connection, not a slow consumer.
 func TestResetConnectionsAreCountedAsLost(t *testing.T) {
-	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
 	const n = 40
 	join(t, ts, "/ws/resets") // a member who stays, so the room lives
 	for i := range n {
@@ -46,7 +47,7 @@ func TestResetConnectionsAreCountedAsLost(t *testing.T) {
 // close at once, before their join has completed, while GET /rooms keeps
 // the lobby busy: every frame still reaches the room.
 func TestFrameSentRightBeforeCloseIsDelivered(t *testing.T) {
-	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
 	watcher := join(t, ts, "/ws/lastwords")
 	const n = 150
 

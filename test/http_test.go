@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -72,7 +73,7 @@ func TestPublishToAnEmptyRoom(t *testing.T) {
 		}
 	})
 	t.Run("history off", func(t *testing.T) {
-		ts := startServer(t, transport.Config{History: -1})
+		ts := startServer(t, transport.Config{Config: actors.Config{History: -1}})
 		status, body := httpDo(t, "POST", ts.url("/rooms/nobody/broadcast"), []byte(`{"x":1}`), nil)
 		if status != http.StatusOK || !strings.Contains(string(body), `"delivered":0`) {
 			t.Fatalf("status %d body %s, want 200 with delivered 0", status, body)
@@ -188,7 +189,7 @@ func TestNonWebSocketRequestsToSocketRoutes(t *testing.T) {
 
 func TestRoomsListAndRoomInfo(t *testing.T) {
 	const ttl = 300 * time.Millisecond
-	ts := startServer(t, transport.Config{HistoryTTL: ttl})
+	ts := startServer(t, transport.Config{Config: actors.Config{HistoryTTL: ttl}})
 	type roomList struct {
 		Rooms []struct {
 			Room    string `json:"room"`
@@ -295,7 +296,7 @@ func TestHealthAndReadiness(t *testing.T) {
 // TestBadHandshakesGetJSONErrors: what the WebSocket library would refuse
 // in text/plain is refused before it, with the JSON error shape.
 func TestBadHandshakesGetJSONErrors(t *testing.T) {
-	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
 	const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	const upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
 	tests := []struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -195,7 +196,7 @@ func TestJSONBadInputIsAnsweredAndTheConnectionStays(t *testing.T) {
 }
 
 func TestHistoryRoute(t *testing.T) {
-	ts := startServer(t, transport.Config{History: 3})
+	ts := startServer(t, transport.Config{Config: actors.Config{History: 3}})
 	a := joinJSON(t, ts, "/ws/h")
 	for i := 1; i <= 5; i++ {
 		a.sendJSON(fmt.Sprintf(`{"type":"broadcast","msg":{"n":%d}}`, i))

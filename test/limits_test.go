@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -62,7 +63,7 @@ func TestSlowConsumerIsClosedAndNobodyElseSuffers(t *testing.T) {
 	)
 	// The client timeout is out of the way: the stalled client must be
 	// closed for what it does not read, not for the pongs it does not send.
-	ts := startServer(t, transport.Config{WriteTimeout: writeTimeout, ClientTimeout: time.Hour, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{ClientTimeout: time.Hour, Logger: quietLogger(t)}, WriteTimeout: writeTimeout})
 	_, stalledID := dialStalled(t, ts, "/ws/slow")
 
 	type result struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -76,7 +77,7 @@ func (l *logLines) wait(t *testing.T, msg string, match map[string]any) map[stri
 // it closes, saying who it was and why it ended.
 func TestConnectionLogLines(t *testing.T) {
 	logs := newLogLines()
-	ts := startServer(t, transport.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))}})
 
 	c := join(t, ts, "/ws/logs")
 	open := logs.wait(t, "connection open", map[string]any{"id": c.id})
@@ -121,7 +122,7 @@ func TestConnectionLogLines(t *testing.T) {
 // TestNoConnectionLinesAboveInfo: at warn, opening and closing logs nothing.
 func TestNoConnectionLinesAboveInfo(t *testing.T) {
 	logs := newLogLines()
-	ts := startServer(t, transport.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}})
 	c := join(t, ts, "/ws/quiet")
 	c.ws.Close(websocket.StatusNormalClosure, "")
 	waitMetric(t, ts, `lobby_disconnects_total{reason="client_closed"}`, 1)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -160,7 +161,7 @@ func postUnread(addr, path string, body []byte) (int, error) {
 // TestBodyBudget: request bodies being read are bounded node-wide; a POST
 // that would take them past the budget is answered 503 at once.
 func TestBodyBudget(t *testing.T) {
-	ts := startServer(t, transport.Config{BodyBudget: 100, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 100})
 	slow, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +200,7 @@ func TestBodyBudget(t *testing.T) {
 // TestBodyBudgetPerAddress: one address may hold no more than an eighth of
 // the body budget, so that its stalled uploads cannot shut others out.
 func TestBodyBudgetPerAddress(t *testing.T) {
-	ts := startServer(t, transport.Config{BodyBudget: 800, MaxPublishBytes: 100, TrustProxy: true, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 800, MaxPublishBytes: 100, TrustProxy: true})
 	slow, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)

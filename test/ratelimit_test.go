@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -28,7 +29,7 @@ func TestControlFrameFloodsAreClosed(t *testing.T) {
 		{name: "pongs", opcode: 0xA},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, transport.Config{ControlRate: 10, ControlBurst: 50, Logger: quietLogger(t)})
+			ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, ControlRate: 10, ControlBurst: 50})
 			other := join(t, ts, "/ws/ctl")
 			c, tcp := dialRaw(t, ts, "/ws/ctl")
 			other.readText() // c joined
@@ -45,7 +46,7 @@ func TestControlFrameFloodsAreClosed(t *testing.T) {
 		})
 	}
 	t.Run("within the budget", func(t *testing.T) {
-		ts := startServer(t, transport.Config{ControlRate: 10, ControlBurst: 50, Logger: quietLogger(t)})
+		ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, ControlRate: 10, ControlBurst: 50})
 		c, tcp := dialRaw(t, ts, "/ws/ctl")
 		if _, err := tcp.Write(bytes.Repeat([]byte{0x8A, 0x80, 1, 2, 3, 4}, 40)); err != nil {
 			t.Fatal(err)
@@ -84,7 +85,7 @@ func TestConnectRatePerAddress(t *testing.T) {
 		return resp.StatusCode, resp.Header, body.Bytes()
 	}
 	t.Run("direct", func(t *testing.T) {
-		ts := startServer(t, transport.Config{ConnectRate: 0.5, ConnectBurst: 3, Logger: quietLogger(t)})
+		ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, ConnectRate: 0.5, ConnectBurst: 3})
 		for i := range 3 {
 			if status, _, body := connect(ts, nil); status != http.StatusSwitchingProtocols {
 				t.Fatalf("connect %d: %d %s", i, status, body)
@@ -100,7 +101,7 @@ func TestConnectRatePerAddress(t *testing.T) {
 		}
 	})
 	t.Run("behind a trusted proxy", func(t *testing.T) {
-		ts := startServer(t, transport.Config{ConnectRate: 0.5, ConnectBurst: 2, TrustProxy: true, Logger: quietLogger(t)})
+		ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, ConnectRate: 0.5, ConnectBurst: 2, TrustProxy: true})
 		for _, addr := range []string{"203.0.113.1", "203.0.113.2"} {
 			for i := range 2 {
 				// The proxy appends the address it saw to what the client sent.
@@ -128,7 +129,7 @@ func TestConnectRatePerAddress(t *testing.T) {
 // fresh one every time. A connection starts with the share of its frame
 // burst that its address's connect budget has left.
 func TestReconnectsDoNotRefillTheFrameBurst(t *testing.T) {
-	ts := startServer(t, transport.Config{Rate: 0.01, RateBurst: 20, ConnectRate: 0.01, ConnectBurst: 4, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, Rate: 0.01, RateBurst: 20, ConnectRate: 0.01, ConnectBurst: 4})
 	var accepted []int
 	for range 4 {
 		c := joinJSON(t, ts, "/ws/again")
@@ -173,7 +174,7 @@ func TestOneSendersBurstDoesNotCloseItsReaders(t *testing.T) {
 		{name: "control characters", fill: 0x01},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+			ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
 			room := "/ws/burst"
 			var readers []*client
 			for range 20 {
@@ -229,7 +230,7 @@ func TestOneSendersBurstDoesNotCloseItsReaders(t *testing.T) {
 // not held to the per-address connect rate that rooms are; and they speak
 // no subprotocol, so a client asking for lobby.v1 is not told they do.
 func TestQuestionnaireSocketsShareAnAddress(t *testing.T) {
-	qs := startQServer(t, t.TempDir(), transport.Config{ConnectRate: 0.01, ConnectBurst: 2, Logger: quietLogger(t)})
+	qs := startQServer(t, t.TempDir(), transport.Config{Config: actors.Config{Logger: quietLogger(t)}, ConnectRate: 0.01, ConnectBurst: 2})
 	c := createQuestionnaire(t, qs.testServer, threeQuestions)
 	for i := range 10 {
 		p := dialParticipant(t, qs.testServer, c, fmt.Sprintf("p%d", i))

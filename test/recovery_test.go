@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -21,7 +22,7 @@ func TestRecoveryUnderLoad(t *testing.T) {
 	// The history must outlast a reconnect at the publish rate even on a
 	// loaded CI machine under the race detector; the hand-off is what is
 	// tested here, trimming has its own test.
-	ts := startServer(t, transport.Config{History: total})
+	ts := startServer(t, transport.Config{Config: actors.Config{History: total}})
 	sub := joinJSON(t, ts, "/ws/feed")
 	epoch := sub.welcome.Epoch
 
@@ -104,7 +105,7 @@ func TestRecoveryCases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, transport.Config{History: 3})
+			ts := startServer(t, transport.Config{Config: actors.Config{History: 3}})
 			keeper := joinJSON(t, ts, "/ws/r") // keeps the room and its epoch
 			epoch := keeper.welcome.Epoch
 			for i := 1; i <= 6; i++ {
@@ -137,7 +138,7 @@ func TestRecoveryCases(t *testing.T) {
 }
 
 func TestRecoveryAcrossARecreatedRoom(t *testing.T) {
-	ts := startServer(t, transport.Config{HistoryTTL: 50 * time.Millisecond})
+	ts := startServer(t, transport.Config{Config: actors.Config{HistoryTTL: 50 * time.Millisecond}})
 	first := joinJSON(t, ts, "/ws/gone")
 	first.sendJSON(`{"type":"broadcast","msg":1}`)
 	first.nextOf("message")

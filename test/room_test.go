@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -182,7 +183,7 @@ func TestEcho(t *testing.T) {
 }
 
 func TestSilentClientIsClosedAndItsRoomTold(t *testing.T) {
-	ts := startServer(t, transport.Config{Heartbeat: 50_000_000, ClientTimeout: 300_000_000})
+	ts := startServer(t, transport.Config{Config: actors.Config{Heartbeat: 50_000_000, ClientTimeout: 300_000_000}})
 	a := join(t, ts, "/ws/hb")
 	// B reads its welcome, then never reads again, so it never answers a
 	// ping.
@@ -200,7 +201,7 @@ func TestSilentClientIsClosedAndItsRoomTold(t *testing.T) {
 // transport/wire.go); a client that answers them must outlive many client
 // timeouts, and its own pings must be answered.
 func TestClientAnsweringPingsStaysConnected(t *testing.T) {
-	ts := startServer(t, transport.Config{Heartbeat: 50 * time.Millisecond, ClientTimeout: 300 * time.Millisecond})
+	ts := startServer(t, transport.Config{Config: actors.Config{Heartbeat: 50 * time.Millisecond, ClientTimeout: 300 * time.Millisecond}})
 	pings := make(chan struct{}, 1)
 	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()

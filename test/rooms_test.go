@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -87,7 +88,7 @@ func TestRoomsArePaged(t *testing.T) {
 // TestRoomCap: past --max-rooms a join that would create a room is closed
 // 1013 and a publish is answered 503; existing rooms go on.
 func TestRoomCap(t *testing.T) {
-	ts := startServer(t, transport.Config{MaxRooms: 2})
+	ts := startServer(t, transport.Config{Config: actors.Config{MaxRooms: 2}})
 	a := join(t, ts, "/ws/one")
 	join(t, ts, "/ws/two")
 	c := dial(t, ts, "/ws/three")
@@ -111,7 +112,7 @@ func TestRoomCap(t *testing.T) {
 // the ones kept.
 func TestHistoryBudgetBoundsManyRooms(t *testing.T) {
 	const budget = 4 << 20
-	ts := startServer(t, transport.Config{HistoryBudget: budget, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{HistoryBudget: budget, Logger: quietLogger(t)}})
 	body := append(append([]byte(`"`), bytes.Repeat([]byte("x"), 60<<10)...), '"')
 	const rooms, each = 20, 8 // 160 publishes of 60 KiB: ~28 MiB counted
 	for r := range rooms {

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -53,7 +54,7 @@ func TestShutdownFlushesThenClosesEverySocketWith1001(t *testing.T) {
 }
 
 func TestReadinessTurnsFalseWhenDraining(t *testing.T) {
-	srv := transport.New(transport.Config{Logger: testLogger(t)})
+	srv := transport.New(transport.Config{Config: actors.Config{Logger: testLogger(t)}})
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusOK {
@@ -100,7 +101,7 @@ func TestShutdownDeadlineClosesClientsThatDoNotAnswer(t *testing.T) {
 }
 
 func TestStoppedServerLeavesNoGoroutines(t *testing.T) {
-	ts := startServer(t, transport.Config{Heartbeat: 20 * time.Millisecond})
+	ts := startServer(t, transport.Config{Config: actors.Config{Heartbeat: 20 * time.Millisecond}})
 	var clients []*client
 	for range 5 {
 		clients = append(clients, join(t, ts, "/ws/leak"))
@@ -136,7 +137,7 @@ func TestStoppedServerLeavesNoGoroutines(t *testing.T) {
 // WebSockets are closed 1001 at once all the same, while Shutdown waits
 // for that request, which then completes.
 func TestStalledRequestDoesNotHoldUpTheSockets(t *testing.T) {
-	ts := startServer(t, transport.Config{Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
 	var clients []*client
 	for range 10 {
 		clients = append(clients, join(t, ts, "/ws/stall"))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -27,7 +28,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("set LOBBY_SOAK to a duration to run the soak test")
 	}
 	const clients = 2000
-	ts := startServer(t, transport.Config{HistoryTTL: time.Second, Logger: quietLogger(t)})
+	ts := startServer(t, transport.Config{Config: actors.Config{HistoryTTL: time.Second, Logger: quietLogger(t)}})
 
 	goroutinesBefore := runtime.NumGoroutine()
 	runtime.GC()

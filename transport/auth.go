@@ -36,7 +36,7 @@ func (s *Server) publishRoute(h http.HandlerFunc, maxBody int64) http.HandlerFun
 			}
 		}()
 		if err := s.checkPostOrigin(r); err != nil {
-			writeError(sw, http.StatusForbidden, "forbidden_origin", err.Error())
+			writeError(sw, http.StatusForbidden, codeForbiddenOrigin, err.Error())
 			return
 		}
 		if len(want) > 0 {
@@ -45,7 +45,7 @@ func (s *Server) publishRoute(h http.HandlerFunc, maxBody int64) http.HandlerFun
 			// first differs.
 			if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 				sw.Header().Set("WWW-Authenticate", `Bearer realm="lobby publish"`)
-				writeError(sw, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <publish token>")
+				writeError(sw, http.StatusUnauthorized, codeUnauthorized, "this route needs Authorization: Bearer <publish token>")
 				return
 			}
 		}
@@ -55,7 +55,7 @@ func (s *Server) publishRoute(h http.HandlerFunc, maxBody int64) http.HandlerFun
 			addr := remoteAddr(r, s.cfg.TrustProxy)
 			if !s.bodies.reserve(addr, n) {
 				sw.Header().Set("Retry-After", "1")
-				writeError(sw, http.StatusServiceUnavailable, "over_capacity", "the server is reading as many request bodies as it takes; retry later")
+				writeError(sw, http.StatusServiceUnavailable, codeOverCapacity, "the server is reading as many request bodies as it takes; retry later")
 				return
 			}
 			defer s.bodies.release(addr, n)
@@ -114,21 +114,21 @@ func (s *Server) readRoute(h http.HandlerFunc, perRoom bool) http.HandlerFunc {
 		}
 		if !perRoom {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby publish"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "with client auth on, listing rooms needs Authorization: Bearer <publish token>")
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "with client auth on, listing rooms needs Authorization: Bearer <publish token>")
 			return
 		}
 		room := r.PathValue("room")
 		if !validRoom(room) {
-			writeError(w, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
+			writeError(w, http.StatusBadRequest, codeInvalidRoom, invalidRoomMessage)
 			return
 		}
 		if err := s.checkClientToken(r, room); err != nil {
 			if errors.Is(err, errForbiddenRoom) {
-				writeError(w, http.StatusForbidden, "forbidden", "the token does not allow room "+room)
+				writeError(w, http.StatusForbidden, codeForbidden, "the token does not allow room "+room)
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, err.Error())
 			return
 		}
 		h(w, r)

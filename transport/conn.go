@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lobby/lobby/transport/wsconn"
 )
 
 // wsConn is one client's socket as its actor sees it (actors.Conn): a
@@ -24,12 +26,12 @@ import (
 type wsConn struct {
 	// Static after construction.
 	ws      *websocket.Conn
-	batch   *batchConn
+	batch   *wsconn.Conn
 	limits  connLimits
 	metrics *metrics
 
 	// lastSeen is the UnixNano time the client last proved alive: the
-	// last read that brought its bytes (batchConn sets it).
+	// last read that brought its bytes (wsconn.Conn sets it).
 	lastSeen atomic.Int64
 
 	// actorDone is closed when the connection's actor has stopped.
@@ -44,7 +46,7 @@ type wsConn struct {
 	mu sync.Mutex // guards the fields below
 	// queue holds frames not yet taken by the writer; spare is the writer's
 	// last batch, reused so that a steady stream allocates no slices.
-	queue, spare []outFrame
+	queue, spare []wsconn.Frame
 	queuedBytes  int
 	writing      bool // a writer goroutine is running
 	pingDue      bool // the writer is to send a ping
@@ -62,11 +64,6 @@ type connLimits struct {
 
 // idleQueueCap is the largest queue capacity an idle connection keeps.
 const idleQueueCap = 4
-
-type outFrame struct {
-	data   []byte
-	binary bool
-}
 
 // Close reasons the server gives.
 const (
@@ -100,7 +97,7 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 		c.abortLocked(websocket.StatusPolicyViolation, reasonSlowConsumer)
 		return false
 	}
-	c.queue = append(c.queue, outFrame{data: data, binary: binary})
+	c.queue = append(c.queue, wsconn.Frame{Data: data, Binary: binary})
 	c.queuedBytes += len(data)
 	c.startWriterLocked()
 	// A producer that finds the queue a quarter full gives its CPU to the
@@ -130,7 +127,7 @@ func (c *wsConn) Close(code int, reason string) {
 	c.startWriterLocked()
 }
 
-// Ping implements actors.Conn. The writer sends the ping (see batchConn);
+// Ping implements actors.Conn. The writer sends the ping (see wsconn.Conn);
 // the pong, whenever it comes, moves lastSeen.
 func (c *wsConn) Ping() {
 	c.mu.Lock()
@@ -277,10 +274,10 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// writeBatch writes frames in one socket write (see batchConn.writeFrames).
+// writeBatch writes frames in one socket write (see wsconn.Conn.WriteFrames).
 // The write timeout bounds each socket write of the batch.
-func (c *wsConn) writeBatch(frames []outFrame, ping bool) error {
-	return c.batch.writeFrames(frames, ping)
+func (c *wsConn) writeBatch(frames []wsconn.Frame, ping bool) error {
+	return c.batch.WriteFrames(frames, ping)
 }
 
 func isTimeout(err error) bool {
@@ -325,7 +322,7 @@ func (c *wsConn) shutdown() {
 		c.closing = true
 	}
 	c.mu.Unlock()
-	c.batch.release(closeFlushTimeout)
+	c.batch.Release(wsconn.CloseFlushTimeout)
 	c.closeTCP()
 	c.goroutines.Wait()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/transport/wsconn"
 )
 
 // serverConn upgrades one connection the way serveSocket does and hands
@@ -22,13 +23,13 @@ func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
 	conns := make(chan *wsConn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := newWSConn(limits, m)
-		bw := &batchingWriter{ResponseWriter: w, timeout: limits.writeTimeout}
+		bw := &wsconn.Writer{ResponseWriter: w, Timeout: limits.writeTimeout}
 		ws, err := websocket.Accept(bw, r, nil)
 		if err != nil {
 			tb.Error(err)
 			return
 		}
-		c.ws, c.batch = ws, bw.conn
+		c.ws, c.batch = ws, bw.Conn()
 		conns <- c
 	}))
 	tb.Cleanup(srv.Close)

@@ -5,6 +5,70 @@ import (
 	"net/http"
 )
 
+// The error codes of every HTTP error answer, the "error" of
+// {"error":"<code>","message":"<human text>"}, each with its status and
+// when it is given. Clients match on them: they never change.
+const (
+	// codeUnauthorized is 401: the route needs a token (publish, presenter or client JWT) and the request has none, or a bad one.
+	codeUnauthorized = "unauthorized"
+	// codeForbidden is 403: the token is valid but does not allow this room or questionnaire.
+	codeForbidden = "forbidden"
+	// codeForbiddenOrigin is 403: a browser Origin that is neither the server's own nor one --allowed-origins lists.
+	codeForbiddenOrigin = "forbidden_origin"
+	// codeForbiddenHost is 403: a Host that RestrictHosts refuses (DNS rebinding).
+	codeForbiddenHost = "forbidden_host"
+	// codeInvalidRoom is 400: a room name that is not 1 to 64 characters of A-Z a-z 0-9 _ . -.
+	codeInvalidRoom = "invalid_room"
+	// codeInvalidBody is 400: a body that could not be read, is empty, or is not the route's shape.
+	codeInvalidBody = "invalid_body"
+	// codeInvalidJSON is 400: a body that is not valid JSON, or not valid UTF-8 (messages.CheckJSON).
+	codeInvalidJSON = "invalid_json"
+	// codeInvalidID is 400: a session id that is not a UUID.
+	codeInvalidID = "invalid_id"
+	// codeInvalidLimit is 400: a rooms page limit out of range.
+	codeInvalidLimit = "invalid_limit"
+	// codeInvalidSince is 400: a since that is not a sequence number.
+	codeInvalidSince = "invalid_since"
+	// codeInvalidEpoch is 400: an epoch too long to be one.
+	codeInvalidEpoch = "invalid_epoch"
+	// codeInvalidQuery is 400: a query string that does not parse.
+	codeInvalidQuery = "invalid_query"
+	// codeInvalidHandshake is 400: a WebSocket handshake that RFC 6455 refuses.
+	codeInvalidHandshake = "invalid_handshake"
+	// codeInvalidQuestionnaire is 400: a questionnaire definition out of its bounds (PROTOCOL.md, "Questionnaire routes").
+	codeInvalidQuestionnaire = "invalid_questionnaire"
+	// codeInvalidParticipant is 400: a participant id that is missing or malformed.
+	codeInvalidParticipant = "invalid_participant"
+	// codeUnsupportedVersion is 426: a WebSocket version other than 13.
+	codeUnsupportedVersion = "unsupported_version"
+	// codeUpgradeRequired is 426: a plain HTTP request on a WebSocket route.
+	codeUpgradeRequired = "upgrade_required"
+	// codeMethodNotAllowed is 405: a method the route does not serve.
+	codeMethodNotAllowed = "method_not_allowed"
+	// codeNotFound is 404: no route serves the path.
+	codeNotFound = "not_found"
+	// codeUnknownRoom is 404: no such room.
+	codeUnknownRoom = "unknown_room"
+	// codeUnknownSession is 404: no such session.
+	codeUnknownSession = "unknown_session"
+	// codeUnknownQuestionnaire is 404: no such questionnaire.
+	codeUnknownQuestionnaire = "unknown_questionnaire"
+	// codeBodyTooLarge is 413: a body over the route's limit, or over what the cluster can carry.
+	codeBodyTooLarge = "body_too_large"
+	// codeRateLimited is 429: too many connects from one address (with Retry-After).
+	codeRateLimited = "rate_limited"
+	// codeOverCapacity is 503: the server has as many connections, or request bodies, as it takes.
+	codeOverCapacity = "over_capacity"
+	// codeTooManyRooms is 503: a publish that would create a room past MaxRooms.
+	codeTooManyRooms = "too_many_rooms"
+	// codeDraining is 503: the server is shutting down.
+	codeDraining = "draining"
+	// codeUnavailable is 503: the lobby or the cluster did not answer or acknowledge.
+	codeUnavailable = "unavailable"
+	// codeStoreError is 500: the questionnaire store failed.
+	codeStoreError = "store_error"
+)
+
 // errorBody is every route's error answer:
 // {"error":"<code>","message":"<human text>"}.
 type errorBody struct {
@@ -21,14 +85,14 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 // or it was and its acknowledgement was lost.
 func writeClusterUnavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, "unavailable",
+	writeError(w, http.StatusServiceUnavailable, codeUnavailable,
 		"the cluster is unavailable: the message may not have been delivered (or it was, and its acknowledgement was lost); retry later")
 }
 
 // writeClusterTooBig answers a publish or send too big for the cluster's
 // NATS (its max_payload): nothing was sent.
 func writeClusterTooBig(w http.ResponseWriter) {
-	writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+	writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 		"the body is larger than the cluster can carry (NATS max_payload, less room for headers): nothing was sent")
 }
 
@@ -65,10 +129,10 @@ func (m *muxErrorWriter) WriteHeader(status int) {
 		return
 	}
 	m.wrote = true
-	code, msg := "not_found", "no such route"
+	code, msg := codeNotFound, "no such route"
 	switch status {
 	case http.StatusMethodNotAllowed:
-		code, msg = "method_not_allowed", "method not allowed on this route"
+		code, msg = codeMethodNotAllowed, "method not allowed on this route"
 	case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		m.ResponseWriter.WriteHeader(status)
 		return

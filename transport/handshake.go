@@ -20,21 +20,21 @@ type handshakeError struct {
 func checkHandshake(w http.ResponseWriter, r *http.Request) *handshakeError {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		return &handshakeError{http.StatusMethodNotAllowed, "method_not_allowed", "a WebSocket handshake is a GET request"}
+		return &handshakeError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "a WebSocket handshake is a GET request"}
 	}
 	if !r.ProtoAtLeast(1, 1) {
-		return &handshakeError{http.StatusBadRequest, "invalid_handshake", "a WebSocket handshake needs HTTP/1.1, not " + r.Proto}
+		return &handshakeError{http.StatusBadRequest, codeInvalidHandshake, "a WebSocket handshake needs HTTP/1.1, not " + r.Proto}
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {
 		w.Header().Set("Sec-WebSocket-Version", "13")
-		return &handshakeError{http.StatusUpgradeRequired, "unsupported_version", "only WebSocket version 13 is supported"}
+		return &handshakeError{http.StatusUpgradeRequired, codeUnsupportedVersion, "only WebSocket version 13 is supported"}
 	}
 	keys := r.Header.Values("Sec-WebSocket-Key")
 	if len(keys) != 1 {
-		return &handshakeError{http.StatusBadRequest, "invalid_handshake", "a WebSocket handshake needs exactly one Sec-WebSocket-Key"}
+		return &handshakeError{http.StatusBadRequest, codeInvalidHandshake, "a WebSocket handshake needs exactly one Sec-WebSocket-Key"}
 	}
 	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
-		return &handshakeError{http.StatusBadRequest, "invalid_handshake", "Sec-WebSocket-Key must be 16 bytes in base64"}
+		return &handshakeError{http.StatusBadRequest, codeInvalidHandshake, "Sec-WebSocket-Key must be 16 bytes in base64"}
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ const maxRoomLen = 64
 func roomFromPath(w http.ResponseWriter, r *http.Request) (string, bool) {
 	room := r.PathValue("room")
 	if !validRoom(room) {
-		writeError(w, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
+		writeError(w, http.StatusBadRequest, codeInvalidRoom, invalidRoomMessage)
 		return "", false
 	}
 	return room, true

@@ -8,9 +8,10 @@ import (
 	"io"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/lobby/lobby/messages"
 )
 
 // DashboardRoom is the room POST /dailyDashBoard publishes to.
@@ -56,7 +57,7 @@ func (s *Server) publishDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkStatistics(body); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_body", "the body must be a JSON array of statistic records: "+err.Error())
+		writeError(w, http.StatusBadRequest, codeInvalidBody, "the body must be a JSON array of statistic records: "+err.Error())
 		return
 	}
 	s.publish(w, r, DashboardRoom, body)
@@ -109,7 +110,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 	}
 	if res.RoomLimit {
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "too_many_rooms", "the server has as many rooms as it may keep; retry later or publish to an existing room")
+		writeError(w, http.StatusServiceUnavailable, codeTooManyRooms, "the server has as many rooms as it may keep; retry later or publish to an existing room")
 		return
 	}
 	// The room answers once it has handed the message to every member.
@@ -132,26 +133,22 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+			writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 				fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxPublishBytes))
 			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "invalid_body", "could not read the body: "+err.Error())
+		writeError(w, http.StatusBadRequest, codeInvalidBody, "could not read the body: "+err.Error())
 		return nil, false
 	}
 	body := bytes.TrimSpace(raw)
 	if len(body) == 0 {
-		writeError(w, http.StatusBadRequest, "invalid_body", "the body is empty; send JSON")
+		writeError(w, http.StatusBadRequest, codeInvalidBody, "the body is empty; send JSON")
 		return nil, false
 	}
-	if !json.Valid(body) {
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-		return nil, false
-	}
-	// json.Valid accepts invalid UTF-8 inside strings, and every member's
-	// text frame would then carry it (see actors.decodeClientFrame).
-	if !utf8.Valid(body) {
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
+	// messages.CheckJSON refuses invalid UTF-8 too, which json.Valid
+	// accepts inside strings and every member's text frame would carry.
+	if err := messages.CheckJSON(body); err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, "the body is "+err.Error())
 		return nil, false
 	}
 	return body, true
@@ -186,7 +183,7 @@ func bodyReservation(r *http.Request, limit int64) int64 {
 func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 	to, err := uuid.Parse(r.PathValue("id"))
 	if err != nil || len(r.PathValue("id")) != 36 {
-		writeError(w, http.StatusBadRequest, "invalid_id", "a session id is a UUID such as 6f0c2a43-52a4-4f3e-9b8e-2b1a5a2d7c10")
+		writeError(w, http.StatusBadRequest, codeInvalidID, "a session id is a UUID such as 6f0c2a43-52a4-4f3e-9b8e-2b1a5a2d7c10")
 		return
 	}
 	body, ok := s.readJSONBody(w, r)
@@ -207,7 +204,7 @@ func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !res.Delivered {
-		writeError(w, http.StatusNotFound, "unknown_session", "no session "+to.String())
+		writeError(w, http.StatusNotFound, codeUnknownSession, "no session "+to.String())
 		return
 	}
 	s.metrics.received.Inc()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -18,7 +17,7 @@ import (
 	"github.com/lobby/lobby/messages"
 )
 
-// The questionnaire's routes (SPEC.md, "Questionnaire"): create, read,
+// The questionnaire's routes (PROTOCOL.md, "Questionnaire routes"): create, read,
 // results, and the presenter's and participants' sockets. Everything they
 // decide is the actors' (actors/questionnaires.go); these handlers read
 // requests and write answers.
@@ -71,7 +70,7 @@ func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
 	var invalid *actors.InvalidQuestionnaireError
 	switch {
 	case errors.As(err, &invalid):
-		writeError(w, http.StatusBadRequest, "invalid_questionnaire", invalid.Reason)
+		writeError(w, http.StatusBadRequest, codeInvalidQuestionnaire, invalid.Reason)
 		return
 	case err != nil:
 		s.storeFailed(w, r, err)
@@ -98,25 +97,23 @@ func readQuestionnaireBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+		writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 			fmt.Sprintf("a questionnaire is at most %d bytes of JSON", maxQuestionnaireBytes))
 		return false
 	case err != nil:
-		writeError(w, http.StatusBadRequest, "invalid_body", "could not read the body: "+err.Error())
+		writeError(w, http.StatusBadRequest, codeInvalidBody, "could not read the body: "+err.Error())
 		return false
-	case !json.Valid(raw):
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid JSON")
-		return false
-	case !utf8.Valid(raw):
-		// Refused like every other JSON input (see readJSONBody), not
-		// repaired by the decoder behind the creator's back.
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not valid UTF-8")
+	}
+	// Refused like every other JSON input (see readJSONBody), not repaired
+	// by the decoder behind the creator's back.
+	if err := messages.CheckJSON(raw); err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, "the body is "+err.Error())
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_body",
+		writeError(w, http.StatusBadRequest, codeInvalidBody,
 			`the body is {"title":"..","questions":[{"text":"..","options":["..",".."]}]}: `+err.Error())
 		return false
 	}
@@ -145,7 +142,7 @@ func (s *Server) getQuestionnaireResults(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		if token == "" && errors.Is(err, actors.ErrWrongToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby questionnaire"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "this route needs Authorization: Bearer <presenter token>")
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "this route needs Authorization: Bearer <presenter token>")
 			return
 		}
 		s.questionnaireError(w, r, err)
@@ -169,7 +166,7 @@ func (s *Server) servePresenter(w http.ResponseWriter, r *http.Request) {
 			token, _ = bearer(r)
 		}
 		if token == "" {
-			s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, "unauthorized", "the presenter's socket needs ?token=<presenter token>")
+			s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, codeUnauthorized, "the presenter's socket needs ?token=<presenter token>")
 			return false
 		}
 		if err := s.node.AuthorizePresenter(r.Context(), id, token); err != nil {
@@ -192,7 +189,7 @@ func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
 	id, participant := r.PathValue("id"), r.URL.Query().Get("participant")
 	authorize := func(w http.ResponseWriter, r *http.Request) bool {
 		if !validParticipant(participant) {
-			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_participant", invalidParticipantMessage)
+			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeInvalidParticipant, invalidParticipantMessage)
 			return false
 		}
 		if _, err := s.node.Questionnaire(r.Context(), id); err != nil {
@@ -211,9 +208,9 @@ func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
 func (s *Server) questionnaireError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, actors.ErrUnknownQuestionnaire):
-		writeError(w, http.StatusNotFound, "unknown_questionnaire", "no questionnaire "+r.PathValue("id"))
+		writeError(w, http.StatusNotFound, codeUnknownQuestionnaire, "no questionnaire "+r.PathValue("id"))
 	case errors.Is(err, actors.ErrWrongToken):
-		writeError(w, http.StatusForbidden, "forbidden", "that is not this questionnaire's presenter token")
+		writeError(w, http.StatusForbidden, codeForbidden, "that is not this questionnaire's presenter token")
 	default:
 		s.storeFailed(w, r, err)
 	}
@@ -224,9 +221,9 @@ func (s *Server) questionnaireError(w http.ResponseWriter, r *http.Request, err 
 func (s *Server) refuseQuestionnaire(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, actors.ErrUnknownQuestionnaire):
-		s.refuse(w, r, refusedNotFound, http.StatusNotFound, "unknown_questionnaire", "no questionnaire "+r.PathValue("id"))
+		s.refuse(w, r, refusedNotFound, http.StatusNotFound, codeUnknownQuestionnaire, "no questionnaire "+r.PathValue("id"))
 	case errors.Is(err, actors.ErrWrongToken):
-		s.refuse(w, r, refusedForbidden, http.StatusForbidden, "forbidden", "that is not this questionnaire's presenter token")
+		s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeForbidden, "that is not this questionnaire's presenter token")
 	default:
 		s.storeFailed(w, r, err)
 	}
@@ -236,5 +233,5 @@ func (s *Server) refuseQuestionnaire(w http.ResponseWriter, r *http.Request, err
 // client is told only that it did.
 func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("questionnaire store failed", slog.String("path", r.URL.Path), slog.Any("err", err))
-	writeError(w, http.StatusInternalServerError, "store_error", "the questionnaire store failed; the server's log says why")
+	writeError(w, http.StatusInternalServerError, codeStoreError, "the questionnaire store failed; the server's log says why")
 }

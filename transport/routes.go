@@ -73,7 +73,7 @@ func (s *Server) hostGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.checkHost(r) {
 			s.metrics.httpRejected.WithLabelValues("403").Inc()
-			writeError(w, http.StatusForbidden, "forbidden_host",
+			writeError(w, http.StatusForbidden, codeForbiddenHost,
 				"this server does not answer to host "+strconv.Quote(r.Host)+"; start it with --allowed-hosts to allow it")
 			return
 		}
@@ -117,14 +117,14 @@ func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 	if q.Has("limit") {
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > maxRoomsPage {
-			writeError(w, http.StatusBadRequest, "invalid_limit", fmt.Sprintf("limit must be a number from 1 to %d", maxRoomsPage))
+			writeError(w, http.StatusBadRequest, codeInvalidLimit, fmt.Sprintf("limit must be a number from 1 to %d", maxRoomsPage))
 			return
 		}
 		limit = n
 	}
 	after := q.Get("after")
 	if after != "" && !validRoom(after) {
-		writeError(w, http.StatusBadRequest, "invalid_room", "after: "+invalidRoomMessage)
+		writeError(w, http.StatusBadRequest, codeInvalidRoom, "after: "+invalidRoomMessage)
 		return
 	}
 	rooms, more, err := s.node.Rooms(r.Context(), after, limit)
@@ -158,7 +158,7 @@ func (s *Server) getRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !info.Found {
-		writeError(w, http.StatusNotFound, "unknown_room", "no room "+name)
+		writeError(w, http.StatusNotFound, codeUnknownRoom, "no room "+name)
 		return
 	}
 	body := roomBody{Room: info.Room, Members: make([]string, len(info.Members)), Seq: info.Seq, Epoch: info.Epoch}
@@ -189,7 +189,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	if q := r.URL.Query(); q.Has("since") {
 		var err error
 		if since, err = strconv.ParseUint(q.Get("since"), 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_since", "since must be a message sequence number (0 or more)")
+			writeError(w, http.StatusBadRequest, codeInvalidSince, "since must be a message sequence number (0 or more)")
 			return
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.Found {
-		writeError(w, http.StatusNotFound, "unknown_room", "no room "+name)
+		writeError(w, http.StatusNotFound, codeUnknownRoom, "no room "+name)
 		return
 	}
 	writeHistory(w, historyBody{Room: name, Epoch: h.Epoch, Seq: h.Seq, Complete: h.Complete, Messages: h.Entries})
@@ -242,7 +242,7 @@ func writeHistory(w http.ResponseWriter, h historyBody) {
 }
 
 func writeUnavailable(w http.ResponseWriter, err error) {
-	writeError(w, http.StatusServiceUnavailable, "unavailable", "the lobby did not answer: "+err.Error())
+	writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the lobby did not answer: "+err.Error())
 }
 
 // EnablePprof serves net/http/pprof under /debug/pprof/. Call it before

@@ -17,18 +17,21 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
-	"github.com/lobby/lobby/actors/broker"
-	"github.com/lobby/lobby/actors/questionnaire/store"
 )
 
-// Config configures a Server. Every field's zero value means its default.
+// Config configures a Server. Every field's zero value means its default
+// (DefaultConfig).
 type Config struct {
-	// Heartbeat is how often the server pings a WebSocket client.
-	// Zero means 5 s.
-	Heartbeat time.Duration
-	// ClientTimeout is how long a client may go without answering (no
-	// frame, no pong) before it is closed. Zero means 10 s.
-	ClientTimeout time.Duration
+	// Config is the actor node's settings: heartbeat, client timeout,
+	// history, rooms, questionnaires, logger and broker. The server adds
+	// these meanings: History also bounds GET /rooms/{room}/history; a
+	// publish that would create a room past MaxRooms is answered 503
+	// too_many_rooms; with Broker set, /readyz answers 503 while the
+	// broker is disconnected and publishes it cannot store are answered
+	// 503 unavailable; Logger receives the server's logs too; Nil
+	// Questionnaires means the questionnaire routes are not served (404).
+	actors.Config
+
 	// SendQueue is the most frames queued for one client before it is
 	// closed as a slow consumer. Zero means 256.
 	SendQueue int
@@ -44,19 +47,6 @@ type Config struct {
 	// MaxPublishBytes is the largest HTTP publish body; a larger one is
 	// answered 413. Zero means 1 MiB.
 	MaxPublishBytes int64
-	// History is how many messages a room keeps for recovery and
-	// GET /rooms/{room}/history. Zero means 100; negative keeps none.
-	History int
-	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
-	HistoryTTL time.Duration
-	// HistoryBudget bounds the memory all rooms' histories hold together
-	// (messages and their frames); past it the oldest entries, whatever
-	// their room, are dropped first. Zero means 256 MiB; negative, none.
-	HistoryBudget int
-	// MaxRooms is the most rooms kept at once; a join that would create
-	// one more is closed 1013 "too many rooms", a publish answered 503
-	// too_many_rooms. Zero means 100 000.
-	MaxRooms int
 	// BodyBudget bounds the bytes of HTTP request bodies read at once,
 	// node-wide: each POST is charged its Content-Length (twice its
 	// route's largest body when it has none) while it is served, and one
@@ -128,48 +118,63 @@ type Config struct {
 	// DrainTimeout bounds Shutdown when its context has no deadline.
 	// Zero means 10 s.
 	DrainTimeout time.Duration
-	// Questionnaires keeps the questionnaires (SPEC.md, "Questionnaire").
-	// Nil means the questionnaire routes are not served (404). The server
-	// does not close it: close it after Shutdown, which stops every actor
-	// that uses it.
-	Questionnaires store.Store
 	// PublisherID is the id HTTP publishes carry as their sender.
 	// Zero means a random id chosen at start.
 	PublisherID uuid.UUID
-	// Logger receives the server's logs. Nil means slog.Default().
-	Logger *slog.Logger
-	// Broker, when set, makes this server one node of a cluster
-	// (actors.Config.Broker): /readyz then answers 503 while the broker
-	// is disconnected, and publishes it cannot store are answered 503
-	// unavailable. The caller closes it after Shutdown. Nil means a
-	// single node.
-	Broker broker.Broker
 	// Collectors are more metrics to serve at /metrics, such as the
 	// broker's. Nil means none.
 	Collectors []prometheus.Collector
 }
 
+// DefaultConfig is the one table of the server's defaults: each field is
+// what its zero value means, the node's from actors.DefaultConfig.
+// RateBytesBurst (SendQueueBytes/8, at least MaxMessageBytes) and
+// PublisherID (random) are zero: their defaults are derived at New.
+// cmd/lobby's flags take their defaults from here.
+func DefaultConfig() Config {
+	return Config{
+		Config:          actors.DefaultConfig(),
+		SendQueue:       256,
+		SendQueueBytes:  4 << 20,
+		WriteTimeout:    10 * time.Second,
+		MaxMessageBytes: 64 << 10,
+		MaxPublishBytes: 1 << 20,
+		BodyBudget:      64 << 20,
+		MaxConnections:  100_000,
+		Rate:            100,
+		RateBurst:       200,
+		RateBytes:       1 << 20,
+		ControlRate:     10,
+		ControlBurst:    50,
+		ConnectRate:     20,
+		ConnectBurst:    100,
+		DrainTimeout:    10 * time.Second,
+	}
+}
+
+// withDefaults fills the server's own fields from DefaultConfig, and the
+// logger, which the server uses too; actors.NewNode fills the rest of the
+// node's.
 func (c Config) withDefaults() Config {
-	positive(&c.Heartbeat, 5*time.Second)
-	positive(&c.ClientTimeout, 10*time.Second)
-	positive(&c.WriteTimeout, 10*time.Second)
-	positive(&c.DrainTimeout, 10*time.Second)
-	positive(&c.SendQueue, 256)
-	positive(&c.SendQueueBytes, 4<<20)
-	positive(&c.MaxMessageBytes, 64<<10)
-	positive(&c.MaxPublishBytes, 1<<20)
-	positive(&c.BodyBudget, 64<<20)
-	positive(&c.MaxConnections, 100_000)
+	d := DefaultConfig()
+	positive(&c.WriteTimeout, d.WriteTimeout)
+	positive(&c.DrainTimeout, d.DrainTimeout)
+	positive(&c.SendQueue, d.SendQueue)
+	positive(&c.SendQueueBytes, d.SendQueueBytes)
+	positive(&c.MaxMessageBytes, d.MaxMessageBytes)
+	positive(&c.MaxPublishBytes, d.MaxPublishBytes)
+	positive(&c.BodyBudget, d.BodyBudget)
+	positive(&c.MaxConnections, d.MaxConnections)
 	// Rates are negative for "no limit": only zero takes the default.
-	nonZero(&c.Rate, 100)
-	positive(&c.RateBurst, 200)
-	nonZero(&c.RateBytes, 1<<20)
+	nonZero(&c.Rate, d.Rate)
+	positive(&c.RateBurst, d.RateBurst)
+	nonZero(&c.RateBytes, d.RateBytes)
 	positive(&c.RateBytesBurst, c.SendQueueBytes/8)
 	c.RateBytesBurst = max(c.RateBytesBurst, int(min(c.MaxMessageBytes, 1<<30)))
-	nonZero(&c.ControlRate, 10)
-	positive(&c.ControlBurst, 50)
-	nonZero(&c.ConnectRate, 20)
-	positive(&c.ConnectBurst, 100)
+	nonZero(&c.ControlRate, d.ControlRate)
+	positive(&c.ControlBurst, d.ControlBurst)
+	nonZero(&c.ConnectRate, d.ConnectRate)
+	positive(&c.ConnectBurst, d.ConnectBurst)
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -279,17 +284,7 @@ func New(cfg Config) *Server {
 		conns:    make(map[*wsConn]struct{}),
 		shutdown: make(chan struct{}),
 	}
-	s.node = actors.NewNode(actors.Config{
-		Heartbeat:      cfg.Heartbeat,
-		ClientTimeout:  cfg.ClientTimeout,
-		History:        cfg.History,
-		HistoryTTL:     cfg.HistoryTTL,
-		HistoryBudget:  cfg.HistoryBudget,
-		MaxRooms:       cfg.MaxRooms,
-		Questionnaires: cfg.Questionnaires,
-		Logger:         cfg.Logger,
-		Broker:         cfg.Broker,
-	})
+	s.node = actors.NewNode(cfg.Config)
 	s.metrics = newMetrics(s.node.Stats())
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	web, err := loadWebAssets(webFiles, "web")

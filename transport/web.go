@@ -69,6 +69,9 @@ func loadWebAssets(fsys fs.FS, root string) (webAssets, error) {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		if path.Ext(name) == ".md" {
+			return nil // the files' documentation (web/README.md), not served
+		}
 		ct, ok := webTypes[path.Ext(name)]
 		if !ok {
 			return fmt.Errorf("web asset %s: no content type for extension %q", name, path.Ext(name))
@@ -133,7 +136,7 @@ func (a webAssets) serve(w http.ResponseWriter, r *http.Request, urlPath string)
 // name can shadow.
 func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 	if !s.web.serve(w, r, r.URL.Path) {
-		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	}
 }
 
@@ -146,7 +149,7 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) {
 func (s *Server) servePage(file string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.web.serve(w, r, file) {
-			writeError(w, http.StatusNotFound, "not_found", "no such route")
+			writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 		}
 	}
 }

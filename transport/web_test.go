@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/actors/questionnaire/store"
 )
 
@@ -21,7 +22,7 @@ import (
 // ends.
 func webServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	s := New(Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}})
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -266,7 +267,7 @@ func questionnaireServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Logger: slog.New(slog.DiscardHandler), Questionnaires: st})
+	s := New(Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler), Questionnaires: st}})
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

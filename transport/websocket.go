@@ -20,6 +20,7 @@ import (
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
+	"github.com/lobby/lobby/transport/wsconn"
 )
 
 const closeGoingAway = websocket.StatusGoingAway
@@ -47,7 +48,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	// ServeMux matches /ws/%2F to /ws/{$}, with an empty room: an encoded
 	// slash is not a name, so it is refused like %2F inside a name.
 	if !validRoom(room) {
-		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, "invalid_room", invalidRoomMessage)
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeInvalidRoom, invalidRoomMessage)
 		return
 	}
 	join := actors.Join{Room: room}
@@ -78,18 +79,18 @@ type queryError struct{ code, message string }
 func parseRecovery(rawQuery string, j *actors.Join) *queryError {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return &queryError{"invalid_query", "the query string is malformed"}
+		return &queryError{codeInvalidQuery, "the query string is malformed"}
 	}
 	if !q.Has("since") {
 		return nil
 	}
 	since, err := strconv.ParseUint(q.Get("since"), 10, 64)
 	if err != nil {
-		return &queryError{"invalid_since", "since must be a message sequence number (0 or more)"}
+		return &queryError{codeInvalidSince, "since must be a message sequence number (0 or more)"}
 	}
 	epoch := q.Get("epoch")
 	if len(epoch) > maxEpochLen {
-		return &queryError{"invalid_epoch", "epoch is too long"}
+		return &queryError{codeInvalidEpoch, "epoch is too long"}
 	}
 	j.Recover, j.Since, j.Epoch = true, since, epoch
 	return nil
@@ -123,7 +124,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, s
 
 // acceptOptions are every upgrade's (Accept copies them). The origin is
 // checked before the upgrade, with a JSON answer. A client's pings, like
-// its pongs and frames, move its lastSeen as batchConn reads them.
+// its pongs and frames, move its lastSeen as wsconn.Conn reads them.
 var acceptOptions = &websocket.AcceptOptions{
 	Subprotocols:       []string{SubprotocolJSON},
 	InsecureSkipVerify: true,
@@ -165,7 +166,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 	kind, room := route.kind, route.room
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		writeError(w, http.StatusUpgradeRequired, "upgrade_required", "this route is a WebSocket; connect with a WebSocket client")
+		writeError(w, http.StatusUpgradeRequired, codeUpgradeRequired, "this route is a WebSocket; connect with a WebSocket client")
 		return
 	}
 	if herr := checkHandshake(w, r); herr != nil {
@@ -178,15 +179,15 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 	}
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, "rate_limited", "too many connects from this address; retry later")
+		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, codeRateLimited, "too many connects from this address; retry later")
 		return
 	}
 	if s.draining.Load() {
-		s.refuse(w, r, refusedDraining, http.StatusServiceUnavailable, "draining", "the server is shutting down")
+		s.refuse(w, r, refusedDraining, http.StatusServiceUnavailable, codeDraining, "the server is shutting down")
 		return
 	}
 	if err := s.checkOrigin(r); err != nil {
-		s.refuse(w, r, refusedOrigin, http.StatusForbidden, "forbidden_origin", err.Error())
+		s.refuse(w, r, refusedOrigin, http.StatusForbidden, codeForbiddenOrigin, err.Error())
 		return
 	}
 	if route.authorize != nil {
@@ -195,17 +196,17 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		}
 	} else if err := s.checkClientToken(r, room); err != nil {
 		if errors.Is(err, errForbiddenRoom) {
-			s.refuse(w, r, refusedForbidden, http.StatusForbidden, "forbidden", "the token does not allow room "+room)
+			s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeForbidden, "the token does not allow room "+room)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
-		s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, "unauthorized", err.Error())
+		s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, codeUnauthorized, err.Error())
 		return
 	}
 	if s.open.Add(1) > int64(s.cfg.MaxConnections) {
 		s.open.Add(-1)
 		w.Header().Set("Retry-After", "5")
-		s.refuse(w, r, refusedOverCapacity, http.StatusServiceUnavailable, "over_capacity", "the server has as many connections as it takes; retry later")
+		s.refuse(w, r, refusedOverCapacity, http.StatusServiceUnavailable, codeOverCapacity, "the server has as many connections as it takes; retry later")
 		return
 	}
 	handedOff := false
@@ -221,8 +222,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		maxBytes:     s.cfg.SendQueueBytes,
 		writeTimeout: s.cfg.WriteTimeout,
 	}, s.metrics)
-	bw := &batchingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, lastSeen: &conn.lastSeen,
-		controlRate: s.cfg.ControlRate, controlBurst: float64(s.cfg.ControlBurst)}
+	bw := &wsconn.Writer{ResponseWriter: w, Timeout: s.cfg.WriteTimeout, LastSeen: &conn.lastSeen,
+		ControlRate: s.cfg.ControlRate, ControlBurst: float64(s.cfg.ControlBurst)}
 	opts := plainAcceptOptions
 	if route.speaksJSON {
 		opts = acceptOptions
@@ -234,7 +235,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		s.log.Debug("websocket upgrade failed", slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
-	conn.ws, conn.batch = ws, bw.conn
+	conn.ws, conn.batch = ws, bw.Conn()
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 	if !s.track(conn) {
 		_ = ws.Close(closeGoingAway, reasonShutdown)
@@ -349,7 +350,7 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protoc
 	for {
 		// Wait for the client's next frame here rather than deep inside
 		// coder/websocket's read, with pongs taken care of meanwhile.
-		conn.batch.waitData()
+		conn.batch.WaitData()
 		if !grown {
 			// coder/websocket is about to read a frame, deep down (see
 			// growStack).
@@ -358,7 +359,7 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protoc
 		}
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
-			if errors.Is(err, errControlFlood) {
+			if errors.Is(err, wsconn.ErrControlFlood) {
 				conn.closeNow(websocket.StatusPolicyViolation, reasonControlFlood)
 			}
 			return err

@@ -42,48 +42,53 @@ type options struct {
 	allowedHosts    string
 	pprof           bool
 	dataDir         string
-	server          transport.Config
-	cluster         clusterOptions
+	// rateBytes is --rate-bytes, a whole number of bytes so that --help
+	// shows 1048576, not 1.048576e+06.
+	rateBytes int64
+	server    transport.Config
+	cluster   clusterOptions
 }
 
-// parseOptions reads flags from args, each defaulting to its environment
-// twin when that is set, then to the built-in default.
-func parseOptions(args []string, stderr io.Writer) (*options, error) {
-	o := &options{}
+// newFlagSet defines every flag, bound to o. The defaults of the server's
+// settings are transport.DefaultConfig's, so that a flag and the zero
+// value of its field mean the same (settings_test.go checks it).
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	d := transport.DefaultConfig()
 	fs := flag.NewFlagSet("lobby", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8081", "address to serve on (host:port)")
-	fs.DurationVar(&o.server.Heartbeat, "heartbeat", 5*time.Second, "how often to ping each WebSocket client")
-	fs.DurationVar(&o.server.ClientTimeout, "client-timeout", 10*time.Second, "close a client that has not answered for this long")
-	fs.IntVar(&o.server.SendQueue, "send-queue", 256, "frames queued per client before it is closed as a slow consumer (1008)")
-	fs.IntVar(&o.server.SendQueueBytes, "send-queue-bytes", 4<<20, "bytes queued per client before it is closed as a slow consumer (1008)")
-	fs.DurationVar(&o.server.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket takes longer than this to take one frame")
-	fs.Int64Var(&o.server.MaxMessageBytes, "max-message-bytes", 64<<10, "largest frame a client may send (larger closes it with 1009)")
-	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", 1<<20, "largest HTTP publish body (larger is answered 413)")
-	fs.IntVar(&o.server.History, "history", 100, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
-	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", 5*time.Minute, "how long a room keeps a message")
-	fs.Int64Var(&o.server.BodyBudget, "body-budget", 64<<20, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
-	fs.IntVar(&o.server.HistoryBudget, "history-budget", 256<<20, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
-	fs.IntVar(&o.server.MaxRooms, "max-rooms", 100_000, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
-	fs.IntVar(&o.server.MaxConnections, "max-connections", 100_000, "WebSocket connections served at once (more are answered 503)")
-	fs.Float64Var(&o.server.Rate, "rate", 100, "frames per second each client may send (negative: no limit)")
-	fs.IntVar(&o.server.RateBurst, "rate-burst", 200, "frames a client may send at once above --rate")
-	// A whole number of bytes, so that --help shows 1048576, not 1.048576e+06.
-	rateBytes := fs.Int64("rate-bytes", 1<<20, "bytes per second each client may send, in frame payloads (negative: no limit)")
-	fs.IntVar(&o.server.RateBytesBurst, "rate-bytes-burst", 0, "bytes a client may send at once above --rate-bytes (0: --send-queue-bytes/8, at least --max-message-bytes)")
-	fs.Float64Var(&o.server.ControlRate, "control-rate", 10, "control frames (pings, pongs) per second each client may send; more close it 1008 (negative: no limit)")
-	fs.IntVar(&o.server.ControlBurst, "control-burst", 50, "control frames a client may send at once above --control-rate")
-	fs.Float64Var(&o.server.ConnectRate, "connect-rate", 20, "WebSocket connects per second from one address (an IPv6 /64); more are answered 429 (negative: no limit)")
-	fs.IntVar(&o.server.ConnectBurst, "connect-burst", 100, "connects one address may make at once above --connect-rate")
-	fs.BoolVar(&o.server.TrustProxy, "trust-proxy", false, "take the client's address from X-Forwarded-For (its last entry) or X-Real-IP, as set by a reverse proxy in front")
-	fs.StringVar(&o.server.PublishToken, "publish-token", "", "bearer token every POST route needs (empty: publishing is open)")
+	fs.DurationVar(&o.server.Heartbeat, "heartbeat", d.Heartbeat, "how often to ping each WebSocket client")
+	fs.DurationVar(&o.server.ClientTimeout, "client-timeout", d.ClientTimeout, "close a client that has not answered for this long")
+	fs.IntVar(&o.server.SendQueue, "send-queue", d.SendQueue, "frames queued per client before it is closed as a slow consumer (1008)")
+	fs.IntVar(&o.server.SendQueueBytes, "send-queue-bytes", d.SendQueueBytes, "bytes queued per client before it is closed as a slow consumer (1008)")
+	fs.DurationVar(&o.server.WriteTimeout, "write-timeout", d.WriteTimeout, "close a client whose socket takes longer than this to take one frame")
+	fs.Int64Var(&o.server.MaxMessageBytes, "max-message-bytes", d.MaxMessageBytes, "largest frame a client may send (larger closes it with 1009)")
+	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", d.MaxPublishBytes, "largest HTTP publish body (larger is answered 413)")
+	fs.IntVar(&o.server.History, "history", d.History, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
+	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
+	fs.IntVar(&o.server.HistoryBytes, "history-bytes", d.HistoryBytes, "bytes one room's history may hold, messages and frames counted, however many messages")
+	fs.Int64Var(&o.server.BodyBudget, "body-budget", d.BodyBudget, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
+	fs.IntVar(&o.server.HistoryBudget, "history-budget", d.HistoryBudget, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
+	fs.IntVar(&o.server.MaxRooms, "max-rooms", d.MaxRooms, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
+	fs.IntVar(&o.server.MaxConnections, "max-connections", d.MaxConnections, "WebSocket connections served at once (more are answered 503)")
+	fs.Float64Var(&o.server.Rate, "rate", d.Rate, "frames per second each client may send (negative: no limit)")
+	fs.IntVar(&o.server.RateBurst, "rate-burst", d.RateBurst, "frames a client may send at once above --rate")
+	fs.Int64Var(&o.rateBytes, "rate-bytes", int64(d.RateBytes), "bytes per second each client may send, in frame payloads (negative: no limit)")
+	fs.IntVar(&o.server.RateBytesBurst, "rate-bytes-burst", d.RateBytesBurst, "bytes a client may send at once above --rate-bytes (0: --send-queue-bytes/8, at least --max-message-bytes)")
+	fs.Float64Var(&o.server.ControlRate, "control-rate", d.ControlRate, "control frames (pings, pongs) per second each client may send; more close it 1008 (negative: no limit)")
+	fs.IntVar(&o.server.ControlBurst, "control-burst", d.ControlBurst, "control frames a client may send at once above --control-rate")
+	fs.Float64Var(&o.server.ConnectRate, "connect-rate", d.ConnectRate, "WebSocket connects per second from one address (an IPv6 /64); more are answered 429 (negative: no limit)")
+	fs.IntVar(&o.server.ConnectBurst, "connect-burst", d.ConnectBurst, "connects one address may make at once above --connect-rate")
+	fs.BoolVar(&o.server.TrustProxy, "trust-proxy", d.TrustProxy, "take the client's address from X-Forwarded-For (its last entry) or X-Real-IP, as set by a reverse proxy in front")
+	fs.StringVar(&o.server.PublishToken, "publish-token", d.PublishToken, "bearer token every POST route needs (empty: publishing is open)")
 	fs.BoolVar(&o.insecurePublish, "insecure-publish", false, "serve a non-loopback address without --publish-token")
-	fs.StringVar(&o.server.JWTSecret, "jwt-secret", "", "HS256 secret: WebSocket clients then need a JWT with exp and a rooms claim")
+	fs.StringVar(&o.server.JWTSecret, "jwt-secret", d.JWTSecret, "HS256 secret: WebSocket clients then need a JWT with exp and a rooms claim")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origin hosts allowed besides the server's own (patterns such as *.example.com)")
 	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated Host names the server answers to besides loopback ones (patterns such as *.example.com); on a loopback --addr any other Host is refused (DNS rebinding)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
+	fs.DurationVar(&o.server.QuestionnaireLinger, "questionnaire-linger", d.QuestionnaireLinger, "how long a questionnaire with no sockets stays in memory")
 	fs.StringVar(&o.dataDir, "data-dir", "./lobby-data", "directory of the questionnaire database (created if missing)")
-	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
+	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", d.DrainTimeout, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	addClusterFlags(fs, &o.cluster)
@@ -93,6 +98,15 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			fmt.Fprintf(fs.Output(), "  --%s (%s, default %q)\n    \t%s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
 		})
 	}
+
+	return fs
+}
+
+// parseOptions reads flags from args, each defaulting to its environment
+// twin when that is set, then to the built-in default.
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o, stderr)
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -111,7 +125,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
-	o.server.RateBytes = float64(*rateBytes)
+	o.server.RateBytes = float64(o.rateBytes)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
 	loopback, err := isLoopback(o.addr)

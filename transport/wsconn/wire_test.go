@@ -1,4 +1,4 @@
-package transport
+package wsconn
 
 import (
 	"bytes"
@@ -202,7 +202,7 @@ func TestOutScannerSeesBoundariesAndTheClose(t *testing.T) {
 func TestDataFramesWaitForTheFrameBeingWritten(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
-	b := newBatchConn(server, time.Second, nil)
+	b := newConn(server, time.Second, nil)
 	defer b.Close()
 	f := frame(true, opPong, bytes.Repeat([]byte{'x'}, 120), false)
 	data := bytes.Repeat([]byte{'d'}, 300)
@@ -217,7 +217,7 @@ func TestDataFramesWaitForTheFrameBeingWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrote := make(chan error, 1)
-	go func() { wrote <- b.writeFrames([]outFrame{{data: data}}, true) }()
+	go func() { wrote <- b.WriteFrames([]Frame{{Data: data}}, true) }()
 	if _, err := b.Write(f[50:]); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestDataFramesWaitForTheFrameBeingWritten(t *testing.T) {
 // written (its write failed) is never followed by data frames.
 func TestDataFramesRefuseAHalfWrittenFrame(t *testing.T) {
 	server, client := net.Pipe()
-	b := newBatchConn(server, time.Second, nil)
+	b := newConn(server, time.Second, nil)
 	f := frame(true, opPong, bytes.Repeat([]byte{'x'}, 120), false)
 	got := make(chan []byte, 1)
 	go func() {
@@ -243,8 +243,8 @@ func TestDataFramesRefuseAHalfWrittenFrame(t *testing.T) {
 	if _, err := b.Write(f[:50]); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.writeFrames([]outFrame{{data: []byte("data")}}, true); !errors.Is(err, errBrokenFrame) {
-		t.Fatalf("writeFrames after half a frame: %v, want errBrokenFrame", err)
+	if err := b.WriteFrames([]Frame{{Data: []byte("data")}}, true); !errors.Is(err, errBrokenFrame) {
+		t.Fatalf("WriteFrames after half a frame: %v, want errBrokenFrame", err)
 	}
 	_ = b.Close()
 	if buf := <-got; !bytes.Equal(buf, f[:50]) {

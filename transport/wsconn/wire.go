@@ -1,11 +1,11 @@
-package transport
+package wsconn
 
 import (
 	"errors"
 	"time"
 )
 
-// The server keeps its heartbeat below coder/websocket: batchConn writes
+// The server keeps its heartbeat below coder/websocket: Conn writes
 // the pings into the outgoing byte stream and takes the client's pongs out
 // of the incoming one. coder/websocket's Ping waits for its pong on a
 // goroutine of its own, and a pong read through coder/websocket leaves the
@@ -151,7 +151,7 @@ type inScanner struct {
 	// or pong flood would otherwise cost the server CPU for free.
 	budget controlBudget
 	// flooded is set when the client goes over its budget, until
-	// batchConn has reported it; dropPings, from then on, takes pings out
+	// Conn has reported it; dropPings, from then on, takes pings out
 	// too, unanswered, while the client is being closed.
 	flooded, dropPings bool
 }

@@ -1,4 +1,4 @@
-package transport
+package wsconn
 
 import (
 	"bufio"
@@ -13,7 +13,13 @@ import (
 	"time"
 )
 
-// maxBatchBytes is the most a batchConn holds before it writes anyway. 64 KiB
+// Frame is one data frame to write: a message, text or binary.
+type Frame struct {
+	Data   []byte
+	Binary bool
+}
+
+// maxBatchBytes is the most a Conn holds before it writes anyway. 64 KiB
 // is a few TCP segments' worth: larger batches save no further syscalls.
 const maxBatchBytes = 64 << 10
 
@@ -23,10 +29,10 @@ const maxBatchBytes = 64 << 10
 // maxBatchBytes.
 var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// batchConn is the hijacked TCP connection under a WebSocket. coder/websocket
+// Conn is the hijacked TCP connection under a WebSocket. coder/websocket
 // flushes every frame it writes with one write() of its own; one syscall per
 // frame is what limits fan-out (5–8 µs each). While the connection's writer
-// holds a batch, batchConn collects what coder/websocket writes and sends it
+// holds a batch, Conn collects what coder/websocket writes and sends it
 // with one write() when the writer releases the batch, so every frame that
 // was queued for the client goes out in one syscall.
 //
@@ -34,9 +40,9 @@ var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retu
 // through. A frame written by another goroutine while a batch is held waits
 // for the release, which follows at once.
 //
-// batchConn also keeps the heartbeat's frames (see wire.go): the writer puts
+// Conn also keeps the heartbeat's frames (see wire.go): the writer puts
 // pings into a batch, and reads take the client's pongs out.
-type batchConn struct {
+type Conn struct {
 	net.Conn
 
 	mu   sync.Mutex // guards the fields below; held while writing
@@ -47,7 +53,7 @@ type batchConn struct {
 	out     outScanner
 
 	// rmu guards the read side: the connection's reader goroutine waits
-	// for data outside coder/websocket (waitData) while coder/websocket
+	// for data outside coder/websocket (WaitData) while coder/websocket
 	// may read on another goroutine, during a close handshake.
 	rmu sync.Mutex
 	// in follows the frames read from the socket, to take out the pongs;
@@ -67,10 +73,10 @@ type batchConn struct {
 	lastSeen *atomic.Int64
 }
 
-// errControlFlood is the read error of a client over its control frame
-// budget, returned once; the reader then closes it 1008 while batchConn
+// ErrControlFlood is the read error of a client over its control frame
+// budget, returned once; the reader then closes it 1008 while Conn
 // drops its pings and pongs.
-var errControlFlood = errors.New("transport: too many control frames")
+var ErrControlFlood = errors.New("wsconn: too many control frames")
 
 // readBufSize is the most read from the socket at once.
 const readBufSize = 4 << 10
@@ -79,8 +85,8 @@ const readBufSize = 4 << 10
 // the client's bytes wait in it.
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
-func newBatchConn(nc net.Conn, timeout time.Duration, lastSeen *atomic.Int64) *batchConn {
-	b := &batchConn{Conn: nc, timeout: timeout, lastSeen: lastSeen}
+func newConn(nc net.Conn, timeout time.Duration, lastSeen *atomic.Int64) *Conn {
+	b := &Conn{Conn: nc, timeout: timeout, lastSeen: lastSeen}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			b.raw = raw
@@ -92,9 +98,9 @@ func newBatchConn(nc net.Conn, timeout time.Duration, lastSeen *atomic.Int64) *b
 // Read gives coder/websocket the client's bytes, pongs taken out, and
 // never more than the rest of one frame: coder/websocket's read buffer
 // then holds nothing of the frame after a message it has returned, and
-// waitData, which cannot see into that buffer, knows that an empty
+// WaitData, which cannot see into that buffer, knows that an empty
 // pending means nothing is waiting.
-func (b *batchConn) Read(p []byte) (int, error) {
+func (b *Conn) Read(p []byte) (int, error) {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
 	for {
@@ -110,7 +116,7 @@ func (b *batchConn) Read(p []byte) (int, error) {
 		}
 		if b.readErr != nil {
 			err := b.readErr
-			if err == errControlFlood {
+			if err == ErrControlFlood {
 				// Said once, to the connection's reader, which then
 				// closes 1008; the close handshake reads on, and the
 				// client's control frames are dropped from now on.
@@ -138,13 +144,13 @@ func (b *batchConn) Read(p []byte) (int, error) {
 	}
 }
 
-// waitData returns once the client has sent something other than pongs,
+// WaitData returns once the client has sent something other than pongs,
 // or the connection has failed. It waits in a shallow frame of the
 // reader goroutine and holds no buffer meanwhile: the goroutine's stack
 // can shrink to its 2 KiB minimum while the client is idle, and a pong
 // is taken care of here, without waking coder/websocket, whose read path
 // is deep.
-func (b *batchConn) waitData() {
+func (b *Conn) WaitData() {
 	if b.raw == nil {
 		return // coder/websocket's read waits instead
 	}
@@ -173,7 +179,7 @@ func (b *batchConn) waitData() {
 // readNowLocked reads what the socket holds, without waiting, and reports
 // whether there is now something for coder/websocket to read, or an error
 // to return. It holds a read buffer only while there are bytes to keep.
-func (b *batchConn) readNowLocked(fd uintptr) bool {
+func (b *Conn) readNowLocked(fd uintptr) bool {
 	buf := readBuffers.Get().(*[]byte)
 	for {
 		n, err := syscall.Read(int(fd), (*buf)[:readBufSize])
@@ -212,7 +218,7 @@ func (b *batchConn) readNowLocked(fd uintptr) bool {
 
 // filter takes the pongs out of p, bytes just read from the socket, in
 // place, and notes that the client was seen.
-func (b *batchConn) filter(p []byte) (int, error) {
+func (b *Conn) filter(p []byte) (int, error) {
 	n, _, err := b.in.filter(p)
 	if len(p) == 0 {
 		return n, err
@@ -223,26 +229,26 @@ func (b *batchConn) filter(p []byte) (int, error) {
 	}
 	if b.in.flooded && err == nil {
 		b.in.flooded = false // said once
-		err = errControlFlood
+		err = ErrControlFlood
 	}
 	return n, err
 }
 
 // keep puts bytes read but not yet handed to coder/websocket in pending,
 // which is empty.
-func (b *batchConn) keep(p []byte) {
+func (b *Conn) keep(p []byte) {
 	buf := readBuffers.Get().(*[]byte)
 	*buf = append((*buf)[:0], p...)
 	b.pending, b.off = buf, 0
 }
 
-func (b *batchConn) releasePending() {
+func (b *Conn) releasePending() {
 	*b.pending = (*b.pending)[:0]
 	readBuffers.Put(b.pending)
 	b.pending = nil
 }
 
-func (b *batchConn) Write(p []byte) (int, error) {
+func (b *Conn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.out.scan(p)
@@ -257,7 +263,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 }
 
 // appendLocked adds p to the batch held.
-func (b *batchConn) appendLocked(p []byte) (int, error) {
+func (b *Conn) appendLocked(p []byte) (int, error) {
 	if b.buf == nil {
 		b.buf = batchBuffers.Get().(*[]byte)
 	}
@@ -273,7 +279,7 @@ func (b *batchConn) appendLocked(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeFrames writes frames as server data frames, after a ping if ping
+// WriteFrames writes frames as server data frames, after a ping if ping
 // is set, in one write (more only past maxBatchBytes). It frames them
 // itself: a server frame is not masked, so framing is a header of 2 to 10
 // bytes, where a frame written through coder/websocket costs its write
@@ -284,7 +290,7 @@ func (b *batchConn) appendLocked(p []byte) (int, error) {
 // boundary of what it has written, and under mu, which it needs to write:
 // no frame of either is ever split by the other. After a close frame, no
 // data frame may follow.
-func (b *batchConn) writeFrames(frames []outFrame, ping bool) error {
+func (b *Conn) WriteFrames(frames []Frame, ping bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i := 0; !b.out.atBoundary(); i++ {
@@ -313,8 +319,8 @@ func (b *batchConn) writeFrames(frames []outFrame, ping bool) error {
 		if err != nil {
 			break
 		}
-		if _, err = b.appendLocked(appendFrameHeader(hdr[:0], f.binary, len(f.data))); err == nil {
-			_, err = b.appendLocked(f.data)
+		if _, err = b.appendLocked(appendFrameHeader(hdr[:0], f.Binary, len(f.Data))); err == nil {
+			_, err = b.appendLocked(f.Data)
 		}
 	}
 	b.hold = false
@@ -329,30 +335,30 @@ func (b *batchConn) writeFrames(frames []outFrame, ping bool) error {
 	return err
 }
 
-// maxBoundaryWaits bounds how many times writeFrames gives way to a frame
+// maxBoundaryWaits bounds how many times WriteFrames gives way to a frame
 // coder/websocket is writing in parts: far more than finishing one takes.
 const maxBoundaryWaits = 10_000
 
-// errBrokenFrame is writeFrames' error when coder/websocket left a frame
+// errBrokenFrame is WriteFrames' error when coder/websocket left a frame
 // half written.
-var errBrokenFrame = errors.New("transport: a control frame was left half written")
+var errBrokenFrame = errors.New("wsconn: a control frame was left half written")
 
 // Close writes what is held, then closes the connection. coder/websocket
 // closes the connection right after answering a client's close frame, and
 // that answer may be held in a batch.
-func (b *batchConn) Close() error {
-	b.release(closeFlushTimeout)
+func (b *Conn) Close() error {
+	b.Release(CloseFlushTimeout)
 	return b.Conn.Close()
 }
 
-// closeFlushTimeout bounds the last write before a close.
-const closeFlushTimeout = time.Second
+// CloseFlushTimeout bounds the last write before a close.
+const CloseFlushTimeout = time.Second
 
-// release stops holding and writes what is held, giving it at most timeout:
+// Release stops holding and writes what is held, giving it at most timeout:
 // called when the connection ends, so that a frame coder/websocket wrote
 // while the writer held a batch (the answer to the client's close frame,
 // say) is not lost when the TCP connection is closed.
-func (b *batchConn) release(timeout time.Duration) {
+func (b *Conn) Release(timeout time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.hold = false
@@ -361,7 +367,7 @@ func (b *batchConn) release(timeout time.Duration) {
 	_ = b.flushLocked()
 }
 
-func (b *batchConn) flushLocked() error {
+func (b *Conn) flushLocked() error {
 	if b.buf == nil || len(*b.buf) == 0 {
 		return nil
 	}
@@ -374,33 +380,41 @@ func (b *batchConn) flushLocked() error {
 // connection comes through here and sets its own deadline, so a deadline
 // left from an earlier write never needs clearing (that cost a second
 // timer update per write).
-func (b *batchConn) writeLocked(p []byte) (int, error) {
+func (b *Conn) writeLocked(p []byte) (int, error) {
 	if err := b.Conn.SetWriteDeadline(time.Now().Add(b.timeout)); err != nil {
 		return 0, err
 	}
 	return b.Conn.Write(p)
 }
 
-// batchingWriter is the http.ResponseWriter handed to websocket.Accept:
-// its Hijack gives coder/websocket a batchConn, and a small bufio.Writer
-// since batchConn does the buffering (a 4 KiB one per connection would be
+// Writer is the http.ResponseWriter handed to websocket.Accept:
+// its Hijack gives coder/websocket a Conn, and a small bufio.Writer
+// since Conn does the buffering (a 4 KiB one per connection would be
 // held for the connection's life).
-type batchingWriter struct {
+type Writer struct {
 	http.ResponseWriter
-	timeout  time.Duration
-	lastSeen *atomic.Int64
-	// controlRate and controlBurst are the client's control frame budget.
-	controlRate, controlBurst float64
-	conn                      *batchConn
+	// Timeout bounds every write to the connection.
+	Timeout time.Duration
+	// LastSeen, if not nil, is set to the time (UnixNano) of every read
+	// that brings the client's bytes.
+	LastSeen *atomic.Int64
+	// ControlRate (per second) and ControlBurst are the client's control
+	// frame budget; a zero rate is no limit.
+	ControlRate, ControlBurst float64
+
+	conn *Conn // set by Hijack
 }
 
-func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+// Conn is the connection Hijack made, nil before.
+func (w *Writer) Conn() *Conn { return w.conn }
+
+func (w *Writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = newBatchConn(nc, w.timeout, w.lastSeen)
-	w.conn.in.budget.rate, w.conn.in.budget.burst = w.controlRate, w.controlBurst
+	w.conn = newConn(nc, w.Timeout, w.LastSeen)
+	w.conn.in.budget.rate, w.conn.in.budget.burst = w.ControlRate, w.ControlBurst
 	// Bytes the client sent right after its handshake, which net/http has
 	// read already, are the first to read.
 	if n := brw.Reader.Buffered(); n > 0 {
@@ -414,10 +428,10 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	// The smallest read buffer bufio allows, instead of net/http's 4 KiB
-	// one, which the connection would hold for its life: batchConn holds
+	// one, which the connection would hold for its life: Conn holds
 	// the bytes read from the socket, and only while they wait.
 	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, 16), bufio.NewWriterSize(w.conn, 64)), nil
 }
 
 // Unwrap lets http.ResponseController reach the real writer.
-func (w *batchingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
