@@ -31,8 +31,8 @@ func (c *countConn) Send(data []byte, _ bool) bool {
 	}
 	return true
 }
-func (c *countConn) Close(int, string)   {}
-func (c *countConn) Abort(int, string)   {}
+func (c *countConn) Close(socket.Reason) {}
+func (c *countConn) Abort(socket.Reason) {}
 func (c *countConn) Ping()               {}
 func (c *countConn) LastSeen() time.Time { return time.Now() }
 func (c *countConn) ActorStopped()       {}

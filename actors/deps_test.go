@@ -16,7 +16,7 @@ var depRules = map[string][]string{
 	"messages":                   {},
 	"actors/internal/*":          {},
 	"actors/socket":              {"messages"},
-	"actors/socket/sockettest":   {},
+	"actors/socket/sockettest":   {"actors/socket", "messages"},
 	"actors/broker":              {"messages"},
 	"actors/echo":                {"actors/socket", "messages"},
 	"actors/chat":                {"actors/socket", "actors/broker", "messages"},
@@ -24,6 +24,7 @@ var depRules = map[string][]string{
 	"actors/questionnaire/store": {},
 	"actors/cluster":             {"actors/broker", "messages"},
 	// An extension imports the toolkit and the seams it extends.
+	"actors/examples":   {},
 	"actors/examples/*": {"actors/socket", "actors/chat", "messages"},
 	// The facade may import every feature but the cluster broker, which
 	// the binary gives it as a Broker.

@@ -223,9 +223,18 @@ type RoomInfo struct {
 }
 
 // Close asks an actor serving a socket to close it after the frames already
-// queued. Lobby → Session (a join refused while shutting down), or any
-// actor → itself.
+// queued, for Reason. Lobby, room or questionnaire → the socket actor.
 type Close struct {
-	Code   int
-	Reason string
+	Reason CloseReason
+}
+
+// CloseReason is why the server closes a socket: the WebSocket close code
+// (RFC 6455, 7.4.1), the text the client reads in the close frame, and the
+// label the transport counts the disconnect under
+// (lobby_disconnects_total{reason=Label}). Reasons are values (package
+// socket names Lobby's), never told apart by their text.
+type CloseReason struct {
+	Code  int
+	Text  string
+	Label string
 }

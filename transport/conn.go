@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/transport/wsconn"
 )
 
@@ -48,11 +49,10 @@ type wsConn struct {
 	// last batch, reused so that a steady stream allocates no slices.
 	queue, spare []wsconn.Frame
 	queuedBytes  int
-	writing      bool // a writer goroutine is running
-	pingDue      bool // the writer is to send a ping
-	closing      bool // no more frames are accepted
-	closeCode    websocket.StatusCode
-	closeReason  string
+	writing      bool          // a writer goroutine is running
+	pingDue      bool          // the writer is to send a ping
+	closing      bool          // no more frames are accepted
+	why          socket.Reason // the server's close, if it closed
 }
 
 // connLimits bounds one connection.
@@ -65,12 +65,15 @@ type connLimits struct {
 // idleQueueCap is the largest queue capacity an idle connection keeps.
 const idleQueueCap = 4
 
-// Close reasons the server gives.
-const (
-	reasonSlowConsumer = "slow consumer"
-	reasonWriteFailed  = "write failed"
-	reasonShutdown     = "server shutting down"
-	reasonControlFlood = "too many control frames"
+// The reasons the transport closes sockets with, besides the actors'
+// (socket.Reason; transport/PROTOCOL.md, "Close codes").
+var (
+	slowConsumer = socket.Reason{Code: socket.ClosePolicyViolation, Text: "slow consumer", Label: "slow_consumer"}
+	// writeFailed is a write that failed rather than timed out: it met a
+	// peer that is gone (reset, broken pipe); the client did not fall
+	// behind.
+	writeFailed  = socket.Reason{Code: socket.ClosePolicyViolation, Text: "write failed", Label: "connection_lost"}
+	controlFlood = socket.Reason{Code: socket.ClosePolicyViolation, Text: "too many control frames", Label: "rate_limit"}
 )
 
 func newWSConn(limits connLimits, m *metrics) *wsConn {
@@ -94,7 +97,7 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 	}
 	if len(c.queue) >= c.limits.maxFrames || c.queuedBytes+len(data) > c.limits.maxBytes {
 		c.metrics.queueDropped.Inc()
-		c.abortLocked(websocket.StatusPolicyViolation, reasonSlowConsumer)
+		c.abortLocked(slowConsumer)
 		return false
 	}
 	c.queue = append(c.queue, wsconn.Frame{Data: data, Binary: binary})
@@ -113,15 +116,15 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 	return true
 }
 
-// Close implements actors.Conn.
-func (c *wsConn) Close(code int, reason string) {
+// Close implements socket.Conn.
+func (c *wsConn) Close(r socket.Reason) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return
 	}
 	c.closing = true
-	c.closeCode, c.closeReason = websocket.StatusCode(code), reason
+	c.why = r
 	// The writer writes the close frame after the queue; start one if the
 	// queue is empty.
 	c.startWriterLocked()
@@ -139,30 +142,30 @@ func (c *wsConn) Ping() {
 	c.startWriterLocked()
 }
 
-// Abort implements actors.Conn.
-func (c *wsConn) Abort(code int, reason string) {
+// Abort implements socket.Conn.
+func (c *wsConn) Abort(r socket.Reason) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return
 	}
-	c.abortLocked(websocket.StatusCode(code), reason)
+	c.abortLocked(r)
 }
 
-// closeNow closes the connection with code and reason from its reader,
+// closeNow closes the connection for r from its reader,
 // dropping what is queued, and waits for the close handshake (at most
 // coder/websocket's 5 s): the client's frames meanwhile are read and
 // dropped, so that the TCP close that follows finds nothing unread and
 // does not reset the connection under the close frame.
-func (c *wsConn) closeNow(code websocket.StatusCode, reason string) {
+func (c *wsConn) closeNow(r socket.Reason) {
 	c.mu.Lock()
 	if !c.closing {
 		c.closing = true
-		c.closeCode, c.closeReason = code, reason
+		c.why = r
 		c.queue, c.spare, c.queuedBytes = nil, nil, 0
 	}
 	c.mu.Unlock()
-	_ = c.ws.Close(code, reason)
+	_ = c.ws.Close(websocket.StatusCode(r.Code), r.Text)
 }
 
 // lostPeerDrain is how long the reader of a connection whose peer is gone
@@ -176,16 +179,16 @@ const abortGrace = time.Second
 // abortLocked closes the connection without writing what is queued: the
 // client is not reading, or not there, so the queue would never drain. The
 // close frame is tried, and the client's reply awaited, for abortGrace.
-func (c *wsConn) abortLocked(code websocket.StatusCode, reason string) {
+func (c *wsConn) abortLocked(r socket.Reason) {
 	c.closing = true
-	c.closeCode, c.closeReason = code, reason
+	c.why = r
 	c.queue, c.spare, c.queuedBytes = nil, nil, 0
 	closed := make(chan struct{})
 	c.goroutines.Add(2)
 	go func() {
 		defer c.goroutines.Done()
 		defer close(closed)
-		_ = c.ws.Close(code, reason)
+		_ = c.ws.Close(websocket.StatusCode(r.Code), r.Text)
 	}()
 	go func() {
 		defer c.goroutines.Done()
@@ -227,11 +230,11 @@ func (c *wsConn) writeLoop() {
 				c.queue = nil
 			}
 			c.writing = false
-			closeNow := c.closing && c.closeCode != 0
-			code, reason := c.closeCode, c.closeReason
+			closeNow := c.closing && c.why.Code != 0
+			why := c.why
 			c.mu.Unlock()
 			if closeNow {
-				_ = c.ws.Close(code, reason)
+				_ = c.ws.Close(websocket.StatusCode(why.Code), why.Text)
 			}
 			return
 		}
@@ -242,9 +245,9 @@ func (c *wsConn) writeLoop() {
 			c.mu.Lock()
 			if !c.closing {
 				c.closing = true
-				c.closeCode, c.closeReason = websocket.StatusPolicyViolation, reasonSlowConsumer
+				c.why = slowConsumer
 				if !isTimeout(err) {
-					c.closeReason = reasonWriteFailed
+					c.why = writeFailed
 				}
 			}
 			c.writing = false
@@ -337,10 +340,10 @@ func (c *wsConn) closeTCP() {
 	_ = c.ws.CloseNow()
 }
 
-// reason says why the connection closed, for the log: the close the server
-// asked for, if any.
-func (c *wsConn) reason() (websocket.StatusCode, string) {
+// reason says why the connection closed, for the log and the metrics: the
+// close the server asked for, if any (a zero Code if none).
+func (c *wsConn) reason() socket.Reason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closeCode, c.closeReason
+	return c.why
 }

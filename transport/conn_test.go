@@ -62,8 +62,8 @@ func TestSlowConsumerOverflowClosesWith1008(t *testing.T) {
 	if c.Send([]byte("after"), false) {
 		t.Fatal("a frame was queued after the overflow")
 	}
-	if code, reason := c.reason(); code != websocket.StatusPolicyViolation || reason != reasonSlowConsumer {
-		t.Fatalf("closing with %d %q, want 1008 slow consumer", code, reason)
+	if r := c.reason(); r != slowConsumer || r.Code != int(websocket.StatusPolicyViolation) || r.Text != "slow consumer" {
+		t.Fatalf("closing for %+v, want 1008 slow consumer", r)
 	}
 	_ = client
 }

@@ -8,21 +8,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/socket"
 )
 
-// Disconnect reasons, the values of lobby_disconnects_total's reason label.
+// Disconnect reasons, the values of lobby_disconnects_total's reason
+// label, for closes no socket.Reason says: the server's closes are
+// counted under their Reason's Label (socket.Labels lists Lobby's).
 const (
 	dcClientClosed   = "client_closed"
 	dcConnectionLost = "connection_lost"
-	dcSlowConsumer   = "slow_consumer"
-	dcHeartbeat      = "heartbeat_timeout"
-	dcRateLimit      = "rate_limit"
 	dcTooBig         = "message_too_big"
-	dcShutdown       = "shutdown"
-	dcInternalError  = "internal_error"
-	dcPolicy         = "policy"
-	dcRoomLimit      = "room_limit"
-	dcReplaced       = "replaced"
+	// dcPolicy counts a server close whose Reason has no Label.
+	dcPolicy = "policy"
 )
 
 // Upgrade refusals, the values of lobby_upgrades_refused_total's reason label.
@@ -103,8 +100,7 @@ func newMetrics(stats *actors.Stats) *metrics {
 	)
 	// Every reason is exported from the start, at 0, so that rate() and
 	// alerts work before the first event.
-	for _, r := range []string{dcClientClosed, dcConnectionLost, dcSlowConsumer, dcHeartbeat,
-		dcRateLimit, dcTooBig, dcShutdown, dcInternalError, dcPolicy, dcRoomLimit, dcReplaced} {
+	for _, r := range append([]string{dcClientClosed, dcConnectionLost, dcTooBig, dcPolicy}, socket.Labels...) {
 		m.disconnects.WithLabelValues(r)
 	}
 	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate, refusedNotFound} {

@@ -108,6 +108,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 		writeClusterUnavailable(w)
 		return
 	}
+	if res.Refused != nil {
+		// The room's policy (actors.Config.Policy) refused it: its code is
+		// the error, as a lobby.v1 member's error frame would say.
+		writeError(w, http.StatusForbidden, res.Refused.Code, res.Refused.Message)
+		return
+	}
 	if res.RoomLimit {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, codeTooManyRooms, "the server has as many rooms as it may keep; retry later or publish to an existing room")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/actors/questionnaire/store"
+	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -175,7 +176,7 @@ func (s *Server) servePresenter(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	s.serveSocket(w, r, socketRoute{kind: "presenter", authorize: authorize, sharedAddress: true}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "presenter", authorize: authorize, sharedAddress: true}, func(conn socket.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 		return s.node.PresenterProps(conn, id), uuid.Nil
 	})
 }
@@ -198,7 +199,7 @@ func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	s.serveSocket(w, r, socketRoute{kind: "participant", authorize: authorize, sharedAddress: true}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "participant", authorize: authorize, sharedAddress: true}, func(conn socket.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 		return s.node.ParticipantProps(conn, id, participant), uuid.Nil
 	})
 }

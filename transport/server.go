@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/socket"
 )
 
 // Config configures a Server. Every field's zero value means its default
@@ -368,7 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	s.mu.Lock()
 	for c := range s.conns {
-		c.Close(int(closeGoingAway), reasonShutdown)
+		c.Close(socket.ShuttingDown)
 	}
 	s.mu.Unlock()
 

@@ -23,8 +23,6 @@ import (
 	"github.com/lobby/lobby/transport/wsconn"
 )
 
-const closeGoingAway = websocket.StatusGoingAway
-
 // SubprotocolJSON is the subprotocol a client asks for to speak lobby.v1,
 // the typed JSON protocol; a client that asks for none speaks the seed's
 // text protocol.
@@ -36,7 +34,7 @@ const maxEpochLen = 64
 // propsFunc makes the actor that will serve one upgraded connection, and
 // says the session id it will have (uuid.Nil for an actor without one), for
 // the connection's log lines.
-type propsFunc func(conn actors.Conn, protocol messages.Protocol) (*actor.Props, uuid.UUID)
+type propsFunc func(conn socket.Conn, protocol messages.Protocol) (*actor.Props, uuid.UUID)
 
 // serveRoom is GET /ws/{room}, GET /ws/ and GET /{room} with an Upgrade
 // header (serveRoomOrPage): a session in the room.
@@ -56,7 +54,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, err.code, err.message)
 		return
 	}
-	s.serveSocket(w, r, socketRoute{kind: "room", room: room, speaksJSON: true}, func(conn actors.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSocket(w, r, socketRoute{kind: "room", room: room, speaksJSON: true}, func(conn socket.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
 		join.ID, join.Protocol = uuid.New(), p
 		return s.node.SessionProps(conn, join), join.ID
 	})
@@ -66,7 +64,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 // actor type of one's own: Config.Sockets).
 func (s *Server) serveKind(k socket.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.serveSocket(w, r, socketRoute{kind: k.Name}, func(conn actors.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
+		s.serveSocket(w, r, socketRoute{kind: k.Name}, func(conn socket.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
 			return s.node.SocketProps(k, conn), uuid.Nil
 		})
 	}
@@ -238,7 +236,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 	conn.ws, conn.batch = ws, bw.Conn()
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 	if !s.track(conn) {
-		_ = ws.Close(closeGoingAway, reasonShutdown)
+		_ = ws.Close(websocket.StatusCode(socket.ShuttingDown.Code), socket.ShuttingDown.Text)
 		return
 	}
 	s.metrics.connections.Inc()
@@ -360,7 +358,7 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protoc
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
 			if errors.Is(err, wsconn.ErrControlFlood) {
-				conn.closeNow(websocket.StatusPolicyViolation, reasonControlFlood)
+				conn.closeNow(controlFlood)
 			}
 			return err
 		}
@@ -430,29 +428,12 @@ func (c connClose) attrs(lived time.Duration) []any {
 // closeReason says why a connection ended: the close the server asked
 // for, else the client's close, else the read error.
 func closeReason(conn *wsConn, readErr error) connClose {
-	if code, reason := conn.reason(); code != 0 {
-		c := connClose{why: dcPolicy, code: code, reason: reason, by: "server"}
-		switch reason {
-		case reasonSlowConsumer:
-			c.why = dcSlowConsumer
-		case reasonWriteFailed:
-			// A write that failed rather than timed out met a peer that is
-			// gone (reset, broken pipe): the client did not fall behind.
-			c.why = dcConnectionLost
-		case actors.ReasonHeartbeatTimeout:
-			c.why = dcHeartbeat
-		case actors.ReasonRateLimit, reasonControlFlood:
-			c.why = dcRateLimit
-		case reasonShutdown:
-			c.why = dcShutdown
-		case actors.ReasonInternalError, actors.ReasonStoreUnavailable:
-			c.why = dcInternalError
-		case actors.ReasonRoomLimit:
-			c.why = dcRoomLimit
-		case actors.ReasonReplaced:
-			c.why = dcReplaced
+	if r := conn.reason(); r.Code != 0 {
+		why := r.Label
+		if why == "" {
+			why = dcPolicy
 		}
-		return c
+		return connClose{why: why, code: websocket.StatusCode(r.Code), reason: r.Text, by: "server"}
 	}
 	var ce websocket.CloseError
 	if errors.As(readErr, &ce) {

@@ -101,9 +101,21 @@ func newLobby(c lobbyConfig) *lobby {
 	}
 }
 
-// ReasonRoomLimit is the close reason of a member refused because the node
-// has as many rooms as it may; the code is socket.CloseTryAgainLater.
-const ReasonRoomLimit = "too many rooms"
+// Reasons the rooms close sockets with (transport/PROTOCOL.md, "Close
+// codes").
+var (
+	// RoomLimit closes a member refused because the node has as many
+	// rooms as it may.
+	RoomLimit = socket.Reason{Code: socket.CloseTryAgainLater, Text: "too many rooms", Label: "room_limit"}
+	// duplicateSession closes a session whose id is taken.
+	duplicateSession = socket.Reason{Code: socket.ClosePolicyViolation, Text: "duplicate session", Label: "policy"}
+	// streamMadeAnew closes the lobby.v1 members of a room whose stream
+	// was made anew: their seqs and epoch are of the lost one.
+	streamMadeAnew = socket.Reason{Code: socket.CloseTryAgainLater, Text: "room stream made anew", Label: "policy"}
+	// recoveryTooSlow closes a member whose replay took so long that the
+	// frames held for it reached maxHeldFrames.
+	recoveryTooSlow = socket.Reason{Code: socket.CloseTryAgainLater, Text: "recovery too slow", Label: "policy"}
+)
 
 func (l *lobby) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -172,7 +184,7 @@ func (l *lobby) roomFailed(ctx actor.Context, m *roomFailed) {
 		l.names.Delete(m.room)
 	}
 	l.stats.Rooms.Store(int64(len(l.rooms)))
-	closing := &messages.Close{Code: socket.CloseInternalError, Reason: socket.ReasonInternalError}
+	closing := &messages.Close{Reason: socket.InternalError}
 	for id, s := range l.sessions {
 		if s.room == m.room {
 			ctx.Send(s.pid, closing)
@@ -191,17 +203,17 @@ func (l *lobby) tellBridge(ctx actor.Context, msg any) {
 
 func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	if l.draining {
-		ctx.Send(m.Session, &messages.Close{Code: socket.CloseGoingAway, Reason: "server shutting down"})
+		ctx.Send(m.Session, &messages.Close{Reason: socket.ShuttingDown})
 		return
 	}
 	if _, dup := l.sessions[m.ID]; dup {
 		l.log.Warn("duplicate session id refused", slog.String("id", m.ID.String()))
-		ctx.Send(m.Session, &messages.Close{Code: socket.ClosePolicyViolation, Reason: "duplicate session"})
+		ctx.Send(m.Session, &messages.Close{Reason: duplicateSession})
 		return
 	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
-		ctx.Send(m.Session, &messages.Close{Code: socket.CloseTryAgainLater, Reason: ReasonRoomLimit})
+		ctx.Send(m.Session, &messages.Close{Reason: RoomLimit})
 		return
 	}
 	r.members++

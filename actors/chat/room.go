@@ -359,7 +359,7 @@ func (r *room) guard(ctx actor.Context) {
 	}
 	r.log.Error("room panicked; its members are closed to reconnect",
 		slog.String("room", r.name), slog.String("message", fmt.Sprintf("%T", ctx.Message())), slog.Any("panic", p))
-	closing := &messages.Close{Code: socket.CloseInternalError, Reason: socket.ReasonInternalError}
+	closing := &messages.Close{Reason: socket.InternalError}
 	for mb := range r.members.all() {
 		ctx.Send(mb.pid, closing)
 	}
@@ -501,7 +501,7 @@ func (r *room) followLost(ctx actor.Context) {
 	for mb := range r.members.all() {
 		if mb.protocol == messages.ProtocolJSON {
 			mb.rec = nil
-			ctx.Send(mb.pid, &messages.Close{Code: socket.CloseTryAgainLater, Reason: "room stream made anew"})
+			ctx.Send(mb.pid, &messages.Close{Reason: streamMadeAnew})
 		}
 	}
 	r.startFollow(ctx)
@@ -680,7 +680,7 @@ func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage)
 		switch {
 		case mb.rec != nil:
 			if len(mb.rec.held) == maxHeldFrames {
-				ctx.Send(mb.pid, &messages.Close{Code: socket.CloseTryAgainLater, Reason: "recovery too slow"})
+				ctx.Send(mb.pid, &messages.Close{Reason: recoveryTooSlow})
 				continue
 			}
 			mb.rec.held = append(mb.rec.held, heldFrame{seq: seq, frame: frame})

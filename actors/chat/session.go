@@ -83,7 +83,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *socket.HeartbeatTick:
 		s.hb.Tick(s.conn)
 	case *messages.Close:
-		s.conn.Close(m.Code, m.Reason)
+		s.conn.Close(m.Reason)
 	case *actor.Started:
 		ctx.Send(s.lobby, &messages.Connect{ID: s.id, Room: s.room, Session: ctx.Self(), Protocol: s.protocol,
 			Recover: s.recover, Since: s.since, Epoch: s.epoch})

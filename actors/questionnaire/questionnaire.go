@@ -116,14 +116,17 @@ const maxQueuedChanges = 10_000
 // storeTimeout bounds one store call.
 const storeTimeout = 5 * time.Second
 
-// Reasons a questionnaire closes its sockets with.
-const (
-	// ReasonReplaced closes a participant's older socket when the same
+// Reasons a questionnaire closes its sockets with (transport/PROTOCOL.md,
+// "Close codes").
+var (
+	// Replaced closes a participant's older socket when the same
 	// participant connects again.
-	ReasonReplaced = "replaced"
-	// ReasonStoreUnavailable closes the sockets of a questionnaire whose
-	// state could not be read from the store.
-	ReasonStoreUnavailable = "store unavailable"
+	Replaced = socket.Reason{Code: socket.CloseNormal, Text: "replaced", Label: "replaced"}
+	// StoreUnavailable closes the sockets of a questionnaire whose state
+	// could not be read from the store.
+	StoreUnavailable = socket.Reason{Code: socket.CloseInternalError, Text: "store unavailable", Label: "internal_error"}
+	// unknownQuestionnaire closes a socket for an id no questionnaire has.
+	unknownQuestionnaire = socket.Reason{Code: socket.ClosePolicyViolation, Text: "unknown questionnaire", Label: "policy"}
 )
 
 // loaded carries the store's answer to a questionnaire's load.
@@ -260,10 +263,10 @@ func (q *questionnaire) load(ctx actor.Context, m *questionnaireLoaded) {
 // or its store failed.
 func (q *questionnaire) refuse(ctx actor.Context, pid *actor.PID, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		ctx.Send(pid, &messages.Close{Code: socket.ClosePolicyViolation, Reason: "unknown questionnaire"})
+		ctx.Send(pid, &messages.Close{Reason: unknownQuestionnaire})
 		return
 	}
-	ctx.Send(pid, &messages.Close{Code: socket.CloseInternalError, Reason: ReasonStoreUnavailable})
+	ctx.Send(pid, &messages.Close{Reason: StoreUnavailable})
 }
 
 func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
@@ -293,7 +296,7 @@ func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
 	if old, ok := q.participants[m.Participant]; ok && !old.Equal(m.Socket) {
 		// The same participant again (a reload, a second tab): the newer
 		// socket takes over, and the count stays.
-		ctx.Send(old, &messages.Close{Code: socket.CloseNormal, Reason: ReasonReplaced})
+		ctx.Send(old, &messages.Close{Reason: Replaced})
 	} else {
 		q.presenceChange(ctx)
 	}
@@ -619,7 +622,7 @@ func (q *questionnaire) recoverPanic(ctx actor.Context) {
 	q.broken = true
 	q.log.Error("questionnaire actor panicked; closing its sockets",
 		slog.String("message", fmt.Sprintf("%T", ctx.Message())), slog.Any("panic", r))
-	closing := &messages.Close{Code: socket.CloseInternalError, Reason: socket.ReasonInternalError}
+	closing := &messages.Close{Reason: socket.InternalError}
 	for _, pid := range q.presenters {
 		ctx.Send(pid, closing)
 	}

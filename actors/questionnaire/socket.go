@@ -52,7 +52,7 @@ func (s *questionnaireSocket) receive(ctx actor.Context, handle func(actor.Conte
 	case *socket.HeartbeatTick:
 		s.hb.Tick(s.conn)
 	case *messages.Close:
-		s.conn.Close(m.Code, m.Reason)
+		s.conn.Close(m.Reason)
 	case *actor.Started:
 		s.join.Socket = ctx.Self()
 		ctx.Send(s.registry, &s.join)

@@ -60,7 +60,7 @@ func (b *Base) Receive(ctx actor.Context) bool {
 	case *HeartbeatTick:
 		b.Heartbeat.Tick(b.Conn)
 	case *messages.Close:
-		b.Conn.Close(m.Code, m.Reason)
+		b.Conn.Close(m.Reason)
 	case *messages.ClientMessage:
 		// An actor with an error frame to warn with counts its own
 		// strikes (Strikes) before it calls Receive.

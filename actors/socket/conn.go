@@ -1,6 +1,10 @@
 package socket
 
-import "time"
+import (
+	"time"
+
+	"github.com/lobby/lobby/messages"
+)
 
 // Close codes an actor may give Conn.Close. They are WebSocket status codes
 // (RFC 6455, section 7.4.1), kept here so that actors need not import the
@@ -13,15 +17,26 @@ const (
 	CloseTryAgainLater   = 1013
 )
 
-// Close reasons an actor gives; the transport counts disconnects by them.
-const (
-	ReasonHeartbeatTimeout = "heartbeat timeout"
-	ReasonRateLimit        = "rate limit"
-	ReasonInternalError    = "internal error"
-	// ReasonTooManyBeforeJoin closes a client that sent more than
-	// MaxHeld frames before its actor had joined what it serves.
-	ReasonTooManyBeforeJoin = "too many messages before join"
+// Reason is why the server closes a socket: its code, the text the
+// client reads, and the label the disconnect is counted under.
+type Reason = messages.CloseReason
+
+// The reasons Lobby's actors close sockets with. An actor type of one's
+// own may make its own: its Label is then a lobby_disconnects_total
+// reason of its own (keep labels few and fixed: each is a time series).
+var (
+	HeartbeatTimeout  = Reason{Code: ClosePolicyViolation, Text: "heartbeat timeout", Label: "heartbeat_timeout"}
+	RateLimit         = Reason{Code: ClosePolicyViolation, Text: "rate limit", Label: "rate_limit"}
+	InternalError     = Reason{Code: CloseInternalError, Text: "internal error", Label: "internal_error"}
+	TooManyBeforeJoin = Reason{Code: ClosePolicyViolation, Text: "too many messages before join", Label: "policy"}
+	ShuttingDown      = Reason{Code: CloseGoingAway, Text: "server shutting down", Label: "shutdown"}
 )
+
+// Labels are the labels of the reasons above and of the other packages'
+// (chat, questionnaire, the transport's own), for the transport to export
+// at 0 from the start. A label not listed is counted from its first use.
+var Labels = []string{"heartbeat_timeout", "rate_limit", "internal_error", "policy", "shutdown",
+	"room_limit", "replaced", "slow_consumer", "connection_lost"}
 
 // Conn is an actor's view of its client's socket. All methods are safe for
 // concurrent use and return without waiting on the network, so an actor
@@ -33,14 +48,14 @@ type Conn interface {
 	// slow consumer, or the connection is already closing.
 	Send(data []byte, binary bool) bool
 
-	// Close writes a close frame with code and reason once the frames already
-	// queued are written, then closes the socket. Frames sent after Close are
+	// Close writes a close frame for r once the frames already queued are
+	// written, then closes the socket. Frames sent after Close are
 	// dropped. Only the first call counts.
-	Close(code int, reason string)
+	Close(r Reason)
 
-	// Abort closes the connection now, with code and reason, dropping the
-	// frames queued: for a client that is not reading or not there.
-	Abort(code int, reason string)
+	// Abort closes the connection now, for r, dropping the frames queued:
+	// for a client that is not reading or not there.
+	Abort(r Reason)
 
 	// Ping sends a ping frame without waiting for the pong; the pong moves
 	// LastSeen.

@@ -23,6 +23,6 @@ func closeAfterPanic(ctx actor.Context, conn Conn, log *slog.Logger, r any) {
 		slog.String("actor", ctx.Self().String()),
 		slog.String("message", fmt.Sprintf("%T", ctx.Message())),
 		slog.Any("panic", r))
-	conn.Close(CloseInternalError, ReasonInternalError)
+	conn.Close(InternalError)
 	ctx.Stop(ctx.Self())
 }

@@ -43,7 +43,7 @@ func firstTick(every time.Duration) time.Duration {
 // closed the connection.
 func (h *Heartbeat) Tick(conn Conn) bool {
 	if time.Since(conn.LastSeen()) > h.Timeout {
-		conn.Abort(ClosePolicyViolation, ReasonHeartbeatTimeout)
+		conn.Abort(HeartbeatTimeout)
 		return false
 	}
 	conn.Ping()

@@ -13,11 +13,11 @@ type Hold struct {
 	frames []*messages.ClientMessage
 }
 
-// Add holds m. Past MaxHeld it closes conn (ReasonTooManyBeforeJoin) and
+// Add holds m. Past MaxHeld it closes conn (TooManyBeforeJoin) and
 // reports false.
 func (h *Hold) Add(conn Conn, m *messages.ClientMessage) bool {
 	if len(h.frames) >= MaxHeld {
-		conn.Close(ClosePolicyViolation, ReasonTooManyBeforeJoin)
+		conn.Close(TooManyBeforeJoin)
 		return false
 	}
 	h.frames = append(h.frames, m)

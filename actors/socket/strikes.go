@@ -21,7 +21,7 @@ const (
 	// and drop it.
 	Warn
 	// Closed: over the limit too often; the connection was closed
-	// (ReasonRateLimit).
+	// (RateLimit).
 	Closed
 )
 
@@ -35,7 +35,7 @@ func (s *Strikes) Count(conn Conn, m *messages.ClientMessage, max int) Verdict {
 	}
 	s.n++
 	if s.n > max {
-		conn.Close(ClosePolicyViolation, ReasonRateLimit)
+		conn.Close(RateLimit)
 		return Closed
 	}
 	return Warn

@@ -4,9 +4,12 @@ package sockettest
 
 import (
 	"fmt"
+
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lobby/lobby/actors/socket"
 )
 
 // Conn is a socket.Conn for tests: the frames an actor sends arrive on
@@ -39,12 +42,12 @@ func (c *Conn) Send(data []byte, _ bool) bool {
 }
 
 // Close implements socket.Conn.
-func (c *Conn) Close(code int, reason string) {
-	c.closeOnce.Do(func() { c.Closed <- fmt.Sprintf("%d %s", code, reason) })
+func (c *Conn) Close(r socket.Reason) {
+	c.closeOnce.Do(func() { c.Closed <- fmt.Sprintf("%d %s", r.Code, r.Text) })
 }
 
 // Abort implements socket.Conn.
-func (c *Conn) Abort(code int, reason string) { c.Close(code, reason) }
+func (c *Conn) Abort(r socket.Reason) { c.Close(r) }
 
 // Ping implements socket.Conn.
 func (c *Conn) Ping() {}
