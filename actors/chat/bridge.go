@@ -18,7 +18,7 @@ import (
 // bridge is a clustered node's actor for what passes between nodes other
 // than room messages (which rooms append to and follow in the Broker
 // themselves): it tells the other nodes who joins and leaves here and
-// keeps the lobby told of who is where else (presence.go), carries direct
+// keeps the lobby told of who is where else (roster.go), carries direct
 // messages to sessions on other nodes, and tells the rooms, through the
 // lobby, when the room stream was made anew.
 //
@@ -35,7 +35,7 @@ type bridge struct {
 
 	unsubs []func()
 
-	presence presence
+	roster roster
 
 	// directs are the direct messages sent to other nodes and not yet
 	// answered, by reply number.
@@ -46,7 +46,7 @@ type bridge struct {
 // Subjects of the messages between bridges. Room messages go through the
 // broker's stream, whose subjects are the broker's business.
 const (
-	subjectPresence = "lobby.presence"
+	subjectRoster   = "lobby.presence"
 	subjectSync     = "lobby.sync."   // + node: snapshot requests
 	subjectSnapshot = "lobby.snap."   // + node: snapshot parts, the replies
 	subjectDirect   = "lobby.direct." // + node: direct messages
@@ -90,9 +90,9 @@ type (
 
 	// Inside the bridge.
 	brokerState     struct{ up bool }
-	presenceTick    struct{}
-	presenceFlush   struct{}
-	presenceIn      struct{ msg *presenceMsg }
+	rosterTick      struct{}
+	rosterFlush     struct{}
+	rosterIn        struct{ msg *rosterMsg }
 	snapshotRequest struct{ reply string }
 	directReply     struct {
 		n         uint64
@@ -108,16 +108,16 @@ type directWait struct {
 	timer        *time.Timer
 }
 
-func newBridge(broker broker.Broker, lobby *actor.PID, log *slog.Logger, cfg presenceConfig) *bridge {
+func newBridge(broker broker.Broker, lobby *actor.PID, log *slog.Logger, cfg rosterConfig) *bridge {
 	node := uuid.NewString()
 	return &bridge{
-		broker:   broker,
-		node:     node,
-		lobby:    lobby,
-		log:      log,
-		epoch:    broker.Epoch(),
-		directs:  make(map[uint64]*directWait),
-		presence: newPresence(node, cfg),
+		broker:  broker,
+		node:    node,
+		lobby:   lobby,
+		log:     log,
+		epoch:   broker.Epoch(),
+		directs: make(map[uint64]*directWait),
+		roster:  newRoster(node, cfg),
 	}
 }
 
@@ -131,15 +131,15 @@ func (b *bridge) Receive(ctx actor.Context) {
 		b.answerDirect(m.n, &messages.DirectResult{Delivered: m.delivered})
 	case *directExpired:
 		b.answerDirect(m.n, &messages.DirectResult{Unavailable: true})
-	case *localJoin, *localLeave, *presenceIn, *snapshotRequest, *presenceTick, *presenceFlush:
-		b.presence.receive(b.env(ctx), m)
+	case *localJoin, *localLeave, *rosterIn, *snapshotRequest, *rosterTick, *rosterFlush:
+		b.roster.receive(b.env(ctx), m)
 	case *brokerState:
-		b.presence.receive(b.env(ctx), m)
+		b.roster.receive(b.env(ctx), m)
 	case *actor.Started:
 		b.root, b.self = ctx.ActorSystem().Root, ctx.Self()
 		b.start(ctx)
 	case *actor.Stopping:
-		b.presence.stop(b.env(ctx))
+		b.roster.stop(b.env(ctx))
 		for _, unsub := range b.unsubs {
 			unsub()
 		}
@@ -149,10 +149,10 @@ func (b *bridge) Receive(ctx actor.Context) {
 	}
 }
 
-// env is what the presence logic may do: publish through the broker and
+// env is what the roster logic may do: publish through the broker and
 // tell the lobby.
-func (b *bridge) env(ctx actor.Context) presenceEnv {
-	return presenceEnv{
+func (b *bridge) env(ctx actor.Context) rosterEnv {
+	return rosterEnv{
 		publish: b.broker.Publish,
 		tell:    func(msg any) { ctx.Send(b.lobby, msg) },
 		after: func(d time.Duration, msg any) *time.Timer {
@@ -176,15 +176,15 @@ func (b *bridge) start(ctx actor.Context) {
 		}
 		b.unsubs = append(b.unsubs, unsub)
 	}
-	presenceHandler := func(_, _ string, data []byte) {
-		var m presenceMsg
+	rosterHandler := func(_, _ string, data []byte) {
+		var m rosterMsg
 		if err := json.Unmarshal(data, &m); err != nil || m.Node == "" {
 			return
 		}
-		root.Send(self, &presenceIn{msg: &m})
+		root.Send(self, &rosterIn{msg: &m})
 	}
-	subscribe(subjectPresence, presenceHandler)
-	subscribe(subjectSnapshot+b.node, presenceHandler)
+	subscribe(subjectRoster, rosterHandler)
+	subscribe(subjectSnapshot+b.node, rosterHandler)
 	subscribe(subjectSync+b.node, func(_, reply string, _ []byte) {
 		if reply != "" {
 			root.Send(self, &snapshotRequest{reply: reply})
@@ -225,7 +225,7 @@ func (b *bridge) start(ctx actor.Context) {
 	if epoch := b.broker.Epoch(); epoch != b.epoch {
 		root.Send(self, &epochChanged{epoch: epoch}) // made anew before the watch
 	}
-	b.presence.start(b.env(ctx))
+	b.roster.start(b.env(ctx))
 }
 
 // epochChanged tells the rooms, through the lobby, that the stream was
@@ -251,7 +251,7 @@ func (b *bridge) epochChanged(ctx actor.Context, m *epochChanged) {
 // lobby forwarded it: the session is not on this node.
 func (b *bridge) direct(ctx actor.Context, m *messages.DirectMessage) {
 	w := &directWait{sender: ctx.Sender(), from: m.From, ref: m.Ref}
-	node, ok := b.presence.where[m.To]
+	node, ok := b.roster.where[m.To]
 	b.nextReply++
 	n := b.nextReply
 	b.directs[n] = w

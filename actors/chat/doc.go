@@ -1,7 +1,7 @@
 // Package chat is Lobby's rooms: the lobby (rooms and sessions by name),
 // one room actor per room name, one session actor per member's socket,
 // and, on a clustered node, the bridge that carries presence and direct
-// messages between nodes (bridge.go, presence.go). Its codecs are the
+// messages between nodes (bridge.go, roster.go: who is where). Its codecs are the
 // seed's text protocol (text.go) and lobby.v1 (json.go, frames.go),
 // described for clients in transport/PROTOCOL.md.
 //

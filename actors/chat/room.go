@@ -317,13 +317,13 @@ func (r *room) Receive(ctx actor.Context) {
 		if m.id == uuid.Nil || r.remote.get(m.id) != nil {
 			return // a malformed presence message, or known already
 		}
-		r.presence(ctx, "joined", m.id)
+		r.announce(ctx, "joined", m.id)
 		r.remote.add(remoteMember(m.id))
 	case *remoteLeave:
 		if _, ok := r.remote.remove(m.id); !ok {
 			return
 		}
-		r.presence(ctx, "left", m.id)
+		r.announce(ctx, "left", m.id)
 	case *messages.GetMembers:
 		ctx.Send(ctx.Sender(), &messages.WsMessage{JSON: appendV1Members(nil, m.Ref, r.memberIDs())})
 	case *messages.GetRoom:
@@ -583,7 +583,7 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	if r.members.get(m.ID) != nil {
 		return
 	}
-	r.presence(ctx, "joined", m.ID)
+	r.announce(ctx, "joined", m.ID)
 	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
 	r.speakers.count(m.Protocol, 1)
 	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self()})
@@ -655,12 +655,13 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 		return
 	}
 	r.speakers.count(gone.protocol, -1)
-	r.presence(ctx, "left", id)
+	r.announce(ctx, "left", id)
 	r.checkIdle(ctx)
 }
 
-// presence tells the members here that id joined or left.
-func (r *room) presence(ctx actor.Context, kind string, id uuid.UUID) {
+// announce tells the members here, and the residents, that id joined or
+// left.
+func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID) {
 	if len(r.residents) > 0 {
 		if kind == "joined" {
 			r.tellResidents(ctx, &messages.MemberJoined{Room: r.name, ID: id})

@@ -62,7 +62,7 @@ func Start(root *actor.RootContext, c Config) (lobby, bridge *actor.PID, err err
 		return lobby, nil, err
 	}
 	bridge, err = root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return newBridge(c.Broker, lobby, c.Log, presenceConfig{})
+		return newBridge(c.Broker, lobby, c.Log, rosterConfig{})
 	}, c.Props...), bridgeName)
 	return lobby, bridge, err
 }

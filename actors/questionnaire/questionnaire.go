@@ -90,8 +90,8 @@ type questionnaire struct {
 	// id (a participant has one socket; a new one replaces the old).
 	presenters   map[string]*actor.PID
 	participants map[string]*actor.PID
-	// presenceQueued is set while a presenceChanged is in the mailbox.
-	presenceQueued bool
+	// countQueued is set while a countChanged is in the mailbox.
+	countQueued bool
 
 	// The write pipeline: changes not yet written, and the batch being
 	// written (nil when none).
@@ -148,11 +148,11 @@ type changesWritten struct {
 	done chan error
 }
 
-// presenceChanged asks the questionnaire to tell its presenters how many
+// countChanged asks the questionnaire to tell its presenters how many
 // participants are connected. It sends it to itself when that number
 // changes, once until it is handled: a burst of connects already in the
 // mailbox makes one frame.
-type presenceChanged struct{}
+type countChanged struct{}
 
 // questionnaireLingerOver tells an idle questionnaire that it has lingered.
 // Sent by its timer.
@@ -196,9 +196,9 @@ func (q *questionnaire) Receive(ctx actor.Context) {
 		q.checkIdle(ctx)
 	case *questionnaireLoaded:
 		q.load(ctx, m)
-	case *presenceChanged:
-		q.presenceQueued = false
-		q.tellPresenters(ctx, q.presenceFrame())
+	case *countChanged:
+		q.countQueued = false
+		q.tellPresenters(ctx, q.countFrame())
 	case *questionnaireLingerOver:
 		if q.idle() {
 			ctx.Send(ctx.Parent(), &questionnaireIdle{id: q.id, pid: ctx.Self()})
@@ -298,7 +298,7 @@ func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
 		// socket takes over, and the count stays.
 		ctx.Send(old, &messages.Close{Reason: Replaced})
 	} else {
-		q.presenceChange(ctx)
+		q.countChange(ctx)
 	}
 	q.participants[m.Participant] = m.Socket
 	switch {
@@ -327,7 +327,7 @@ func (q *questionnaire) leave(ctx actor.Context, m *messages.LeaveQuestionnaire)
 		// Only the participant's current socket counts: a replaced one
 		// leaves after its successor joined.
 		delete(q.participants, m.Participant)
-		q.presenceChange(ctx)
+		q.countChange(ctx)
 	}
 	if q.loadErr != nil {
 		ctx.Send(ctx.Parent(), &questionnaireIdle{id: q.id, pid: ctx.Self()})
@@ -338,17 +338,17 @@ func (q *questionnaire) leave(ctx actor.Context, m *messages.LeaveQuestionnaire)
 
 // presenceChange makes sure presenters hear of the new participant count
 // once the messages already in the mailbox are handled.
-func (q *questionnaire) presenceChange(ctx actor.Context) {
-	if len(q.presenters) == 0 || q.presenceQueued {
+func (q *questionnaire) countChange(ctx actor.Context) {
+	if len(q.presenters) == 0 || q.countQueued {
 		return
 	}
-	q.presenceQueued = true
-	ctx.Send(ctx.Self(), &presenceChanged{})
+	q.countQueued = true
+	ctx.Send(ctx.Self(), &countChanged{})
 }
 
 // presenceFrame is what presenters are sent when the participant count
 // changes: the current question's tally, or the state before any show.
-func (q *questionnaire) presenceFrame() []byte {
+func (q *questionnaire) countFrame() []byte {
 	if q.current == store.NoQuestion {
 		return appendState(nil, q.current, q.closed, len(q.participants))
 	}

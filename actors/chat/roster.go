@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// presence is the bridge's view of who is where: the members of this
+// roster is the bridge's view of who is where: the members of this
 // node, which it announces, and those of every other node, which it
 // learns. It is part of the bridge actor's state.
 //
@@ -32,15 +32,15 @@ import (
 //     members have left. A node that stops cleanly says bye. While this
 //     node's own connection is down it judges nobody, and after it
 //     comes back it gives every node a full timeout again.
-type presence struct {
+type roster struct {
 	node string
-	cfg  presenceConfig
+	cfg  rosterConfig
 
 	// local are this node's members, session id → room.
 	local map[uuid.UUID]string
 	// seq numbers this node's batches; ops wait for the next flush.
 	seq        uint64
-	ops        []presenceOp
+	ops        []rosterOp
 	flushTimer *time.Timer
 	tickTimer  *time.Timer
 
@@ -49,14 +49,14 @@ type presence struct {
 	where map[uuid.UUID]string
 }
 
-type presenceConfig struct {
+type rosterConfig struct {
 	// interval is how often a node heartbeats; timeout is how long a
 	// node may stay silent before its members count as gone; flush is
 	// how long joins and leaves wait to be batched.
 	interval, timeout, flush time.Duration
 }
 
-func (c presenceConfig) withDefaults() presenceConfig {
+func (c rosterConfig) withDefaults() rosterConfig {
 	if c.interval <= 0 {
 		c.interval = 2 * time.Second
 	}
@@ -69,8 +69,8 @@ func (c presenceConfig) withDefaults() presenceConfig {
 	return c
 }
 
-// presenceEnv is what presence may do besides changing its own state.
-type presenceEnv struct {
+// rosterEnv is what presence may do besides changing its own state.
+type rosterEnv struct {
 	publish func(subject, reply string, data []byte) error
 	// tell sends the lobby remoteJoin and remoteLeave.
 	tell func(msg any)
@@ -79,14 +79,14 @@ type presenceEnv struct {
 	up    func() bool
 }
 
-// presenceMsg is every presence message between nodes.
-type presenceMsg struct {
+// rosterMsg is every presence message between nodes.
+type rosterMsg struct {
 	Node string `json:"node"`
 	Kind string `json:"kind"`
 	// Seq is a batch's number, or for a heartbeat or snapshot the last
 	// batch that its sender's state includes.
-	Seq uint64       `json:"seq"`
-	Ops []presenceOp `json:"ops,omitempty"`
+	Seq uint64     `json:"seq"`
+	Ops []rosterOp `json:"ops,omitempty"`
 	// Part (from 1) and Parts number a snapshot's parts; Rooms is a part's
 	// members by room.
 	Part  int                    `json:"part,omitempty"`
@@ -94,7 +94,7 @@ type presenceMsg struct {
 	Rooms map[string][]uuid.UUID `json:"rooms,omitempty"`
 }
 
-// Kinds of presenceMsg.
+// Kinds of rosterMsg.
 const (
 	kindOps       = "ops"
 	kindHeartbeat = "hb"
@@ -103,7 +103,7 @@ const (
 	kindSnapshot  = "snap"
 )
 
-type presenceOp struct {
+type rosterOp struct {
 	Left bool      `json:"left,omitempty"`
 	Room string    `json:"room"`
 	ID   uuid.UUID `json:"id"`
@@ -127,14 +127,14 @@ type remoteNode struct {
 	// syncing is set from a snapshot request until its last part.
 	syncing   bool
 	syncAsked time.Time
-	held      []*presenceMsg
+	held      []*rosterMsg
 	snapSeq   uint64
 	snapParts map[int]bool
 	snap      map[uuid.UUID]string
 }
 
-func newPresence(node string, cfg presenceConfig) presence {
-	return presence{
+func newRoster(node string, cfg rosterConfig) roster {
+	return roster{
 		node:  node,
 		cfg:   cfg.withDefaults(),
 		local: make(map[uuid.UUID]string),
@@ -143,37 +143,37 @@ func newPresence(node string, cfg presenceConfig) presence {
 	}
 }
 
-func (p *presence) start(env presenceEnv) {
-	p.send(env, &presenceMsg{Kind: kindHello})
-	p.tickTimer = env.after(p.cfg.interval, &presenceTick{})
+func (p *roster) start(env rosterEnv) {
+	p.send(env, &rosterMsg{Kind: kindHello})
+	p.tickTimer = env.after(p.cfg.interval, &rosterTick{})
 }
 
-func (p *presence) stop(env presenceEnv) {
+func (p *roster) stop(env rosterEnv) {
 	if p.tickTimer != nil {
 		p.tickTimer.Stop()
 	}
 	if p.flushTimer != nil {
 		p.flushTimer.Stop()
 	}
-	p.send(env, &presenceMsg{Kind: kindBye})
+	p.send(env, &rosterMsg{Kind: kindBye})
 }
 
-func (p *presence) receive(env presenceEnv, msg any) {
+func (p *roster) receive(env rosterEnv, msg any) {
 	switch m := msg.(type) {
 	case *localJoin:
 		p.local[m.id] = m.room
-		p.queue(env, presenceOp{Room: m.room, ID: m.id})
+		p.queue(env, rosterOp{Room: m.room, ID: m.id})
 	case *localLeave:
 		delete(p.local, m.id)
-		p.queue(env, presenceOp{Left: true, Room: m.room, ID: m.id})
-	case *presenceFlush:
+		p.queue(env, rosterOp{Left: true, Room: m.room, ID: m.id})
+	case *rosterFlush:
 		p.flushTimer = nil
 		p.flush(env)
-	case *presenceTick:
+	case *rosterTick:
 		p.flush(env)
-		p.send(env, &presenceMsg{Kind: kindHeartbeat})
+		p.send(env, &rosterMsg{Kind: kindHeartbeat})
 		p.expire(env, time.Now())
-		p.tickTimer = env.after(p.cfg.interval, &presenceTick{})
+		p.tickTimer = env.after(p.cfg.interval, &rosterTick{})
 	case *snapshotRequest:
 		p.flush(env)
 		p.snapshot(env, m.reply)
@@ -185,48 +185,48 @@ func (p *presence) receive(env presenceEnv, msg any) {
 			for _, n := range p.nodes {
 				n.seen = now
 			}
-			p.send(env, &presenceMsg{Kind: kindHello})
+			p.send(env, &rosterMsg{Kind: kindHello})
 		}
-	case *presenceIn:
+	case *rosterIn:
 		p.heard(env, m.msg)
 	}
 }
 
 // send publishes one of this node's messages, with its current seq. A
 // failure is left to the heartbeats to repair.
-func (p *presence) send(env presenceEnv, m *presenceMsg) {
+func (p *roster) send(env rosterEnv, m *rosterMsg) {
 	m.Node, m.Seq = p.node, p.seq
 	data, err := json.Marshal(m)
 	if err != nil {
 		return
 	}
-	_ = env.publish(subjectPresence, "", data)
+	_ = env.publish(subjectRoster, "", data)
 }
 
-func (p *presence) queue(env presenceEnv, op presenceOp) {
+func (p *roster) queue(env rosterEnv, op rosterOp) {
 	p.ops = append(p.ops, op)
 	if p.flushTimer == nil {
-		p.flushTimer = env.after(p.cfg.flush, &presenceFlush{})
+		p.flushTimer = env.after(p.cfg.flush, &rosterFlush{})
 	}
 }
 
 // flush publishes the ops queued as the next batch. If the publish fails
 // the seq is spent all the same: the others see the gap at the next
 // heartbeat and ask for a snapshot.
-func (p *presence) flush(env presenceEnv) {
+func (p *roster) flush(env rosterEnv) {
 	if len(p.ops) == 0 {
 		return
 	}
 	p.seq++
-	m := &presenceMsg{Node: p.node, Kind: kindOps, Seq: p.seq, Ops: p.ops}
+	m := &rosterMsg{Node: p.node, Kind: kindOps, Seq: p.seq, Ops: p.ops}
 	p.ops = nil
 	if data, err := json.Marshal(m); err == nil {
-		_ = env.publish(subjectPresence, "", data)
+		_ = env.publish(subjectRoster, "", data)
 	}
 }
 
 // snapshot answers a snapshot request with this node's members, in parts.
-func (p *presence) snapshot(env presenceEnv, reply string) {
+func (p *roster) snapshot(env rosterEnv, reply string) {
 	var parts []map[string][]uuid.UUID
 	cur, n := map[string][]uuid.UUID{}, 0
 	// In id order, not the map's: two requests at the same seq get the
@@ -243,7 +243,7 @@ func (p *presence) snapshot(env presenceEnv, reply string) {
 	}
 	parts = append(parts, cur)
 	for i, rooms := range parts {
-		data, err := json.Marshal(&presenceMsg{Node: p.node, Kind: kindSnapshot, Seq: p.seq, Part: i + 1, Parts: len(parts), Rooms: rooms})
+		data, err := json.Marshal(&rosterMsg{Node: p.node, Kind: kindSnapshot, Seq: p.seq, Part: i + 1, Parts: len(parts), Rooms: rooms})
 		if err != nil {
 			return
 		}
@@ -254,7 +254,7 @@ func (p *presence) snapshot(env presenceEnv, reply string) {
 }
 
 // heard handles a message from another node.
-func (p *presence) heard(env presenceEnv, m *presenceMsg) {
+func (p *roster) heard(env rosterEnv, m *rosterMsg) {
 	if m.Node == p.node {
 		return
 	}
@@ -273,7 +273,7 @@ func (p *presence) heard(env presenceEnv, m *presenceMsg) {
 		p.drop(env, n)
 	case kindHello, kindHeartbeat:
 		if m.Kind == kindHello {
-			p.send(env, &presenceMsg{Kind: kindHeartbeat})
+			p.send(env, &rosterMsg{Kind: kindHeartbeat})
 		}
 		if n.syncing && time.Since(n.syncAsked) > p.cfg.interval || !n.syncing && m.Seq != n.seq {
 			p.sync(env, n)
@@ -297,13 +297,13 @@ func (p *presence) heard(env presenceEnv, m *presenceMsg) {
 	}
 }
 
-func (p *presence) sync(env presenceEnv, n *remoteNode) {
+func (p *roster) sync(env rosterEnv, n *remoteNode) {
 	n.syncing, n.syncAsked = true, time.Now()
 	n.snap, n.snapParts = nil, nil
 	_ = env.publish(subjectSync+n.id, subjectSnapshot+p.node, nil)
 }
 
-func (p *presence) snapshotPart(env presenceEnv, n *remoteNode, m *presenceMsg) {
+func (p *roster) snapshotPart(env rosterEnv, n *remoteNode, m *rosterMsg) {
 	if !n.syncing || m.Part < 1 || m.Part > m.Parts {
 		return
 	}
@@ -326,18 +326,18 @@ func (p *presence) snapshotPart(env presenceEnv, n *remoteNode, m *presenceMsg) 
 	// the batches that came after it.
 	for id, room := range n.members {
 		if n.snap[id] != room {
-			p.apply(env, n, []presenceOp{{Left: true, Room: room, ID: id}})
+			p.apply(env, n, []rosterOp{{Left: true, Room: room, ID: id}})
 		}
 	}
 	for id, room := range n.snap {
 		if n.members[id] != room {
-			p.apply(env, n, []presenceOp{{Room: room, ID: id}})
+			p.apply(env, n, []rosterOp{{Room: room, ID: id}})
 		}
 	}
 	n.seq, n.syncing, n.snap, n.snapParts = n.snapSeq, false, nil, nil
 	held := n.held
 	n.held = nil
-	slices.SortFunc(held, func(a, b *presenceMsg) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(held, func(a, b *rosterMsg) int { return cmp.Compare(a.Seq, b.Seq) })
 	for _, h := range held {
 		switch {
 		case h.Seq <= n.seq:
@@ -352,7 +352,7 @@ func (p *presence) snapshotPart(env presenceEnv, n *remoteNode, m *presenceMsg) 
 }
 
 // apply applies another node's ops and tells the lobby what changed.
-func (p *presence) apply(env presenceEnv, n *remoteNode, ops []presenceOp) {
+func (p *roster) apply(env rosterEnv, n *remoteNode, ops []rosterOp) {
 	for _, op := range ops {
 		old, had := n.members[op.ID]
 		if op.Left {
@@ -380,7 +380,7 @@ func (p *presence) apply(env presenceEnv, n *remoteNode, ops []presenceOp) {
 
 // expire forgets the nodes not heard for the timeout, unless this node
 // is itself cut off.
-func (p *presence) expire(env presenceEnv, now time.Time) {
+func (p *roster) expire(env rosterEnv, now time.Time) {
 	if !env.up() {
 		return
 	}
@@ -392,9 +392,9 @@ func (p *presence) expire(env presenceEnv, now time.Time) {
 }
 
 // drop forgets a node: its members have left.
-func (p *presence) drop(env presenceEnv, n *remoteNode) {
+func (p *roster) drop(env rosterEnv, n *remoteNode) {
 	for id, room := range n.members {
-		p.apply(env, n, []presenceOp{{Left: true, Room: room, ID: id}})
+		p.apply(env, n, []rosterOp{{Left: true, Room: room, ID: id}})
 	}
 	delete(p.nodes, n.id)
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// presenceRig runs a presence with an env that records what it does.
-type presenceRig struct {
-	p         presence
+// rosterRig runs a presence with an env that records what it does.
+type rosterRig struct {
+	p         roster
 	published []published
 	told      []any
 	up        bool
@@ -19,17 +19,17 @@ type presenceRig struct {
 
 type published struct {
 	subject, reply string
-	msg            presenceMsg
+	msg            rosterMsg
 }
 
-func newPresenceRig() *presenceRig {
-	return &presenceRig{p: newPresence("me", presenceConfig{interval: time.Hour, timeout: 8 * time.Second}), up: true}
+func newRosterRig() *rosterRig {
+	return &rosterRig{p: newRoster("me", rosterConfig{interval: time.Hour, timeout: 8 * time.Second}), up: true}
 }
 
-func (r *presenceRig) env() presenceEnv {
-	return presenceEnv{
+func (r *rosterRig) env() rosterEnv {
+	return rosterEnv{
 		publish: func(subject, reply string, data []byte) error {
-			var m presenceMsg
+			var m rosterMsg
 			_ = json.Unmarshal(data, &m)
 			r.published = append(r.published, published{subject, reply, m})
 			return nil
@@ -40,10 +40,10 @@ func (r *presenceRig) env() presenceEnv {
 	}
 }
 
-func (r *presenceRig) hear(m presenceMsg) { r.p.receive(r.env(), &presenceIn{msg: &m}) }
+func (r *rosterRig) hear(m rosterMsg) { r.p.receive(r.env(), &rosterIn{msg: &m}) }
 
 // asked reports whether a snapshot was asked of node since the last call.
-func (r *presenceRig) asked(node string) bool {
+func (r *rosterRig) asked(node string) bool {
 	defer func() { r.published = nil }()
 	for _, p := range r.published {
 		if p.subject == subjectSync+node && p.reply == subjectSnapshot+"me" {
@@ -53,7 +53,7 @@ func (r *presenceRig) asked(node string) bool {
 	return false
 }
 
-func (r *presenceRig) takeTold() []any {
+func (r *rosterRig) takeTold() []any {
 	t := r.told
 	r.told = nil
 	return t
@@ -63,15 +63,15 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 	a, b, c := uuid.New(), uuid.New(), uuid.New()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, r *presenceRig)
+		run  func(t *testing.T, r *rosterRig)
 	}{
-		{name: "a new node is asked for a snapshot, then its batches apply in order", run: func(t *testing.T, r *presenceRig) {
-			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat, Seq: 4})
+		{name: "a new node is asked for a snapshot, then its batches apply in order", run: func(t *testing.T, r *rosterRig) {
+			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat, Seq: 4})
 			if !r.asked("n1") {
 				t.Fatal("no snapshot asked of a new node")
 			}
-			r.hear(presenceMsg{Node: "n1", Kind: kindOps, Seq: 5, Ops: []presenceOp{{Room: "r", ID: b}}})
-			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Seq: 4, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+			r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 5, Ops: []rosterOp{{Room: "r", ID: b}}})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Seq: 4, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
 			told := r.takeTold()
 			if len(told) != 2 || *told[0].(*remoteJoin) != (remoteJoin{"r", a}) || *told[1].(*remoteJoin) != (remoteJoin{"r", b}) {
 				t.Fatalf("told %v, want a then b joined", told)
@@ -80,21 +80,21 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 				t.Fatalf("where %v", r.p.where)
 			}
 		}},
-		{name: "a missed batch is repaired by a snapshot's difference", run: func(t *testing.T, r *presenceRig) {
-			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat})
-			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a, b}}})
+		{name: "a missed batch is repaired by a snapshot's difference", run: func(t *testing.T, r *rosterRig) {
+			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a, b}}})
 			r.takeTold()
 			r.asked("n1")
 			// Batch 1 (a left, c joined) is lost; batch 2 shows the gap.
-			r.hear(presenceMsg{Node: "n1", Kind: kindOps, Seq: 2, Ops: []presenceOp{{Left: true, Room: "r", ID: b}}})
+			r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 2, Ops: []rosterOp{{Left: true, Room: "r", ID: b}}})
 			if !r.asked("n1") {
 				t.Fatal("a gap did not ask for a snapshot")
 			}
-			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Seq: 1, Part: 1, Parts: 2, Rooms: map[string][]uuid.UUID{"r": {b}}})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Seq: 1, Part: 1, Parts: 2, Rooms: map[string][]uuid.UUID{"r": {b}}})
 			if told := r.takeTold(); len(told) != 0 {
 				t.Fatalf("told %v before the snapshot was whole", told)
 			}
-			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Seq: 1, Part: 2, Parts: 2, Rooms: map[string][]uuid.UUID{"s": {c}}})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Seq: 1, Part: 2, Parts: 2, Rooms: map[string][]uuid.UUID{"s": {c}}})
 			got := map[any]bool{}
 			for _, m := range r.takeTold() {
 				switch m := m.(type) {
@@ -114,9 +114,9 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 				}
 			}
 		}},
-		{name: "a silent node is dropped, unless this node is cut off", run: func(t *testing.T, r *presenceRig) {
-			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat})
-			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+		{name: "a silent node is dropped, unless this node is cut off", run: func(t *testing.T, r *rosterRig) {
+			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
 			r.takeTold()
 			r.up = false
 			r.p.expire(r.env(), time.Now().Add(time.Minute))
@@ -129,19 +129,19 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 				t.Fatalf("told %v, nodes %v: want a left and n1 gone", told, r.p.nodes)
 			}
 		}},
-		{name: "bye drops a node at once", run: func(t *testing.T, r *presenceRig) {
-			r.hear(presenceMsg{Node: "n1", Kind: kindHeartbeat})
-			r.hear(presenceMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+		{name: "bye drops a node at once", run: func(t *testing.T, r *rosterRig) {
+			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
 			r.takeTold()
-			r.hear(presenceMsg{Node: "n1", Kind: kindBye})
+			r.hear(rosterMsg{Node: "n1", Kind: kindBye})
 			if told := r.takeTold(); len(told) != 1 || len(r.p.where) != 0 {
 				t.Fatalf("told %v, where %v", told, r.p.where)
 			}
 		}},
-		{name: "local joins are batched and numbered; a snapshot answers them", run: func(t *testing.T, r *presenceRig) {
+		{name: "local joins are batched and numbered; a snapshot answers them", run: func(t *testing.T, r *rosterRig) {
 			r.p.receive(r.env(), &localJoin{room: "r", id: a})
 			r.p.receive(r.env(), &localJoin{room: "r", id: b})
-			r.p.receive(r.env(), &presenceFlush{})
+			r.p.receive(r.env(), &rosterFlush{})
 			if len(r.published) != 1 || r.published[0].msg.Seq != 1 || len(r.published[0].msg.Ops) != 2 {
 				t.Fatalf("published %+v, want one batch of two, seq 1", r.published)
 			}
@@ -153,7 +153,7 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newPresenceRig()) })
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newRosterRig()) })
 	}
 }
 
@@ -161,14 +161,14 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 // snapshot part holds for two snapshots at the same seq: the parts are
 // the same, so that parts of either request make the whole snapshot.
 func TestPresenceSnapshotPartsAgree(t *testing.T) {
-	r := newPresenceRig()
+	r := newRosterRig()
 	for range 2*snapshotPart + 10 {
 		r.p.local[uuid.New()] = "r"
 	}
-	snapshot := func() []presenceMsg {
+	snapshot := func() []rosterMsg {
 		r.published = nil
 		r.p.receive(r.env(), &snapshotRequest{reply: "x"})
-		var parts []presenceMsg
+		var parts []rosterMsg
 		for _, p := range r.published {
 			if p.msg.Kind == kindSnapshot {
 				parts = append(parts, p.msg)
