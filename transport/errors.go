@@ -96,6 +96,25 @@ func writeClusterTooBig(w http.ResponseWriter) {
 		"the body is larger than the cluster can carry (NATS max_payload, less room for headers): nothing was sent")
 }
 
+// writeNotSent answers a publish or direct message the node did not send:
+// its ask failed (err), or the cluster did not take it (tooBig,
+// unavailable, read only when err is nil). It reports whether it answered.
+func writeNotSent(w http.ResponseWriter, err error, failed func() (tooBig, unavailable bool)) bool {
+	if err != nil {
+		writeUnavailable(w, err)
+		return true
+	}
+	switch tooBig, unavailable := failed(); {
+	case tooBig:
+		writeClusterTooBig(w)
+	case unavailable:
+		writeClusterUnavailable(w)
+	default:
+		return false
+	}
+	return true
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

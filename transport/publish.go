@@ -96,16 +96,7 @@ func checkStatistics(body []byte) error {
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, body []byte) {
 	start := time.Now()
 	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, body)
-	if err != nil {
-		writeUnavailable(w, err)
-		return
-	}
-	if res.TooBig {
-		writeClusterTooBig(w)
-		return
-	}
-	if res.Unavailable {
-		writeClusterUnavailable(w)
+	if writeNotSent(w, err, func() (bool, bool) { return res.TooBig, res.Unavailable }) {
 		return
 	}
 	if res.Refused != nil {
@@ -197,16 +188,7 @@ func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.node.Direct(r.Context(), to, s.cfg.PublisherID, body)
-	if err != nil {
-		writeUnavailable(w, err)
-		return
-	}
-	if res.TooBig {
-		writeClusterTooBig(w)
-		return
-	}
-	if res.Unavailable {
-		writeClusterUnavailable(w)
+	if writeNotSent(w, err, func() (bool, bool) { return res.TooBig, res.Unavailable }) {
 		return
 	}
 	if !res.Delivered {
