@@ -538,17 +538,12 @@ func (b *Broker) writer() {
 	for {
 		select {
 		case <-b.ctx.Done():
-			for {
-				select {
-				case o := <-b.out:
-					b.inflight.Add(-1)
-					if o.done != nil {
-						o.done(0, broker.ErrUnavailable)
-					}
-				default:
-					return
+			drain(b, b.out, func(o outbound) {
+				if o.done != nil {
+					o.done(0, broker.ErrUnavailable)
 				}
-			}
+			})
+			return
 		case o := <-b.out:
 			if o.done == nil {
 				b.inflight.Add(-1)
@@ -577,21 +572,28 @@ func (b *Broker) writer() {
 	}
 }
 
+// drain answers what is still queued in ch once the broker is closing,
+// each one an inflight append or publish less.
+func drain[T any](b *Broker, ch <-chan T, answer func(T)) {
+	for {
+		select {
+		case v := <-ch:
+			b.inflight.Add(-1)
+			answer(v)
+		default:
+			return
+		}
+	}
+}
+
 // acker waits for the stream's acknowledgements, in publish order.
 func (b *Broker) acker() {
 	defer b.wg.Done()
 	for {
 		select {
 		case <-b.ctx.Done():
-			for {
-				select {
-				case a := <-b.acks:
-					b.inflight.Add(-1)
-					a.done(0, broker.ErrUnavailable)
-				default:
-					return
-				}
-			}
+			drain(b, b.acks, func(a pendingAck) { a.done(0, broker.ErrUnavailable) })
+			return
 		case a := <-b.acks:
 			select {
 			case ack := <-a.f.Ok():
