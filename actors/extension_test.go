@@ -191,3 +191,43 @@ func TestResidentsLiveInTheirRooms(t *testing.T) {
 		t.Fatalf("event %#v, %d spawned; want the bot back in the room made anew", w, spawned.Load())
 	}
 }
+
+// crashBot panics on every room message; it reports its PID when welcomed.
+type crashBot struct{ self chan<- *actor.PID }
+
+func (b *crashBot) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *messages.RoomWelcome:
+		b.self <- ctx.Self()
+	case *messages.RoomMessage:
+		panic("a bug in the bot")
+	}
+}
+
+// TestPanickingResidentIsStopped: a resident that panics is stopped, not
+// restarted in place (it would come back under the same id with no
+// welcome), and its room goes on.
+func TestPanickingResidentIsStopped(t *testing.T) {
+	self := make(chan *actor.PID, 4)
+	var spawned atomic.Int32
+	bot := chat.Resident{Name: "crash", New: func(chat.ResidentEnv) actor.Actor { spawned.Add(1); return &crashBot{self: self} }}
+	n := newTestNode(t, Config{History: -1, Residents: []chat.Resident{bot}})
+	c, _, _ := joinText(t, n, "r")
+	var pid *actor.PID
+	select {
+	case pid = <-self:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resident was not welcomed")
+	}
+	if _, err := n.Publish(context.Background(), "r", uuid.New(), []byte(`"crash"`)); err != nil {
+		t.Fatal(err)
+	}
+	c.Next(t) // the member still gets the message
+	eventually(t, "the panicked resident to be stopped", func() bool {
+		_, alive := n.system.ProcessRegistry.GetLocal(pid.Id)
+		return !alive
+	})
+	if got := spawned.Load(); got != 1 {
+		t.Fatalf("the resident was made %d times, want once: a panicked resident is not restarted", got)
+	}
+}

@@ -116,10 +116,12 @@ func (n *Node) Sockets() []socket.Kind {
 	return append([]socket.Kind{echo.Kind}, n.cfg.Sockets...)
 }
 
-// SocketProps makes the props of an actor of kind k serving conn.
-func (n *Node) SocketProps(k socket.Kind, conn socket.Conn) *actor.Props {
+// SocketProps makes the props of an actor of kind k serving conn; req is
+// what the actor may know of the request that opened conn.
+func (n *Node) SocketProps(k socket.Kind, conn socket.Conn, req socket.Request) *actor.Props {
 	env := n.env(conn)
 	env.Log = env.Log.With(slog.String("kind", k.Name))
+	env.Request = req
 	return n.socketProps(conn, func() actor.Actor { return k.New(env) })
 }
 
@@ -146,7 +148,7 @@ func (n *Node) env(conn socket.Conn) socket.Env {
 // socketProps makes the props of an actor that serves conn, on the
 // node's workers with a mailbox that keeps nothing once drained.
 func (n *Node) socketProps(conn socket.Conn, produce func() actor.Actor) *actor.Props {
-	return socket.Props(conn, produce, n.socketOpts...)
+	return socket.Props(conn, n.log, produce, n.socketOpts...)
 }
 
 func (n *Node) heartbeat() socket.Heartbeat {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 
 	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
@@ -22,9 +23,6 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{room}", s.serveRoomOrPage)
 	mux.HandleFunc("GET /{$}", s.serveWeb)
 	mux.HandleFunc("GET /vendor/", s.serveWeb)
-	for _, k := range s.node.Sockets() {
-		s.handleKind(mux, k)
-	}
 	mux.HandleFunc("POST /rooms/{room}/broadcast", s.publishRoute(s.publishRoom, s.cfg.MaxPublishBytes))
 	mux.HandleFunc("POST /dailyDashBoard", s.publishRoute(s.publishDashboard, s.cfg.MaxPublishBytes))
 	mux.HandleFunc("GET /rooms", s.readRoute(s.listRooms, false))
@@ -47,14 +45,25 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	// The socket kinds come last, so that one that asks for a path of
+	// Lobby's own is the one refused.
+	for _, k := range s.node.Sockets() {
+		s.handleKind(mux, k)
+	}
 	return s.hostGuard(jsonMuxErrors(mux))
 }
 
-// handleKind serves socket kind k at its path. A path that is not a
-// ServeMux pattern, or that one of Lobby's routes already has, is a
-// mistake in the kind's code: it is logged and the kind is not served,
-// rather than taking the server down.
+// handleKind serves socket kind k at its path. A path that is not an
+// absolute ServeMux path, or that one of Lobby's routes already has (or
+// /debug/pprof/, which EnablePprof may add later), is a mistake in the
+// kind's code: it is logged as an error and the kind is not served,
+// rather than taking the server down or falling through to GET /{room}.
 func (s *Server) handleKind(mux *http.ServeMux, k socket.Kind) {
+	if !strings.HasPrefix(k.Path, "/") || strings.ContainsAny(k.Path, " \t") || strings.HasPrefix(k.Path, "/debug/pprof/") {
+		s.log.Error("socket kind not served: its path must start with / and hold no space, and not be under /debug/pprof/",
+			slog.String("kind", k.Name), slog.String("path", k.Path))
+		return
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("socket kind not served: its path is taken or malformed",

@@ -65,7 +65,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveKind(k socket.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.serveSocket(w, r, socketRoute{kind: k.Name}, func(conn socket.Conn, _ messages.Protocol) (*actor.Props, uuid.UUID) {
-			return s.node.SocketProps(k, conn), uuid.Nil
+			return s.node.SocketProps(k, conn, socket.Request{PathValue: r.PathValue, Query: r.URL.Query()}), uuid.Nil
 		})
 	}
 }

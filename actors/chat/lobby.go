@@ -299,7 +299,10 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 	}
 	c := roomConfig{name: name, broker: l.broker, remote: slices.Clone(l.remote[name]), stats: l.stats,
 		policy: l.policy, residents: l.residents, log: l.log}
-	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(c) }, l.roomOpts...)
+	// A room's props decide what becomes of its children, the residents,
+	// when one fails: it is stopped (protoactor asks the parent).
+	opts := append(slices.Clone(l.roomOpts), actor.WithSupervisor(stopResident))
+	props := actor.PropsFromProducer(func() actor.Actor { return newRoom(c) }, opts...)
 	r := &roomEntry{pid: ctx.SpawnPrefix(props, "room-"+name)}
 	l.rooms[name] = r
 	l.names.ReplaceOrInsert(name)

@@ -119,6 +119,8 @@ type recovery struct {
 	since, upto uint64
 	members     []uuid.UUID
 	held        []heldFrame
+	// closed is set once the member was closed for holding too much.
+	closed bool
 }
 
 type heldFrame struct {
@@ -133,6 +135,9 @@ const maxHeldFrames = 4096
 // pendingPublish is a broadcast or publish on its way to the stream.
 type pendingPublish struct {
 	seq uint64
+	// f is the follow it was appended under: an append answered after
+	// the stream was made anew has a seq of the lost stream.
+	f *follow
 	// requester is an HTTP publish's request, answered Published.
 	requester *actor.PID
 	// from is the sending lobby.v1 session, acked if it gave a ref.
@@ -371,6 +376,12 @@ func (r *room) guard(ctx actor.Context) {
 			ctx.Send(a.requester, &messages.Published{Unavailable: true})
 		}
 	}
+	if _, ok := ctx.Message().(*messages.BroadcastMessage); ok && ctx.Sender() != nil {
+		// The publish that made it panic (in a Policy, say) is answered
+		// too. Requests still in the mailbox get protoactor's dead-letter
+		// answer once the room has stopped.
+		ctx.Respond(&messages.Published{Unavailable: true})
+	}
 	ctx.Send(ctx.Parent(), &roomFailed{room: r.name, pid: ctx.Self()})
 	ctx.Stop(ctx.Self())
 }
@@ -414,7 +425,7 @@ func (r *room) started(ctx actor.Context, m *followStarted) {
 }
 
 func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
-	p := &pendingPublish{from: m.From, ref: m.Ref}
+	p := &pendingPublish{from: m.From, ref: m.Ref, f: r.follow}
 	if ctx.Sender() != nil {
 		// Only a publish is a request (the lobby forwards it, keeping its
 		// requester); sessions send.
@@ -512,6 +523,9 @@ func (r *room) followLost(ctx actor.Context) {
 func (r *room) appended(ctx actor.Context, m *appended) {
 	r.inflight--
 	p := m.p
+	if m.err == nil && p.f != r.follow {
+		m.err = broker.ErrUnavailable // stored, if at all, in the lost stream
+	}
 	if m.err != nil {
 		r.failed(ctx, p, m.err)
 		r.checkIdle(ctx)
@@ -619,6 +633,9 @@ func (r *room) recovered(ctx actor.Context, m *roomRead) {
 	}
 	rec := mb.rec
 	mb.rec = nil
+	if rec.closed {
+		return // closed for holding too much: it reconnects
+	}
 	res := m.res
 	ok := res.Err == nil && res.Complete && rec.since <= res.Last
 	seq := rec.upto
@@ -680,8 +697,12 @@ func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage)
 	for mb := range r.members.all() {
 		switch {
 		case mb.rec != nil:
+			if mb.rec.closed {
+				continue
+			}
 			if len(mb.rec.held) == maxHeldFrames {
 				ctx.Send(mb.pid, &messages.Close{Reason: recoveryTooSlow})
+				mb.rec.closed, mb.rec.held = true, nil
 				continue
 			}
 			mb.rec.held = append(mb.rec.held, heldFrame{seq: seq, frame: frame})
@@ -701,15 +722,16 @@ func (r *room) spawnResidents(ctx actor.Context) {
 			continue
 		}
 		env := ResidentEnv{Room: r.name, ID: uuid.New(), Log: r.log.With(slog.String("resident", k.Name), slog.String("room", r.name))}
-		pid := ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return k.New(env) },
-			actor.WithSupervisor(stopResident)), "resident-"+k.Name)
+		pid := ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return k.New(env) }), "resident-"+k.Name)
 		ctx.Send(pid, &messages.RoomWelcome{Room: r.name, Epoch: r.epoch, Seq: r.seq, Members: r.memberIDs()})
 		r.residents = append(r.residents, pid)
 	}
 }
 
-// stopResident is the residents' supervisor: a resident that panics is
-// stopped, and the room goes on without it until it is spawned anew.
+// stopResident is the rooms' supervisor strategy, which protoactor applies
+// to their children: a resident that panics is stopped, and the room goes
+// on without it until the room is spawned anew. Restarted, it would come
+// back under the same id with no welcome.
 var stopResident = actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 
 func (r *room) tellResidents(ctx actor.Context, msg any) {

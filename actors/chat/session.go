@@ -35,7 +35,6 @@ type session struct {
 }
 
 func (s *session) Receive(ctx actor.Context) {
-	defer socket.CloseOnPanic(ctx, s.conn, s.log)
 	switch m := ctx.Message().(type) {
 	case *messages.WsMessage:
 		data := m.Data

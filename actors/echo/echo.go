@@ -29,7 +29,6 @@ type echo struct {
 }
 
 func (e *echo) Receive(ctx actor.Context) {
-	defer e.Guard(ctx)
 	if e.Base.Receive(ctx) {
 		return
 	}

@@ -17,7 +17,6 @@ type participant struct {
 }
 
 func (p *participant) Receive(ctx actor.Context) {
-	defer socket.CloseOnPanic(ctx, p.conn, p.log)
 	p.receive(ctx, p.frame)
 }
 

@@ -16,7 +16,6 @@ type presenter struct {
 }
 
 func (p *presenter) Receive(ctx actor.Context) {
-	defer socket.CloseOnPanic(ctx, p.conn, p.log)
 	p.receive(ctx, p.frame)
 }
 

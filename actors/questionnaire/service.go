@@ -66,11 +66,13 @@ func Start(root *actor.RootContext, c Config) *Service {
 			linger:   c.Linger,
 			log:      c.Log,
 			// Questionnaires run with the registry's options and the
-			// default mailbox, like rooms; their supervisor stops them.
-			opts:    append(append([]actor.PropsOption(nil), c.Props...), actor.WithSupervisor(stopQuestionnaire)),
+			// default mailbox, like rooms.
+			opts:    c.Props,
 			running: make(map[string]*questionnaireEntry),
 		}
-	}, c.Props...), "questionnaires")
+		// The registry's props decide what becomes of a questionnaire that
+		// fails (protoactor asks the parent): it is stopped.
+	}, append(append([]actor.PropsOption(nil), c.Props...), actor.WithSupervisor(stopQuestionnaire))...), "questionnaires")
 	return s
 }
 

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"log/slog"
+	"net/url"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -16,10 +17,26 @@ type Env struct {
 	Heartbeat Heartbeat
 	// Log is the node's logger.
 	Log *slog.Logger
-	// Lobby is the node's lobby: an actor that joins or publishes to rooms
-	// sends it messages.Connect, Disconnect and BroadcastMessage, as a
-	// session does.
+	// Lobby is the node's lobby, for an actor that takes part in rooms as
+	// a session does (chat/session.go is the model): it sends the lobby
+	// messages.Connect with its Session PID, waits for messages.Joined,
+	// sends its BroadcastMessages to Joined.Room, and sends the lobby
+	// messages.Disconnect on actor.Stopping, or it stays a member, and its
+	// room alive, for good.
 	Lobby *actor.PID
+	// Request is the upgraded HTTP request's route values and query.
+	Request Request
+}
+
+// Request is what a socket actor may know of the request that opened its
+// connection.
+type Request struct {
+	// PathValue returns the value of a wildcard of Kind.Path, such as
+	// {name} in "/shout/{name}" (net/http's Request.PathValue); "" for a
+	// name the path does not have.
+	PathValue func(name string) string
+	// Query is the URL's query, parsed.
+	Query url.Values
 }
 
 // Kind is an actor type that serves a WebSocket route: the transport
@@ -36,9 +53,9 @@ type Kind struct {
 
 // Base is what every socket actor does alike, for an actor type of one's
 // own to embed: it keeps the connection alive (Heartbeat), closes it when
-// asked (messages.Close), closes a client over its rate limit, and, with
-// Guard deferred, closes the client of an actor that panics. The actor's
-// Receive calls Base.Receive first and handles what it leaves.
+// asked (messages.Close), and closes a client over its rate limit. The
+// actor's Receive calls Base.Receive first and handles what it leaves. (A
+// panic in Receive needs nothing of it: Props guards every socket actor.)
 type Base struct {
 	Conn      Conn
 	Log       *slog.Logger
@@ -75,12 +92,4 @@ func (b *Base) Receive(ctx actor.Context) bool {
 		return false
 	}
 	return true
-}
-
-// Guard, deferred in Receive, closes the client with 1011 and stops the
-// actor if Receive panics (CloseOnPanic).
-func (b *Base) Guard(ctx actor.Context) {
-	if r := recover(); r != nil {
-		closeAfterPanic(ctx, b.Conn, b.Log, r)
-	}
 }

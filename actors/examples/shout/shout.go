@@ -4,9 +4,11 @@
 //	cfg.Sockets = append(cfg.Sockets, shout.Kind)
 //
 // and the transport serves its route with the checks, limits and metrics
-// of its own routes. socket.Base keeps the connection alive, closes it
-// over the rate limit or when asked, and, with Guard deferred, when the
-// actor panics; the actor handles the client's frames.
+// of its own routes. socket.Base keeps the connection alive and closes it
+// over the rate limit or when asked; a panic closes this client alone
+// (every socket actor is guarded); the actor handles the client's frames.
+// socket.Env.Request has the route's wildcards and query, for a Path such
+// as "/shout/{name}".
 package shout
 
 import (
@@ -31,7 +33,6 @@ type shout struct {
 }
 
 func (s *shout) Receive(ctx actor.Context) {
-	defer s.Guard(ctx)
 	if s.Base.Receive(ctx) {
 		return
 	}
