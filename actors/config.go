@@ -58,7 +58,7 @@ type Config struct {
 	Residents []chat.Resident
 	// Broker, when set, makes the node one of a cluster: its rooms'
 	// messages go through the broker's stream and its bridge actor
-	// carries presence and direct messages (bridge.go). The caller owns
+	// carries presence and direct messages (actors/chat/bridge.go). The caller owns
 	// the broker and closes it after Shutdown. Nil means a single node.
 	Broker broker.Broker
 }

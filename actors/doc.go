@@ -17,11 +17,15 @@
 //	examples/...    actor types of one's own, each one package
 //
 // An actor type of one's own is a socket.Kind in Config.Sockets: the
-// transport serves its route like its own (see actors/examples/shout).
+// transport serves its route like its own (see actors/examples/shout). A
+// room bot is a chat.Resident in Config.Residents, a room policy a
+// chat.Policy in Config.Policy (actors/examples/timebot, moderated).
 //
-// This package may import the feature packages, messages and
-// protoactor-go; it may not import net/http, the WebSocket library, NATS
-// or transport. Feature packages never import it, nor each other, except
-// through the seams named above (chat and cluster import broker; every
-// socket actor imports socket).
+// This package may import the feature packages but cluster (the binary
+// hands it a Broker), messages and protoactor-go; it may not import
+// net/http, the WebSocket library, NATS or transport. Feature packages
+// never import it, nor each other, except through the seams named above:
+// chat and cluster import broker, every socket actor imports socket, and
+// an example imports the seam it extends (chat, socket).
+// actors/deps_test.go holds every package of the module to its rules.
 package actors

@@ -161,15 +161,15 @@ func TestResidentsLiveInTheirRooms(t *testing.T) {
 	if _, err := n.Publish(ctx, "bot-r", uuid.New(), []byte(`"!ping"`)); err != nil {
 		t.Fatal(err)
 	}
-	if m, ok := next().(*messages.RoomMessage); !ok || string(m.Msg) != `"!ping"` || m.Seq != 1 {
-		t.Fatalf("event %#v, want the ping with seq 1", m)
+	if m, ok := next().(*messages.RoomMessage); !ok || string(m.Msg) != `"!ping"` || m.Seq != 1 || m.Local {
+		t.Fatalf("event %#v, want the ping with seq 1, not local (an HTTP publisher's)", m)
 	}
 	c.Next(t) // the ping
 	if f := c.Next(t); !strings.Contains(f, `"pong"`) {
 		t.Fatalf("member got %q, want the bot's pong", f)
 	}
-	if m, ok := next().(*messages.RoomMessage); !ok || string(m.Msg) != `"pong"` {
-		t.Fatalf("event %#v, want its own pong", m)
+	if m, ok := next().(*messages.RoomMessage); !ok || string(m.Msg) != `"pong"` || !m.Local {
+		t.Fatalf("event %#v, want its own pong, local", m)
 	}
 	if _, _, otherLeave := joinText(t, n, "plain"); spawned.Load() != 1 {
 		t.Fatalf("%d residents spawned, want 1: the bot lives in bot- rooms only", spawned.Load())

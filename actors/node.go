@@ -89,7 +89,7 @@ func (n *Node) Stats() *Stats { return n.stats }
 const socketThroughput = 16
 
 // socketActorOpts are the props options of every actor that serves a socket:
-// the node's workers (dispatch.go), and a lock-free linked-list mailbox.
+// the node's workers (actors/internal/dispatch), and a lock-free linked-list mailbox.
 // protoactor's default mailbox is a ring that doubles when a burst outruns
 // its actor and never shrinks: after 1 000 members join a room, each
 // member's ring keeps room for the thousand joined notices it once held

@@ -31,6 +31,10 @@ type RoomMessage struct {
 	From uuid.UUID
 	Msg  json.RawMessage
 	At   time.Time
+	// Local is set when the sender is a member of this node's room or one
+	// of its residents. In a cluster every node's residents hear every
+	// message: a bot that answers only Local messages answers once.
+	Local bool
 }
 
 // MemberJoined and MemberLeft tell a resident that a member (of this node

@@ -198,7 +198,7 @@ func TestSilentClientIsClosedAndItsRoomTold(t *testing.T) {
 
 // TestClientAnsweringPingsStaysConnected: the server's pings and the
 // client's pongs bypass coder/websocket's own ping machinery (see
-// transport/wire.go); a client that answers them must outlive many client
+// transport/wsconn/wire.go); a client that answers them must outlive many client
 // timeouts, and its own pings must be answered.
 func TestClientAnsweringPingsStaysConnected(t *testing.T) {
 	ts := startServer(t, transport.Config{Config: actors.Config{Heartbeat: 50 * time.Millisecond, ClientTimeout: 300 * time.Millisecond}})

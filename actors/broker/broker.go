@@ -12,23 +12,23 @@ import (
 // nodes, or when they did not acknowledge a message in time: a room
 // message may not have been stored, a direct message not delivered (or
 // they were, their acknowledgement lost).
-var ErrUnavailable = errors.New("actors: cluster unavailable")
+var ErrUnavailable = errors.New("broker: cluster unavailable")
 
 // ErrTooBig is a Broker's answer to a message larger than the other
 // nodes can be sent (NATS's max_payload, less room for headers): it was
 // not sent, and never will be; the cluster is not unavailable.
-var ErrTooBig = errors.New("actors: message too big for the cluster")
+var ErrTooBig = errors.New("broker: message too big for the cluster")
 
 // Broker is where a node's rooms keep their messages, and its way to the
 // other nodes of a cluster: a store of room messages in one order for
 // every node, with their history, and plain messages between nodes for
 // presence and direct messages. Every room appends to its room's stream
 // and delivers what it follows, in one node or many; only the Broker
-// differs. MemoryBroker (memory_broker.go) is a single node's, the
-// default; package actors/cluster implements it on NATS JetStream for
-// --nats-url, so that no actor depends on NATS. A Node given a Broker
-// (Config.Broker) also runs a bridge actor (bridge.go) for presence and
-// direct messages between nodes.
+// differs. MemoryBroker (memory.go) is a single node's, the default;
+// package actors/cluster implements it on NATS JetStream for --nats-url,
+// so that no actor depends on NATS. A Node given a Broker (Config.Broker)
+// also runs a bridge actor (actors/chat/bridge.go) for presence and direct
+// messages between nodes.
 //
 // Every method may be called from any goroutine and returns without
 // waiting on the network: what needs the network is queued, or fails at
@@ -68,12 +68,14 @@ type Broker interface {
 	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
 
 	// Follow calls started once with the room's last sequence number
-	// (0 for none) and its epoch, then deliver with every message of room stored after
-	// it, in order, from one goroutine, until stop is called; when stop
-	// returns, neither is called any more. While the broker is
-	// disconnected Follow keeps trying, and resumes after the last
-	// message delivered once it is back: a message may then be delivered
-	// twice, never skipped (the stream's limits aside).
+	// (0 for none) and its epoch, then deliver with every message of room
+	// stored after it, in order, from one goroutine, until stop is
+	// called. A MemoryBroker calls neither once stop has returned; the
+	// NATS broker may still call deliver briefly after, so a follower
+	// tells its follows apart (as a room does) rather than count on that.
+	// While the broker is disconnected Follow keeps trying, and resumes
+	// after the last message delivered once it is back: a message may
+	// then be delivered twice, never skipped (the stream's limits aside).
 	Follow(room string, deliver func(StreamMessage), started func(last uint64, epoch string)) (stop func())
 
 	// Read calls done once with the room's last sequence number and its

@@ -325,7 +325,7 @@ func (s *memSub) stop() {
 }
 
 // errBadSubject refuses a subject NATS would refuse.
-var errBadSubject = errors.New("actors: bad subject")
+var errBadSubject = errors.New("broker: bad subject")
 
 // Publish implements Broker.
 func (b *MemoryBroker) Publish(subject, reply string, data []byte) error {

@@ -16,7 +16,8 @@ import (
 // error frame with the refusal's code, a text frame for the text
 // protocol, an HTTP 403 with the code as its error). The room calls
 // Accept in its turn, before the message goes to the broker: it must not
-// block, and it is called from many rooms at once.
+// block, and it is called from many rooms at once. In a cluster the
+// sender's node decides: give every node the same Policy.
 type Policy interface {
 	// Accept returns nil to take msg, sent by from, into room, or why not.
 	Accept(room string, from uuid.UUID, msg json.RawMessage) *messages.Refusal
@@ -28,7 +29,11 @@ type Policy interface {
 // then RoomMessage, MemberJoined, MemberLeft) and may send the room a
 // BroadcastMessage with its ID. A resident is not a member: it does not
 // keep its room alive, is not listed and joins no presence. It stops with
-// its room.
+// its room, and is stopped if it panics.
+//
+// In a cluster each node that has the room spawns its residents, and each
+// hears every message: answer only RoomMessage.Local ones (sent through
+// this node) to answer once.
 type Resident struct {
 	// Name labels the resident in logs and its actor's name.
 	Name string

@@ -59,6 +59,7 @@ type room struct {
 	// once its stream's end is known.
 	residentKinds []Resident
 	residents     []*actor.PID
+	residentIDs   []uuid.UUID
 
 	epoch string
 	// follow is the room's current follow of its stream; nil until
@@ -488,7 +489,10 @@ func (r *room) deliver(ctx actor.Context, sm *broker.StreamMessage) {
 	r.seq = sm.Seq
 	e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
 	r.sendAll(ctx, sm.Seq, r.speakers.messageFrame(e, r.name))
-	r.tellResidents(ctx, &messages.RoomMessage{Room: r.name, Seq: sm.Seq, From: sm.From, Msg: sm.Msg, At: sm.At})
+	if len(r.residents) > 0 {
+		local := r.members.get(sm.From) != nil || slices.Contains(r.residentIDs, sm.From)
+		r.tellResidents(ctx, &messages.RoomMessage{Room: r.name, Seq: sm.Seq, From: sm.From, Msg: sm.Msg, At: sm.At, Local: local})
+	}
 	r.resolveAcks(ctx)
 }
 
@@ -725,6 +729,7 @@ func (r *room) spawnResidents(ctx actor.Context) {
 		pid := ctx.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return k.New(env) }), "resident-"+k.Name)
 		ctx.Send(pid, &messages.RoomWelcome{Room: r.name, Epoch: r.epoch, Seq: r.seq, Members: r.memberIDs()})
 		r.residents = append(r.residents, pid)
+		r.residentIDs = append(r.residentIDs, env.ID)
 	}
 }
 

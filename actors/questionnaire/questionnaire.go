@@ -25,11 +25,11 @@ import (
 // # Store calls off the workers
 //
 // A store call blocks, and every actor of the node runs on a few worker
-// goroutines (dispatch.go): a write inside Receive would hold up every
+// goroutines (actors/internal/dispatch): a write inside Receive would hold up every
 // socket queued behind it. So the questionnaire never calls the store in
 // Receive. It queues each change a client asks for (answer, show, close)
 // and has one write in flight at a time, on a goroutine of its own
-// (Node.goStore), which sends the result back as a message (changesWritten).
+// (Service.goStore), which sends the result back as a message (changesWritten).
 // Everything queued while a write is in flight goes into the next one: under
 // load, one transaction carries many answers (a group commit).
 //
@@ -47,7 +47,7 @@ import (
 //
 // # Lifecycle
 //
-// The registry (questionnaires.go) spawns it on the first socket that
+// The registry (registry.go) spawns it on the first socket that
 // joins, and stops it when it has reported itself idle: no sockets for
 // linger, nothing queued or in flight. Its mailbox is protoactor's default,
 // unbounded, on the workers: its Receive never waits, and a bounded

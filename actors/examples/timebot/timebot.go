@@ -39,7 +39,9 @@ type bot struct {
 
 func (b *bot) Receive(ctx actor.Context) {
 	m, ok := ctx.Message().(*messages.RoomMessage)
-	if !ok || m.From == b.env.ID {
+	// Only what was said through this node: in a cluster every node's
+	// timebot hears every message, and one answer is enough.
+	if !ok || !m.Local || m.From == b.env.ID {
 		return
 	}
 	var text string

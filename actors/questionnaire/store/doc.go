@@ -5,7 +5,7 @@
 //
 // A Store's methods are safe for concurrent use and take a context: they
 // block on the database, so actors call them off their workers (see
-// actors/questionnaire.go). Every write is one transaction.
+// actors/questionnaire/questionnaire.go). Every write is one transaction.
 //
 // This package may import only the standard library and its database
 // driver; it may not import net/http, the actors package, messages or
