@@ -3,12 +3,16 @@ package moderated_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/coder/websocket"
 
@@ -53,4 +57,27 @@ func Example() {
 	// Output:
 	// {"type":"error","ref":1,"code":"moderated","message":"this room is moderated: the message was not sent"}
 	// 403 {"error":"moderated","message":"this room is moderated: the message was not sent"}
+}
+
+func TestPolicyLooksInDecodedStrings(t *testing.T) {
+	p := moderated.Policy{Prefix: "kids-", Words: []string{"Darn"}}
+	tests := []struct {
+		name, room, msg string
+		refused         bool
+	}{
+		{name: "plain", room: "kids-a", msg: `"darn it"`, refused: true},
+		{name: "escaped", room: "kids-a", msg: `"d\u0061rn"`, refused: true},
+		{name: "nested", room: "kids-a", msg: `{"a":[1,{"b":"DARN"}]}`, refused: true},
+		{name: "in a key", room: "kids-a", msg: `{"darn":1}`, refused: true},
+		{name: "clean", room: "kids-a", msg: `{"a":"hello"}`},
+		{name: "unmoderated room", room: "adults", msg: `"darn"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := p.Accept(tt.room, uuid.Nil, json.RawMessage(tt.msg))
+			if (got != nil) != tt.refused || got != nil && got.Code != moderated.Code {
+				t.Fatalf("Accept(%s, %s) = %+v, want refused %v", tt.room, tt.msg, got, tt.refused)
+			}
+		})
+	}
 }

@@ -11,7 +11,6 @@
 package moderated
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -31,16 +30,45 @@ type Policy struct {
 	Words []string
 }
 
-// Accept implements chat.Policy.
+// Accept implements chat.Policy. It looks in the message's strings as
+// they decode, so that an escape such as "d\u0061rn" hides nothing.
 func (p Policy) Accept(room string, _ uuid.UUID, msg json.RawMessage) *messages.Refusal {
 	if !strings.HasPrefix(room, p.Prefix) {
 		return nil
 	}
-	lower := bytes.ToLower(msg)
-	for _, w := range p.Words {
-		if w != "" && bytes.Contains(lower, []byte(strings.ToLower(w))) {
-			return &messages.Refusal{Code: Code, Message: "this room is moderated: the message was not sent"}
-		}
+	var v any
+	if json.Unmarshal(msg, &v) != nil {
+		return nil // the room only gets valid JSON; nothing to look in
+	}
+	if p.holdsWord(v) {
+		return &messages.Refusal{Code: Code, Message: "this room is moderated: the message was not sent"}
 	}
 	return nil
+}
+
+// holdsWord reports whether a string in v, or a key of one of its
+// objects, holds one of the words.
+func (p Policy) holdsWord(v any) bool {
+	switch v := v.(type) {
+	case string:
+		lower := strings.ToLower(v)
+		for _, w := range p.Words {
+			if w != "" && strings.Contains(lower, strings.ToLower(w)) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if p.holdsWord(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if p.holdsWord(k) || p.holdsWord(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
