@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,4 +75,55 @@ func BenchmarkRoomFanout(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(broadcasts*members), "ns/delivery")
 		})
 	}
+}
+
+// BenchmarkRoomsFanout measures many rooms at once (100 rooms of 20, one
+// publisher per room), through the actors alone, for how deliveries per
+// second grow with the cores Go may use: run it with -cpu 1,2 (and more
+// where there are more). What bounds it past a few cores is in
+// cmd/lobbybench/README.md, "Cores".
+//
+//	go test ./actors -run '^$' -bench RoomsFanout -cpu 1,2
+func BenchmarkRoomsFanout(b *testing.B) {
+	const rooms, members = 100, 20
+	n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1})
+	defer n.Shutdown(context.Background())
+	perRoom := max(b.N/(rooms*members), 1)
+	var conns []*countConn
+	for r := range rooms {
+		for range members {
+			c := &countConn{want: int64(perRoom), done: make(chan struct{})}
+			conns = append(conns, c)
+			n.Spawn(n.SessionProps(c, Join{Room: fmt.Sprintf("r%d", r)}))
+		}
+	}
+	for r := range rooms {
+		for {
+			info, err := n.Room(b.Context(), fmt.Sprintf("r%d", r))
+			if err == nil && len(info.Members) == members {
+				break
+			}
+		}
+	}
+	sender := uuid.New()
+	msg := socket.AppendJSONString(nil, "a typical chat line")
+	b.ReportAllocs()
+	b.ResetTimer()
+	var publishers sync.WaitGroup
+	for r := range rooms {
+		publishers.Go(func() {
+			room := fmt.Sprintf("r%d", r)
+			for range perRoom {
+				n.system.Root.RequestFuture(n.lobby, &messages.BroadcastMessage{ID: sender, Msg: msg, RoomID: room}, time.Minute)
+			}
+		})
+	}
+	publishers.Wait()
+	for _, c := range conns {
+		<-c.done
+	}
+	b.StopTimer()
+	deliveries := float64(perRoom * rooms * members)
+	b.ReportMetric(deliveries/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 }

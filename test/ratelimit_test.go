@@ -256,3 +256,54 @@ func TestQuestionnaireSocketsShareAnAddress(t *testing.T) {
 		t.Fatalf("echo: %v", err)
 	}
 }
+
+// maskedFrame is a client frame: first byte b0 (FIN and opcode), payload
+// masked with the key 1 2 3 4.
+func maskedFrame(b0 byte, payload string) []byte {
+	key := [4]byte{1, 2, 3, 4}
+	f := append([]byte{b0, 0x80 | byte(len(payload))}, key[:]...)
+	for i := range len(payload) {
+		f = append(f, payload[i]^key[i%4])
+	}
+	return f
+}
+
+// TestFragmentFloodsAreClosed: a message that is never finished, sent in
+// empty fragments, reaches neither the read limit nor the frame rate,
+// which count messages; past wsconn.MaxFragments fragments the client is
+// closed 1008, and the room goes on. A message in a few fragments is a
+// message like any other.
+func TestFragmentFloodsAreClosed(t *testing.T) {
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
+
+	t.Run("a message in fragments", func(t *testing.T) {
+		other := join(t, ts, "/ws/frag")
+		c, tcp := dialRaw(t, ts, "/ws/frag")
+		other.readText()               // c joined
+		msg := maskedFrame(0x01, "fr") // text, not final
+		for _, part := range []string{"ag", "me", "nt", "ed"} {
+			msg = append(msg, maskedFrame(0x00, part)...)
+		}
+		msg = append(msg, maskedFrame(0x80, "!")...) // the final continuation
+		if _, err := tcp.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.readText(); !strings.Contains(got, `"fragmented!"`) {
+			t.Fatalf("got %q, want the message put together", got)
+		}
+		other.readText()
+	})
+	t.Run("endless empty fragments", func(t *testing.T) {
+		other := join(t, ts, "/ws/flood")
+		c, tcp := dialRaw(t, ts, "/ws/flood")
+		other.readText() // c joined
+		flood := maskedFrame(0x01, "")
+		flood = append(flood, bytes.Repeat(maskedFrame(0x00, ""), 10_000)...)
+		if _, err := tcp.Write(flood); err != nil {
+			t.Fatal(err)
+		}
+		c.expectClose(websocket.StatusPolicyViolation, "too many fragments")
+		waitMetric(t, ts, `lobby_disconnects_total{reason="rate_limit"}`, 1)
+		other.expect(c.id + " disconnected.")
+	})
+}

@@ -74,6 +74,8 @@ var (
 	// behind.
 	writeFailed  = socket.Reason{Code: socket.ClosePolicyViolation, Text: "write failed", Label: "connection_lost"}
 	controlFlood = socket.Reason{Code: socket.ClosePolicyViolation, Text: "too many control frames", Label: "rate_limit"}
+	// fragmentFlood is a message in more than wsconn.MaxFragments frames.
+	fragmentFlood = socket.Reason{Code: socket.ClosePolicyViolation, Text: "too many fragments", Label: "rate_limit"}
 )
 
 func newWSConn(limits connLimits, m *metrics) *wsConn {

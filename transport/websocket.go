@@ -357,8 +357,11 @@ func (s *Server) readLoop(conn *wsConn, pid *actor.PID, protocol messages.Protoc
 		}
 		typ, data, err := conn.ws.Read(context.Background())
 		if err != nil {
-			if errors.Is(err, wsconn.ErrControlFlood) {
+			switch {
+			case errors.Is(err, wsconn.ErrControlFlood):
 				conn.closeNow(controlFlood)
+			case errors.Is(err, wsconn.ErrFragmentFlood):
+				conn.closeNow(fragmentFlood)
 			}
 			return err
 		}

@@ -78,6 +78,11 @@ type Conn struct {
 // drops its pings and pongs.
 var ErrControlFlood = errors.New("wsconn: too many control frames")
 
+// ErrFragmentFlood is the read error of a client that sent a message in
+// more than MaxFragments frames, returned once; the reader then closes
+// it 1008.
+var ErrFragmentFlood = errors.New("wsconn: too many fragments")
+
 // readBufSize is the most read from the socket at once.
 const readBufSize = 4 << 10
 
@@ -116,7 +121,7 @@ func (b *Conn) Read(p []byte) (int, error) {
 		}
 		if b.readErr != nil {
 			err := b.readErr
-			if err == ErrControlFlood {
+			if err == ErrControlFlood || err == ErrFragmentFlood {
 				// Said once, to the connection's reader, which then
 				// closes 1008; the close handshake reads on, and the
 				// client's control frames are dropped from now on.
@@ -230,6 +235,10 @@ func (b *Conn) filter(p []byte) (int, error) {
 	if b.in.flooded && err == nil {
 		b.in.flooded = false // said once
 		err = ErrControlFlood
+	}
+	if b.in.fragFlood == 1 && err == nil {
+		b.in.fragFlood = 2 // said once
+		err = ErrFragmentFlood
 	}
 	return n, err
 }

@@ -154,7 +154,19 @@ type inScanner struct {
 	// Conn has reported it; dropPings, from then on, takes pings out
 	// too, unanswered, while the client is being closed.
 	flooded, dropPings bool
+	// fragments counts the continuation frames of the message being
+	// read; past MaxFragments, fragFlood is 1 until Conn has reported
+	// it, then 2.
+	fragments int
+	fragFlood int
 }
+
+// MaxFragments is the most continuation frames one message may have. A
+// message that is never finished, in empty fragments, reaches neither the
+// read limit nor the rate limit, which count messages: it would cost the
+// server a core for free. Real clients send a message in one frame, or in
+// a few large ones.
+const MaxFragments = 64
 
 // controlBudget is a token bucket for control frames. A zero rate is no
 // limit.
@@ -215,6 +227,16 @@ func (s *inScanner) filter(p []byte) (n, pongs int, err error) {
 				s.flooded, s.dropPings = true, true
 			}
 			s.pong = b == finBit|opPong || s.dropPings && b == finBit|opPing
+			if b&opClose == 0 { // a data frame
+				if b&0x0f == 0 {
+					s.fragments++
+				} else {
+					s.fragments = 0
+				}
+				if s.fragments > MaxFragments && s.fragFlood == 0 {
+					s.fragFlood = 1
+				}
+			}
 		}
 		if s.pong && s.hdr == 1 && (b&maskBit == 0 || b&0x7f > maxCtlSz) {
 			return w, pongs, errBadPong
