@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -139,4 +141,51 @@ func TestHistoryBudgetBoundsManyRooms(t *testing.T) {
 	if status == http.StatusOK && len(scanSeqs(t, h)) != 0 {
 		t.Fatalf("oldest room still holds %v", scanSeqs(t, h))
 	}
+}
+
+// TestHistoryBudgetHoldsDuringAFlood: members flooding rooms of their own
+// with large frames, each under every rate limit, never make the rooms'
+// histories hold more than the budget, at any moment, however far behind
+// the rooms' mailboxes are: each message is charged, and the oldest
+// evicted, as it is stored (issue 21, finding 1: the budget used to be
+// enforced after the fact, and was passed fourfold).
+func TestHistoryBudgetHoldsDuringAFlood(t *testing.T) {
+	const budget = 2 << 20
+	ts := startServer(t, transport.Config{Config: actors.Config{HistoryBudget: budget, Logger: quietLogger(t)},
+		Rate: -1, RateBytes: -1})
+	frame := strings.Repeat("x", 60<<10)
+	const flooders, each = 20, 40 // 48 MiB of history asked for, 24 times the budget
+	var done sync.WaitGroup
+	for i := range flooders {
+		c := join(t, ts, fmt.Sprintf("/ws/flood%02d", i))
+		done.Go(func() {
+			for range each {
+				c.send(frame)
+			}
+		})
+	}
+	flooding := make(chan struct{})
+	go func() { done.Wait(); close(flooding) }()
+	peak := 0.0
+	for sampling := true; sampling; {
+		select {
+		case <-flooding:
+			sampling = false
+		default:
+		}
+		v, _ := metricSample(t, ts, "lobby_history_bytes")
+		peak = max(peak, v)
+		if v > budget {
+			t.Fatalf("lobby_history_bytes %v, over the %d budget", v, budget)
+		}
+	}
+	// However the entries are charged, the budget holds fewer than
+	// budget/60 KiB of them: the rest were evicted.
+	eventually(t, "every message to be stored", func() bool {
+		return metricValue(t, ts, "lobby_history_evicted_total") >= flooders*each-budget/(60<<10)
+	})
+	if v, _ := metricSample(t, ts, "lobby_history_bytes"); v > budget || v == 0 {
+		t.Fatalf("lobby_history_bytes %v after the flood, want within the %d budget and not 0", v, budget)
+	}
+	t.Logf("peak lobby_history_bytes %.0f of %d", peak, budget)
 }
