@@ -851,3 +851,29 @@ func TestClusterQuestionnaire(t *testing.T) {
 	}
 	hangUp(presenter, p)
 }
+
+// TestHeldFramesAreBoundedWhileJoinsWait: with NATS out of reach a join
+// waits, and what its client sends meanwhile is held; large frames past
+// a MiB close it 1008 rather than grow the node (issue 21, finding 3: 50
+// such clients took the node from 25 MB to 1 GB).
+func TestHeldFramesAreBoundedWhileJoinsWait(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + ln.Addr().String()
+	ln.Close() // nothing listens there: the node's joins wait
+	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", url,
+		"--connect-rate", "-1", "--rate", "-1", "--rate-bytes", "-1"}).addr}
+	ws := dialWS(t, node, "/ws/held", nil)
+	c := &client{t: t, ws: ws}
+	frame := []byte(strings.Repeat("x", 60<<10))
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for range 40 { // 2.3 MiB, far under 256 frames
+		if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+			break // closed already
+		}
+	}
+	c.expectClose(websocket.StatusPolicyViolation, "too many messages before join")
+}
