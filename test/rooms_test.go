@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -188,4 +189,45 @@ func TestHistoryBudgetHoldsDuringAFlood(t *testing.T) {
 		t.Fatalf("lobby_history_bytes %v after the flood, want within the %d budget and not 0", v, budget)
 	}
 	t.Logf("peak lobby_history_bytes %.0f of %d", peak, budget)
+}
+
+// TestHistoryOnlyRoomsGiveWayToNewOnes: rooms made of one message each,
+// whose members left, live on for their history; at --max-rooms the
+// oldest of them gives its place up to a new room instead of the new room
+// being refused, and its history stays readable (issue 21, finding 8:
+// anonymous clients filled the room table for the history's lifetime).
+func TestHistoryOnlyRoomsGiveWayToNewOnes(t *testing.T) {
+	ts := startServer(t, transport.Config{Config: actors.Config{MaxRooms: 3, Logger: quietLogger(t)}})
+	for _, room := range []string{"old1", "old2", "old3"} {
+		c := join(t, ts, "/ws/"+room)
+		c.send("one message")
+		c.readText()
+		_ = c.ws.CloseNow()
+	}
+	// Once the rooms have lingered, they live only for their history.
+	eventually(t, "the rooms to be empty", func() bool {
+		p := getRooms(t, ts, "")
+		return len(p.Rooms) == 3 && p.Rooms[0].Members == 0 && p.Rooms[1].Members == 0 && p.Rooms[2].Members == 0
+	})
+	// A room refused before the old ones have lingered is closed 1013;
+	// once they have, the new one takes the oldest one's place.
+	eventually(t, "a new room to be made", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, ts.wsURL("/ws/new"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.CloseNow()
+		_, data, err := ws.Read(ctx)
+		return err == nil && strings.HasPrefix(string(data), "your id is ")
+	})
+	waitMetric(t, ts, "lobby_rooms_evicted_total", 1)
+	if p := getRooms(t, ts, ""); len(p.Rooms) != 3 || p.Rooms[0].Room != "new" {
+		t.Fatalf("rooms %+v, want new and two of the old", p.Rooms)
+	}
+	status, body := httpDo(t, "GET", ts.url("/rooms/old1/history"), nil, nil)
+	if status != http.StatusOK || len(scanSeqs(t, body)) != 1 {
+		t.Fatalf("the evicted room's history: %d %s, want its one message", status, body)
+	}
 }

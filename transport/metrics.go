@@ -89,6 +89,8 @@ func newMetrics(stats *actors.Stats) *metrics {
 			func() float64 { return float64(stats.Rooms.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_rooms_refused_total", Help: "Joins and publishes refused because the node had --max-rooms rooms."},
 			func() float64 { return float64(stats.RoomsRefused.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_rooms_evicted_total", Help: "Rooms that lived only for their history, stopped to make room for a new one at --max-rooms (their history stays)."},
+			func() float64 { return float64(stats.RoomsEvicted.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_history_bytes", Help: "Memory the rooms' histories hold, messages and frames counted, against --history-budget."},
 			func() float64 { return float64(stats.HistoryBytes.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_cluster_dropped_total", Help: "Text-protocol frames dropped because the cluster was unavailable (that protocol has no error frame)."},

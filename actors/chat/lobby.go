@@ -34,6 +34,9 @@ type lobby struct {
 	// listing must not stall the joins that wait behind it.
 	names    *btree.BTreeG[string]
 	sessions map[uuid.UUID]sessionEntry
+	// holding are the rooms that reported they live only for their
+	// history, oldest first; an entry no longer holding is skipped.
+	holding []string
 	// draining is set by BeginDrain; joins are then refused.
 	draining bool
 	// roomOpts are the props options of the rooms it spawns.
@@ -58,6 +61,10 @@ type roomEntry struct {
 	members int
 	// published counts the publishes forwarded; see roomIdle.
 	published uint64
+	// holding is set when the room reported that it lives only for its
+	// history (roomHolding), and cleared by any join or publish: such a
+	// room gives its place up to a new one when the node is full.
+	holding bool
 }
 
 type sessionEntry struct {
@@ -141,6 +148,22 @@ func (l *lobby) Receive(ctx actor.Context) {
 		}
 	case *roomFailed:
 		l.roomFailed(ctx, m)
+	case *roomHolding:
+		if r, ok := l.rooms[m.room]; ok && r.pid.Equal(m.pid) && r.members == 0 && r.published == m.published && !r.holding {
+			r.holding = true
+			l.holding = append(l.holding, m.room)
+			if len(l.holding) > 2*len(l.rooms)+16 {
+				// Mostly rooms joined or stopped since: keep the others,
+				// in their order, so that the queue stays the rooms' size.
+				seen := make(map[string]bool, len(l.rooms))
+				l.holding = slices.DeleteFunc(l.holding, func(name string) bool {
+					r, ok := l.rooms[name]
+					drop := !ok || !r.holding || seen[name]
+					seen[name] = true
+					return drop
+				})
+			}
+		}
 	case *messages.GetRoom:
 		if r, ok := l.rooms[m.Room]; ok {
 			ctx.Forward(r.pid)
@@ -169,6 +192,33 @@ func (l *lobby) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(&messages.DirectResult{Delivered: ok})
 	}
+}
+
+// evictHolding stops the room that has lived longest only for its
+// history, to make room for a new one, and reports whether there was one.
+// Its history stays in the broker, where a member who joins the room
+// again finds it; the room is only no longer listed. Without this, a
+// client making rooms of one message each would fill the node's room
+// table for the history's lifetime, and every new room would be refused.
+func (l *lobby) evictHolding(ctx actor.Context) bool {
+	for len(l.holding) > 0 {
+		name := l.holding[0]
+		l.holding = l.holding[1:]
+		r, ok := l.rooms[name]
+		if !ok || !r.holding || r.members != 0 {
+			continue // joined or published to since, or gone
+		}
+		ctx.Poison(r.pid)
+		delete(l.rooms, name)
+		if len(l.remote[name]) == 0 {
+			l.names.Delete(name)
+		}
+		l.stats.Rooms.Store(int64(len(l.rooms)))
+		l.stats.RoomsEvicted.Add(1)
+		l.log.Debug("room with only history stopped for a new one", slog.String("room", name))
+		return true
+	}
+	return false
 }
 
 // roomFailed forgets a room that panicked (room.guard), and closes the
@@ -290,9 +340,10 @@ func (l *lobby) direct(ctx actor.Context, m *messages.DirectMessage) {
 // does not exist and the node has maxRooms rooms already.
 func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 	if r, ok := l.rooms[name]; ok {
+		r.holding = false // a join or a publish is on its way
 		return r
 	}
-	if len(l.rooms) >= l.maxRooms {
+	if len(l.rooms) >= l.maxRooms && !l.evictHolding(ctx) {
 		l.stats.RoomsRefused.Add(1)
 		l.log.Debug("room refused: the node has as many rooms as it may", slog.String("room", name), slog.Int("max_rooms", l.maxRooms))
 		return nil

@@ -156,6 +156,13 @@ type (
 		pid       *actor.PID
 		published uint64
 	}
+	// roomHolding tells the lobby that an idle room lives on only for
+	// its history: it may be stopped for a new room. Room → lobby.
+	roomHolding struct {
+		room      string
+		pid       *actor.PID
+		published uint64
+	}
 	// roomFailed tells the lobby that a room panicked and stops.
 	// Room → lobby.
 	roomFailed struct {
@@ -776,6 +783,7 @@ func (r *room) held(ctx actor.Context, res broker.ReadResult) {
 	}
 	if res.Err == nil && res.Held > 0 {
 		socket.WakeAfter(ctx, &r.linger, max(time.Until(res.HeldUntil), 0)+time.Millisecond, &lingerOver{})
+		ctx.Send(ctx.Parent(), &roomHolding{room: r.name, pid: ctx.Self(), published: r.published})
 		return
 	}
 	ctx.Send(ctx.Parent(), &roomIdle{room: r.name, pid: ctx.Self(), published: r.published})

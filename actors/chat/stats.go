@@ -12,6 +12,10 @@ type Stats struct {
 	// RoomsRefused counts joins and publishes refused because the node had
 	// LobbyConfig.MaxRooms rooms. Written by the lobby.
 	RoomsRefused atomic.Uint64
+	// RoomsEvicted counts rooms that lived only for their history,
+	// stopped to make room for a new one (their history stays). Written
+	// by the lobby.
+	RoomsEvicted atomic.Uint64
 	// ClusterDropped counts text-protocol frames dropped because the
 	// cluster was unavailable (that protocol has no error frame to say
 	// so). Written by the rooms.
