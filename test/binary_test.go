@@ -91,6 +91,9 @@ func TestBinaryHelpAndBadFlags(t *testing.T) {
 		{name: "invalid port", args: []string{"--addr", "127.0.0.1:99999"}, want: "listen"},
 		{name: "data dir is a file", args: []string{"--data-dir", bin}, want: "--data-dir"},
 		{name: "data dir holds no database", env: "LOBBY_DATA_DIR=" + notADatabase(t), want: "not a database"},
+		// Issue 21, finding 11: two processes on one data dir each kept
+		// state that the other's writes contradicted.
+		{name: "data dir in use by another process", env: "LOBBY_DATA_DIR=" + inUse(t, bin), want: "in use by another Lobby process"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,5 +149,13 @@ func notADatabase(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(dir, "lobby.db"), []byte(strings.Repeat("not SQLite\n", 100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// inUse is a data dir that a running Lobby has open.
+func inUse(t *testing.T, bin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	startBinary(t, bin, []string{"--addr", "127.0.0.1:0", "--data-dir", dir})
 	return dir
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
@@ -29,7 +30,17 @@ const busyTimeout = 5 * time.Second
 type SQLite struct {
 	db   *sql.DB
 	path string
+	// lock is the data directory's lock file, held while the store is
+	// open: two processes on one database would each keep state in
+	// memory that the other's writes contradict.
+	lock *os.File
 }
+
+// LockName is the lock file a data directory holds while a store is open.
+const LockName = "lobby.lock"
+
+// ErrLocked is returned when another process has the data directory open.
+var ErrLocked = errors.New("store: the data directory is in use by another Lobby process")
 
 var _ Store = (*SQLite)(nil)
 
@@ -48,6 +59,10 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: data directory %q: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	query := url.Values{"_pragma": {
 		"busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")",
 		"journal_mode(WAL)",
@@ -57,14 +72,49 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + query.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
-	s := &SQLite{db: db, path: abs}
+	s := &SQLite{db: db, path: abs, lock: lock}
+	if err := s.check(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.Close()
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
 	return s, nil
+}
+
+// lockDir takes dir's lock file, or fails at once with ErrLocked.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, LockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: data directory lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s is locked): give each process its own --data-dir", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("store: lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// check refuses a damaged database at start, rather than serve and answer
+// every questionnaire call with an error.
+func (s *SQLite) check(ctx context.Context) error {
+	var res string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&res); err != nil {
+		return fmt.Errorf("store: %s is not a database Lobby can read: %w; restore it from a backup or move it away", s.path, err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("store: %s is damaged (%s); restore it from a backup or move it away", s.path, res)
+	}
+	return nil
 }
 
 // Path is the database file's absolute path.
@@ -72,7 +122,10 @@ func (s *SQLite) Path() string { return s.path }
 
 // Close implements Store.
 func (s *SQLite) Close() error {
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	// Closing the file releases the lock, once the database is closed.
+	s.lock.Close()
+	if err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -187,6 +188,41 @@ func TestSQLiteOpenErrors(t *testing.T) {
 				return dir
 			},
 			want: "newer",
+		},
+		{
+			name: "a data directory another process has open",
+			setup: func(t *testing.T) string {
+				dir := t.TempDir()
+				s := openTest(t, dir)
+				t.Cleanup(func() { s.Close() })
+				return dir
+			},
+			want: "in use by another Lobby process",
+		},
+		{
+			name: "a damaged database",
+			setup: func(t *testing.T) string {
+				dir := t.TempDir()
+				s := openTest(t, dir)
+				for i := range 50 {
+					q := Questionnaire{ID: fmt.Sprintf("q%015d", i), Title: strings.Repeat("t", 200), TokenHash: []byte("h"),
+						Questions: []Question{{Text: "?", Options: []string{"a", "b"}}}, Created: time.Now()}
+					if err := s.Create(context.Background(), q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s.Close()
+				f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if _, err := f.WriteAt([]byte(strings.Repeat("garbage!", 512)), 2*4096); err != nil {
+					t.Fatal(err)
+				}
+				return dir
+			},
+			want: "restore it from a backup",
 		},
 		{
 			name: "a directory the server may not write",
