@@ -321,6 +321,22 @@ func TestQuestionnaireCreateValidation(t *testing.T) {
 		{name: "options not strings", body: `{"title":"t","questions":[{"text":"q","options":[1,2]}]}`, status: 400, code: "invalid_body"},
 		{name: "unknown field", body: `{"title":"t","question":[]}`, status: 400, code: "invalid_body", says: "question"},
 		{name: "over 64 KiB", body: questionnaire(strings.Repeat("x", 70_000), yesNo), status: 413, code: "body_too_large"},
+		// Text that lies (issue 21, finding 12).
+		{name: "a title of zero-width spaces", body: questionnaire("\u200b\u200b", yesNo), status: 400,
+			code: "invalid_questionnaire", says: "title has no visible character"},
+		{name: "an option of Hangul fillers", body: questionnaire("t", question("q", "a", "\u3164\u3164")), status: 400,
+			code: "invalid_questionnaire", says: "option 1 has no visible character"},
+		{name: "a braille blank", body: questionnaire("t", question("\u2800", "a", "b")), status: 400,
+			code: "invalid_questionnaire", says: "text has no visible character"},
+		{name: "options that look alike", body: questionnaire("t", question("q", "coffee", "Coffee\u200b")), status: 400,
+			code: "invalid_questionnaire", says: "options 0 and 1 look the same"},
+		{name: "a right-to-left override", body: questionnaire("abc\u202edef", yesNo), status: 400,
+			code: "invalid_questionnaire", says: "control character"},
+		{name: "a NUL", body: questionnaire("t", question("q\u0000", "a", "b")), status: 400,
+			code: "invalid_questionnaire", says: "control character"},
+		{name: "stacked combining marks", body: questionnaire("e"+strings.Repeat("\u0301", 199), yesNo), status: 400,
+			code: "invalid_questionnaire", says: "combining marks"},
+		{name: "a letter with two marks", body: questionnaire("Vie\u0323\u0302t", yesNo), status: 201},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

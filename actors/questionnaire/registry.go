@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -153,10 +154,17 @@ func validateQuestionnaire(nq NewQuestionnaire) error {
 		if n := len(q.Options); n < MinOptions || n > MaxOptions {
 			return invalid("question %d has %d options; a question has %d to %d", i, n, MinOptions, MaxOptions)
 		}
+		seen := make(map[string]int, len(q.Options))
 		for j, o := range q.Options {
 			if err := checkText(fmt.Sprintf("question %d's option %d", i, j), o, MaxOptionChars); err != "" {
 				return invalid("%s", err)
 			}
+			// Options that look alike are one option to the audience.
+			key := strings.ToLower(visible(o))
+			if k, dup := seen[key]; dup {
+				return invalid("question %d's options %d and %d look the same", i, k, j)
+			}
+			seen[key] = j
 		}
 	}
 	return nil
@@ -172,8 +180,46 @@ func checkText(what, s string, max int) string {
 		return what + " is not valid UTF-8"
 	case utf8.RuneCountInString(s) > max:
 		return fmt.Sprintf("%s is longer than %d characters", what, max)
+	case visible(s) == "":
+		return what + " has no visible character"
+	case strings.ContainsFunc(s, func(r rune) bool { return r == 0 || unicode.Is(unicode.Bidi_Control, r) }):
+		return what + " holds a control character (NUL, or a bidirectional override)"
+	case combiningRun(s) > maxCombining:
+		return fmt.Sprintf("%s stacks more than %d combining marks on one character", what, maxCombining)
 	}
 	return ""
+}
+
+// maxCombining is the most combining marks one character may carry: a
+// few make a letter (Vietnamese has two), hundreds draw over the page.
+const maxCombining = 4
+
+// visible is s without what draws nothing: white space, format and
+// control characters, and the blank letters that pass for text (the
+// Hangul fillers, the braille blank).
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r), unicode.In(r, unicode.Cf, unicode.Cc),
+			r == '\u2800', r == '\u3164', r == '\u115F', r == '\u1160', r == '\uFFA0':
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// combiningRun is the longest run of combining marks in s.
+func combiningRun(s string) int {
+	longest, run := 0, 0
+	for _, r := range s {
+		if unicode.In(r, unicode.Mn, unicode.Me) {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
 }
 
 // Create validates and stores a new questionnaire, with a new
