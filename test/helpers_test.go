@@ -101,6 +101,10 @@ func startServer(t testing.TB, cfg transport.Config) *testServer {
 		// per-address connect rate has tests of its own.
 		cfg.ConnectRate = -1
 	}
+	if cfg.CreateRate == 0 {
+		// Likewise questionnaires: TestQuestionnaireCreateRate tests it.
+		cfg.CreateRate = -1
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

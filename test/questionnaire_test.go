@@ -1,8 +1,10 @@
 package test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -419,4 +421,34 @@ func TestQuestionnaireAccess(t *testing.T) {
 	presenter := dial(t, ts.testServer, "/questionnaires/"+q.ID+"/presenter?token="+q.PresenterToken)
 	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
 	presenter.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// TestQuestionnaireCreateRate: one address may create questionnaires at
+// --create-rate, with a burst; past it, 429 with Retry-After, while other
+// addresses go on (issue 21, finding 6: one address created ~2 000 a
+// minute).
+func TestQuestionnaireCreateRate(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{CreateRate: 0.01, CreateBurst: 3, TrustProxy: true})
+	body := []byte(`{"title":"t","questions":[{"text":"q","options":["a","b"]}]}`)
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+	for i := range 3 {
+		if status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, from("203.0.113.7")); status != http.StatusCreated {
+			t.Fatalf("create %d: %d %s", i+1, status, resp)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.url("/questionnaires"), bytes.NewReader(body))
+	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	expectJSONError(t, resp.StatusCode, answer, http.StatusTooManyRequests, "rate_limited")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	if status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, from("203.0.113.8")); status != http.StatusCreated {
+		t.Fatalf("another address: %d %s", status, resp)
+	}
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -59,6 +62,13 @@ type resultsBody struct {
 // createQuestionnaire is POST /questionnaires. Like every POST route it
 // needs the publish token when the server has one.
 func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
+	// Each create is a row that stays; one address may not make the store
+	// grow by 250 MB a minute (issue 21, finding 6).
+	if ok, wait, _ := s.creates.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many questionnaires created from this address; retry later")
+		return
+	}
 	var body questionnaireBody
 	if !readQuestionnaireBody(w, r, &body) {
 		return

@@ -90,6 +90,13 @@ type Config struct {
 	// ConnectBurst is how many connects an address may make at once above
 	// ConnectRate. Zero means 100.
 	ConnectBurst int
+	// CreateRate is how many questionnaires a remote address (an IPv6
+	// /64) may create per second; more are answered 429 with Retry-After.
+	// Zero means 0.2 (one every 5 s); negative, no limit.
+	CreateRate float64
+	// CreateBurst is how many questionnaires an address may create at
+	// once above CreateRate. Zero means 20.
+	CreateBurst int
 	// TrustProxy makes the remote address of a request the last one in its
 	// X-Forwarded-For header (or X-Real-IP), as a reverse proxy in front of
 	// the server sets it. False means the TCP peer's address: a client
@@ -149,6 +156,8 @@ func DefaultConfig() Config {
 		ControlBurst:    50,
 		ConnectRate:     20,
 		ConnectBurst:    100,
+		CreateRate:      0.2,
+		CreateBurst:     20,
 		DrainTimeout:    10 * time.Second,
 	}
 }
@@ -176,6 +185,8 @@ func (c Config) withDefaults() Config {
 	positive(&c.ControlBurst, d.ControlBurst)
 	nonZero(&c.ConnectRate, d.ConnectRate)
 	positive(&c.ConnectBurst, d.ConnectBurst)
+	nonZero(&c.CreateRate, d.CreateRate)
+	positive(&c.CreateBurst, d.CreateBurst)
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -257,6 +268,9 @@ type Server struct {
 	warnings *rate.Limiter
 	// connects limits each remote address's connects; nil for no limit.
 	connects *connectLimiter
+	// creates bounds the questionnaires one address creates
+	// (Config.CreateRate).
+	creates *connectLimiter
 	// bodies counts the request bodies being read (Config.BodyBudget).
 	bodies bodyBudget
 
@@ -297,6 +311,7 @@ func New(cfg Config) *Server {
 	s.web = web
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
+	s.creates = newConnectLimiter(cfg.CreateRate, cfg.CreateBurst)
 	s.bodies.limit, s.bodies.perAddr = cfg.BodyBudget, max(cfg.BodyBudget/8, cfg.MaxPublishBytes)
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()

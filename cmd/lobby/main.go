@@ -79,6 +79,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.server.ControlBurst, "control-burst", d.ControlBurst, "control frames a client may send at once above --control-rate")
 	fs.Float64Var(&o.server.ConnectRate, "connect-rate", d.ConnectRate, "WebSocket connects per second from one address (an IPv6 /64); more are answered 429 (negative: no limit)")
 	fs.IntVar(&o.server.ConnectBurst, "connect-burst", d.ConnectBurst, "connects one address may make at once above --connect-rate")
+	fs.Float64Var(&o.server.CreateRate, "create-rate", d.CreateRate, "questionnaires one address (an IPv6 /64) may create per second; more are answered 429 (negative: no limit)")
+	fs.IntVar(&o.server.CreateBurst, "create-burst", d.CreateBurst, "questionnaires one address may create at once above --create-rate")
 	fs.BoolVar(&o.server.TrustProxy, "trust-proxy", d.TrustProxy, "take the client's address from X-Forwarded-For (its last entry) or X-Real-IP, as set by a reverse proxy in front")
 	fs.StringVar(&o.server.PublishToken, "publish-token", d.PublishToken, "bearer token every POST route needs (empty: publishing is open)")
 	fs.BoolVar(&o.insecurePublish, "insecure-publish", false, "serve a non-loopback address without --publish-token")
