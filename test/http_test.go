@@ -130,6 +130,10 @@ func TestBadPublishBodies(t *testing.T) {
 		{name: "dashboard array of numbers", path: "/dailyDashBoard", body: `[1,2]`, wantStatus: 400, wantCode: "invalid_body"},
 		{name: "dashboard wrong field type", path: "/dailyDashBoard", body: `[{"total_trx":"many"}]`, wantStatus: 400, wantCode: "invalid_body"},
 		{name: "dashboard invalid JSON", path: "/dailyDashBoard", body: `[{]`, wantStatus: 400, wantCode: "invalid_json"},
+		// Figures no day reaches (issue 21, finding 4: one 1.7e308 flattened every other line).
+		{name: "dashboard absurd amount", path: "/dailyDashBoard", body: `[{"product_line":"A","total_amount":1.7976931348623157e308}]`, wantStatus: 400, wantCode: "invalid_body"},
+		{name: "dashboard negative count", path: "/dailyDashBoard", body: `[{"product_line":"A","total_trx":-1}]`, wantStatus: 400, wantCode: "invalid_body"},
+		{name: "dashboard long product line", path: "/dailyDashBoard", body: `[{"product_line":"` + strings.Repeat("p", 101) + `"}]`, wantStatus: 400, wantCode: "invalid_body"},
 		{name: "PUT on a POST route", path: "/dailyDashBoard", body: "[]", wantStatus: 405, wantCode: "method_not_allowed"},
 	}
 	for _, tt := range tests {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -89,6 +91,30 @@ func checkStatistics(body []byte) error {
 		if err := dec.Decode(&rec); err != nil {
 			return fmt.Errorf("record %d: %w", n, err)
 		}
+		if err := rec.check(); err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// Bounds of a statistic record's fields: figures no day of business
+// reaches, past which a record is a mistake or an attack (one
+// total_amount of 1.7e308 flattens every other line of the chart to 0).
+const (
+	maxStatisticFigure = 1e15
+	maxProductLine     = 100 // characters
+)
+
+// check refuses a record whose figures are out of bounds.
+func (rec *statisticRecord) check() error {
+	switch {
+	case math.IsNaN(rec.TotalAmount) || math.Abs(rec.TotalAmount) > maxStatisticFigure:
+		return fmt.Errorf("total_amount %g is out of bounds (at most %g either way)", rec.TotalAmount, maxStatisticFigure)
+	case rec.TotalTrx < 0 || float64(rec.TotalTrx) > maxStatisticFigure:
+		return fmt.Errorf("total_trx %d is out of bounds (0 to %g)", rec.TotalTrx, maxStatisticFigure)
+	case utf8.RuneCountInString(rec.ProductLine) > maxProductLine:
+		return fmt.Errorf("product_line is longer than %d characters", maxProductLine)
 	}
 	return nil
 }
