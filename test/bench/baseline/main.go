@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -240,7 +241,18 @@ func (h *hub) publish(w http.ResponseWriter, r *http.Request) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "address to serve on")
 	batched := flag.Bool("batched", false, "write every frame queued for a connection in one write")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT/SIGTERM")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	h := &hub{batched: *batched, rooms: make(map[string]map[*client]struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/{room}", h.serveWS)
@@ -259,6 +271,7 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
