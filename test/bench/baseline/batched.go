@@ -55,7 +55,8 @@ func wsFrame(payload []byte) []byte {
 // writeBatch; mu keeps the two from interleaving on the wire.
 type rawConn struct {
 	net.Conn
-	mu sync.Mutex
+	mu       sync.Mutex
+	deadline time.Time // the write deadline set last, under mu
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
@@ -64,10 +65,16 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// writeBatch writes p in one write, within 9 to 10 s: the deadline is
+// moved only when less than 9 s of it is left, since moving it costs a
+// timer update per batch otherwise.
 func (c *rawConn) writeBatch(p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if now := time.Now(); c.deadline.Sub(now) < 9*time.Second {
+		c.deadline = now.Add(10 * time.Second)
+		_ = c.Conn.SetWriteDeadline(c.deadline)
+	}
 	_, err := c.Conn.Write(p)
 	return err
 }
@@ -91,8 +98,7 @@ type batchClient struct {
 	id   uuid.UUID
 	ws   *websocket.Conn
 	conn *rawConn
-	wake chan struct{} // capacity 1: the queue went from empty to not
-	done chan struct{} // closed when the writer must stop
+	wake chan struct{} // capacity 1: the queue went from empty to not, or closing was set
 
 	mu      sync.Mutex
 	queue   [][]byte // complete frames, shared between members
@@ -124,17 +130,28 @@ func (c *batchClient) send(frame []byte) {
 	}
 }
 
+// stop tells the writer to stop, and send to queue nothing more.
+func (c *batchClient) stop() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
 // writer is c's one long-lived writer: parked until woken, it then takes
-// every frame queued and writes them in one write.
+// every frame queued and writes them in one write. It waits on one
+// channel, not a select over two: the wake-up is on every batch's path.
 func (c *batchClient) writer() {
 	var buf []byte
-	for {
-		select {
-		case <-c.wake:
-		case <-c.done:
+	for range c.wake {
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
 			return
 		}
-		c.mu.Lock()
 		batch := c.queue
 		c.queue = c.spare
 		c.spare = nil
@@ -283,7 +300,7 @@ func (h *batchHub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(64 << 10)
 	c := &batchClient{id: uuid.New(), ws: ws, conn: hw.conn,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1)}
 	id := c.id.String()
 	c.send(wsFrame([]byte("your id is " + id)))
 	room := h.join(r.PathValue("room"), c)
@@ -304,12 +321,9 @@ func (h *batchHub) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		room.broadcast(wsFrame(envelope(c.id, jsonString(data), room)), nil)
 	}
-	c.mu.Lock()
-	c.closing = true
-	c.mu.Unlock()
+	c.stop()
 	h.leave(room, c)
 	room.broadcast(wsFrame([]byte(id+" disconnected.")), c)
-	close(c.done)
 	<-writerDone
 	ws.CloseNow()
 }
