@@ -3,22 +3,30 @@
 // It speaks Lobby's seed protocol on the routes lobbybench uses:
 // GET /ws/{room} (and GET /{room}), POST /rooms/{room}/broadcast.
 //
-// A mutex guards the map of rooms; each connection has a queue of frames
-// (a slice under a mutex, so that an idle connection holds no buffer) and
-// one writer goroutine that writes them one frame per write; a broadcast is
-// encoded once. With --batched, the writer sends every frame it found
-// queued in one write instead: the same hub, the syscalls batched, which
-// is what this hardware allows for this protocol without actors. A queue past 1 024 frames closes the client as a slow
-// consumer. The bound is 4 times Lobby's 256 because this hub writes one
-// frame per syscall: when 1 000 members join a room, the joined notices
-// (half a million frames) would otherwise close its first members before
-// any message is published.
+// Without flags it is the rawcoder-equivalent: a mutex guards the map of
+// rooms; each connection has a queue of frames (a slice under a mutex, so
+// that an idle connection holds no buffer) and one writer goroutine that
+// writes them through coder/websocket, one frame per write; a broadcast is
+// encoded once.
 //
-//	go run ./test/bench/baseline --addr 127.0.0.1:8090
+// With --batched it is the strongest hub this hardware allows for this
+// protocol without actors (see batched.go): a broadcast is encoded once as
+// a complete WebSocket frame, header included; a room's members are a
+// copy-on-write slice, so a broadcast takes no hub lock; each connection's
+// long-lived writer, once woken, takes every frame queued for it and
+// writes them in one syscall. coder/websocket does only the handshake, the
+// reads and the control frames.
+//
+// In both modes a queue past 1 024 frames closes the client as a slow
+// consumer. The bound is 4 times Lobby's 256 because the unbatched hub
+// writes one frame per syscall: when 1 000 members join a room, the joined
+// notices (half a million frames) would otherwise close its first members
+// before any message is published.
+//
+//	go run ./test/bench/baseline --addr 127.0.0.1:8090 [--batched]
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +38,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -52,64 +61,8 @@ type client struct {
 const maxQueue = 1024
 
 type hub struct {
-	// batched makes writers send what they find queued in one write.
-	batched bool
-
 	mu    sync.Mutex
 	rooms map[string]map[*client]struct{}
-}
-
-// heldConn collects what is written to it while held, and writes it in
-// one write on release.
-type heldConn struct {
-	net.Conn
-	mu   sync.Mutex
-	hold bool
-	buf  []byte
-}
-
-func (c *heldConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.hold {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *heldConn) begin() {
-	c.mu.Lock()
-	c.hold = true
-	c.mu.Unlock()
-}
-
-func (c *heldConn) release() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.hold = false
-	if len(c.buf) == 0 {
-		return nil
-	}
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.Conn.Write(c.buf)
-	c.buf = c.buf[:0]
-	return err
-}
-
-// holdingWriter hands websocket.Accept a heldConn when it hijacks.
-type holdingWriter struct {
-	http.ResponseWriter
-	conn *heldConn
-}
-
-func (w *holdingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	w.conn = &heldConn{Conn: nc}
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriter(w.conn)), nil
 }
 
 // send queues frame for c without blocking; a full queue closes c.
@@ -147,12 +100,7 @@ func encode(id uuid.UUID, msg []byte, room string) []byte {
 
 func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	hw := &holdingWriter{ResponseWriter: w}
-	var rw http.ResponseWriter = w
-	if h.batched {
-		rw = hw
-	}
-	ws, err := websocket.Accept(rw, r, nil)
+	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
 	}
@@ -181,20 +129,11 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			batch := c.queue
 			c.queue = nil
 			c.mu.Unlock()
-			if hw.conn != nil {
-				hw.conn.begin()
-			}
 			for _, f := range batch {
 				wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 				err := ws.Write(wctx, websocket.MessageText, f)
 				wcancel()
 				if err != nil {
-					ws.CloseNow()
-					return
-				}
-			}
-			if hw.conn != nil {
-				if err := hw.conn.release(); err != nil {
 					ws.CloseNow()
 					return
 				}
@@ -240,12 +179,30 @@ func (h *hub) publish(w http.ResponseWriter, r *http.Request) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "address to serve on")
 	batched := flag.Bool("batched", false, "write every frame queued for a connection in one write")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT/SIGTERM")
 	flag.Parse()
-	h := &hub{batched: *batched, rooms: make(map[string]map[*client]struct{})}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws/{room}", h.serveWS)
-	mux.HandleFunc("GET /{room}", h.serveWS)
-	mux.HandleFunc("POST /rooms/{room}/broadcast", h.publish)
+	if *batched {
+		h := &batchHub{rooms: make(map[string]*batchRoom)}
+		mux.HandleFunc("GET /ws/{room}", h.serveWS)
+		mux.HandleFunc("GET /{room}", h.serveWS)
+		mux.HandleFunc("POST /rooms/{room}/broadcast", h.publish)
+	} else {
+		h := &hub{rooms: make(map[string]map[*client]struct{})}
+		mux.HandleFunc("GET /ws/{room}", h.serveWS)
+		mux.HandleFunc("GET /{room}", h.serveWS)
+		mux.HandleFunc("POST /rooms/{room}/broadcast", h.publish)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -259,6 +216,7 @@ func main() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
