@@ -130,10 +130,10 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.queue = nil
 			c.mu.Unlock()
 			for _, f := range batch {
-				wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-				err := ws.Write(wctx, websocket.MessageText, f)
-				wcancel()
-				if err != nil {
+				// The connection's own context, not a timer per frame: what
+				// a plain hub does (a stuck client is closed as a slow
+				// consumer when its queue fills, which cancels ctx).
+				if err := ws.Write(ctx, websocket.MessageText, f); err != nil {
 					ws.CloseNow()
 					return
 				}
