@@ -158,66 +158,107 @@ func postUnread(addr, path string, body []byte) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// TestBodyBudget: request bodies being read are bounded node-wide; a POST
-// that would take them past the budget is answered 503 at once.
-func TestBodyBudget(t *testing.T) {
-	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 100})
+// slowPost starts a POST of a body of n declared bytes from addr (an
+// X-Forwarded-For), sends sent bytes of it, and returns the connection and
+// its answers, for the rest to be sent.
+func slowPost(t *testing.T, ts *testServer, addr string, n, sent int) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	slow, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slow.Close()
-	// 80 bytes declared: charged while the server waits for them.
-	if _, err := io.WriteString(slow, "POST /rooms/b/broadcast HTTP/1.1\r\nHost: "+ts.addr+
-		"\r\nContent-Length: 80\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+	t.Cleanup(func() { slow.Close() })
+	if _, err := io.WriteString(slow, "POST /rooms/b/broadcast HTTP/1.1\r\nHost: "+ts.addr+"\r\nX-Forwarded-For: "+addr+
+		"\r\nContent-Length: "+strconv.Itoa(n)+"\r\n\r\n\""+strings.Repeat("y", sent-1)); err != nil {
 		t.Fatal(err)
 	}
-	answers := bufio.NewReader(slow)
-	if resp, err := http.ReadResponse(answers, nil); err != nil || resp.StatusCode != http.StatusContinue {
-		t.Fatalf("got %v, %v; want 100 Continue", resp, err)
-	}
+	return slow, bufio.NewReader(slow)
+}
+
+// TestBodyBudget: request bodies being read are bounded node-wide, by
+// what has been read of them (twice over, what a growing buffer holds): a
+// POST whose bytes would take them past the budget is answered 503, and a
+// body's charge comes back once it is answered.
+func TestBodyBudget(t *testing.T) {
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 200, TrustProxy: true})
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
 	fifty := []byte(`"` + strings.Repeat("x", 48) + `"`)
-	status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, nil)
-	expectJSONError(t, status, body, http.StatusServiceUnavailable, "over_capacity")
-	// A small one still fits.
-	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), []byte(`1`), nil); status != http.StatusOK {
+	// Eight uploads hold 12 bytes read each: 8 × 24 = 192 of the 200
+	// charged.
+	var slows []net.Conn
+	var answers []*bufio.Reader
+	for i := range 8 {
+		c, a := slowPost(t, ts, fmt.Sprintf("203.0.113.%d", i), 14, 12)
+		slows, answers = append(slows, c), append(answers, a)
+	}
+	// Once they are read, a 50-byte body from a ninth address finds no
+	// room: 503 at once.
+	eventually(t, "a publish to find the budget spent", func() bool {
+		status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("198.51.100.1"))
+		if status == http.StatusServiceUnavailable {
+			expectJSONError(t, status, body, http.StatusServiceUnavailable, "over_capacity")
+			return true
+		}
+		return false
+	})
+	// A small one still fits: 2 more.
+	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), []byte(`1`), from("198.51.100.1")); status != http.StatusOK {
 		t.Fatalf("small publish: %d %s", status, body)
 	}
-	if _, err := io.WriteString(slow, `"`+strings.Repeat("y", 78)+`"`); err != nil {
-		t.Fatal(err)
+	// The slow ones finish, are answered, and give their charge back.
+	for i, c := range slows {
+		if _, err := io.WriteString(c, `y"`); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(answers[i], nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("slow publish %d: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp, err := http.ReadResponse(answers, nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("the slow publish: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	// Its charge is returned: the 50-byte one fits now.
-	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, nil); status != http.StatusOK {
-		t.Fatalf("publish after the slow one: %d %s", status, body)
+	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("198.51.100.1")); status != http.StatusOK {
+		t.Fatalf("publish after the slow ones: %d %s", status, body)
 	}
 }
 
 // TestBodyBudgetPerAddress: one address may hold no more than an eighth of
-// the body budget, so that its stalled uploads cannot shut others out.
+// the body budget, so that its uploads cannot shut others out.
 func TestBodyBudgetPerAddress(t *testing.T) {
 	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, BodyBudget: 800, MaxPublishBytes: 100, TrustProxy: true})
-	slow, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	if _, err := io.WriteString(slow, "POST /rooms/b/broadcast HTTP/1.1\r\nHost: "+ts.addr+
-		"\r\nX-Forwarded-For: 203.0.113.7\r\nContent-Length: 80\r\nExpect: 100-continue\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if resp, err := http.ReadResponse(bufio.NewReader(slow), nil); err != nil || resp.StatusCode != http.StatusContinue {
-		t.Fatalf("got %v, %v; want 100 Continue", resp, err)
-	}
+	// 40 bytes read of an 80-byte body: 80 of the address's 100 charged.
+	slowPost(t, ts, "203.0.113.7", 80, 40)
 	fifty := []byte(`"` + strings.Repeat("x", 48) + `"`)
 	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
-	status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("203.0.113.7"))
-	expectJSONError(t, status, body, http.StatusServiceUnavailable, "over_capacity")
+	eventually(t, "the same address to find its share spent", func() bool {
+		status, _ := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("203.0.113.7"))
+		return status == http.StatusServiceUnavailable
+	})
 	if status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), fifty, from("203.0.113.8")); status != http.StatusOK {
 		t.Fatalf("another address: %d %s", status, body)
+	}
+}
+
+// TestStalledBodiesDoNotLockPublishingOut: uploads that send a byte and
+// stall hold only that byte of the budget; before, each was charged its
+// route's largest body, and 32 of them from 8 addresses made every POST
+// 503 for 30 s (issue 21, finding 9).
+func TestStalledBodiesDoNotLockPublishingOut(t *testing.T) {
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}, TrustProxy: true})
+	for i := range 32 {
+		slow, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { slow.Close() })
+		if _, err := io.WriteString(slow, "POST /rooms/b/broadcast HTTP/1.1\r\nHost: "+ts.addr+
+			"\r\nX-Forwarded-For: 203.0.113."+strconv.Itoa(i%8)+"\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, addr := range []string{"203.0.113.0", "198.51.100.1"} {
+		status, body := httpDo(t, "POST", ts.url("/rooms/b/broadcast"), []byte(`"still open"`), http.Header{"X-Forwarded-For": {addr}})
+		if status != http.StatusOK {
+			t.Fatalf("publish from %s beside 32 stalled uploads: %d %s", addr, status, body)
+		}
 	}
 }

@@ -22,11 +22,11 @@ import (
 // route refuses, for whatever reason, is counted by its status in
 // lobby_http_rejected_total.
 //
-// maxBody is the largest body the route reads; while the request is
-// served, its body is charged against the node's body budget
-// (Config.BodyBudget), no more than an eighth of which one address may
-// hold: a few stalled uploads cannot shut everybody else out.
-func (s *Server) publishRoute(h http.HandlerFunc, maxBody int64) http.HandlerFunc {
+// While the request is served, what has been read of its body is charged
+// against the node's body budget (Config.BodyBudget), no more than an
+// eighth of which one address may hold: stalled uploads hold only what
+// they sent, and cannot shut everybody else out.
+func (s *Server) publishRoute(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte(s.cfg.PublishToken)
 	return func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -50,16 +50,11 @@ func (s *Server) publishRoute(h http.HandlerFunc, maxBody int64) http.HandlerFun
 			}
 		}
 		// Bodies are read whole before they are handled: bound the bytes
-		// read at once across requests, as well as each one.
-		if n := bodyReservation(r, maxBody); n > 0 {
-			addr := remoteAddr(r, s.cfg.TrustProxy)
-			if !s.bodies.reserve(addr, n) {
-				sw.Header().Set("Retry-After", "1")
-				writeError(sw, http.StatusServiceUnavailable, codeOverCapacity, "the server is reading as many request bodies as it takes; retry later")
-				return
-			}
-			defer s.bodies.release(addr, n)
-		}
+		// read at once across requests, by what has been read, so that a
+		// body that stalls holds only what it sent (issue 21, finding 9).
+		body := &chargedBody{ReadCloser: r.Body, budget: &s.bodies, addr: remoteAddr(r, s.cfg.TrustProxy)}
+		r.Body = body
+		defer body.release()
 		h(sw, r)
 	}
 }

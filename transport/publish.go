@@ -146,21 +146,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, bo
 // valid JSON value, trimmed of surrounding white space. On failure it has
 // answered the request.
 func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	// MaxBytesReader marks the connection to be closed after an oversized
-	// body only when it is given net/http's own writer.
-	limitWriter := w
-	if sw, ok := w.(*statusWriter); ok {
-		limitWriter = sw.ResponseWriter
-	}
-	raw, err := readBody(http.MaxBytesReader(limitWriter, r.Body, s.cfg.MaxPublishBytes), r.ContentLength, s.cfg.MaxPublishBytes)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
-				fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxPublishBytes))
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, codeInvalidBody, "could not read the body: "+err.Error())
+	raw, ok := readLimited(w, r, s.cfg.MaxPublishBytes, fmt.Sprintf("the body is larger than %d bytes", s.cfg.MaxPublishBytes))
+	if !ok {
 		return nil, false
 	}
 	body := bytes.TrimSpace(raw)
@@ -177,29 +164,32 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	return body, true
 }
 
-// readBody reads a body of at most limit bytes (body enforces it). With a
-// Content-Length it reads into a buffer of that size, where io.ReadAll would
-// grow one by doubling and hold up to twice the body meanwhile.
-func readBody(body io.Reader, contentLength, limit int64) ([]byte, error) {
-	if contentLength < 0 || contentLength > limit {
-		return io.ReadAll(body)
+// readLimited reads a request's body whole, at most limit bytes. On
+// failure it has answered the request: 413 with tooBig past the limit, 503
+// when the body budget is spent (chargedBody), 400 when the body could not
+// be read.
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64, tooBig string) ([]byte, bool) {
+	// MaxBytesReader marks the connection to be closed after an oversized
+	// body only when it is given net/http's own writer.
+	limitWriter := w
+	if sw, ok := w.(*statusWriter); ok {
+		limitWriter = sw.ResponseWriter
 	}
-	raw := make([]byte, contentLength)
-	if _, err := io.ReadFull(body, raw); err != nil {
-		return nil, err
+	raw, err := io.ReadAll(http.MaxBytesReader(limitWriter, r.Body, limit))
+	var over *http.MaxBytesError
+	switch {
+	case errors.As(err, &over):
+		writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, tooBig)
+		return nil, false
+	case errors.Is(err, errBodyBudget):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, codeOverCapacity, "the server is reading as many request bodies as it takes; retry later")
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, codeInvalidBody, "could not read the body: "+err.Error())
+		return nil, false
 	}
-	return raw, nil
-}
-
-// bodyReservation is what an HTTP body is charged against
-// Config.BodyBudget while its request is served: its Content-Length, or
-// for a body of unknown length twice the largest allowed, which
-// io.ReadAll may hold while it grows its buffer.
-func bodyReservation(r *http.Request, limit int64) int64 {
-	if n := r.ContentLength; n >= 0 {
-		return min(n, limit) // a longer body is refused after limit bytes
-	}
-	return 2 * limit
+	return raw, true
 }
 
 // sendDirect is POST /sessions/{id}/send: any JSON body, to one session.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -100,19 +99,8 @@ func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
 // into v: one JSON object with no unknown fields. On failure it has
 // answered the request.
 func readQuestionnaireBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	limitWriter := w
-	if sw, ok := w.(*statusWriter); ok {
-		limitWriter = sw.ResponseWriter
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(limitWriter, r.Body, maxQuestionnaireBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
-			fmt.Sprintf("a questionnaire is at most %d bytes of JSON", maxQuestionnaireBytes))
-		return false
-	case err != nil:
-		writeError(w, http.StatusBadRequest, codeInvalidBody, "could not read the body: "+err.Error())
+	raw, ok := readLimited(w, r, maxQuestionnaireBytes, fmt.Sprintf("a questionnaire is at most %d bytes of JSON", maxQuestionnaireBytes))
+	if !ok {
 		return false
 	}
 	// Refused like every other JSON input (see readJSONBody), not repaired

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,10 +50,11 @@ type Config struct {
 	// answered 413. Zero means 1 MiB.
 	MaxPublishBytes int64
 	// BodyBudget bounds the bytes of HTTP request bodies read at once,
-	// node-wide: each POST is charged its Content-Length (twice its
-	// route's largest body when it has none) while it is served, and one
-	// that would take the total past it, or one address's share past an
-	// eighth of it, is answered 503. Zero means 64 MiB.
+	// node-wide: each POST is charged twice what has been read of its body
+	// (what a growing buffer may hold) while it is served, and one whose
+	// next bytes would take the total past it, or one address's share past
+	// an eighth of it, is answered 503. A body that stalls holds only what
+	// it sent. Zero means 64 MiB.
 	BodyBudget int64
 	// MaxConnections is the most WebSocket connections served at once;
 	// more are answered 503 before the upgrade. Zero means 100 000.
@@ -220,6 +222,39 @@ func (b *bodyBudget) reserve(addr netip.Addr, n int64) bool {
 	b.used += n
 	b.byAddr[key] += n
 	return true
+}
+
+// errBodyBudget is the read error of a body that the body budget has no
+// room for.
+var errBodyBudget = errors.New("transport: body budget spent")
+
+// chargedBody charges its budget for what is read of it, twice over (a
+// buffer that grows by doubling holds up to twice what it read), until
+// release.
+type chargedBody struct {
+	io.ReadCloser
+	budget  *bodyBudget
+	addr    netip.Addr
+	charged int64
+}
+
+func (c *chargedBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if n > 0 {
+		if !c.budget.reserve(c.addr, 2*int64(n)) {
+			return n, errBodyBudget
+		}
+		c.charged += 2 * int64(n)
+	}
+	return n, err
+}
+
+// release gives back what was charged, once the request is answered.
+func (c *chargedBody) release() {
+	if c.charged > 0 {
+		c.budget.release(c.addr, c.charged)
+		c.charged = 0
+	}
 }
 
 func (b *bodyBudget) release(addr netip.Addr, n int64) {
