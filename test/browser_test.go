@@ -71,6 +71,13 @@ func testChatTwoTabs(t *testing.T, b *browser, base string) {
 		li.querySelector(".text").textContent === "hello from a" &&
 		li.querySelector(".who").textContent === a.slice(0, 8) && li.dataset.sender === a)`, idA)
 	a.waitFor("a's own message", `() => [...document.querySelectorAll("#messages li.msg .text")].some((el) => el.textContent === "hello from a")`)
+	// Text that lies (issue 21, finding 12): a message is a block of its
+	// own in its own direction, its sender isolated, so that its lines
+	// cannot pass for another member's and an override reverses nothing
+	// around it.
+	c.waitFor("the message set apart", `() => [...document.querySelectorAll("#messages li.msg")].some((li) =>
+		li.querySelector(".text").dir === "auto" && li.querySelector(".who").tagName === "BDI" &&
+		getComputedStyle(li.querySelector(".text")).display === "block")`)
 
 	a.close()
 	c.waitFor("a's leave", `(a) => [...document.querySelectorAll("#messages li.leave")].some((li) => li.textContent.includes(a.slice(0, 8) + " left")) &&

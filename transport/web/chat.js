@@ -112,7 +112,8 @@ function itemElement(item) {
     li.dataset.sender = item.sender;
     if (item.seq !== null) li.dataset.seq = item.seq;
     if (item.sender === state.id) li.classList.add("mine");
-    const who = document.createElement("span");
+    // bdi: an id next to right-to-left text keeps its own direction.
+    const who = document.createElement("bdi");
     who.className = "who";
     who.title = item.sender;
     who.textContent = item.kind === "direct" ? `${short(item.sender)} → you` : short(item.sender);
@@ -121,8 +122,12 @@ function itemElement(item) {
   const time = document.createElement("time");
   time.textContent = clock(item.time);
   if (!item.time) time.title = "from the room's history, which keeps no times";
-  const body = document.createElement("span");
+  // The text is a block of its own, set apart, in its own direction: a
+  // message with newlines cannot show a line that passes for another
+  // member's message, nor an override reverse what follows it.
+  const body = document.createElement("div");
   body.className = "text";
+  body.dir = "auto";
   body.textContent = item.text;
   li.append(time, " ", body);
   return li;

@@ -90,6 +90,7 @@ function render() {
     const participant = new URL(c.participant_url, location.origin).href;
     const presenter = `${new URL(c.presenter_url, location.origin).href}#token=${encodeURIComponent(c.presenter_token)}`;
     $("created-title").textContent = c.title;
+    $("created-title").dir = "auto";
     $("participant-url").href = participant;
     $("participant-url").textContent = participant;
     $("presenter-url").href = presenter;

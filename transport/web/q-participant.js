@@ -77,6 +77,7 @@ function render() {
   badge.textContent = state.phase === "closed" ? "closed" : connectionText(state.conn, state.connDetail);
   badge.dataset.state = state.phase === "closed" ? "closed" : state.conn === "replaced" ? "gap" : state.conn;
   $("title").textContent = state.title;
+  $("title").dir = "auto"; // the presenter's text keeps its own direction
   document.title = state.title ? `${state.title} · Lobby` : "Lobby · questionnaire";
 
   let message = "";
@@ -106,6 +107,7 @@ function render() {
   if (showing) {
     $("position").textContent = `Question ${q.index + 1} of ${state.count}`;
     $("question-text").textContent = q.text;
+    $("question-text").dir = "auto";
     $("options").replaceChildren(
       ...q.options.map((text, k) => {
         const li = document.createElement("li");
@@ -113,6 +115,7 @@ function render() {
         button.type = "button";
         button.dataset.option = k;
         button.textContent = text;
+        button.dir = "auto";
         button.setAttribute("aria-pressed", String(state.answer === k));
         if (state.answer === k) button.classList.add("chosen");
         if (state.sent === k) button.classList.add("sending");

@@ -118,6 +118,7 @@ function bar(text, count, total, k) {
   const label = document.createElement("span");
   label.className = "label";
   label.textContent = text;
+  label.dir = "auto"; // an option's text keeps its own direction
   const track = document.createElement("span");
   track.className = "track";
   const fill = document.createElement("span");
@@ -144,6 +145,7 @@ function render() {
   badge.textContent = state.phase === "closed" ? "closed" : connectionText(state.conn, state.connDetail);
   badge.dataset.state = state.phase === "closed" ? "closed" : state.conn;
   $("title").textContent = state.title;
+  $("title").dir = "auto";
   document.title = state.title ? `${state.title} · presenter · Lobby` : "Lobby · presenter";
 
   const messages = {
@@ -166,6 +168,7 @@ function render() {
     const total = counts.reduce((a, b) => a + b, 0);
     $("position").textContent = `Question ${state.current + 1} of ${state.questions.length}${state.phase === "closed" ? " · closed" : ""}`;
     $("question-text").textContent = q.text;
+    $("question-text").dir = "auto";
     $("bars").replaceChildren(...q.options.map((text, k) => bar(text, counts[k], total, k)));
     $("answers").textContent = `${total} ${total === 1 ? "answer" : "answers"} · ${state.participants} connected`;
   }
