@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -450,5 +453,40 @@ func TestQuestionnaireCreateRate(t *testing.T) {
 	}
 	if status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), body, from("203.0.113.8")); status != http.StatusCreated {
 		t.Fatalf("another address: %d %s", status, resp)
+	}
+}
+
+// lockedBuffer is a log sink the server's goroutines may share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFailingStoreIsLoggedOnce: a store that fails fails every call; the
+// first failure is an error line, the rest are not (issue 21, finding 6:
+// every failed create logged an ERROR line).
+func TestFailingStoreIsLoggedOnce(t *testing.T) {
+	var logs lockedBuffer
+	qs := startQServer(t, t.TempDir(), transport.Config{Config: actors.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	qs.closeStore(t) // every call fails from now on
+	body := []byte(`{"title":"t","questions":[{"text":"q","options":["a","b"]}]}`)
+	for range 5 {
+		status, resp := httpDo(t, http.MethodPost, qs.url("/questionnaires"), body, nil)
+		expectJSONError(t, status, resp, http.StatusInternalServerError, "store_error")
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("%d error lines for 5 failed calls, want 1:\n%s", n, logs.String())
 	}
 }

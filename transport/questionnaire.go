@@ -87,6 +87,7 @@ func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/questionnaires/"+created.ID)
+	s.storeAnswered()
 	writeJSON(w, http.StatusCreated, createdBody{
 		ID:             created.ID,
 		PresenterToken: created.PresenterToken,
@@ -126,6 +127,7 @@ func (s *Server) getQuestionnaire(w http.ResponseWriter, r *http.Request) {
 		s.questionnaireError(w, r, err)
 		return
 	}
+	s.storeAnswered()
 	body := questionnaireBody{ID: q.ID, Title: q.Title, Questions: make([]questionBody, len(q.Questions))}
 	for i, question := range q.Questions {
 		body.Questions[i] = questionBody{Text: question.Text, Options: question.Options}
@@ -147,6 +149,7 @@ func (s *Server) getQuestionnaireResults(w http.ResponseWriter, r *http.Request)
 		s.questionnaireError(w, r, err)
 		return
 	}
+	s.storeAnswered()
 	body := resultsBody{ID: r.PathValue("id"), Closed: res.Closed, Results: res.Counts}
 	if res.Current != store.NoQuestion {
 		body.Current = &res.Current
@@ -229,8 +232,23 @@ func (s *Server) refuseQuestionnaire(w http.ResponseWriter, r *http.Request, err
 }
 
 // storeFailed answers 500 for a store that failed, and logs why: the
-// client is told only that it did.
+// client is told only that it did. A store that fails fails every call:
+// the first failure is an error in the log, the rest debug lines, until
+// it answers again (storeAnswered), so that a full disk does not write
+// an error line per request (issue 21, finding 6).
 func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("questionnaire store failed", slog.String("path", r.URL.Path), slog.Any("err", err))
+	if s.storeDown.CompareAndSwap(false, true) {
+		s.log.Error("questionnaire store failed; its next failures are logged at debug until it answers again",
+			slog.String("path", r.URL.Path), slog.Any("err", err))
+	} else {
+		s.log.Debug("questionnaire store failed", slog.String("path", r.URL.Path), slog.Any("err", err))
+	}
 	writeError(w, http.StatusInternalServerError, codeStoreError, "the questionnaire store failed; the server's log says why")
+}
+
+// storeAnswered notes a store call that succeeded.
+func (s *Server) storeAnswered() {
+	if s.storeDown.CompareAndSwap(true, false) {
+		s.log.Info("questionnaire store answers again")
+	}
 }

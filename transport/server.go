@@ -287,6 +287,9 @@ var ErrServerClosed = errors.New("transport: server closed")
 // Server serves Lobby over HTTP and WebSocket. It owns the actor node its
 // sockets talk to.
 type Server struct {
+	// storeDown is set while the questionnaire store fails (storeFailed).
+	storeDown atomic.Bool
+
 	// Static after construction.
 	cfg     Config
 	log     *slog.Logger
