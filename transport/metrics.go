@@ -8,12 +8,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lobby/lobby/actors"
-	"github.com/lobby/lobby/actors/socket"
 )
 
 // Disconnect reasons, the values of lobby_disconnects_total's reason
 // label, for closes no socket.Reason says: the server's closes are
-// counted under their Reason's Label (socket.Labels lists Lobby's).
+// counted under their Reason's Label (actors.CloseReasons lists the
+// actors').
 const (
 	dcClientClosed   = "client_closed"
 	dcConnectionLost = "connection_lost"
@@ -102,8 +102,11 @@ func newMetrics(stats *actors.Stats) *metrics {
 	)
 	// Every reason is exported from the start, at 0, so that rate() and
 	// alerts work before the first event.
-	for _, r := range append([]string{dcClientClosed, dcConnectionLost, dcTooBig, dcPolicy}, socket.Labels...) {
+	for _, r := range []string{dcClientClosed, dcConnectionLost, dcTooBig, dcPolicy} {
 		m.disconnects.WithLabelValues(r)
+	}
+	for _, r := range append(actors.CloseReasons(), slowConsumer, writeFailed, controlFlood, fragmentFlood) {
+		m.disconnects.WithLabelValues(r.Label)
 	}
 	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate, refusedNotFound} {
 		m.upgradesRefused.WithLabelValues(r)

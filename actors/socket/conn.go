@@ -32,12 +32,6 @@ var (
 	ShuttingDown      = Reason{Code: CloseGoingAway, Text: "server shutting down", Label: "shutdown"}
 )
 
-// Labels are the labels of the reasons above and of the other packages'
-// (chat, questionnaire, the transport's own), for the transport to export
-// at 0 from the start. A label not listed is counted from its first use.
-var Labels = []string{"heartbeat_timeout", "rate_limit", "internal_error", "policy", "shutdown",
-	"room_limit", "replaced", "slow_consumer", "connection_lost"}
-
 // Conn is an actor's view of its client's socket. All methods are safe for
 // concurrent use and return without waiting on the network, so an actor
 // may call them from Receive.
