@@ -221,9 +221,8 @@ func (l *lobby) evictHolding(ctx actor.Context) bool {
 	return false
 }
 
-// roomFailed forgets a room that panicked (room.guard), and closes the
-// sessions that had joined it or were on their way: the room has closed
-// those it knew of, and these would wait for it forever.
+// roomFailed forgets a room that panicked (room.guard), and closes, 1011,
+// the sessions that had joined it or were on their way to it.
 func (l *lobby) roomFailed(ctx actor.Context, m *roomFailed) {
 	r, ok := l.rooms[m.room]
 	if !ok || !r.pid.Equal(m.pid) {

@@ -360,11 +360,11 @@ func (r *room) Receive(ctx actor.Context) {
 // guard stops a room whose Receive panicked: a bug, here or in a Policy.
 // Restarted in place (protoactor's default) it would come back empty
 // under the same PID, its members still sending to it and told nothing.
-// Instead its members are closed with 1011, to reconnect (a lobby.v1
-// client recovers what it missed from the stream, which the room's
-// failure does not touch), the publishes waiting on it are answered
-// unavailable, and the lobby forgets it (roomFailed): the next join makes
-// the room anew.
+// Instead the publishes waiting on it are answered unavailable, and the
+// lobby forgets it and closes its members with 1011 (roomFailed), to
+// reconnect (a lobby.v1 client recovers what it missed from the stream,
+// which the room's failure does not touch): the next join makes the room
+// anew.
 func (r *room) guard(ctx actor.Context) {
 	p := recover()
 	if p == nil {
@@ -372,13 +372,8 @@ func (r *room) guard(ctx actor.Context) {
 	}
 	r.log.Error("room panicked; its members are closed to reconnect",
 		slog.String("room", r.name), slog.String("message", fmt.Sprintf("%T", ctx.Message())), slog.Any("panic", p))
-	closing := &messages.Close{Reason: socket.InternalError}
-	for mb := range r.members.all() {
-		ctx.Send(mb.pid, closing)
-	}
-	for _, c := range r.waiting {
-		ctx.Send(c.Session, closing)
-	}
+	// Its members, and the joins on their way, are the lobby's to close
+	// (roomFailed): it knows them all.
 	for _, a := range r.acks {
 		if a.requester != nil {
 			ctx.Send(a.requester, &messages.Published{Unavailable: true})
