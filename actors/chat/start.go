@@ -102,5 +102,6 @@ func NewSession(env socket.Env, j Join) actor.Actor {
 		conn:     env.Conn,
 		hb:       env.Heartbeat,
 		log:      env.Log,
+		pending:  socket.Hold{Budget: env.Held},
 	}
 }
