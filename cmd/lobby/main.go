@@ -42,6 +42,7 @@ type options struct {
 	allowedHosts    string
 	pprof           bool
 	dataDir         string
+	storeMaxBytes   int64
 	// rateBytes is --rate-bytes, a whole number of bytes so that --help
 	// shows 1048576, not 1.048576e+06.
 	rateBytes int64
@@ -91,6 +92,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
 	fs.DurationVar(&o.server.QuestionnaireLinger, "questionnaire-linger", d.QuestionnaireLinger, "how long a questionnaire with no sockets stays in memory")
 	fs.StringVar(&o.dataDir, "data-dir", "./lobby-data", "directory of the questionnaire database (created if missing)")
+	fs.Int64Var(&o.storeMaxBytes, "store-max-bytes", store.DefaultMaxBytes, "bytes the questionnaire database may grow to; past nine tenths of it creates are answered 507, the rest is kept for answers")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", d.DrainTimeout, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -206,7 +208,7 @@ func run(args []string, stderr io.Writer) (err error) {
 	o.server.Logger = log
 
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
-	questionnaires, err := store.OpenSQLite(openCtx, o.dataDir)
+	questionnaires, err := store.OpenSQLiteLimit(openCtx, o.dataDir, o.storeMaxBytes)
 	cancelOpen()
 	if err != nil {
 		return fmt.Errorf("--data-dir %q: %w", o.dataDir, err)
