@@ -57,6 +57,10 @@ type Config struct {
 	// (chat.Policy; actors/examples/moderated is one). Nil takes every
 	// message.
 	Policy chat.Policy
+	// PublishOnlyRooms are rooms only HTTP publishers (and residents) may
+	// send into: their members read, and a member who sends is answered
+	// "publish_only". Nil means members may send in every room.
+	PublishOnlyRooms []string
 	// Residents are bots that live in rooms (chat.Resident;
 	// actors/examples/timebot is one). Nil means none.
 	Residents []chat.Resident

@@ -40,6 +40,7 @@ type options struct {
 	insecurePublish bool
 	allowedOrigins  string
 	allowedHosts    string
+	publishOnly     string
 	pprof           bool
 	dataDir         string
 	storeMaxBytes   int64
@@ -89,6 +90,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.server.JWTSecret, "jwt-secret", d.JWTSecret, "HS256 secret: WebSocket clients then need a JWT with exp and a rooms claim")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origin hosts allowed besides the server's own (patterns such as *.example.com)")
 	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated Host names the server answers to besides loopback ones (patterns such as *.example.com); on a loopback --addr any other Host is refused (DNS rebinding)")
+	fs.StringVar(&o.publishOnly, "publish-only-rooms", "dailyNews", "comma-separated rooms only HTTP publishers may send into: their members read (empty: members may send in every room)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
 	fs.DurationVar(&o.server.QuestionnaireLinger, "questionnaire-linger", d.QuestionnaireLinger, "how long a questionnaire with no sockets stays in memory")
 	fs.StringVar(&o.dataDir, "data-dir", "./lobby-data", "directory of the questionnaire database (created if missing)")
@@ -133,6 +135,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o.server.RateBytes = float64(o.rateBytes)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
+	o.server.PublishOnlyRooms = splitList(o.publishOnly)
 	loopback, err := isLoopback(o.addr)
 	if err != nil {
 		return nil, err
