@@ -230,6 +230,9 @@ func TestQuestionnaireStoreIsBounded(t *testing.T) {
 	}
 	presenter := dialPresenter(t, ts, made[0])
 	presenter.send(`{"type":"show","question":0}`)
+	for !strings.HasPrefix(presenter.readText(), `{"type":"tally","question":0,`) {
+		// the state frame; answers wait until the show has been taken
+	}
 	var participants []*client
 	for i := range 50 {
 		p := dialParticipant(t, ts, made[0], fmt.Sprintf("p%d", i))
