@@ -104,9 +104,17 @@ func (c *client) expectError(code string) {
 	}
 }
 
+// tallyFrame is a single question's tally: as before question kinds,
+// with answered (for a single question, the sum of its counts) and closed
+// after the old fields.
 func tallyFrame(question int, counts []int, participants int) string {
 	b, _ := json.Marshal(counts)
-	return fmt.Sprintf(`{"type":"tally","question":%d,"counts":%s,"participants":%d}`, question, b, participants)
+	answered := 0
+	for _, n := range counts {
+		answered += n
+	}
+	return fmt.Sprintf(`{"type":"tally","question":%d,"counts":%s,"participants":%d,"answered":%d,"closed":false}`,
+		question, b, participants, answered)
 }
 
 // hangUp drops the clients' connections.
