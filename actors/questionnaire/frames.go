@@ -221,10 +221,10 @@ func appendClosesAt(dst []byte, closesAt time.Time) []byte {
 // appendTally encodes a presenter's
 // {"type":"tally","question":i,"counts":[..],"participants":n,...}: the
 // tally's fields (tally.appendFields: counts, mean, words, answered),
-// "closed" when the question takes no more answers, and "closes_at" when
-// it has a timer. The frame of a single question starts as it did before
+// "closed" when the question takes no more answers, "closes_at" when it
+// has a timer, and "revealed":true once its results were revealed. The frame of a single question starts as it did before
 // kinds.
-func appendTally(dst []byte, question int, t *tally, participants int, closed bool, closesAt time.Time) []byte {
+func appendTally(dst []byte, question int, t *tally, participants int, closed, revealed bool, closesAt time.Time) []byte {
 	dst = append(dst, `{"type":"tally","question":`...)
 	dst = strconv.AppendInt(dst, int64(question), 10)
 	fields := t.appendFields(nil)
@@ -238,6 +238,9 @@ func appendTally(dst []byte, question int, t *tally, participants int, closed bo
 	dst = append(dst, `,"closed":`...)
 	dst = strconv.AppendBool(dst, closed)
 	dst = appendClosesAt(dst, closesAt)
+	if revealed {
+		dst = append(dst, `,"revealed":true`...)
+	}
 	return append(dst, '}')
 }
 

@@ -573,6 +573,7 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 			for _, pid := range q.participants {
 				ctx.Send(pid, frame)
 			}
+			q.tellPresenters(ctx, q.tallyFrame(m.Question))
 		case *messages.HideEntry:
 			q.tallies[m.Question].hide(textKey(m.Text))
 			q.tellPresenters(ctx, q.tallyFrame(m.Question))
@@ -698,7 +699,7 @@ func (q *questionnaire) showToParticipants(ctx actor.Context) {
 
 func (q *questionnaire) tallyFrame(question int) []byte {
 	return appendTally(nil, question, q.tallies[question], len(q.participants),
-		q.questionClosed(question, time.Now()), q.questions[question].ClosesAt)
+		q.questionClosed(question, time.Now()), q.questions[question].Revealed, q.questions[question].ClosesAt)
 }
 
 func (q *questionnaire) resultsFrame(question int) []byte {
