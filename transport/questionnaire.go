@@ -72,6 +72,14 @@ func questionBodyOf(q store.Question) questionBody {
 	return b
 }
 
+// definitionBody is GET /questionnaires/{id}'s answer: the questionnaire,
+// and the server's public URL (Config.PublicURL) for the participants'
+// link, when it has one.
+type definitionBody struct {
+	questionnaireBody
+	PublicURL string `json:"public_url,omitempty"`
+}
+
 // createdBody is POST /questionnaires's answer.
 type createdBody struct {
 	ID             string `json:"id"`
@@ -235,7 +243,8 @@ func (s *Server) getQuestionnaire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.storeAnswered()
-	body := questionnaireBody{ID: q.ID, Title: q.Title, Questions: make([]questionBody, len(q.Questions))}
+	body := definitionBody{questionnaireBody: questionnaireBody{ID: q.ID, Title: q.Title, Questions: make([]questionBody, len(q.Questions))},
+		PublicURL: s.cfg.PublicURL}
 	for i, question := range q.Questions {
 		body.Questions[i] = questionBodyOf(question)
 	}
