@@ -189,37 +189,37 @@ func runScenario(ctx context.Context, name string, c *config) (*result, error) {
 
 // result is one scenario run, printed as one JSON line.
 type result struct {
-	Scenario        string   `json:"scenario"`
-	Label           string   `json:"label,omitempty"`
-	Rooms           int      `json:"rooms,omitempty"`
-	Subs            int      `json:"subs,omitempty"`
-	Seconds         float64  `json:"seconds"`
-	Published       int64    `json:"published,omitempty"`
-	Delivered       int64    `json:"delivered,omitempty"`
-	Lost            int64    `json:"lost,omitempty"`
-	DeliveriesPerS  float64  `json:"deliveries_per_s,omitempty"`
-	BestDeliveriesS float64  `json:"best_deliveries_per_s,omitempty"`
-	P50ms           float64  `json:"p50_ms,omitempty"`
-	P99ms           float64  `json:"p99_ms,omitempty"`
-	MaxMs           float64  `json:"max_ms,omitempty"`
-	QuietP99ms      float64  `json:"quiet_p99_ms,omitempty"`
-	QuietMaxMs      float64  `json:"quiet_max_ms,omitempty"`
-	QuietCPUus      float64  `json:"quiet_server_cpu_us_per_frame,omitempty"`
-	JoinsPerS       float64  `json:"joins_per_s,omitempty"`
-	ServerCPUus     float64  `json:"server_cpu_us_per_delivery,omitempty"`
-	Conns           int      `json:"conns,omitempty"`
-	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
-	CyclesPerS      float64  `json:"cycles_per_s,omitempty"`
-	CPUusPerCycle   float64  `json:"server_cpu_us_per_cycle,omitempty"`
-	AnswersPerS     float64  `json:"answers_per_s,omitempty"`
-	TallyCompleteMs float64  `json:"tally_complete_ms,omitempty"`
+	Scenario        string  `json:"scenario"`
+	Label           string  `json:"label,omitempty"`
+	Rooms           int     `json:"rooms,omitempty"`
+	Subs            int     `json:"subs,omitempty"`
+	Seconds         float64 `json:"seconds"`
+	Published       int64   `json:"published,omitempty"`
+	Delivered       int64   `json:"delivered,omitempty"`
+	Lost            int64   `json:"lost,omitempty"`
+	DeliveriesPerS  float64 `json:"deliveries_per_s,omitempty"`
+	BestDeliveriesS float64 `json:"best_deliveries_per_s,omitempty"`
+	P50ms           float64 `json:"p50_ms,omitempty"`
+	P99ms           float64 `json:"p99_ms,omitempty"`
+	MaxMs           float64 `json:"max_ms,omitempty"`
+	QuietP99ms      float64 `json:"quiet_p99_ms,omitempty"`
+	QuietMaxMs      float64 `json:"quiet_max_ms,omitempty"`
+	QuietCPUus      float64 `json:"quiet_server_cpu_us_per_frame,omitempty"`
+	JoinsPerS       float64 `json:"joins_per_s,omitempty"`
+	ServerCPUus     float64 `json:"server_cpu_us_per_delivery,omitempty"`
+	Conns           int     `json:"conns,omitempty"`
+	KBPerConn       float64 `json:"kb_per_conn,omitempty"`
+	CyclesPerS      float64 `json:"cycles_per_s,omitempty"`
+	CPUusPerCycle   float64 `json:"server_cpu_us_per_cycle,omitempty"`
+	AnswersPerS     float64 `json:"answers_per_s,omitempty"`
+	TallyCompleteMs float64 `json:"tally_complete_ms,omitempty"`
 	// TallyAfterLastMs is how long after the last answer was acknowledged
 	// the presenter had the complete tally (questionnaire).
-	TallyAfterLastMs float64 `json:"tally_after_last_answer_ms,omitempty"`
-	Kind             string  `json:"kind,omitempty"`
-	Errors          int64    `json:"errors,omitempty"`
-	Steps           []result `json:"steps,omitempty"`
-	Stop            string   `json:"stop,omitempty"`
+	TallyAfterLastMs float64  `json:"tally_after_last_answer_ms,omitempty"`
+	Kind             string   `json:"kind,omitempty"`
+	Errors           int64    `json:"errors,omitempty"`
+	Steps            []result `json:"steps,omitempty"`
+	Stop             string   `json:"stop,omitempty"`
 }
 
 func report(stdout, stderr io.Writer, r *result) error {
