@@ -406,6 +406,24 @@ func (tb *tab) clickText(sel, text string) {
 	}`, sel, text)
 }
 
+// TestBrowserQuestionnairePublicURL: with Config.PublicURL (--public-url)
+// the presenter's participant link and QR code are built on it, and the
+// page does not warn; GET /questionnaires/{id} says it.
+func TestBrowserQuestionnairePublicURL(t *testing.T) {
+	const public = "http://192.168.1.20:8081"
+	ts := startQServer(t, t.TempDir(), transport.Config{PublicURL: public})
+	q := createQuestionnaire(t, ts.testServer, fourKinds)
+	if _, def := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID), nil, nil); !strings.Contains(string(def), `"public_url":"`+public+`"`) {
+		t.Fatalf("GET /questionnaires/%s: %s, without public_url", q.ID, def)
+	}
+	b := startBrowser(t)
+	presenter := b.open(t, "q-presenter-public", "http://"+ts.addr+"/q/"+q.ID+"/present#token="+q.PresenterToken)
+	presenter.waitText("#state", "live")
+	presenter.waitValue("the link on the public URL", `() => [document.querySelector("#participant-link").textContent,
+		document.querySelector("#qr svg").getAttribute("aria-label"), String(document.querySelector("#link-warning").hidden)].join(" | ")`,
+		public+"/q/"+q.ID+" | QR code of "+public+"/q/"+q.ID+" | true")
+}
+
 // choose picks value in the select sel and fires its change event.
 func (tb *tab) choose(sel, value string) {
 	tb.t.Helper()

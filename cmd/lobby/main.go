@@ -295,7 +295,7 @@ func checkPublicURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("--public-url %q: %w", s, err)
+		return "", fmt.Errorf("--public-url %q: %w; want http://host[:port] or https://host[:port], as phones reach the server", s, err)
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 		return "", fmt.Errorf("--public-url %q: want http://host[:port] or https://host[:port], as phones reach the server", s)
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
