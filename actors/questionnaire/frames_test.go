@@ -348,3 +348,63 @@ func TestSingleFramesAsBefore(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQuestionKinds: whatever settings a question is created with and
+// whatever answer comes, validation and the answer check do not panic; a
+// question that passes keeps its kind's bounds, an answer that passes
+// moves its tally by one participant and back.
+func FuzzQuestionKinds(f *testing.F) {
+	f.Add("multi", 3, 2, 0, 0, "a", []byte{0, 2}, 1, "hi")
+	f.Add("scale", 0, 10, 0, 0, "", []byte{}, 10, "")
+	f.Add("text", 0, 0, 0, 280, "", []byte{}, 0, "  Big   data ")
+	f.Add("single", 2, 0, 0, 0, "", []byte{1}, 1, "")
+	f.Fuzz(func(t *testing.T, kind string, options, maxv, minv, maxLength int, label string, picks []byte, value int, text string) {
+		nq := NewQuestion{Text: "q", Kind: kind, Max: &maxv, Min: &minv, MaxLength: &maxLength}
+		for i := range min(max(options, 0), 12) {
+			nq.Options = append(nq.Options, fmt.Sprint("o", i))
+		}
+		if label != "" {
+			nq.Labels = []string{label, label + "!"}
+		}
+		q, reason := validateQuestion(0, nq)
+		if reason != "" {
+			return
+		}
+		switch q.Kind {
+		case "single", "multi":
+			if len(q.Options) < MinOptions || len(q.Options) > MaxOptions || q.Kind == "multi" && (q.MaxChoices < 1 || q.MaxChoices > len(q.Options)) {
+				t.Fatalf("accepted %+v", q)
+			}
+		case "scale":
+			if q.Min < MinScale || q.Max > MaxScale || q.Min >= q.Max {
+				t.Fatalf("accepted %+v", q)
+			}
+		case "text":
+			if q.MaxLength < 1 || q.MaxLength > MaxTextLength {
+				t.Fatalf("accepted %+v", q)
+			}
+		default:
+			t.Fatalf("accepted kind %q", q.Kind)
+		}
+		opts := make([]int, len(picks))
+		for i, p := range picks {
+			opts[i] = int(p)
+		}
+		for _, a := range []answerValue{{kind: q.Kind, option: value, options: opts, value: value, text: text}} {
+			stored, code, _ := checkAnswerValue(0, q, a)
+			if code != "" {
+				continue
+			}
+			tl := newTally(q, nil)
+			before := string(tl.appendFields(nil))
+			tl.add(&stored, 1)
+			if tl.answered != 1 {
+				t.Fatalf("answered %d after one answer", tl.answered)
+			}
+			tl.add(&stored, -1)
+			if after := string(tl.appendFields(nil)); after != before || !json.Valid([]byte("{"+after[1:]+"}")) {
+				t.Fatalf("tally %s after an answer and its removal, %s before", after, before)
+			}
+		}
+	})
+}
