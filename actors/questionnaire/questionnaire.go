@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -489,6 +490,9 @@ func (q *questionnaire) plan(ctx actor.Context, queued []any) (w *changesWritten
 				code, msg = socket.CodeInvalidFrame, fmt.Sprintf("question %d is not a text question: only text entries are hidden", m.Question)
 			case textKey(m.Text) == "":
 				code, msg = socket.CodeInvalidFrame, "hide needs the text of the entry"
+			case utf8.RuneCountInString(m.Text) > 2*MaxTextLength:
+				// No entry is longer than an answer, white space aside.
+				code, msg = socket.CodeInvalidFrame, "no entry is that long"
 			default:
 				w.changes.Hide = append(w.changes.Hide, store.Hide{Question: m.Question, Key: textKey(m.Text)})
 			}
