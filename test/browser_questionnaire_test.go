@@ -382,6 +382,9 @@ func TestBrowserQuestionnaireKinds(t *testing.T) {
 	presenter.waitFor("the projector view", `() => document.body.classList.contains("projector")`)
 	presenter.click("#toggle-qr")
 	presenter.waitFor("no QR code", `() => document.querySelector("#join").hidden`)
+	presenter.click("#prev")
+	presenter.expectBars("How was it?", []string{"1:0:0%", "2:1:50%", "3:0:0%", "4:0:0%", "5:1:50%"}, "2 answers · 2 connected")
+	shot(t, presenter, "q-presenter-projector", 1280)
 	presenter.click("#toggle-qr")
 	presenter.waitFor("the QR code again", `() => !document.querySelector("#join").hidden`)
 	presenter.click("#fullscreen")
@@ -393,6 +396,7 @@ func TestBrowserQuestionnaireKinds(t *testing.T) {
 	presenter.waitValue("the summary", `() => [...document.querySelectorAll("#summary-list > li")].map((li) =>
 		li.querySelector("h3").textContent + ": " + li.querySelector(".q-note").textContent).join(", ")`,
 		"Coffee or tea?: 2 answered, Which languages?: 2 answered, How was it?: 2 answered, One word?: 2 answered")
+	shot(t, presenter, "q-presenter-summary", 1280)
 }
 
 // clickText clicks the element sel whose text is text.
@@ -440,21 +444,23 @@ func (tb *tab) choose(sel, value string) {
 // participant's revealed results, as questionnaireScreenshots does.
 func questionnaireKindsScreenshots(t *testing.T, presenter, participant *tab) {
 	t.Helper()
+	shot(t, presenter, "q-presenter-cloud", 1280)
+	shot(t, participant, "q-participant-results", 390)
+}
+
+// shot writes a screenshot of tab at width to $LOBBY_SCREENSHOTS (or the
+// test's temp dir) as <name>-<width>.png.
+func shot(t *testing.T, tb *tab, name string, width int64) {
+	t.Helper()
 	dir := os.Getenv("LOBBY_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, page := range []struct {
-		name  string
-		tab   *tab
-		width int64
-	}{{"q-presenter-cloud", presenter, 1280}, {"q-participant-results", participant, 390}} {
-		path := filepath.Join(dir, fmt.Sprintf("%s-%d.png", page.name, page.width))
-		page.tab.screenshot(path, page.width)
-		t.Logf("screenshot %s", path)
-	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, width))
+	tb.screenshot(path, width)
+	t.Logf("screenshot %s", path)
 }
 
 // questionnaireScreenshots writes screenshots of the three pages at a

@@ -215,6 +215,7 @@ function render() {
   $("title").dir = "auto";
   document.title = state.title ? `${state.title} · presenter · Lobby` : "Lobby · presenter";
   document.body.classList.toggle("projector", state.projector);
+  document.querySelector("main").classList.toggle("no-qr", !state.showQR);
 
   const messages = {
     loading: "Loading…",
@@ -241,7 +242,9 @@ function render() {
     $("bars").hidden = bars.length === 0;
     $("extra").replaceChildren(...extra);
     $("answers").textContent = answersLine(q.kind, t);
-    $("answered").textContent = `answered ${t?.answered ?? 0} of ${state.participants}`;
+    // Once closed, nobody is connected: "of 0" would say nothing.
+    $("answered").textContent =
+      state.phase === "closed" ? `answered ${t?.answered ?? 0}` : `answered ${t?.answered ?? 0} of ${state.participants}`;
     $("revealed").hidden = !t?.revealed;
     renderCountdown();
   }
