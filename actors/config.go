@@ -36,6 +36,10 @@ type Config struct {
 	// that would create one more is refused (the member is closed 1013
 	// "too many rooms"). Zero means 100 000.
 	MaxRooms int
+	// HeldBudget bounds the bytes of the frames all of the node's socket
+	// actors hold before they have joined (socket.HoldBudget); a client
+	// that would pass it is closed 1013 "server busy". Zero means 64 MiB.
+	HeldBudget int
 	// Questionnaires keeps the questionnaires. Nil means the node serves
 	// none: its questionnaire calls return ErrNoStore. The node does not
 	// close it; close it after Shutdown.
@@ -53,6 +57,10 @@ type Config struct {
 	// (chat.Policy; actors/examples/moderated is one). Nil takes every
 	// message.
 	Policy chat.Policy
+	// PublishOnlyRooms are rooms only HTTP publishers (and residents) may
+	// send into: their members read, and a member who sends is answered
+	// "publish_only". Nil means members may send in every room.
+	PublishOnlyRooms []string
 	// Residents are bots that live in rooms (chat.Resident;
 	// actors/examples/timebot is one). Nil means none.
 	Residents []chat.Resident
@@ -76,6 +84,7 @@ func DefaultConfig() Config {
 		HistoryBytes:        16 << 20,
 		HistoryBudget:       256 << 20,
 		MaxRooms:            100_000,
+		HeldBudget:          64 << 20,
 		QuestionnaireLinger: 30 * time.Second,
 	}
 }
@@ -104,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = d.MaxRooms
+	}
+	if c.HeldBudget <= 0 {
+		c.HeldBudget = d.HeldBudget
 	}
 	if c.QuestionnaireLinger <= 0 {
 		c.QuestionnaireLinger = d.QuestionnaireLinger

@@ -58,7 +58,8 @@ func NewNode(cfg Config) *Node {
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond))
 	procreg.Shrink(system)
 	w := dispatch.Start(dispatch.Default(), socketThroughput)
-	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w), stats: &Stats{}}
+	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w),
+		stats: &Stats{Held: socket.NewHoldBudget(int64(cfg.HeldBudget))}}
 	// The lobby and the rooms run on the workers too, with protoactor's
 	// default ring mailbox: they live long, and a ring is the cheaper
 	// queue.
@@ -142,7 +143,7 @@ func (n *Node) ParticipantProps(conn socket.Conn, id, participantID string) *act
 
 // env is what the node gives a socket actor serving conn.
 func (n *Node) env(conn socket.Conn) socket.Env {
-	return socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log, Lobby: n.lobby}
+	return socket.Env{Conn: conn, Heartbeat: n.heartbeat(), Log: n.log, Lobby: n.lobby, Held: n.stats.Held}
 }
 
 // socketProps makes the props of an actor that serves conn, on the

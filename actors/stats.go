@@ -3,6 +3,7 @@ package actors
 import (
 	"github.com/lobby/lobby/actors/broker"
 	"github.com/lobby/lobby/actors/chat"
+	"github.com/lobby/lobby/actors/socket"
 )
 
 // Stats are a node's gauges and counters, for metrics, each written by
@@ -14,4 +15,6 @@ type Stats struct {
 	// The HistoryBytes and HistoryEvicted of the node's own MemoryBroker
 	// (zero with Config.Broker).
 	broker.MemoryStats
+	// Held is what the node's socket actors hold before they have joined.
+	Held *socket.HoldBudget
 }

@@ -857,13 +857,7 @@ func TestClusterQuestionnaire(t *testing.T) {
 // a MiB close it 1008 rather than grow the node (issue 21, finding 3: 50
 // such clients took the node from 25 MB to 1 GB).
 func TestHeldFramesAreBoundedWhileJoinsWait(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + ln.Addr().String()
-	ln.Close() // nothing listens there: the node's joins wait
-	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", url,
+	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", unreachableNATS(t),
 		"--connect-rate", "-1", "--rate", "-1", "--rate-bytes", "-1"}).addr}
 	ws := dialWS(t, node, "/ws/held", nil)
 	c := &client{t: t, ws: ws}
@@ -876,4 +870,73 @@ func TestHeldFramesAreBoundedWhileJoinsWait(t *testing.T) {
 		}
 	}
 	c.expectClose(websocket.StatusPolicyViolation, "too many messages before join")
+}
+
+// TestHeldFramesAreBoundedOverTheNode: a MiB per client is still a GiB
+// for a thousand clients whose joins wait, so the node bounds what they
+// hold together (--held-budget) and closes the client that would pass it
+// 1013, the node's shortage rather than the client's fault.
+func TestHeldFramesAreBoundedOverTheNode(t *testing.T) {
+	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", unreachableNATS(t),
+		"--connect-rate", "-1", "--rate", "-1", "--rate-bytes", "-1", "--held-budget", strconv.Itoa(2 << 20)}).addr}
+	frame := []byte(strings.Repeat("x", 60<<10))
+	send := func(c *client, n int) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		for range n {
+			if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+				return // closed already
+			}
+		}
+	}
+	var clients []*client
+	for i := range 2 { // 720 KiB each, under a client's MiB
+		c := &client{t: t, ws: dialWS(t, node, "/ws/held", nil)}
+		clients = append(clients, c)
+		send(c, 12)
+		waitMetric(t, node, "lobby_held_bytes", float64((i+1)*12*len(frame)))
+	}
+	third := &client{t: t, ws: dialWS(t, node, "/ws/held", nil)}
+	send(third, 12) // the eleventh frame would pass 2 MiB
+	third.expectClose(websocket.StatusTryAgainLater, "server busy")
+	waitMetric(t, node, "lobby_held_bytes", float64(2*12*len(frame)))
+	hangUp(clients...)
+	waitMetric(t, node, "lobby_held_bytes", 0)
+}
+
+// TestRefusedFramesAreNotHeld: frames over the rate limit are answered,
+// never acted on, so a client whose join waits is not holding them
+// (issue 21, finding 3: 12 136 of 12 750 frames were refused yet kept).
+func TestRefusedFramesAreNotHeld(t *testing.T) {
+	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", unreachableNATS(t),
+		"--connect-rate", "-1", "--rate", "1", "--rate-burst", "1", "--rate-bytes", "-1"}).addr}
+	c := &client{t: t, ws: dialWS(t, node, "/ws/held", nil)}
+	frame := []byte(strings.Repeat("x", 60<<10))
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for i := range 40 { // 2.3 MiB: over a client's MiB were they kept
+		if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+			t.Fatalf("frame %d: %v", i+1, err)
+		}
+	}
+	waitMetric(t, node, "lobby_rate_limited_total", 39)
+	if got := metricValue(t, node, "lobby_held_bytes"); got != float64(len(frame)) {
+		t.Fatalf("lobby_held_bytes %v after 39 refused frames, want the one frame let through (%d)", got, len(frame))
+	}
+	if got := metricValue(t, node, "lobby_connections"); got != 1 {
+		t.Fatalf("lobby_connections %v, want the client still open", got)
+	}
+	hangUp(c)
+}
+
+// unreachableNATS is a NATS address nothing listens on: a node given it
+// serves, and its joins wait.
+func unreachableNATS(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "nats://" + ln.Addr().String()
 }

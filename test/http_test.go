@@ -107,6 +107,41 @@ func TestDailyDashboardReachesDailyNews(t *testing.T) {
 	other.expect(broadcastFrame(other.id, `"mine"`, "elsewhere"))
 }
 
+// TestStatisticsRoomIsPublishOnly: by default the binary lets nobody but
+// publishers send into dailyNews, whose every message each dashboard
+// draws (issue 21, finding 4: one member's 500-record arrays froze the
+// page for 49 s). Its members are told, in their protocol, and still read.
+func TestStatisticsRoomIsPublishOnly(t *testing.T) {
+	ts := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0"}).addr}
+	v1 := joinJSON(t, ts, "/ws/dailyNews")
+	text := join(t, ts, "/ws/dailyNews")
+	v1.nextOf("joined")
+	v1.sendJSON(`{"type":"broadcast","msg":[{"product_line":"fake"}],"ref":1}`)
+	if f := v1.nextOf("error"); f.Code != "publish_only" || string(f.Ref) != "1" {
+		t.Fatalf("a member's broadcast into dailyNews: %s, want error publish_only for ref 1", f.raw)
+	}
+	text.send("[]")
+	if got := text.readText(); !strings.HasPrefix(got, "message refused: ") {
+		t.Fatalf("a text member's frame into dailyNews: %q, want it refused", got)
+	}
+	stats := `[{"product_line":"A","total_trx":3}]`
+	if status, body := httpDo(t, "POST", ts.url("/dailyDashBoard"), []byte(stats), nil); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	if f := v1.nextOf("message"); string(f.Msg) != stats || f.Seq != 1 {
+		t.Fatalf("after the refusals: %s, want the publish as message 1", f.raw)
+	}
+	if got := text.readText(); !strings.Contains(got, `"msg":`+stats) {
+		t.Fatalf("text member after the refusal: %q, want the publish", got)
+	}
+
+	open := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--publish-only-rooms", ""}).addr}
+	member := join(t, open, "/ws/dailyNews")
+	member.send("hello")
+	member.expect(broadcastFrame(member.id, `"hello"`, "dailyNews"))
+	hangUp(v1.client, text, member)
+}
+
 func TestBadPublishBodies(t *testing.T) {
 	ts := startServer(t, transport.Config{MaxPublishBytes: 1024})
 	member := join(t, ts, "/ws/news")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,4 +201,44 @@ func scanFrame(data []byte) (typ string, seq uint64) {
 		}
 	}
 	return typ, seq
+}
+
+// TestQuestionnaireStoreIsBounded: creates stop at nine tenths of
+// --store-max-bytes with a 507, and the questionnaires already made go on
+// taking answers in what is left (issue 21, finding 6: the store grew by
+// 250 MB a minute).
+func TestQuestionnaireStoreIsBounded(t *testing.T) {
+	ts := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0",
+		"--create-rate", "-1", "--store-max-bytes", strconv.Itoa(2 << 20)}).addr}
+	question := fmt.Sprintf(`{"text":%q,"options":["a","b"]}`, strings.Repeat("q", 300))
+	big := `{"title":"t","questions":[` + strings.Repeat(question+",", 99) + question + `]}`
+	var made []created
+	for len(made) < 100 { // 6 MB asked for
+		status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires"), []byte(big), nil)
+		if status != http.StatusCreated {
+			expectJSONError(t, status, resp, http.StatusInsufficientStorage, "store_full")
+			break
+		}
+		var c created
+		if err := json.Unmarshal(resp, &c); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, c)
+	}
+	if len(made) == 0 || len(made) == 100 {
+		t.Fatalf("%d questionnaires of ~60 KB made under a 2 MiB store", len(made))
+	}
+	presenter := dialPresenter(t, ts, made[0])
+	presenter.send(`{"type":"show","question":0}`)
+	var participants []*client
+	for i := range 50 {
+		p := dialParticipant(t, ts, made[0], fmt.Sprintf("p%d", i))
+		participants = append(participants, p)
+		p.send(`{"type":"answer","question":0,"option":1}`)
+	}
+	eventually(t, "50 answers stored in a full store", func() bool {
+		r := getResults(t, ts, made[0])
+		return len(r.Results) > 0 && r.Results[0][1] == 50
+	})
+	hangUp(append(participants, presenter)...)
 }

@@ -67,6 +67,9 @@ const (
 	codeUnavailable = "unavailable"
 	// codeStoreError is 500: the questionnaire store failed.
 	codeStoreError = "store_error"
+	// codeStoreFull is 507: the questionnaire store has no room for a new
+	// questionnaire (--store-max-bytes, or a full disk).
+	codeStoreFull = "store_full"
 )
 
 // errorBody is every route's error answer:

@@ -93,6 +93,8 @@ func newMetrics(stats *actors.Stats) *metrics {
 			func() float64 { return float64(stats.RoomsEvicted.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_history_bytes", Help: "Memory the rooms' histories hold, messages and frames counted, against --history-budget."},
 			func() float64 { return float64(stats.HistoryBytes.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_held_bytes", Help: "Bytes of frames clients sent before their join completed, held until it does, against --held-budget."},
+			func() float64 { return float64(stats.Held.Used()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_cluster_dropped_total", Help: "Text-protocol frames dropped because the cluster was unavailable (that protocol has no error frame)."},
 			func() float64 { return float64(stats.ClusterDropped.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_history_evicted_total", Help: "History entries dropped, oldest first across rooms, to keep under --history-budget."},

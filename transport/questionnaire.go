@@ -197,6 +197,10 @@ func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &invalid):
 		writeError(w, http.StatusBadRequest, codeInvalidQuestionnaire, invalid.Reason)
 		return
+	case errors.Is(err, store.ErrFull):
+		s.storeIsFull(r, err)
+		writeError(w, http.StatusInsufficientStorage, codeStoreFull, "the questionnaire store is full: no new questionnaire can be stored; those made go on")
+		return
 	case err != nil:
 		s.storeFailed(w, r, err)
 		return
@@ -422,9 +426,21 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, http.StatusInternalServerError, codeStoreError, "the questionnaire store failed; the server's log says why")
 }
 
+// storeIsFull logs a full store once, as storeFailed logs a failing one:
+// every create would find it full.
+func (s *Server) storeIsFull(r *http.Request, err error) {
+	if s.storeFull.CompareAndSwap(false, true) {
+		s.log.Warn("questionnaire store is full; creates are refused until it has room (see --store-max-bytes)",
+			slog.String("path", r.URL.Path), slog.Any("err", err))
+	}
+}
+
 // storeAnswered notes a store call that succeeded.
 func (s *Server) storeAnswered() {
 	if s.storeDown.CompareAndSwap(true, false) {
 		s.log.Info("questionnaire store answers again")
+	}
+	if s.storeFull.CompareAndSwap(true, false) {
+		s.log.Info("questionnaire store has room again")
 	}
 }

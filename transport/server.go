@@ -295,6 +295,8 @@ var ErrServerClosed = errors.New("transport: server closed")
 type Server struct {
 	// storeDown is set while the questionnaire store fails (storeFailed).
 	storeDown atomic.Bool
+	// storeFull is set while the store refuses creates for want of room (storeIsFull).
+	storeFull atomic.Bool
 
 	// Static after construction.
 	cfg     Config

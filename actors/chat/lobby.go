@@ -42,8 +42,9 @@ type lobby struct {
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
 	// policy and residents are every room's (extension.go).
-	policy    Policy
-	residents []Resident
+	policy      Policy
+	residents   []Resident
+	publishOnly func(room string) bool
 	// broker keeps the rooms' streams; their history is read from it.
 	broker broker.Broker
 	stats  *Stats
@@ -82,9 +83,10 @@ type lobbyConfig struct {
 	// roomOpts are the props options of the rooms it spawns.
 	roomOpts []actor.PropsOption
 	// bridge is the node's bridge, nil on a node alone.
-	bridge    *actor.PID
-	policy    Policy
-	residents []Resident
+	bridge      *actor.PID
+	policy      Policy
+	residents   []Resident
+	publishOnly func(room string) bool
 }
 
 func newLobby(c lobbyConfig) *lobby {
@@ -99,6 +101,7 @@ func newLobby(c lobbyConfig) *lobby {
 		bridge:       c.bridge,
 		policy:       c.policy,
 		residents:    c.residents,
+		publishOnly:  c.publishOnly,
 		remote:       make(map[string][]uuid.UUID),
 		stats:        c.stats,
 		roomOpts:     c.roomOpts,
@@ -348,7 +351,7 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 		return nil
 	}
 	c := roomConfig{name: name, broker: l.broker, remote: slices.Clone(l.remote[name]), stats: l.stats,
-		policy: l.policy, residents: l.residents, log: l.log}
+		policy: l.policy, residents: l.residents, publishOnly: l.publishOnly != nil && l.publishOnly(name), log: l.log}
 	// A room's props decide what becomes of its children, the residents,
 	// when one fails: it is stopped (protoactor asks the parent).
 	opts := append(slices.Clone(l.roomOpts), actor.WithSupervisor(stopResident))

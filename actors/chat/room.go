@@ -53,7 +53,11 @@ type room struct {
 	broker broker.Broker
 	stats  *Stats
 	policy Policy // nil takes every message
-	log    *slog.Logger
+	// publishOnly rooms take messages from HTTP publishers and residents
+	// only: a statistics room whose members would otherwise each be able
+	// to send what every dashboard must draw (issue 21, finding 4).
+	publishOnly bool
+	log         *slog.Logger
 
 	// residentKinds are the node's; residents are this room's, spawned
 	// once its stream's end is known.
@@ -288,11 +292,14 @@ type roomConfig struct {
 	stats     *Stats
 	policy    Policy
 	residents []Resident
-	log       *slog.Logger
+	// publishOnly: only publishers and residents may send (Config.PublishOnly).
+	publishOnly bool
+	log         *slog.Logger
 }
 
 func newRoom(c roomConfig) *room {
-	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents, log: c.log}
+	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents,
+		publishOnly: c.publishOnly, log: c.log}
 	for _, id := range c.remote {
 		r.remote.add(remoteMember(id))
 	}
@@ -435,6 +442,10 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 		p.requester = ctx.Sender()
 		r.published++
 	}
+	if r.publishOnly && p.requester == nil && !slices.Contains(r.residentIDs, m.ID) {
+		r.refuse(ctx, p, m.ID, publishOnlyRefusal)
+		return
+	}
 	if r.policy != nil {
 		if no := r.policy.Accept(r.name, m.ID, m.Msg); no != nil {
 			r.refuse(ctx, p, m.ID, no)
@@ -455,6 +466,9 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 		r.appended(ctx, a)
 	}
 }
+
+// publishOnlyRefusal answers a member of a publishOnly room who sends.
+var publishOnlyRefusal = &messages.Refusal{Code: "publish_only", Message: "this room takes messages from its publishers only; its members read"}
 
 // refuse answers a message the room's policy refused, in its sender's
 // protocol.

@@ -35,6 +35,9 @@ type Config struct {
 	Policy Policy
 	// Residents are the bots that live in rooms.
 	Residents []Resident
+	// PublishOnly reports whether only HTTP publishers (and residents)
+	// may send into room: its members read. Nil means any member may send.
+	PublishOnly func(room string) bool
 }
 
 // Names of a node's lobby and, clustered, its bridge: each needs the
@@ -56,7 +59,7 @@ func Start(root *actor.RootContext, c Config) (lobby, bridge *actor.PID, err err
 	lobby, err = root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newLobby(lobbyConfig{log: c.Log, keepsHistory: c.KeepsHistory, maxRooms: c.MaxRooms,
 			broker: c.Broker, stats: c.Stats, roomOpts: c.Props, bridge: bridgePID,
-			policy: c.Policy, residents: c.Residents})
+			policy: c.Policy, residents: c.Residents, publishOnly: c.PublishOnly})
 	}, c.Props...), lobbyName)
 	if err != nil || !c.Clustered {
 		return lobby, nil, err
@@ -102,5 +105,6 @@ func NewSession(env socket.Env, j Join) actor.Actor {
 		conn:     env.Conn,
 		hb:       env.Heartbeat,
 		log:      env.Log,
+		pending:  socket.Hold{Budget: env.Held},
 	}
 }

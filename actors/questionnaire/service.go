@@ -90,7 +90,8 @@ func (s *Service) Participant(env socket.Env, id, participantID string) actor.Ac
 }
 
 func (s *Service) socket(env socket.Env, join messages.JoinQuestionnaire) questionnaireSocket {
-	return questionnaireSocket{registry: s.registry, conn: env.Conn, hb: env.Heartbeat, log: env.Log, join: join}
+	return questionnaireSocket{registry: s.registry, conn: env.Conn, hb: env.Heartbeat, log: env.Log, join: join,
+		pending: socket.Hold{Budget: env.Held}}
 }
 
 // Stop stops the registry, and with it every questionnaire (each writes

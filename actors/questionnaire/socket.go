@@ -59,6 +59,7 @@ func (s *questionnaireSocket) receive(ctx actor.Context, handle func(actor.Conte
 		s.hb.Start(ctx)
 	case *actor.Stopping:
 		s.hb.Stop()
+		s.pending.Take() // gives the node's budget back; nobody is left to answer
 		ctx.Send(s.registry, &messages.LeaveQuestionnaire{ID: s.join.ID, Socket: ctx.Self(),
 			Presenter: s.join.Presenter, Participant: s.join.Participant})
 	}

@@ -26,6 +26,9 @@ type Env struct {
 	Lobby *actor.PID
 	// Request is the upgraded HTTP request's route values and query.
 	Request Request
+	// Held is the node's budget for frames held before a join: the
+	// Budget of the actor's Hold, if it keeps one.
+	Held *HoldBudget
 }
 
 // Request is what a socket actor may know of the request that opened its

@@ -41,8 +41,10 @@ type options struct {
 	insecurePublish bool
 	allowedOrigins  string
 	allowedHosts    string
+	publishOnly     string
 	pprof           bool
 	dataDir         string
+	storeMaxBytes   int64
 	// rateBytes is --rate-bytes, a whole number of bytes so that --help
 	// shows 1048576, not 1.048576e+06.
 	rateBytes int64
@@ -71,6 +73,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.server.BodyBudget, "body-budget", d.BodyBudget, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
 	fs.IntVar(&o.server.HistoryBudget, "history-budget", d.HistoryBudget, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
 	fs.IntVar(&o.server.MaxRooms, "max-rooms", d.MaxRooms, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
+	fs.IntVar(&o.server.HeldBudget, "held-budget", d.HeldBudget, "bytes of frames all clients together may send before their join completes (joins wait while a cluster's stream is out of reach); past it a client is closed 1013 \"server busy\"")
 	fs.IntVar(&o.server.MaxConnections, "max-connections", d.MaxConnections, "WebSocket connections served at once (more are answered 503)")
 	fs.Float64Var(&o.server.Rate, "rate", d.Rate, "frames per second each client may send (negative: no limit)")
 	fs.IntVar(&o.server.RateBurst, "rate-burst", d.RateBurst, "frames a client may send at once above --rate")
@@ -89,9 +92,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.server.JWTSecret, "jwt-secret", d.JWTSecret, "HS256 secret: WebSocket clients then need a JWT with exp and a rooms claim")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated browser origin hosts allowed besides the server's own (patterns such as *.example.com)")
 	fs.StringVar(&o.allowedHosts, "allowed-hosts", "", "comma-separated Host names the server answers to besides loopback ones (patterns such as *.example.com); on a loopback --addr any other Host is refused (DNS rebinding)")
+	fs.StringVar(&o.publishOnly, "publish-only-rooms", "dailyNews", "comma-separated rooms only HTTP publishers may send into: their members read (empty: members may send in every room)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/")
 	fs.DurationVar(&o.server.QuestionnaireLinger, "questionnaire-linger", d.QuestionnaireLinger, "how long a questionnaire with no sockets stays in memory")
 	fs.StringVar(&o.dataDir, "data-dir", "./lobby-data", "directory of the questionnaire database (created if missing)")
+	fs.Int64Var(&o.storeMaxBytes, "store-max-bytes", store.DefaultMaxBytes, "bytes the questionnaire database may grow to; past nine tenths of it creates are answered 507, the rest is kept for answers")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", d.DrainTimeout, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -137,6 +142,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o.server.RateBytes = float64(o.rateBytes)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
+	o.server.PublishOnlyRooms = splitList(o.publishOnly)
 	loopback, err := isLoopback(o.addr)
 	if err != nil {
 		return nil, err
@@ -212,7 +218,7 @@ func run(args []string, stderr io.Writer) (err error) {
 	o.server.Logger = log
 
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
-	questionnaires, err := store.OpenSQLite(openCtx, o.dataDir)
+	questionnaires, err := store.OpenSQLiteLimit(openCtx, o.dataDir, o.storeMaxBytes)
 	cancelOpen()
 	if err != nil {
 		return fmt.Errorf("--data-dir %q: %w", o.dataDir, err)

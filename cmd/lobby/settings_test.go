@@ -19,8 +19,8 @@ var update = flag.Bool("update", false, "rewrite README.md's settings table from
 // notConfig are the flags bound to no field of transport.Config: their
 // defaults live in newFlagSet (or addClusterFlags) alone.
 var notConfig = map[string]bool{
-	"addr": true, "insecure-publish": true, "allowed-origins": true, "allowed-hosts": true,
-	"pprof": true, "data-dir": true, "log-level": true, "log-format": true, "rate-bytes": true,
+	"addr": true, "insecure-publish": true, "allowed-origins": true, "allowed-hosts": true, "publish-only-rooms": true,
+	"pprof": true, "data-dir": true, "store-max-bytes": true, "log-level": true, "log-format": true, "rate-bytes": true,
 	"nats-url": true, "nats-creds": true, "nats-token": true, "nats-user": true,
 	"nats-password": true, "nats-stream": true, "nats-replicas": true,
 }

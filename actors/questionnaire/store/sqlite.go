@@ -13,7 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+	"modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FileName is the SQLite file a data directory holds.
@@ -23,6 +24,19 @@ const FileName = "lobby.db"
 // with SQLITE_BUSY. Writes are short (one batch of answers), so waiting
 // this long means something is wrong.
 const busyTimeout = 5 * time.Second
+
+// DefaultMaxBytes is the size OpenSQLite lets a database grow to.
+const DefaultMaxBytes = 1 << 30
+
+// pageSize is the page size Lobby's databases are created with (SQLite's
+// default), from which a byte limit becomes a page count.
+const pageSize = 4096
+
+// maxWALBytes is what the write-ahead log is cut back to after a
+// checkpoint. A checkpoint cannot pass a reader that is still reading, so
+// under steady reads and writes the log grows (issue 21, finding 6: 234 MB
+// beside a 2.4 MB database); without a limit it keeps that size for good.
+const maxWALBytes = 32 << 20
 
 // SQLite is the Store on one SQLite file, opened in WAL mode: readers do
 // not wait for the writer, and a commit appends to the log without
@@ -36,6 +50,10 @@ type SQLite struct {
 	// open: two processes on one database would each keep state in
 	// memory that the other's writes contradict.
 	lock *os.File
+	// createPages is the page count past which Create refuses: a tenth
+	// of the limit stays for the answers of questionnaires already made,
+	// so that filling the store with new ones does not stop those.
+	createPages int64
 }
 
 // LockName is the lock file a data directory holds while a store is open.
@@ -51,6 +69,17 @@ var _ Store = (*SQLite)(nil)
 // wrong with dir: not a directory, not writable, not a Lobby database,
 // written by a newer Lobby.
 func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	return OpenSQLiteLimit(ctx, dir, DefaultMaxBytes)
+}
+
+// OpenSQLiteLimit is OpenSQLite for a database that may grow to maxBytes
+// (its write-ahead log aside); past it, writes fail with ErrFull, so that
+// the creates of one busy address cannot fill the disk every other
+// service on it needs.
+func OpenSQLiteLimit(ctx context.Context, dir string, maxBytes int64) (*SQLite, error) {
+	if maxBytes < pageSize {
+		return nil, fmt.Errorf("store: a size limit of %d bytes is less than a page (%d bytes)", maxBytes, pageSize)
+	}
 	if dir == "" {
 		return nil, errors.New("store: no data directory given")
 	}
@@ -70,6 +99,9 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		"journal_mode(WAL)",
 		"synchronous(NORMAL)",
 		"foreign_keys(1)",
+		"page_size(" + fmt.Sprint(pageSize) + ")",
+		"max_page_count(" + fmt.Sprint(maxBytes/pageSize) + ")",
+		"journal_size_limit(" + fmt.Sprint(maxWALBytes) + ")",
 	}}
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + query.Encode()
 	db, err := sql.Open("sqlite", dsn)
@@ -77,7 +109,7 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		lock.Close()
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
-	s := &SQLite{db: db, path: abs, lock: lock}
+	s := &SQLite{db: db, path: abs, lock: lock, createPages: maxBytes / pageSize * 9 / 10}
 	if err := s.check(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -170,14 +202,30 @@ func (s *SQLite) write(ctx context.Context, f func(*sql.Tx) error) error {
 	}
 	if err := f(tx); err != nil {
 		_ = tx.Rollback() // the error that matters is f's
-		return err
+		return full(err)
 	}
-	return tx.Commit()
+	return full(tx.Commit())
+}
+
+// full marks err as ErrFull when SQLite had no room for the write.
+func full(err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
 }
 
 // Create implements Store.
 func (s *SQLite) Create(ctx context.Context, q Questionnaire) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		var pages int64
+		if err := tx.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+			return err
+		}
+		if pages >= s.createPages {
+			return fmt.Errorf("%w: %d of its %d pages for new questionnaires used", ErrFull, pages, s.createPages)
+		}
 		res, err := tx.ExecContext(ctx, sqlInsertQuestionnaire, q.ID, q.Title, q.TokenHash, q.Created.UnixMilli())
 		if err != nil {
 			return err

@@ -440,3 +440,95 @@ func TestSQLiteMigratesVersion1(t *testing.T) {
 		t.Fatalf("state after a change to the migrated database: %+v, %v", st, err)
 	}
 }
+
+// TestSQLiteSizeLimit: past its limit the store refuses writes with
+// ErrFull, keeps what it has, and still reads (issue 21, finding 6: one
+// address grew the database by 250 MB a minute).
+func TestSQLiteSizeLimit(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLiteLimit(ctx, t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := sample("")
+	big.Title = strings.Repeat("t", 60<<10)
+	var stored []string
+	for i := range 100 { // 6 MB, past the MiB
+		big.ID = fmt.Sprintf("q%d", i)
+		err = s.Create(ctx, big)
+		if err != nil {
+			break
+		}
+		stored = append(stored, big.ID)
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("create past the limit: %v, want ErrFull", err)
+	}
+	if len(stored) == 0 || len(stored) > 17 {
+		t.Fatalf("%d questionnaires of 60 KiB stored under a 1 MiB limit", len(stored))
+	}
+	for _, id := range stored {
+		if _, err := s.Questionnaire(ctx, id); err != nil {
+			t.Fatalf("read %s once full: %v", id, err)
+		}
+	}
+	if err := s.Create(ctx, sample("small")); !errors.Is(err, ErrFull) {
+		t.Fatalf("a small create once full: %v, want ErrFull", err)
+	}
+	// What creates may not take is kept for the answers of those made.
+	var answers []Answer
+	for i := range 2000 {
+		answers = append(answers, single(fmt.Sprintf("participant-%d", i), 0, i%3))
+	}
+	if err := s.Apply(ctx, stored[0], Changes{SetCurrent: true, Current: 0, Answers: answers}); err != nil {
+		t.Fatalf("2 000 answers once creates are refused: %v", err)
+	}
+}
+
+// TestSQLiteWALIsCutBack: a reader that holds a snapshot keeps every
+// checkpoint from reaching the end of the log, which then grows with the
+// writes; once the reader is done, the next checkpoint cuts the file back
+// rather than leave it at its largest for good.
+func TestSQLiteWALIsCutBack(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	defer s.Close()
+	if err := s.Create(ctx, sample("seed")); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM questionnaires").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	big := sample("")
+	big.Title = strings.Repeat("t", 60<<10)
+	for i := range 800 { // 48 MB of log behind the reader
+		big.ID = fmt.Sprintf("q%d", i)
+		if err := s.Create(ctx, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wal := filepath.Join(dir, FileName+"-wal")
+	if fi, err := os.Stat(wal); err != nil || fi.Size() < maxWALBytes {
+		t.Fatalf("log of %v (%v) behind a reader: the test does not grow it", fi.Size(), err)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// Two writes: the first checkpoint copies the log back, the second
+	// starts the log over and cuts it.
+	for _, id := range []string{"after1", "after2"} {
+		if err := s.Create(ctx, sample(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(wal); err != nil || fi.Size() > maxWALBytes {
+		t.Fatalf("log of %v bytes (%v) once the reader is done, want at most %d", fi.Size(), err, maxWALBytes)
+	}
+}

@@ -12,6 +12,9 @@ var (
 	ErrNotFound = errors.New("store: no such questionnaire")
 	// ErrExists is returned by Create for an id already taken.
 	ErrExists = errors.New("store: questionnaire id already taken")
+	// ErrFull is returned by a write the store has no room for: it is at
+	// its size limit, or its disk is full. Reads still work.
+	ErrFull = errors.New("store: full")
 )
 
 // NoQuestion is State.Current and Results.Current before the first show.
