@@ -20,7 +20,11 @@ var (
 type (
 	InvalidQuestionnaireError = questionnaire.InvalidQuestionnaireError
 	NewQuestionnaire          = questionnaire.NewQuestionnaire
+	NewQuestion               = questionnaire.NewQuestion
 	CreatedQuestionnaire      = questionnaire.CreatedQuestionnaire
+	QuestionnaireResults      = questionnaire.Results
+	QuestionResults           = questionnaire.QuestionResults
+	Word                      = questionnaire.Word
 )
 
 // CreateQuestionnaire validates and stores a new questionnaire, with a new
@@ -51,11 +55,11 @@ func (n *Node) AuthorizePresenter(ctx context.Context, id, token string) error {
 	return n.questionnaires.AuthorizePresenter(ctx, id, token)
 }
 
-// QuestionnaireResults returns the answer counts of a questionnaire, for
-// its presenter: the errors are AuthorizePresenter's.
-func (n *Node) QuestionnaireResults(ctx context.Context, id, token string) (store.Results, error) {
+// QuestionnaireResults returns the results of every question of a
+// questionnaire, for its presenter: the errors are AuthorizePresenter's.
+func (n *Node) QuestionnaireResults(ctx context.Context, id, token string) (QuestionnaireResults, error) {
 	if n.questionnaires == nil {
-		return store.Results{}, ErrNoStore
+		return QuestionnaireResults{}, ErrNoStore
 	}
 	return n.questionnaires.Results(ctx, id, token)
 }

@@ -47,6 +47,9 @@ type LeaveQuestionnaire struct {
 // is sent it, every presenter its tally. Presenter socket → Questionnaire.
 type ShowQuestion struct {
 	Question int
+	// Seconds, when not 0, closes the question to answers that many
+	// seconds after the show (its timer).
+	Seconds int
 	// From is the presenter socket, which is told if the show is refused.
 	From *actor.PID
 }
@@ -58,13 +61,34 @@ type CloseQuestionnaire struct {
 	From *actor.PID
 }
 
+// RevealResults sends every participant question Question's results.
+// Presenter socket → Questionnaire.
+type RevealResults struct {
+	Question int
+	From     *actor.PID
+}
+
+// HideEntry drops a text entry from question Question's tally and
+// results (moderation). Presenter socket → Questionnaire.
+type HideEntry struct {
+	Question int
+	Text     string
+	From     *actor.PID
+}
+
 // SubmitAnswer is a participant's answer to the current question; a later
 // one to the same question replaces it. Participant socket → Questionnaire,
 // which writes it to the store before it acknowledges or tallies it.
 type SubmitAnswer struct {
 	Participant string
 	Question    int
-	Option      int
+	// Kind is the kind of question the answer's frame is for: "single"
+	// (Option), "multi" (Options), "scale" (Value) or "text" (Text).
+	Kind    string
+	Option  int
+	Options []int
+	Value   int
+	Text    string
 	// From is the participant socket, which is sent the acknowledgement
 	// or the error.
 	From *actor.PID

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -201,6 +202,265 @@ func TestBrowserQuestionnaire(t *testing.T) {
 	bare.fill("#token-input", "wrong")
 	bare.click(`#token-form button[type="submit"]`)
 	bare.waitText("#message", "that is not this questionnaire's presenter token.")
+}
+
+// TestBrowserQuestionnaireKinds runs a Mentimeter-style session of all
+// four kinds from the built-in pages in a real Chromium: the form builds
+// one question of each kind (kinds chosen, an option added, a question
+// moved, the preview checked), the browser lists what it created, two
+// participants in browser contexts of their own answer each kind, and the
+// presenter sees bars, the scale's mean, the word cloud (a clicked word
+// leaves it), "answered n of m", the reveal on the participants' phones,
+// a countdown that closes the question, the CSV, and the summary after
+// the close.
+func TestBrowserQuestionnaireKinds(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{})
+	b := startBrowser(t)
+	base := "http://" + ts.addr
+
+	form := b.open(t, "q-new-kinds", base+"/q/new")
+	form.waitFor("the form", `() => document.querySelectorAll("#questions input").length === 3`)
+	form.fill("#title", "All kinds")
+	form.fill(`[data-question="0"] .q-question-text`, "Coffee or tea?")
+	form.fill(`[data-question="0"] [data-option="0"] input`, "coffee")
+	form.fill(`[data-question="0"] [data-option="1"] input`, "tea")
+	form.click("#add-question")
+	form.choose(`[data-question="1"] .q-kind`, "multi")
+	form.fill(`[data-question="1"] .q-question-text`, "Which languages?")
+	form.fill(`[data-question="1"] [data-option="0"] input`, "Go")
+	form.fill(`[data-question="1"] [data-option="1"] input`, "Rust")
+	form.click(`[data-question="1"] [data-action="add-option"]`)
+	form.fill(`[data-question="1"] [data-option="2"] input`, "Zig")
+	form.fill(`[data-question="1"] [data-field="max"]`, "2")
+	// The text question first, the scale after it, then moved up.
+	form.click("#add-question")
+	form.choose(`[data-question="2"] .q-kind`, "text")
+	form.fill(`[data-question="2"] .q-question-text`, "One word?")
+	form.fill(`[data-question="2"] [data-field="max-length"]`, "30")
+	form.click("#add-question")
+	form.choose(`[data-question="3"] .q-kind`, "scale")
+	form.fill(`[data-question="3"] .q-question-text`, "How was it?")
+	form.fill(`[data-question="3"] [data-field="low"]`, "bad")
+	form.fill(`[data-question="3"] [data-field="high"]`, "great")
+	form.click(`[data-question="3"] [data-action="move-up"]`)
+	form.waitValue("the questions and the preview", `() =>
+		[...document.querySelectorAll("#questions > li")].map((li) => li.dataset.kind + ":" + li.querySelector(".q-question-text").value).join(", ") +
+		" | " + [...document.querySelectorAll("#preview-list > li")].map((li) => li.querySelector(".q-preview-text").textContent + " [" +
+			[...li.querySelectorAll(".q-preview-option")].map((o) => o.textContent).join(" ") + "]").join(", ")`,
+		"single:Coffee or tea?, multi:Which languages?, scale:How was it?, text:One word? | "+
+			"1. Coffee or tea? [coffee tea], 2. Which languages? [☐ Go ☐ Rust ☐ Zig], 3. How was it? [1 2 3 4 5], "+
+			"4. One word? [A text of up to 30 characters, then Send.]")
+	form.click("#create")
+	form.waitFor("both links", `() => !document.querySelector("#created").hidden`)
+	presenterURL := form.text("#presenter-url")
+	participantURL := form.text("#participant-url")
+	m := regexp.MustCompile(`/q/([a-z2-7]{16})/present#token=([A-Za-z0-9_-]{22,})$`).FindStringSubmatch(presenterURL)
+	if m == nil {
+		t.Fatalf("presenter link %q", presenterURL)
+	}
+	q := created{ID: m[1], PresenterToken: m[2]}
+	// The browser lists what it created; the token stays in it.
+	form.waitValue("the list of this browser's questionnaires", `() =>
+		[...document.querySelectorAll("#mine-list li")].map((li) => li.querySelector("strong").textContent + " " +
+			li.querySelector(".q-mine-present").getAttribute("href")).join() + " " +
+		(localStorage.getItem("lobby.q." + JSON.parse(localStorage.getItem("lobby.q.mine"))[0].id + ".token") !== null)`,
+		"All kinds /q/"+q.ID+"/present true")
+	_, def := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID), nil, nil)
+	for _, want := range []string{`"kind":"multi","options":["Go","Rust","Zig"],"max":2`, `"kind":"scale","max":5,"min":1,"labels":["bad","great"]`,
+		`"kind":"text","max_length":30`} {
+		if !strings.Contains(string(def), want) {
+			t.Fatalf("the form made %s, without %s", def, want)
+		}
+	}
+
+	presenter := b.open(t, "q-presenter-kinds", presenterURL)
+	presenter.waitText("#state", "live")
+	// The page was opened on 127.0.0.1: it warns that phones cannot.
+	presenter.waitFor("the loopback warning", `() => !document.querySelector("#link-warning").hidden &&
+		document.querySelector("#link-warning").textContent.includes("--public-url")`)
+	p1 := b.open(t, "q-participant-kinds-1", participantURL, chromedp.WithNewBrowserContext())
+	p2 := b.open(t, "q-participant-kinds-2", participantURL, chromedp.WithNewBrowserContext())
+	for _, p := range []*tab{p1, p2} {
+		p.waitText("#state", "live")
+	}
+	presenter.waitText("#participants", "2")
+
+	// single
+	presenter.click("#next")
+	p1.waitText("#question-text", "Coffee or tea?")
+	p2.waitText("#question-text", "Coffee or tea?")
+	p1.click(`#options button[data-option="0"]`)
+	p2.click(`#options button[data-option="0"]`)
+	presenter.expectBars("Coffee or tea?", []string{"coffee:2:100%", "tea:0:0%"}, "2 answers · 2 connected")
+	presenter.waitText("#answered", "answered 2 of 2")
+	presenter.waitFor("the leader marked", `() => document.querySelector('#bars li[data-option="0"]').classList.contains("leader") &&
+		!document.querySelector('#bars li[data-option="1"]').classList.contains("leader")`)
+
+	// multi: taps pick, Send answers.
+	presenter.click("#next")
+	p1.waitText("#answer-note", "Tap up to 2, then Send.")
+	p1.click(`#options button[data-option="0"]`)
+	p1.click(`#options button[data-option="2"]`)
+	p1.click(`#options button[data-option="1"]`) // a third is one too many
+	p1.waitText("#notice", "Pick at most 2: tap one again to drop it first.")
+	p1.click("#send")
+	p1.waitText("#answer-note", "Your answer: Go, Zig ✓ (send again to change it)")
+	p2.waitText("#question-text", "Which languages?")
+	p2.click(`#options button[data-option="1"]`)
+	p2.click("#send")
+	p2.waitText("#answer-note", "Your answer: Rust ✓ (send again to change it)")
+	presenter.expectBars("Which languages?", []string{"Go:1:50%", "Rust:1:50%", "Zig:1:50%"}, "2 answers · 2 connected")
+
+	// scale: a tap answers; the presenter shows the mean.
+	presenter.click("#next")
+	p1.waitFor("the scale", `() => document.querySelectorAll("#scale button[data-value]").length === 5 &&
+		document.querySelector(".q-scale-labels").textContent === "badgreat"`)
+	p1.click(`#scale button[data-value="2"]`)
+	p2.waitFor("the scale", `() => document.querySelectorAll("#scale button[data-value]").length === 5`)
+	p2.click(`#scale button[data-value="5"]`)
+	p1.waitText("#answer-note", "Your answer: 2 ✓ (tap another to change it)")
+	presenter.expectBars("How was it?", []string{"1:0:0%", "2:1:50%", "3:0:0%", "4:0:0%", "5:1:50%"}, "2 answers · 2 connected")
+	presenter.waitFor("the mean", `() => document.querySelector(".q-mean").textContent.startsWith("Mean: 3.5")`)
+
+	// text: a word cloud; a click on a word hides it.
+	presenter.click("#next")
+	for i, p := range []*tab{p1, p2} {
+		p.waitText("#question-text", "One word?")
+		p.fill("#text-answer", []string{"Big  data", "spam"}[i])
+		p.click("#send")
+	}
+	p1.waitText("#answer-note", "Your answer: Big  data ✓ (send again to change it)")
+	p2.waitText("#answer-note", "Your answer: spam ✓ (send again to change it)")
+	cloud := `() => [...document.querySelectorAll("#cloud .q-word")].map((w) => w.textContent).sort().join()`
+	presenter.waitValue("the cloud", cloud, "Big data,spam")
+	presenter.waitText("#answered", "answered 2 of 2")
+	presenter.clickText("#cloud button.q-word", "spam")
+	presenter.waitValue("the cloud without spam", cloud, "Big data")
+	presenter.waitValue("the cloud without spam, still", `() => String(window.lobbyPresenter.tally.words.length)`, "1")
+
+	// reveal: both phones show the results.
+	presenter.click("#reveal")
+	for _, p := range []*tab{p1, p2} {
+		p.waitValue("the revealed results", `() => document.querySelector("#results").hidden ? "hidden" :
+			[...document.querySelectorAll("#results .q-word")].map((w) => w.textContent).join() + " · " + document.querySelector("#results-note").textContent`,
+			"Big data · 2 answered")
+	}
+	presenter.waitFor("revealed", `() => !document.querySelector("#revealed").hidden`)
+
+	// A countdown: shown again with a timer of 2 s, the question closes.
+	presenter.fill("#seconds", "2")
+	presenter.click("#restart")
+	for _, p := range []*tab{p1, p2, presenter} {
+		p.waitFor("a countdown", `() => !document.querySelector("#countdown").hidden && /left$/.test(document.querySelector("#countdown").textContent)`)
+	}
+	for _, p := range []*tab{p1, p2, presenter} {
+		p.waitText("#countdown", "Time's up")
+	}
+	presenter.waitValue("the closed tally", `() => String(window.lobbyPresenter.tally.closed)`, "true")
+	p1.waitFor("no more answers", `() => document.querySelector("#send").disabled && document.querySelector("#text-answer").disabled`)
+	p1.waitText("#answer-note", "Time's up. Your answer: Big  data ✓")
+	if r, _ := getKindsResults(t, ts.testServer, q); !r.Questions[3].Closed || len(r.Questions[3].Words) != 1 {
+		t.Fatalf("the text question after its timer: %+v", r.Questions[3])
+	}
+
+	// The CSV the button downloads.
+	_, csvBody := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID+"/results.csv"), nil,
+		http.Header{"Authorization": {"Bearer " + q.PresenterToken}})
+	csvText := string(csvBody)
+	for _, want := range []string{"question,kind,question_text,entry,count\n", "0,single,Coffee or tea?,coffee,2\n", "1,multi,Which languages?,Zig,1\n",
+		"2,scale,How was it?,5,1\n", "3,text,One word?,Big data,1\n"} {
+		if !strings.Contains(csvText, want) {
+			t.Errorf("results.csv %q lacks %q", csvText, want)
+		}
+	}
+	presenter.click("#csv")
+
+	questionnaireKindsScreenshots(t, presenter, p1)
+
+	// The projector view: full width, QR code hideable.
+	presenter.click("#fullscreen")
+	presenter.waitFor("the projector view", `() => document.body.classList.contains("projector")`)
+	presenter.click("#toggle-qr")
+	presenter.waitFor("no QR code", `() => document.querySelector("#join").hidden`)
+	presenter.click("#prev")
+	presenter.expectBars("How was it?", []string{"1:0:0%", "2:1:50%", "3:0:0%", "4:0:0%", "5:1:50%"}, "2 answers · 2 connected")
+	shot(t, presenter, "q-presenter-projector", 1280)
+	presenter.click("#toggle-qr")
+	presenter.waitFor("the QR code again", `() => !document.querySelector("#join").hidden`)
+	presenter.click("#fullscreen")
+
+	// Close: a summary of every question.
+	presenter.click("#close")
+	presenter.click("#confirm-close")
+	presenter.waitText("#state", "closed")
+	presenter.waitValue("the summary", `() => [...document.querySelectorAll("#summary-list > li")].map((li) =>
+		li.querySelector("h3").textContent + ": " + li.querySelector(".q-note").textContent).join(", ")`,
+		"Coffee or tea?: 2 answered, Which languages?: 2 answered, How was it?: 2 answered, One word?: 2 answered")
+	shot(t, presenter, "q-presenter-summary", 1280)
+}
+
+// clickText clicks the element sel whose text is text.
+func (tb *tab) clickText(sel, text string) {
+	tb.t.Helper()
+	tb.waitFor("to click "+sel+" "+text, `(sel, text) => {
+		const el = [...document.querySelectorAll(sel)].find((e) => e.textContent === text);
+		if (!el) return false;
+		el.click();
+		return true;
+	}`, sel, text)
+}
+
+// TestBrowserQuestionnairePublicURL: with Config.PublicURL (--public-url)
+// the presenter's participant link and QR code are built on it, and the
+// page does not warn; GET /questionnaires/{id} says it.
+func TestBrowserQuestionnairePublicURL(t *testing.T) {
+	const public = "http://192.168.1.20:8081"
+	ts := startQServer(t, t.TempDir(), transport.Config{PublicURL: public})
+	q := createQuestionnaire(t, ts.testServer, fourKinds)
+	if _, def := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID), nil, nil); !strings.Contains(string(def), `"public_url":"`+public+`"`) {
+		t.Fatalf("GET /questionnaires/%s: %s, without public_url", q.ID, def)
+	}
+	b := startBrowser(t)
+	presenter := b.open(t, "q-presenter-public", "http://"+ts.addr+"/q/"+q.ID+"/present#token="+q.PresenterToken)
+	presenter.waitText("#state", "live")
+	presenter.waitValue("the link on the public URL", `() => [document.querySelector("#participant-link").textContent,
+		document.querySelector("#qr svg").getAttribute("aria-label"), String(document.querySelector("#link-warning").hidden)].join(" | ")`,
+		public+"/q/"+q.ID+" | QR code of "+public+"/q/"+q.ID+" | true")
+}
+
+// choose picks value in the select sel and fires its change event.
+func (tb *tab) choose(sel, value string) {
+	tb.t.Helper()
+	tb.waitFor("to choose "+value+" in "+sel, `(sel, value) => {
+		const el = document.querySelector(sel);
+		if (!el) return false;
+		el.value = value;
+		el.dispatchEvent(new Event("change", { bubbles: true }));
+		return true;
+	}`, sel, value)
+}
+
+// questionnaireKindsScreenshots writes the presenter's word cloud and a
+// participant's revealed results, as questionnaireScreenshots does.
+func questionnaireKindsScreenshots(t *testing.T, presenter, participant *tab) {
+	t.Helper()
+	shot(t, presenter, "q-presenter-cloud", 1280)
+	shot(t, participant, "q-participant-results", 390)
+}
+
+// shot writes a screenshot of tab at width to $LOBBY_SCREENSHOTS (or the
+// test's temp dir) as <name>-<width>.png.
+func shot(t *testing.T, tb *tab, name string, width int64) {
+	t.Helper()
+	dir := os.Getenv("LOBBY_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, width))
+	tb.screenshot(path, width)
+	t.Logf("screenshot %s", path)
 }
 
 // questionnaireScreenshots writes screenshots of the three pages at a

@@ -2,6 +2,8 @@ package test
 
 import (
 	"bytes"
+	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,10 +13,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/actors/questionnaire/store"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -104,9 +108,17 @@ func (c *client) expectError(code string) {
 	}
 }
 
+// tallyFrame is a single question's tally: as before question kinds,
+// with answered (for a single question, the sum of its counts) and closed
+// after the old fields.
 func tallyFrame(question int, counts []int, participants int) string {
 	b, _ := json.Marshal(counts)
-	return fmt.Sprintf(`{"type":"tally","question":%d,"counts":%s,"participants":%d}`, question, b, participants)
+	answered := 0
+	for _, n := range counts {
+		answered += n
+	}
+	return fmt.Sprintf(`{"type":"tally","question":%d,"counts":%s,"participants":%d,"answered":%d,"closed":false}`,
+		question, b, participants, answered)
 }
 
 // hangUp drops the clients' connections.
@@ -489,4 +501,334 @@ func TestFailingStoreIsLoggedOnce(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
 		t.Fatalf("%d error lines for 5 failed calls, want 1:\n%s", n, logs.String())
 	}
+}
+
+// fourKinds has one question of each kind.
+const fourKinds = `{"title":"Kinds","questions":[
+	{"text":"Coffee or tea?","options":["coffee","tea"]},
+	{"text":"Which languages?","kind":"multi","options":["Go","Rust","Zig","C"],"max":2},
+	{"text":"How was it?","kind":"scale","min":0,"max":10,"labels":["bad","great"]},
+	{"text":"One word?","kind":"text","max_length":20}]}`
+
+// kindsResults is GET /results's questions part.
+type kindsResults struct {
+	Current   *int    `json:"current"`
+	Closed    bool    `json:"closed"`
+	Results   [][]int `json:"results"`
+	Questions []struct {
+		Kind     string   `json:"kind"`
+		Answered int      `json:"answered"`
+		Counts   []int    `json:"counts"`
+		Min      *int     `json:"min"`
+		Mean     *float64 `json:"mean"`
+		Words    []struct {
+			Text  string `json:"text"`
+			Count int    `json:"count"`
+		} `json:"words"`
+		Closed   bool  `json:"closed"`
+		ClosesAt int64 `json:"closes_at"`
+		Revealed bool  `json:"revealed"`
+	} `json:"questions"`
+}
+
+func getKindsResults(t *testing.T, ts *testServer, c created) (kindsResults, []byte) {
+	t.Helper()
+	status, body := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+c.ID+"/results"), nil,
+		http.Header{"Authorization": {"Bearer " + c.PresenterToken}})
+	if status != http.StatusOK {
+		t.Fatalf("GET results: %d %s", status, body)
+	}
+	var r kindsResults
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r, body
+}
+
+// TestQuestionnaireKinds runs a questionnaire of every kind over real
+// sockets: each kind's question frame, answers checked per kind, tallies
+// with answered, a changed answer, a hidden text entry, a reveal that
+// reaches participants and late joiners, and /results and results.csv,
+// which agree, before and after a restart.
+func TestQuestionnaireKinds(t *testing.T) {
+	dir := t.TempDir()
+	ts := startQServer(t, dir, transport.Config{})
+	q := createQuestionnaire(t, ts.testServer, fourKinds)
+
+	status, body := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID), nil, nil)
+	const wantDef = `"questions":[{"text":"Coffee or tea?","kind":"single","options":["coffee","tea"]},` +
+		`{"text":"Which languages?","kind":"multi","options":["Go","Rust","Zig","C"],"max":2},` +
+		`{"text":"How was it?","kind":"scale","max":10,"min":0,"labels":["bad","great"]},` +
+		`{"text":"One word?","kind":"text","max_length":20}]`
+	if status != http.StatusOK || !strings.Contains(string(body), wantDef) {
+		t.Fatalf("GET /questionnaires/%s: %d %s, want %s", q.ID, status, body, wantDef)
+	}
+
+	presenter := dialPresenter(t, ts.testServer, q)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	ps := []*client{dialParticipant(t, ts.testServer, q, "ann"), dialParticipant(t, ts.testServer, q, "bob"),
+		dialParticipant(t, ts.testServer, q, "cat")}
+	presenter.expectPresenter(`{"type":"state","current":null,"closed":false,"participants":3}`)
+	show := func(i int, tally, question string) {
+		t.Helper()
+		presenter.send(fmt.Sprintf(`{"type":"show","question":%d}`, i))
+		presenter.expect(tally)
+		for _, p := range ps {
+			p.expect(question)
+		}
+	}
+	answer := func(p *client, frame, ack string) {
+		t.Helper()
+		p.send(frame)
+		p.expect(ack)
+	}
+	refused := func(p *client, code string, frames ...string) {
+		t.Helper()
+		for _, f := range frames {
+			p.send(f)
+			p.expectError(code)
+		}
+	}
+
+	// multi: up to two options; the counts count each one picked.
+	show(1, `{"type":"tally","question":1,"counts":[0,0,0,0],"participants":3,"answered":0,"closed":false}`,
+		`{"type":"question","index":1,"text":"Which languages?","options":["Go","Rust","Zig","C"],"kind":"multi","max":2,"answer":null}`)
+	answer(ps[0], `{"type":"answer","question":1,"options":[2,0]}`, `{"type":"answered","question":1,"options":[0,2]}`)
+	answer(ps[1], `{"type":"answer","question":1,"options":[2]}`, `{"type":"answered","question":1,"options":[2]}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[1,0,2,0],"participants":3,"answered":2,"closed":false}`)
+	answer(ps[0], `{"type":"answer","question":1,"options":[1]}`, `{"type":"answered","question":1,"options":[1]}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[0,1,1,0],"participants":3,"answered":2,"closed":false}`)
+	refused(ps[2], "invalid_answer", `{"type":"answer","question":1,"option":0}`, `{"type":"answer","question":1,"options":[0,1,2]}`,
+		`{"type":"answer","question":1,"options":[1,1]}`, `{"type":"answer","question":1,"options":[]}`)
+	refused(ps[2], "out_of_range", `{"type":"answer","question":1,"options":[4]}`)
+	refused(ps[2], "invalid_frame", `{"type":"answer","question":1,"options":[0],"option":0}`)
+
+	// scale: a value from 0 to 10, with the mean.
+	show(2, `{"type":"tally","question":2,"counts":[0,0,0,0,0,0,0,0,0,0,0],"mean":null,"participants":3,"answered":0,"closed":false}`,
+		`{"type":"question","index":2,"text":"How was it?","options":[],"kind":"scale","min":0,"max":10,"labels":["bad","great"],"answer":null}`)
+	answer(ps[0], `{"type":"answer","question":2,"value":0}`, `{"type":"answered","question":2,"value":0}`)
+	answer(ps[1], `{"type":"answer","question":2,"value":10}`, `{"type":"answered","question":2,"value":10}`)
+	answer(ps[2], `{"type":"answer","question":2,"value":5}`, `{"type":"answered","question":2,"value":5}`)
+	presenter.expectPresenter(`{"type":"tally","question":2,"counts":[1,0,0,0,0,1,0,0,0,0,1],"mean":5,"participants":3,"answered":3,"closed":false}`)
+	answer(ps[1], `{"type":"answer","question":2,"value":7}`, `{"type":"answered","question":2,"value":7}`)
+	presenter.expectPresenter(`{"type":"tally","question":2,"counts":[1,0,0,0,0,1,0,1,0,0,0],"mean":4,"participants":3,"answered":3,"closed":false}`)
+	refused(ps[0], "out_of_range", `{"type":"answer","question":2,"value":11}`, `{"type":"answer","question":2,"value":-1}`)
+	refused(ps[0], "invalid_answer", `{"type":"answer","question":2,"option":1}`, `{"type":"answer","question":2,"text":"5"}`)
+
+	// text: grouped without case and spaces; hide drops an entry.
+	show(3, `{"type":"tally","question":3,"words":[],"participants":3,"answered":0,"closed":false}`,
+		`{"type":"question","index":3,"text":"One word?","options":[],"kind":"text","max_length":20,"answer":null}`)
+	answer(ps[0], `{"type":"answer","question":3,"text":"Big  Data"}`, `{"type":"answered","question":3,"text":"Big  Data"}`)
+	answer(ps[1], `{"type":"answer","question":3,"text":" big data "}`, `{"type":"answered","question":3,"text":"big data"}`)
+	answer(ps[2], `{"type":"answer","question":3,"text":"spam"}`, `{"type":"answered","question":3,"text":"spam"}`)
+	presenter.expectPresenter(`{"type":"tally","question":3,"words":[{"text":"Big Data","count":2},{"text":"spam","count":1}],"participants":3,"answered":3,"closed":false}`)
+	refused(ps[2], "invalid_answer", `{"type":"answer","question":3,"text":"   "}`,
+		`{"type":"answer","question":3,"text":"`+strings.Repeat("x", 21)+`"}`, `{"type":"answer","question":3,"options":[0]}`)
+	presenter.send(`{"type":"hide","question":3,"text":"SPAM"}`)
+	presenter.expectPresenter(`{"type":"tally","question":3,"words":[{"text":"Big Data","count":2}],"participants":3,"answered":3,"closed":false}`)
+	presenter.send(`{"type":"hide","question":2,"text":"5"}`)
+	presenter.expectError("invalid_frame")
+	refused(ps[0], "unknown_type", `{"type":"hide","question":3,"text":"big data"}`, `{"type":"reveal","question":3}`)
+
+	// reveal: every participant gets the results; so does a late one.
+	presenter.send(`{"type":"reveal","question":3}`)
+	const textResults = `{"type":"results","question":3,"kind":"text","words":[{"text":"Big Data","count":2}],"answered":3,"closed":false}`
+	for _, p := range ps {
+		p.expect(textResults)
+	}
+	presenter.expect(`{"type":"tally","question":3,"words":[{"text":"Big Data","count":2}],"participants":3,"answered":3,"closed":false,"revealed":true}`)
+	presenter.send(`{"type":"reveal","question":4}`)
+	presenter.expectError("out_of_range")
+	late := dialParticipant(t, ts.testServer, q, "dan")
+	late.expect(`{"type":"question","index":3,"text":"One word?","options":[],"kind":"text","max_length":20,"answer":null}`)
+	late.expect(textResults)
+
+	checkResults := func(ts *testServer) {
+		t.Helper()
+		r, raw := getKindsResults(t, ts, q)
+		if *r.Current != 3 || r.Closed || len(r.Questions) != 4 ||
+			!reflect.DeepEqual(r.Results, [][]int{{0, 0}, {0, 1, 1, 0}, {1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0}, {}}) {
+			t.Fatalf("results %s", raw)
+		}
+		for i, want := range []struct {
+			kind     string
+			answered int
+		}{{"single", 0}, {"multi", 2}, {"scale", 3}, {"text", 3}} {
+			if got := r.Questions[i]; got.Kind != want.kind || got.Answered != want.answered {
+				t.Fatalf("question %d's results %+v, want kind %s, %d answered", i, got, want.kind, want.answered)
+			}
+		}
+		if s := r.Questions[2]; s.Mean == nil || *s.Mean != 4 || *s.Min != 0 {
+			t.Fatalf("scale results %+v", s)
+		}
+		if w := r.Questions[3].Words; len(w) != 1 || w[0].Text != "Big Data" || w[0].Count != 2 || !r.Questions[3].Revealed {
+			t.Fatalf("text results %+v", r.Questions[3])
+		}
+		if r.Questions[0].Mean != nil || strings.Contains(string(raw), `"mean":null`) {
+			t.Fatalf("a mean for a kind other than scale: %s", raw)
+		}
+		compareCSV(t, ts, q, r)
+	}
+	checkResults(ts.testServer)
+
+	// After a restart: the same results, the hidden entry still hidden,
+	// the reveal still shown to who joins.
+	hangUp(append(ps, presenter, late)...)
+	ts = ts.restart(t, dir)
+	checkResults(ts.testServer)
+	again := dialParticipant(t, ts.testServer, q, "ann")
+	again.expect(`{"type":"question","index":3,"text":"One word?","options":[],"kind":"text","max_length":20,"answer":"Big  Data"}`)
+	again.expect(textResults)
+}
+
+// compareCSV reads results.csv back and checks it row by row against
+// GET /results.
+func compareCSV(t *testing.T, ts *testServer, q created, r kindsResults) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url("/questionnaires/"+q.ID+"/results.csv"), nil)
+	req.Header.Set("Authorization", "Bearer "+q.PresenterToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("GET results.csv: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		t.Fatalf("results.csv does not parse: %v", err)
+	}
+	if len(rows) == 0 || !reflect.DeepEqual(rows[0], []string{"question", "kind", "question_text", "entry", "count"}) {
+		t.Fatalf("results.csv header %v", rows)
+	}
+	var def struct {
+		Questions []struct {
+			Text    string   `json:"text"`
+			Options []string `json:"options"`
+		} `json:"questions"`
+	}
+	_, body := httpDo(t, http.MethodGet, ts.url("/questionnaires/"+q.ID), nil, nil)
+	if err := json.Unmarshal(body, &def); err != nil {
+		t.Fatal(err)
+	}
+	var want [][]string
+	for i, qr := range r.Questions {
+		row := func(entry string, n int) {
+			want = append(want, []string{fmt.Sprint(i), qr.Kind, def.Questions[i].Text, entry, fmt.Sprint(n)})
+		}
+		switch qr.Kind {
+		case "text":
+			for _, w := range qr.Words {
+				row(w.Text, w.Count)
+			}
+		case "scale":
+			for j, n := range qr.Counts {
+				row(fmt.Sprint(*qr.Min+j), n)
+			}
+		default:
+			for j, n := range qr.Counts {
+				row(def.Questions[i].Options[j], n)
+			}
+		}
+	}
+	if !reflect.DeepEqual(rows[1:], want) {
+		t.Fatalf("results.csv rows\n%v\nwant (from /results)\n%v", rows[1:], want)
+	}
+}
+
+// TestQuestionnaireTimer: a show with seconds carries closes_at, the
+// question closes when they are over (participants and presenter are
+// told, later answers are refused question_closed, the tally says
+// closed), a running timer survives a restart, and one that ran out while
+// the server was down is closed when it comes back.
+func TestQuestionnaireTimer(t *testing.T) {
+	dir := t.TempDir()
+	ts := startQServer(t, dir, transport.Config{})
+	q := createQuestionnaire(t, ts.testServer, fourKinds)
+	presenter := dialPresenter(t, ts.testServer, q)
+	presenter.expect(`{"type":"state","current":null,"closed":false,"participants":0}`)
+	p := dialParticipant(t, ts.testServer, q, "ann")
+	presenter.expectPresenter(`{"type":"state","current":null,"closed":false,"participants":1}`)
+
+	for _, bad := range []string{`{"type":"show","question":0,"seconds":0}`, `{"type":"show","question":0,"seconds":3601}`} {
+		presenter.send(bad)
+		presenter.expectError("out_of_range")
+	}
+	before := time.Now()
+	presenter.send(`{"type":"show","question":0,"seconds":1}`)
+	tally := presenter.readText()
+	frame := p.readText()
+	var qf struct {
+		ClosesAt int64 `json:"closes_at"`
+	}
+	if err := json.Unmarshal([]byte(frame), &qf); err != nil || qf.ClosesAt < before.Add(time.Second).UnixMilli()-1 ||
+		qf.ClosesAt > time.Now().Add(time.Second).UnixMilli()+1 {
+		t.Fatalf("question frame %s: closes_at not a second after the show", frame)
+	}
+	if want := fmt.Sprintf(`{"type":"tally","question":0,"counts":[0,0],"participants":1,"answered":0,"closed":false,"closes_at":%d}`, qf.ClosesAt); tally != want {
+		t.Fatalf("tally %s, want %s", tally, want)
+	}
+	p.send(`{"type":"answer","question":0,"option":1}`)
+	p.expect(`{"type":"answered","question":0,"option":1}`)
+	// The timer closes the question: both sides are told, without asking.
+	p.expect(`{"type":"question_closed","question":0}`)
+	if time.Now().UnixMilli() < qf.ClosesAt {
+		t.Fatal("question_closed before closes_at")
+	}
+	presenter.expectPresenter(fmt.Sprintf(`{"type":"tally","question":0,"counts":[0,1],"participants":1,"answered":1,"closed":true,"closes_at":%d}`, qf.ClosesAt))
+	p.send(`{"type":"answer","question":0,"option":0}`)
+	p.expectError("question_closed")
+	r, _ := getKindsResults(t, ts.testServer, q)
+	if !r.Questions[0].Closed || r.Questions[0].ClosesAt != qf.ClosesAt || r.Closed {
+		t.Fatalf("results of the closed question %+v", r.Questions[0])
+	}
+
+	// A long timer survives a restart unchanged.
+	presenter.send(`{"type":"show","question":3,"seconds":3600}`)
+	frame = p.readText()
+	if err := json.Unmarshal([]byte(frame), &qf); err != nil || qf.ClosesAt < time.Now().Add(3599*time.Second).UnixMilli() {
+		t.Fatalf("question frame %s", frame)
+	}
+	hangUp(p, presenter)
+	ts = ts.restart(t, dir)
+	p = dialParticipant(t, ts.testServer, q, "ann")
+	p.expect(fmt.Sprintf(`{"type":"question","index":3,"text":"One word?","options":[],"kind":"text","max_length":20,"answer":null,"closes_at":%d}`, qf.ClosesAt))
+	p.send(`{"type":"answer","question":3,"text":"still open"}`)
+	p.expect(`{"type":"answered","question":3,"text":"still open"}`)
+
+	// A timer that ran out while the server was down: the store says the
+	// question closes at a time now past, as if the server had been
+	// stopped before its timer, and started after.
+	hangUp(p)
+	ts.stop(t)
+	ts.closeStore(t)
+	st, err := store.OpenSQLite(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.UnixMilli(time.Now().Add(-time.Minute).UnixMilli())
+	if err := st.Apply(context.Background(), q.ID, store.Changes{SetCurrent: true, Current: 3, ClosesAt: past}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ts = startQServer(t, dir, transport.Config{})
+	p = dialParticipant(t, ts.testServer, q, "bob")
+	p.expect(fmt.Sprintf(`{"type":"question","index":3,"text":"One word?","options":[],"kind":"text","max_length":20,"answer":null,"closes_at":%d}`, past.UnixMilli()))
+	p.expect(`{"type":"question_closed","question":3}`)
+	p.send(`{"type":"answer","question":3,"text":"too late"}`)
+	p.expectError("question_closed")
+	presenter = dialPresenter(t, ts.testServer, q)
+	presenter.expect(`{"type":"state","current":3,"closed":false,"participants":1}`)
+	presenter.expect(fmt.Sprintf(`{"type":"tally","question":3,"words":[{"text":"still open","count":1}],"participants":1,"answered":1,"closed":true,"closes_at":%d}`, past.UnixMilli()))
+	// A show without seconds opens the question again.
+	presenter.send(`{"type":"show","question":3}`)
+	presenter.expect(`{"type":"tally","question":3,"words":[{"text":"still open","count":1}],"participants":1,"answered":1,"closed":false}`)
+	p.expect(`{"type":"question","index":3,"text":"One word?","options":[],"kind":"text","max_length":20,"answer":null}`)
+	p.send(`{"type":"answer","question":3,"text":"in time"}`)
+	p.expect(`{"type":"answered","question":3,"text":"in time"}`)
 }

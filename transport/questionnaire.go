@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,9 +38,46 @@ type questionnaireBody struct {
 	Questions []questionBody `json:"questions"`
 }
 
+// questionBody is one question. Pointers are nil for a setting not
+// given (POST) or that the kind does not have (GET).
 type questionBody struct {
-	Text    string   `json:"text"`
-	Options []string `json:"options"`
+	Text string `json:"text"`
+	// Kind is single (also when not given), multi, scale or text.
+	Kind    string   `json:"kind,omitempty"`
+	Options []string `json:"options,omitempty"`
+	// Max is how many options a multi question lets be picked, or a
+	// scale's highest value.
+	Max       *int     `json:"max,omitempty"`
+	Min       *int     `json:"min,omitempty"`
+	Labels    []string `json:"labels,omitempty"`
+	MaxLength *int     `json:"max_length,omitempty"`
+}
+
+// questionBodyOf is question q as GET /questionnaires/{id} shows it: its
+// kind, and the settings of its kind.
+func questionBodyOf(q store.Question) questionBody {
+	b := questionBody{Text: q.Text, Kind: q.Kind}
+	switch q.Kind {
+	case store.KindSingle:
+		// A single question has options, even when a client sent none
+		// (refused at create): an empty list, never a missing field.
+		b.Options = q.Options
+	case store.KindMulti:
+		b.Options, b.Max = q.Options, &q.MaxChoices
+	case store.KindScale:
+		b.Min, b.Max, b.Labels = &q.Min, &q.Max, q.Labels
+	case store.KindText:
+		b.MaxLength = &q.MaxLength
+	}
+	return b
+}
+
+// definitionBody is GET /questionnaires/{id}'s answer: the questionnaire,
+// and the server's public URL (Config.PublicURL) for the participants'
+// link, when it has one.
+type definitionBody struct {
+	questionnaireBody
+	PublicURL string `json:"public_url,omitempty"`
 }
 
 // createdBody is POST /questionnaires's answer.
@@ -53,9 +92,84 @@ type createdBody struct {
 type resultsBody struct {
 	ID string `json:"id"`
 	// Current is the question shown, null before the first show.
-	Current *int    `json:"current"`
-	Closed  bool    `json:"closed"`
+	Current *int `json:"current"`
+	Closed  bool `json:"closed"`
+	// Results holds each question's counts, as before kinds: per option
+	// (single, multi), per value (scale), [] for text.
 	Results [][]int `json:"results"`
+	// Questions holds each question's kind and tally fields.
+	Questions []questionResultsBody `json:"questions"`
+}
+
+// questionResultsBody is one question's results: its kind and its tally's
+// fields (PROTOCOL.md, "Questionnaire frames"), every text entry rather
+// than a tally's 50.
+type questionResultsBody struct {
+	Kind     string `json:"kind"`
+	Answered int    `json:"answered"`
+	// Counts are per option or per value from Min; absent for text.
+	Counts []int `json:"counts,omitempty"`
+	// Min is a scale's lowest value, the value of Counts[0].
+	Min *int `json:"min,omitempty"`
+	// Mean is a scale's mean, null with no answers; absent for other
+	// kinds (see MarshalJSON).
+	Mean  *float64   `json:"mean"`
+	Words []wordBody `json:"words,omitempty"`
+	// Closed is true once the question takes no more answers.
+	Closed bool `json:"closed"`
+	// ClosesAt is its timer's end (Unix ms), absent without one.
+	ClosesAt int64 `json:"closes_at,omitempty"`
+	Revealed bool  `json:"revealed"`
+	// scale is set for a scale question, whose mean is always present.
+	scale bool
+}
+
+type wordBody struct {
+	Text  string `json:"text"`
+	Count int    `json:"count"`
+}
+
+// MarshalJSON leaves mean out for the kinds that have none.
+func (b questionResultsBody) MarshalJSON() ([]byte, error) {
+	type plain questionResultsBody
+	if b.scale {
+		return json.Marshal(plain(b))
+	}
+	return json.Marshal(struct {
+		plain
+		Mean *float64 `json:"mean,omitempty"`
+	}{plain: plain(b)})
+}
+
+// resultsBodyOf is res as GET /questionnaires/{id}/results answers it.
+func resultsBodyOf(id string, res actors.QuestionnaireResults) resultsBody {
+	body := resultsBody{ID: id, Closed: res.Closed,
+		Results: make([][]int, len(res.Questions)), Questions: make([]questionResultsBody, len(res.Questions))}
+	if res.Current != store.NoQuestion {
+		body.Current = &res.Current
+	}
+	for i, qr := range res.Questions {
+		body.Results[i] = qr.Counts
+		if body.Results[i] == nil {
+			body.Results[i] = []int{}
+		}
+		b := questionResultsBody{Kind: qr.Question.Kind, Answered: qr.Answered, Counts: qr.Counts, Mean: qr.Mean,
+			Closed: qr.Closed, Revealed: qr.Revealed, scale: qr.Question.Kind == store.KindScale}
+		if b.scale {
+			b.Min = &qr.Question.Min
+		}
+		if !qr.ClosesAt.IsZero() {
+			b.ClosesAt = qr.ClosesAt.UnixMilli()
+		}
+		if qr.Question.Kind == store.KindText {
+			b.Words = make([]wordBody, len(qr.Words))
+			for j, w := range qr.Words {
+				b.Words[j] = wordBody{Text: w.Text, Count: w.Count}
+			}
+		}
+		body.Questions[i] = b
+	}
+	return body
 }
 
 // createQuestionnaire is POST /questionnaires. Like every POST route it
@@ -72,9 +186,10 @@ func (s *Server) createQuestionnaire(w http.ResponseWriter, r *http.Request) {
 	if !readQuestionnaireBody(w, r, &body) {
 		return
 	}
-	nq := actors.NewQuestionnaire{Title: body.Title, Questions: make([]store.Question, len(body.Questions))}
+	nq := actors.NewQuestionnaire{Title: body.Title, Questions: make([]actors.NewQuestion, len(body.Questions))}
 	for i, q := range body.Questions {
-		nq.Questions[i] = store.Question{Text: q.Text, Options: q.Options}
+		nq.Questions[i] = actors.NewQuestion{Text: q.Text, Kind: q.Kind, Options: q.Options,
+			Max: q.Max, Min: q.Min, Labels: q.Labels, MaxLength: q.MaxLength}
 	}
 	created, err := s.node.CreateQuestionnaire(r.Context(), nq)
 	var invalid *actors.InvalidQuestionnaireError
@@ -118,7 +233,7 @@ func readQuestionnaireBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidBody,
-			`the body is {"title":"..","questions":[{"text":"..","options":["..",".."]}]}: `+err.Error())
+			`the body is {"title":"..","questions":[{"text":"..","kind":"single|multi|scale|text","options":["..",".."]}]}: `+err.Error())
 		return false
 	}
 	return true
@@ -132,9 +247,10 @@ func (s *Server) getQuestionnaire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.storeAnswered()
-	body := questionnaireBody{ID: q.ID, Title: q.Title, Questions: make([]questionBody, len(q.Questions))}
+	body := definitionBody{questionnaireBody: questionnaireBody{ID: q.ID, Title: q.Title, Questions: make([]questionBody, len(q.Questions))},
+		PublicURL: s.cfg.PublicURL}
 	for i, question := range q.Questions {
-		body.Questions[i] = questionBody{Text: question.Text, Options: question.Options}
+		body.Questions[i] = questionBodyOf(question)
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -142,23 +258,83 @@ func (s *Server) getQuestionnaire(w http.ResponseWriter, r *http.Request) {
 // getQuestionnaireResults is GET /questionnaires/{id}/results, for the
 // presenter: Authorization: Bearer <presenter token>.
 func (s *Server) getQuestionnaireResults(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.questionnaireResults(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, resultsBodyOf(r.PathValue("id"), res))
+}
+
+// getQuestionnaireResultsCSV is GET /questionnaires/{id}/results.csv, for
+// the presenter (the token as for /results): a header row, then one row
+// per question and option, value or text entry, with its count.
+func (s *Server) getQuestionnaireResultsCSV(w http.ResponseWriter, r *http.Request) {
+	res, ok := s.questionnaireResults(w, r)
+	if !ok {
+		return
+	}
+	def, err := s.node.Questionnaire(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.questionnaireError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="questionnaire-`+def.ID+`.csv"`)
+	w.WriteHeader(http.StatusOK)
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"question", "kind", "question_text", "entry", "count"})
+	for i, qr := range res.Questions {
+		q := def.Questions[i]
+		row := func(entry string, count int) {
+			_ = cw.Write([]string{strconv.Itoa(i), q.Kind, csvCell(q.Text), csvCell(entry), strconv.Itoa(count)})
+		}
+		switch q.Kind {
+		case store.KindScale:
+			for j, n := range qr.Counts {
+				row(strconv.Itoa(q.Min+j), n)
+			}
+		case store.KindText:
+			for _, word := range qr.Words {
+				row(word.Text, word.Count)
+			}
+		default:
+			for j, n := range qr.Counts {
+				row(q.Options[j], n)
+			}
+		}
+	}
+	// A write error is the client's connection gone: nothing to tell it.
+	cw.Flush()
+}
+
+// csvCell is a text as a CSV cell a spreadsheet shows and does not run: a
+// cell starting with =, +, -, @, a tab or a carriage return is read as a
+// formula by Excel, LibreOffice and Sheets, so it gets a leading '
+// (OWASP's "CSV injection"). A participant's text must not become a
+// formula on the presenter's machine.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// questionnaireResults reads a questionnaire's results for its presenter,
+// or answers the request with why not.
+func (s *Server) questionnaireResults(w http.ResponseWriter, r *http.Request) (actors.QuestionnaireResults, bool) {
 	token, _ := bearer(r)
 	res, err := s.node.QuestionnaireResults(r.Context(), r.PathValue("id"), token)
 	if err != nil {
 		if token == "" && errors.Is(err, actors.ErrWrongToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="lobby questionnaire"`)
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "this route needs Authorization: Bearer <presenter token>")
-			return
+			return res, false
 		}
 		s.questionnaireError(w, r, err)
-		return
+		return res, false
 	}
 	s.storeAnswered()
-	body := resultsBody{ID: r.PathValue("id"), Closed: res.Closed, Results: res.Counts}
-	if res.Current != store.NoQuestion {
-		body.Current = &res.Current
-	}
-	writeJSON(w, http.StatusOK, body)
+	return res, true
 }
 
 // servePresenter is GET /questionnaires/{id}/presenter?token=<presenter

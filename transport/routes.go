@@ -34,6 +34,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /questionnaires", s.publishRoute(s.createQuestionnaire))
 		mux.HandleFunc("GET /questionnaires/{id}", s.getQuestionnaire)
 		mux.HandleFunc("GET /questionnaires/{id}/results", s.getQuestionnaireResults)
+		mux.HandleFunc("GET /questionnaires/{id}/results.csv", s.getQuestionnaireResultsCSV)
 		mux.HandleFunc("GET /questionnaires/{id}/presenter", s.servePresenter)
 		mux.HandleFunc("GET /questionnaires/{id}/participant", s.serveParticipant)
 		// Its pages (transport/web/q-*.html); /q/... has a slash, so

@@ -99,6 +99,12 @@ type Config struct {
 	// CreateBurst is how many questionnaires an address may create at
 	// once above CreateRate. Zero means 20.
 	CreateBurst int
+	// PublicURL is the address participants reach the server at
+	// (http[s]://host[:port], as phones in the room see it), for the
+	// participants' link and QR code on the presenter's page. Empty means
+	// the address the presenter's browser used, which is no good for
+	// phones when it is 127.0.0.1; the page then warns.
+	PublicURL string
 	// TrustProxy makes the remote address of a request the last one in its
 	// X-Forwarded-For header (or X-Real-IP), as a reverse proxy in front of
 	// the server sets it. False means the TCP peer's address: a client

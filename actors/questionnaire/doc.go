@@ -6,6 +6,15 @@
 // and participant socket actors speak its frames (transport/PROTOCOL.md,
 // "Questionnaire").
 //
+// A question is of one of four kinds (single, multi, scale, text:
+// kinds.go says what each is created and answered with), and each has a
+// tally (tally.go) that the actor moves answer by answer and that
+// Service.Results counts afresh from the store, so that the presenter's
+// screen, GET /results and results.csv are one count. A question may have
+// a timer, stored as the time it closes, so that a restart neither loses
+// nor extends it; the actor only wakes up at that time to tell the
+// sockets.
+//
 // Store calls block, so no actor makes one in Receive: they run on
 // goroutines the Service counts (goStore), and their results come back
 // as messages.

@@ -8,9 +8,10 @@ import (
 )
 
 // participant is the actor behind a participant's socket: its client
-// answers the current question ({"type":"answer","question":i,"option":k})
-// and is sent each question shown, the acknowledgement of each answer, and
-// closed. The participant's id is the client's own (kept by the page
+// answers the current question ({"type":"answer","question":i,"option":k},
+// or options, value, text as the question's kind has it) and is sent each
+// question shown, the acknowledgement of each answer, revealed results,
+// and closed. The participant's id is the client's own (kept by the page
 // across reloads): the same id keeps its answers.
 type participant struct {
 	questionnaireSocket
@@ -26,10 +27,15 @@ func (p *participant) frame(ctx actor.Context, f questionnaireFrame) {
 		p.sendError(socket.CodeUnknownType, "a participant sends answer frames")
 		return
 	}
+	a := answerOf(f)
 	ctx.Send(p.questionnaire, &messages.SubmitAnswer{
 		Participant: p.join.Participant,
 		Question:    *f.Question,
-		Option:      *f.Option,
+		Kind:        a.kind,
+		Option:      a.option,
+		Options:     a.options,
+		Value:       a.value,
+		Text:        a.text,
 		From:        ctx.Self(),
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -81,10 +82,13 @@ type questionnaire struct {
 	// The committed state: what the store holds and clients were told.
 	current int // store.NoQuestion before the first show
 	closed  bool
-	// answers holds each participant's option per question (noAnswer for
-	// none); tallies counts them per question and option.
-	answers map[string][]int
-	tallies [][]int
+	// answers holds each participant's answer per question (nil for
+	// none); tallies counts them, one per question; questions holds each
+	// question's timer, reveal and hidden entries (the latter also in
+	// its tally).
+	answers   map[string][]*store.Answer
+	tallies   []*tally
+	questions []store.QuestionState
 
 	// Sockets: presenters by their actor's id, participants by their own
 	// id (a participant has one socket; a new one replaces the old).
@@ -100,13 +104,15 @@ type questionnaire struct {
 
 	// linger wakes an idle questionnaire; see checkIdle.
 	linger *time.Timer
+	// timer wakes the questionnaire when the current question's timer is
+	// over (questionTimerOver); announced is the closing time last
+	// announced, so that it is announced once.
+	timer     *time.Timer
+	announced time.Time
 	// broken is set by a panic: the state may be half-changed, so nothing
 	// more is written.
 	broken bool
 }
-
-// noAnswer is a participant's answer to a question it has not answered.
-const noAnswer = -1
 
 // maxQueuedChanges bounds the changes waiting for the store. Past it,
 // a change is refused with code busy: a store that slow would otherwise
@@ -154,6 +160,10 @@ type changesWritten struct {
 // mailbox makes one frame.
 type countChanged struct{}
 
+// questionTimerOver tells the questionnaire that the current question's
+// timer may be over. Sent by its timer.
+type questionTimerOver struct{}
+
 // questionnaireLingerOver tells an idle questionnaire that it has lingered.
 // Sent by its timer.
 type questionnaireLingerOver struct{}
@@ -175,7 +185,7 @@ func newQuestionnaire(id string, s store.Store, storeCtx context.Context, goStor
 		lingerFor:    linger,
 		log:          log.With(slog.String("questionnaire", id)),
 		current:      store.NoQuestion,
-		answers:      make(map[string][]int),
+		answers:      make(map[string][]*store.Answer),
 		presenters:   make(map[string]*actor.PID),
 		participants: make(map[string]*actor.PID),
 	}
@@ -188,8 +198,11 @@ func (q *questionnaire) Receive(ctx actor.Context) {
 		q.join(ctx, m)
 	case *messages.LeaveQuestionnaire:
 		q.leave(ctx, m)
-	case *messages.SubmitAnswer, *messages.ShowQuestion, *messages.CloseQuestionnaire:
+	case *messages.SubmitAnswer, *messages.ShowQuestion, *messages.CloseQuestionnaire,
+		*messages.RevealResults, *messages.HideEntry:
 		q.enqueue(ctx, m)
+	case *questionTimerOver:
+		q.timerOver(ctx)
 	case *changesWritten:
 		q.written(ctx, m, <-m.done)
 		q.startWrite(ctx)
@@ -208,6 +221,9 @@ func (q *questionnaire) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		if q.linger != nil {
 			q.linger.Stop()
+		}
+		if q.timer != nil {
+			q.timer.Stop()
 		}
 		q.flush(ctx)
 	}
@@ -244,13 +260,22 @@ func (q *questionnaire) load(ctx actor.Context, m *questionnaireLoaded) {
 		return
 	}
 	q.def, q.current, q.closed = m.def, m.state.Current, m.state.Closed
-	q.tallies = make([][]int, len(q.def.Questions))
-	for i, question := range q.def.Questions {
-		q.tallies[i] = make([]int, len(question.Options))
+	q.tallies = talliesOf(q.def, m.state)
+	q.questions = make([]store.QuestionState, len(q.def.Questions))
+	for i := range q.questions {
+		q.questions[i] = questionState(m.state, i)
 	}
-	for _, a := range m.state.Answers {
-		q.participantAnswers(a.Participant)[a.Question] = a.Option
-		q.tallies[a.Question][a.Option]++
+	for i := range m.state.Answers {
+		a := &m.state.Answers[i]
+		if a.Question >= 0 && a.Question < len(q.def.Questions) {
+			q.participantAnswers(a.Participant)[a.Question] = a
+		}
+	}
+	// A timer that ran out while the questionnaire was not in memory (the
+	// server was down) is over now: answers are refused from here on,
+	// and whoever joins is told. One still running is armed again.
+	if q.current != store.NoQuestion && !q.closed {
+		q.armTimer(ctx)
 	}
 	for _, j := range q.waiting {
 		q.join(ctx, j)
@@ -289,7 +314,7 @@ func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
 		// current question's tally.
 		ctx.Send(m.Socket, &messages.WsMessage{JSON: appendState(nil, q.current, q.closed, len(q.participants))})
 		if q.current != store.NoQuestion {
-			ctx.Send(m.Socket, &messages.WsMessage{JSON: q.tallyFrame()})
+			ctx.Send(m.Socket, &messages.WsMessage{JSON: q.tallyFrame(q.current)})
 		}
 		return
 	}
@@ -305,9 +330,19 @@ func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
 	case q.closed:
 		ctx.Send(m.Socket, &messages.WsMessage{JSON: closedFrame})
 	case q.current != store.NoQuestion:
-		frame := appendQuestionPrefix(nil, q.current, q.def.Questions[q.current])
-		frame = appendQuestionAnswer(frame, q.answerOf(m.Participant, q.current))
+		question := q.def.Questions[q.current]
+		frame := appendQuestionPrefix(nil, q.current, question)
+		frame = appendQuestionAnswer(frame, q.answerOf(m.Participant, q.current), question.Kind)
+		frame = appendQuestionEnd(frame, q.questions[q.current].ClosesAt)
 		ctx.Send(m.Socket, &messages.WsMessage{JSON: frame})
+		// A late participant learns what the others were told: that the
+		// question's timer is over, and its results if they were shown.
+		if q.questionClosed(q.current, time.Now()) {
+			ctx.Send(m.Socket, &messages.WsMessage{JSON: appendQuestionClosed(nil, q.current)})
+		}
+		if q.questions[q.current].Revealed {
+			ctx.Send(m.Socket, &messages.WsMessage{JSON: q.resultsFrame(q.current)})
+		}
 	}
 }
 
@@ -352,7 +387,7 @@ func (q *questionnaire) countFrame() []byte {
 	if q.current == store.NoQuestion {
 		return appendState(nil, q.current, q.closed, len(q.participants))
 	}
-	return q.tallyFrame()
+	return q.tallyFrame(q.current)
 }
 
 // enqueue queues a client's change for the store.
@@ -374,6 +409,10 @@ func changeSender(m any) *actor.PID {
 		return m.From
 	case *messages.CloseQuestionnaire:
 		return m.From
+	case *messages.RevealResults:
+		return m.From
+	case *messages.HideEntry:
+		return m.From
 	}
 	return nil
 }
@@ -385,8 +424,8 @@ func (q *questionnaire) startWrite(ctx actor.Context) {
 	if q.inflight != nil || len(q.queue) == 0 || q.broken {
 		return
 	}
-	w := q.plan(ctx, q.queue)
-	q.queue = nil
+	w, rest := q.plan(ctx, q.queue)
+	q.queue = rest
 	if len(w.batch) == 0 {
 		return
 	}
@@ -401,29 +440,61 @@ func (q *questionnaire) startWrite(ctx actor.Context) {
 }
 
 // plan checks queued changes in order and makes the batch of those that
-// pass; the others are refused with an error frame.
-func (q *questionnaire) plan(ctx actor.Context, queued []any) *changesWritten {
-	w := &changesWritten{done: make(chan error, 1)}
+// pass; the others are refused with an error frame. A batch holds at most
+// one show (Changes has one current question and one timer): the changes
+// from a second show on are returned, to be written next.
+func (q *questionnaire) plan(ctx actor.Context, queued []any) (w *changesWritten, rest []any) {
+	w = &changesWritten{done: make(chan error, 1)}
 	current, closed := q.current, q.closed
-	for _, m := range queued {
+	var closesAt time.Time
+	if current != store.NoQuestion {
+		closesAt = q.questions[current].ClosesAt
+	}
+	now := time.Now()
+	for n, m := range queued {
 		code, msg := "", ""
 		switch m := m.(type) {
 		case *messages.SubmitAnswer:
-			code, msg = q.checkAnswer(m, current, closed)
+			var a store.Answer
+			a, code, msg = q.checkAnswer(m, current, closed, timerOver(closesAt, now))
 			if code == "" {
-				w.changes.Answers = append(w.changes.Answers,
-					store.Answer{Participant: m.Participant, Question: m.Question, Option: m.Option})
+				w.changes.Answers = append(w.changes.Answers, a)
 			}
 		case *messages.ShowQuestion:
 			switch {
+			case w.changes.SetCurrent:
+				return w, queued[n:]
 			case closed:
 				code, msg = codeClosed, "the questionnaire is closed"
 			case m.Question >= len(q.def.Questions):
-				code, msg = codeOutOfRange, fmt.Sprintf("question %d does not exist: there are %d (0 to %d)",
-					m.Question, len(q.def.Questions), len(q.def.Questions)-1)
+				code, msg = q.noSuchQuestion(m.Question)
 			default:
-				current = m.Question
-				w.changes.SetCurrent, w.changes.Current = true, m.Question
+				current, closesAt = m.Question, time.Time{}
+				if m.Seconds > 0 {
+					// To the millisecond, as the store and the frames have it.
+					closesAt = time.UnixMilli(now.Add(time.Duration(m.Seconds) * time.Second).UnixMilli())
+				}
+				w.changes.SetCurrent, w.changes.Current, w.changes.ClosesAt = true, m.Question, closesAt
+			}
+		case *messages.RevealResults:
+			if m.Question >= len(q.def.Questions) {
+				code, msg = q.noSuchQuestion(m.Question)
+			} else {
+				w.changes.Reveal = append(w.changes.Reveal, m.Question)
+			}
+		case *messages.HideEntry:
+			switch {
+			case m.Question >= len(q.def.Questions):
+				code, msg = q.noSuchQuestion(m.Question)
+			case q.def.Questions[m.Question].Kind != store.KindText:
+				code, msg = socket.CodeInvalidFrame, fmt.Sprintf("question %d is not a text question: only text entries are hidden", m.Question)
+			case textKey(m.Text) == "":
+				code, msg = socket.CodeInvalidFrame, "hide needs the text of the entry"
+			case utf8.RuneCountInString(m.Text) > 2*MaxTextLength:
+				// No entry is longer than an answer, white space aside.
+				code, msg = socket.CodeInvalidFrame, "no entry is that long"
+			default:
+				w.changes.Hide = append(w.changes.Hide, store.Hide{Question: m.Question, Key: textKey(m.Text)})
 			}
 		case *messages.CloseQuestionnaire:
 			if closed {
@@ -438,26 +509,35 @@ func (q *questionnaire) plan(ctx actor.Context, queued []any) *changesWritten {
 		}
 		w.batch = append(w.batch, m)
 	}
-	return w
+	return w, nil
 }
 
-// checkAnswer says why an answer is refused, given the state the changes
-// before it leave; "" when it is not.
-func (q *questionnaire) checkAnswer(m *messages.SubmitAnswer, current int, closed bool) (code, message string) {
+func (q *questionnaire) noSuchQuestion(i int) (code, message string) {
+	return codeOutOfRange, fmt.Sprintf("question %d does not exist: there are %d (0 to %d)",
+		i, len(q.def.Questions), len(q.def.Questions)-1)
+}
+
+// checkAnswer checks an answer, given the state the changes before it
+// leave (the current question, the closed flag, whether the current
+// question's timer is over), and returns it as stored, or says why it is
+// refused.
+func (q *questionnaire) checkAnswer(m *messages.SubmitAnswer, current int, closed, timerOver bool) (a store.Answer, code, message string) {
 	switch {
 	case closed:
-		return codeClosed, "the questionnaire is closed"
+		return a, codeClosed, "the questionnaire is closed"
 	case m.Question >= len(q.def.Questions):
-		return codeOutOfRange, fmt.Sprintf("question %d does not exist", m.Question)
+		return a, codeOutOfRange, fmt.Sprintf("question %d does not exist", m.Question)
 	case m.Question != current && current == store.NoQuestion:
-		return codeNotCurrent, "no question is shown yet"
+		return a, codeNotCurrent, "no question is shown yet"
 	case m.Question != current:
-		return codeNotCurrent, fmt.Sprintf("question %d is not the current one; %d is", m.Question, current)
-	case m.Option >= len(q.def.Questions[m.Question].Options):
-		n := len(q.def.Questions[m.Question].Options)
-		return codeOutOfRange, fmt.Sprintf("option %d does not exist: question %d has %d (0 to %d)", m.Option, m.Question, n, n-1)
+		return a, codeNotCurrent, fmt.Sprintf("question %d is not the current one; %d is", m.Question, current)
+	case timerOver:
+		return a, codeQuestionClosed, fmt.Sprintf("question %d's time is up", m.Question)
 	}
-	return "", ""
+	a, code, message = checkAnswerValue(m.Question, q.def.Questions[m.Question], answerValue{
+		kind: m.Kind, option: m.Option, options: m.Options, value: m.Value, text: m.Text})
+	a.Participant = m.Participant
+	return a, code, message
 }
 
 // written applies a batch the store has answered: on success each change
@@ -475,19 +555,37 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 	// Tallies for answers go out once per batch, after its last answer:
 	// a thousand answers in one write make one frame, not a thousand.
 	tallyDue := false
+	answers := w.changes.Answers
 	for _, m := range w.batch {
 		switch m := m.(type) {
 		case *messages.SubmitAnswer:
-			q.record(m.Participant, m.Question, m.Option)
-			ctx.Send(m.From, &messages.WsMessage{JSON: appendAnswered(nil, m.Question, m.Option)})
-			tallyDue = tallyDue || m.Question == q.current
+			a := &answers[0]
+			answers = answers[1:]
+			q.record(a)
+			ctx.Send(m.From, &messages.WsMessage{JSON: appendAnswered(nil, a, q.def.Questions[a.Question].Kind)})
+			tallyDue = tallyDue || a.Question == q.current
 		case *messages.ShowQuestion:
 			q.current = m.Question
+			q.questions[m.Question].ClosesAt = w.changes.ClosesAt
+			q.armTimer(ctx)
 			q.showToParticipants(ctx)
-			q.tellPresenters(ctx, q.tallyFrame())
+			q.tellPresenters(ctx, q.tallyFrame(q.current))
 			tallyDue = false
+		case *messages.RevealResults:
+			q.questions[m.Question].Revealed = true
+			frame := &messages.WsMessage{JSON: q.resultsFrame(m.Question)}
+			for _, pid := range q.participants {
+				ctx.Send(pid, frame)
+			}
+			q.tellPresenters(ctx, q.tallyFrame(m.Question))
+		case *messages.HideEntry:
+			q.tallies[m.Question].hide(textKey(m.Text))
+			q.tellPresenters(ctx, q.tallyFrame(m.Question))
 		case *messages.CloseQuestionnaire:
 			q.closed = true
+			if q.timer != nil {
+				q.timer.Stop()
+			}
 			frame := &messages.WsMessage{JSON: closedFrame}
 			for _, pid := range q.participants {
 				ctx.Send(pid, frame)
@@ -498,58 +596,118 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 		}
 	}
 	if tallyDue {
-		q.tellPresenters(ctx, q.tallyFrame())
+		q.tellPresenters(ctx, q.tallyFrame(q.current))
 	}
 }
 
 // record makes an answer the participant's, and moves the tally.
-func (q *questionnaire) record(participant string, question, option int) {
-	mine := q.participantAnswers(participant)
-	if old := mine[question]; old != noAnswer {
-		q.tallies[question][old]--
+func (q *questionnaire) record(a *store.Answer) {
+	mine := q.participantAnswers(a.Participant)
+	t := q.tallies[a.Question]
+	if old := mine[a.Question]; old != nil {
+		t.add(old, -1)
 	}
-	mine[question] = option
-	q.tallies[question][option]++
+	mine[a.Question] = a
+	t.add(a, 1)
+}
+
+// armTimer sets the wake-up for the current question's timer, or stops
+// it for a question without one. A timer already over is taken as
+// announced: it was, before a restart, or nobody was there to tell.
+func (q *questionnaire) armTimer(ctx actor.Context) {
+	closesAt := q.questions[q.current].ClosesAt
+	switch {
+	case closesAt.IsZero():
+		if q.timer != nil {
+			q.timer.Stop()
+		}
+	case timerOver(closesAt, time.Now()):
+		q.announced = closesAt
+	default:
+		socket.WakeAfter(ctx, &q.timer, time.Until(closesAt), &questionTimerOver{})
+	}
+}
+
+// timerOver tells everyone that the current question's timer is over,
+// once; a wake-up that came early (a show reset the timer) arms it again.
+func (q *questionnaire) timerOver(ctx actor.Context) {
+	if q.current == store.NoQuestion || q.closed {
+		return
+	}
+	closesAt := q.questions[q.current].ClosesAt
+	switch {
+	case closesAt.IsZero() || closesAt.Equal(q.announced):
+		return
+	case !timerOver(closesAt, time.Now()):
+		q.armTimer(ctx)
+		return
+	}
+	q.announced = closesAt
+	frame := &messages.WsMessage{JSON: appendQuestionClosed(nil, q.current)}
+	for _, pid := range q.participants {
+		ctx.Send(pid, frame)
+	}
+	q.tellPresenters(ctx, q.tallyFrame(q.current))
+}
+
+// questionClosed reports whether question i takes no more answers at now.
+func (q *questionnaire) questionClosed(i int, now time.Time) bool {
+	return q.closed || timerOver(q.questions[i].ClosesAt, now)
 }
 
 // participantAnswers returns the participant's answers, making them if
 // need be.
-func (q *questionnaire) participantAnswers(participant string) []int {
+func (q *questionnaire) participantAnswers(participant string) []*store.Answer {
 	mine, ok := q.answers[participant]
 	if !ok {
-		mine = make([]int, len(q.def.Questions))
-		for i := range mine {
-			mine[i] = noAnswer
-		}
+		mine = make([]*store.Answer, len(q.def.Questions))
 		q.answers[participant] = mine
 	}
 	return mine
 }
 
-func (q *questionnaire) answerOf(participant string, question int) int {
+// answerOf is the participant's answer to question, nil for none.
+func (q *questionnaire) answerOf(participant string, question int) *store.Answer {
 	if mine, ok := q.answers[participant]; ok {
 		return mine[question]
 	}
-	return noAnswer
+	return nil
 }
 
 // showToParticipants sends every participant the current question with
 // its own answer. The frame is encoded once up to the answer; those who
 // have not answered (most, at a first show) share one frame.
 func (q *questionnaire) showToParticipants(ctx actor.Context) {
-	prefix := appendQuestionPrefix(nil, q.current, q.def.Questions[q.current])
-	unanswered := &messages.WsMessage{JSON: appendQuestionAnswer(prefix[:len(prefix):len(prefix)], noAnswer)}
+	question, closesAt := q.def.Questions[q.current], q.questions[q.current].ClosesAt
+	prefix := appendQuestionPrefix(nil, q.current, question)
+	finish := func(a *store.Answer) *messages.WsMessage {
+		frame := appendQuestionAnswer(prefix[:len(prefix):len(prefix)], a, question.Kind)
+		return &messages.WsMessage{JSON: appendQuestionEnd(frame, closesAt)}
+	}
+	unanswered := finish(nil)
+	var results *messages.WsMessage
+	if q.questions[q.current].Revealed {
+		results = &messages.WsMessage{JSON: q.resultsFrame(q.current)}
+	}
 	for participant, pid := range q.participants {
 		frame := unanswered
-		if a := q.answerOf(participant, q.current); a != noAnswer {
-			frame = &messages.WsMessage{JSON: appendQuestionAnswer(prefix[:len(prefix):len(prefix)], a)}
+		if a := q.answerOf(participant, q.current); a != nil {
+			frame = finish(a)
 		}
 		ctx.Send(pid, frame)
+		if results != nil {
+			ctx.Send(pid, results)
+		}
 	}
 }
 
-func (q *questionnaire) tallyFrame() []byte {
-	return appendTally(nil, q.current, q.tallies[q.current], len(q.participants))
+func (q *questionnaire) tallyFrame(question int) []byte {
+	return appendTally(nil, question, q.tallies[question], len(q.participants),
+		q.questionClosed(question, time.Now()), q.questions[question].Revealed, q.questions[question].ClosesAt)
+}
+
+func (q *questionnaire) resultsFrame(question int) []byte {
+	return appendResults(nil, question, q.tallies[question], q.questionClosed(question, time.Now()))
 }
 
 func (q *questionnaire) tellPresenters(ctx actor.Context, frame []byte) {
@@ -597,17 +755,15 @@ func (q *questionnaire) flush(ctx actor.Context) {
 		w := q.inflight
 		q.written(ctx, w, <-w.done)
 	}
-	if len(q.queue) == 0 {
-		return
-	}
-	w := q.plan(ctx, q.queue)
-	q.queue = nil
-	if len(w.batch) == 0 {
-		return
-	}
 	sctx, cancel := context.WithTimeout(q.storeCtx, storeTimeout)
 	defer cancel()
-	q.written(ctx, w, q.store.Apply(sctx, q.id, w.changes))
+	for len(q.queue) > 0 {
+		w, rest := q.plan(ctx, q.queue)
+		q.queue = rest
+		if len(w.batch) > 0 {
+			q.written(ctx, w, q.store.Apply(sctx, q.id, w.changes))
+		}
+	}
 }
 
 // recoverPanic is deferred by Receive. A bug that panics closes the

@@ -124,7 +124,7 @@ const (
 // NewQuestionnaire is what a presenter asks to create.
 type NewQuestionnaire struct {
 	Title     string
-	Questions []store.Question
+	Questions []NewQuestion
 }
 
 // CreatedQuestionnaire is a questionnaire just created.
@@ -135,39 +135,27 @@ type CreatedQuestionnaire struct {
 	PresenterToken string
 }
 
-// validateQuestionnaire returns an *InvalidQuestionnaireError saying the
-// first thing wrong with nq, or nil.
-func validateQuestionnaire(nq NewQuestionnaire) error {
-	invalid := func(format string, args ...any) error {
-		return &InvalidQuestionnaireError{Reason: fmt.Sprintf(format, args...)}
+// validateQuestionnaire returns nq's questions as stored, with their
+// defaults filled in, or an *InvalidQuestionnaireError saying the first
+// thing wrong with nq.
+func validateQuestionnaire(nq NewQuestionnaire) ([]store.Question, error) {
+	invalid := func(reason string) error {
+		return &InvalidQuestionnaireError{Reason: reason}
 	}
 	if err := checkText("title", nq.Title, MaxTitleChars); err != "" {
-		return invalid("%s", err)
+		return nil, invalid(err)
 	}
 	if n := len(nq.Questions); n < 1 || n > MaxQuestions {
-		return invalid("a questionnaire has 1 to %d questions, not %d", MaxQuestions, n)
+		return nil, invalid(fmt.Sprintf("a questionnaire has 1 to %d questions, not %d", MaxQuestions, n))
 	}
+	questions := make([]store.Question, len(nq.Questions))
 	for i, q := range nq.Questions {
-		if err := checkText(fmt.Sprintf("question %d's text", i), q.Text, MaxQuestionChars); err != "" {
-			return invalid("%s", err)
-		}
-		if n := len(q.Options); n < MinOptions || n > MaxOptions {
-			return invalid("question %d has %d options; a question has %d to %d", i, n, MinOptions, MaxOptions)
-		}
-		seen := make(map[string]int, len(q.Options))
-		for j, o := range q.Options {
-			if err := checkText(fmt.Sprintf("question %d's option %d", i, j), o, MaxOptionChars); err != "" {
-				return invalid("%s", err)
-			}
-			// Options that look alike are one option to the audience.
-			key := strings.ToLower(visible(o))
-			if k, dup := seen[key]; dup {
-				return invalid("question %d's options %d and %d look the same", i, k, j)
-			}
-			seen[key] = j
+		var err string
+		if questions[i], err = validateQuestion(i, q); err != "" {
+			return nil, invalid(err)
 		}
 	}
-	return nil
+	return questions, nil
 }
 
 // checkText says what is wrong with a text of at most max characters that
@@ -225,14 +213,15 @@ func combiningRun(s string) int {
 // Create validates and stores a new questionnaire, with a new
 // id and presenter token. An invalid one is an *InvalidQuestionnaireError.
 func (s *Service) Create(ctx context.Context, nq NewQuestionnaire) (CreatedQuestionnaire, error) {
-	if err := validateQuestionnaire(nq); err != nil {
+	questions, err := validateQuestionnaire(nq)
+	if err != nil {
 		return CreatedQuestionnaire{}, err
 	}
 	token := newPresenterToken()
 	q := store.Questionnaire{
 		ID:        newQuestionnaireID(),
 		Title:     nq.Title,
-		Questions: nq.Questions,
+		Questions: questions,
 		TokenHash: hashToken(token),
 		Created:   time.Now(),
 	}
@@ -271,18 +260,25 @@ func (s *Service) AuthorizePresenter(ctx context.Context, id, token string) erro
 	return nil
 }
 
-// Results returns the answer counts of a questionnaire, for
-// its presenter: the errors are AuthorizePresenter's. The counts are the
-// store's: every answer a participant was told is stored is in them.
-func (s *Service) Results(ctx context.Context, id, token string) (store.Results, error) {
+// Results returns a questionnaire's results, for its presenter: the
+// errors are AuthorizePresenter's. They are counted from the store's
+// state by the code that counts the live tallies: every answer a
+// participant was told is stored is in them, and a hidden entry is not.
+func (s *Service) Results(ctx context.Context, id, token string) (Results, error) {
 	if err := s.AuthorizePresenter(ctx, id, token); err != nil {
-		return store.Results{}, err
+		return Results{}, err
 	}
-	res, err := s.store.Results(ctx, id)
+	def, err := s.store.Questionnaire(ctx, id)
+	if err == nil {
+		var st store.State
+		if st, err = s.store.State(ctx, id); err == nil {
+			return results(def, st, time.Now()), nil
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Results{}, ErrUnknownQuestionnaire
+		return Results{}, ErrUnknownQuestionnaire
 	}
-	return res, err
+	return Results{}, err
 }
 
 // goStore runs f, which calls the store, on a goroutine of its own: off the

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -84,6 +85,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.server.ConnectBurst, "connect-burst", d.ConnectBurst, "connects one address may make at once above --connect-rate")
 	fs.Float64Var(&o.server.CreateRate, "create-rate", d.CreateRate, "questionnaires one address (an IPv6 /64) may create per second; more are answered 429 (negative: no limit)")
 	fs.IntVar(&o.server.CreateBurst, "create-burst", d.CreateBurst, "questionnaires one address may create at once above --create-rate")
+	fs.StringVar(&o.server.PublicURL, "public-url", d.PublicURL, "address participants reach the server at (http[s]://host[:port]), for the questionnaire's participant link and QR code (empty: the address the presenter's browser used)")
 	fs.BoolVar(&o.server.TrustProxy, "trust-proxy", d.TrustProxy, "take the client's address from X-Forwarded-For (its last entry) or X-Real-IP, as set by a reverse proxy in front")
 	fs.StringVar(&o.server.PublishToken, "publish-token", d.PublishToken, "bearer token every POST route needs (empty: publishing is open)")
 	fs.BoolVar(&o.insecurePublish, "insecure-publish", false, "serve a non-loopback address without --publish-token")
@@ -132,6 +134,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
+	publicURL, err := checkPublicURL(o.server.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	o.server.PublicURL = publicURL
 	o.server.RateBytes = float64(o.rateBytes)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
@@ -282,4 +289,23 @@ func run(args []string, stderr io.Writer) (err error) {
 func listen(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
 	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// checkPublicURL checks --public-url: an http or https address with a
+// host and nothing after the path, returned without a trailing slash, or
+// "". The presenter's page builds the participants' link on it.
+func checkPublicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("--public-url %q: %w; want http://host[:port] or https://host[:port], as phones reach the server", s, err)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return "", fmt.Errorf("--public-url %q: want http://host[:port] or https://host[:port], as phones reach the server", s)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return "", fmt.Errorf("--public-url %q: no user, query or fragment, only scheme, host, port and path", s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }

@@ -72,6 +72,8 @@ type config struct {
 	label      string
 	// publishToken is the server's publish token (questionnaire).
 	publishToken string
+	// kind is the questionnaire's kind of question: single or text.
+	kind string
 	// subURLs, when set, are the servers the fanout's subscribers join,
 	// in turn (cluster nodes); publishers use url. Empty means url.
 	subURLs []string
@@ -108,6 +110,7 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
 	fs.IntVar(&c.publishers, "publishers", 8, "fanout: HTTP publishers working in parallel")
 	fs.StringVar(&c.label, "label", "", "a name for the server, copied into the results")
 	fs.StringVar(&c.publishToken, "publish-token", "", "questionnaire: the server's publish token, to create the questionnaire")
+	fs.StringVar(&c.kind, "kind", "single", "questionnaire: the kind of question answered, single (an option each) or text (a word each, grouped into a word tally)")
 	fs.Func("sub-url", "fanout: comma-separated base URLs the subscribers join in turn, e.g. two cluster nodes (default: --url)", func(v string) error {
 		for u := range strings.SplitSeq(v, ",") {
 			if u = strings.TrimSpace(u); u != "" {
@@ -131,6 +134,7 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *config) {
   questionnaire
           --subs participants shown a question all answer at once: answers/s,
           acknowledgement latency, time until the presenter's tally is complete
+          (--kind text: a word each, the presenter's word tally)
 
 Flags:
 `)
@@ -185,33 +189,37 @@ func runScenario(ctx context.Context, name string, c *config) (*result, error) {
 
 // result is one scenario run, printed as one JSON line.
 type result struct {
-	Scenario        string   `json:"scenario"`
-	Label           string   `json:"label,omitempty"`
-	Rooms           int      `json:"rooms,omitempty"`
-	Subs            int      `json:"subs,omitempty"`
-	Seconds         float64  `json:"seconds"`
-	Published       int64    `json:"published,omitempty"`
-	Delivered       int64    `json:"delivered,omitempty"`
-	Lost            int64    `json:"lost,omitempty"`
-	DeliveriesPerS  float64  `json:"deliveries_per_s,omitempty"`
-	BestDeliveriesS float64  `json:"best_deliveries_per_s,omitempty"`
-	P50ms           float64  `json:"p50_ms,omitempty"`
-	P99ms           float64  `json:"p99_ms,omitempty"`
-	MaxMs           float64  `json:"max_ms,omitempty"`
-	QuietP99ms      float64  `json:"quiet_p99_ms,omitempty"`
-	QuietMaxMs      float64  `json:"quiet_max_ms,omitempty"`
-	QuietCPUus      float64  `json:"quiet_server_cpu_us_per_frame,omitempty"`
-	JoinsPerS       float64  `json:"joins_per_s,omitempty"`
-	ServerCPUus     float64  `json:"server_cpu_us_per_delivery,omitempty"`
-	Conns           int      `json:"conns,omitempty"`
-	KBPerConn       float64  `json:"kb_per_conn,omitempty"`
-	CyclesPerS      float64  `json:"cycles_per_s,omitempty"`
-	CPUusPerCycle   float64  `json:"server_cpu_us_per_cycle,omitempty"`
-	AnswersPerS     float64  `json:"answers_per_s,omitempty"`
-	TallyCompleteMs float64  `json:"tally_complete_ms,omitempty"`
-	Errors          int64    `json:"errors,omitempty"`
-	Steps           []result `json:"steps,omitempty"`
-	Stop            string   `json:"stop,omitempty"`
+	Scenario        string  `json:"scenario"`
+	Label           string  `json:"label,omitempty"`
+	Rooms           int     `json:"rooms,omitempty"`
+	Subs            int     `json:"subs,omitempty"`
+	Seconds         float64 `json:"seconds"`
+	Published       int64   `json:"published,omitempty"`
+	Delivered       int64   `json:"delivered,omitempty"`
+	Lost            int64   `json:"lost,omitempty"`
+	DeliveriesPerS  float64 `json:"deliveries_per_s,omitempty"`
+	BestDeliveriesS float64 `json:"best_deliveries_per_s,omitempty"`
+	P50ms           float64 `json:"p50_ms,omitempty"`
+	P99ms           float64 `json:"p99_ms,omitempty"`
+	MaxMs           float64 `json:"max_ms,omitempty"`
+	QuietP99ms      float64 `json:"quiet_p99_ms,omitempty"`
+	QuietMaxMs      float64 `json:"quiet_max_ms,omitempty"`
+	QuietCPUus      float64 `json:"quiet_server_cpu_us_per_frame,omitempty"`
+	JoinsPerS       float64 `json:"joins_per_s,omitempty"`
+	ServerCPUus     float64 `json:"server_cpu_us_per_delivery,omitempty"`
+	Conns           int     `json:"conns,omitempty"`
+	KBPerConn       float64 `json:"kb_per_conn,omitempty"`
+	CyclesPerS      float64 `json:"cycles_per_s,omitempty"`
+	CPUusPerCycle   float64 `json:"server_cpu_us_per_cycle,omitempty"`
+	AnswersPerS     float64 `json:"answers_per_s,omitempty"`
+	TallyCompleteMs float64 `json:"tally_complete_ms,omitempty"`
+	// TallyAfterLastMs is how long after the last answer was acknowledged
+	// the presenter had the complete tally (questionnaire).
+	TallyAfterLastMs float64  `json:"tally_after_last_answer_ms,omitempty"`
+	Kind             string   `json:"kind,omitempty"`
+	Errors           int64    `json:"errors,omitempty"`
+	Steps            []result `json:"steps,omitempty"`
+	Stop             string   `json:"stop,omitempty"`
 }
 
 func report(stdout, stderr io.Writer, r *result) error {
@@ -245,8 +253,8 @@ func summary(r *result) string {
 			fmt.Fprintf(&b, ", %.1f KB server RSS per connection", r.KBPerConn)
 		}
 	case "questionnaire":
-		fmt.Fprintf(&b, " %d participants answering at once: %.0f answers/s, acknowledged p50 %.1f ms, p99 %.1f ms; presenter's tally complete after %.1f ms",
-			r.Subs, r.AnswersPerS, r.P50ms, r.P99ms, r.TallyCompleteMs)
+		fmt.Fprintf(&b, " %d participants answering a %s question at once: %.0f answers/s, acknowledged p50 %.1f ms, p99 %.1f ms; presenter's tally complete after %.1f ms, %.1f ms after the last answer",
+			r.Subs, r.Kind, r.AnswersPerS, r.P50ms, r.P99ms, r.TallyCompleteMs, r.TallyAfterLastMs)
 	case "churn":
 		fmt.Fprintf(&b, " %.0f connect/close cycles/s", r.CyclesPerS)
 		if r.CPUusPerCycle > 0 {

@@ -21,10 +21,19 @@ import (
 // one was acknowledged, i.e. stored), the acknowledgement latency, and the
 // time until the presenter's tally counted every answer. It checks that
 // the tally and GET /results equal what was sent.
+//
+// With --kind text the question is a text one, and participant i answers
+// the word benchWords[i%len] in one of several spellings (case, spaces)
+// that the server must group into one entry: the tally is complete when
+// its words add up to every answer, each word with its count.
 func questionnaire(ctx context.Context, c *config) (*result, error) {
 	const options = 4
 	n := c.subs
-	q, err := createBenchQuestionnaire(ctx, c, options)
+	text := c.kind == "text"
+	if !text && c.kind != "single" {
+		return nil, fmt.Errorf("--kind %q: want single or text", c.kind)
+	}
+	q, err := createBenchQuestionnaire(ctx, c, options, text)
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +47,8 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 	type tally struct {
 		Type         string `json:"type"`
 		Counts       []int  `json:"counts"`
+		Words        []word `json:"words"`
+		Answered     int    `json:"answered"`
 		Participants int    `json:"participants"`
 		at           time.Time
 	}
@@ -115,8 +126,15 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 	var begin time.Time
 	acked := make(chan time.Time, n)
 	want := make([]int, options)
+	wantWords := make(map[string]int)
 	for i, ws := range parts {
 		want[i%options]++
+		answer := fmt.Appendf(nil, `{"type":"answer","question":0,"option":%d}`, i%options)
+		if text {
+			w := benchWords[i%len(benchWords)]
+			wantWords[w]++
+			answer = fmt.Appendf(nil, `{"type":"answer","question":0,"text":%q}`, spell(w, i/len(benchWords)))
+		}
 		go func() {
 			if err := readUntil(ws, `"type":"question"`); err != nil {
 				shown <- err
@@ -125,7 +143,7 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 			shown <- nil
 			<-start
 			sent := time.Now()
-			if err := ws.Write(context.Background(), websocket.MessageText, fmt.Appendf(nil, `{"type":"answer","question":0,"option":%d}`, i%options)); err != nil {
+			if err := ws.Write(context.Background(), websocket.MessageText, answer); err != nil {
 				acked <- time.Time{}
 				return
 			}
@@ -159,28 +177,113 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 			last = at
 		}
 	}
-	complete, err := waitTally("a complete tally", func(t tally) bool { return t.Type == "tally" && sum(t.Counts) == n })
+	complete, err := waitTally("a complete tally", func(t tally) bool {
+		if text {
+			return t.Type == "tally" && t.Answered == n && sumWords(t.Words) == n
+		}
+		return t.Type == "tally" && sum(t.Counts) == n
+	})
 	if err != nil {
 		return nil, err
 	}
-	for i := range want {
-		if complete.Counts[i] != want[i] {
-			return nil, fmt.Errorf("the presenter's tally %v, want %v", complete.Counts, want)
+	if text {
+		got := make(map[string]int)
+		for _, w := range complete.Words {
+			got[groupKey(w.Text)] = w.Count
 		}
-	}
-	if err := checkBenchResults(ctx, c, q, want); err != nil {
-		return nil, err
+		if fmt.Sprint(got) != fmt.Sprint(wantWords) {
+			return nil, fmt.Errorf("the presenter's word tally %v, want %v", got, wantWords)
+		}
+		if err := checkBenchWords(ctx, c, q, wantWords); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range want {
+			if complete.Counts[i] != want[i] {
+				return nil, fmt.Errorf("the presenter's tally %v, want %v", complete.Counts, want)
+			}
+		}
+		if err := checkBenchResults(ctx, c, q, want); err != nil {
+			return nil, err
+		}
 	}
 	elapsed := last.Sub(begin)
 	return &result{
-		Subs:            n,
-		Seconds:         elapsed.Seconds(),
-		AnswersPerS:     float64(n) / elapsed.Seconds(),
-		P50ms:           ms(h.quantile(0.50)),
-		P99ms:           ms(h.quantile(0.99)),
-		TallyCompleteMs: ms(complete.at.Sub(begin)),
-		Errors:          failed,
+		Subs:             n,
+		Kind:             c.kind,
+		Seconds:          elapsed.Seconds(),
+		AnswersPerS:      float64(n) / elapsed.Seconds(),
+		P50ms:            ms(h.quantile(0.50)),
+		P99ms:            ms(h.quantile(0.99)),
+		TallyCompleteMs:  ms(complete.at.Sub(begin)),
+		TallyAfterLastMs: ms(max(0, complete.at.Sub(last))),
+		Errors:           failed,
 	}, nil
+}
+
+// word is a text tally's entry.
+type word struct {
+	Text  string `json:"text"`
+	Count int    `json:"count"`
+}
+
+// benchWords are the text answers: fewer than a tally's 50 entries, so
+// that a complete tally shows every one.
+var benchWords = []string{"actors", "sqlite", "websockets", "go", "latency", "throughput", "backpressure",
+	"tally", "word cloud", "presenter", "audience", "timer", "reveal", "export", "csv", "mentimeter",
+	"slido", "kahoot", "claper", "lobby"}
+
+// spell writes w in one of several ways the server groups as one: as is,
+// capitalised, upper case, with spaces around and doubled.
+func spell(w string, variant int) string {
+	switch variant % 4 {
+	case 1:
+		return strings.ToUpper(w[:1]) + w[1:]
+	case 2:
+		return strings.ToUpper(w)
+	case 3:
+		return "  " + strings.ReplaceAll(w, " ", "   ") + " "
+	}
+	return w
+}
+
+// groupKey is how the server groups text answers: no case, single spaces.
+func groupKey(text string) string {
+	return strings.ToLower(strings.Join(strings.Fields(text), " "))
+}
+
+func sumWords(words []word) int {
+	s := 0
+	for _, w := range words {
+		s += w.Count
+	}
+	return s
+}
+
+// checkBenchWords compares GET /results's words with the answers sent,
+// grouped: every entry with its count, whatever spelling came first.
+func checkBenchWords(ctx context.Context, c *config, q *benchQuestionnaire, want map[string]int) error {
+	resp, err := benchRequest(ctx, c, http.MethodGet, "/questionnaires/"+q.ID+"/results", nil, q.PresenterToken)
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	var r struct {
+		Questions []struct {
+			Answered int    `json:"answered"`
+			Words    []word `json:"words"`
+		} `json:"questions"`
+	}
+	if err := json.Unmarshal(resp, &r); err != nil || len(r.Questions) != 1 {
+		return fmt.Errorf("GET results answered %s", resp)
+	}
+	got := make(map[string]int)
+	for _, w := range r.Questions[0].Words {
+		got[groupKey(w.Text)] = w.Count
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		return fmt.Errorf("GET results' words %v, want %v", got, want)
+	}
+	return nil
 }
 
 func sum(v []int) int {
@@ -196,12 +299,16 @@ type benchQuestionnaire struct {
 	PresenterToken string `json:"presenter_token"`
 }
 
-func createBenchQuestionnaire(ctx context.Context, c *config, options int) (*benchQuestionnaire, error) {
+func createBenchQuestionnaire(ctx context.Context, c *config, options int, text bool) (*benchQuestionnaire, error) {
 	opts := make([]string, options)
 	for i := range opts {
 		opts[i] = fmt.Sprintf("option %d", i)
 	}
-	body, _ := json.Marshal(map[string]any{"title": "lobbybench", "questions": []any{map[string]any{"text": "Which?", "options": opts}}})
+	question := map[string]any{"text": "Which?", "options": opts}
+	if text {
+		question = map[string]any{"text": "One word?", "kind": "text"}
+	}
+	body, _ := json.Marshal(map[string]any{"title": "lobbybench", "questions": []any{question}})
 	resp, err := benchRequest(ctx, c, http.MethodPost, "/questionnaires", body, c.publishToken)
 	if err != nil {
 		return nil, fmt.Errorf("create questionnaire: %w", err)

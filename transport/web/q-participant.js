@@ -1,10 +1,26 @@
 // q-participant.js: a participant's page (/q/<id>), made for a phone. It
-// shows the question the presenter shows, as big buttons; a tap answers,
-// and the button stays marked once the server says the answer is stored
-// (the "answered" frame). The participant id is made once per
-// questionnaire and kept in localStorage, so a reload or a reconnect is
-// the same participant: its answer stays marked and is never counted twice.
-import { api, ApiError, QSocket, connectionText, pageID, randomID, recall, remember } from "/questionnaire.js";
+// shows the question the presenter shows, in its kind's way: big buttons
+// for single choice (a tap answers) and multiple choice (taps pick, Send
+// answers), a row of numbers for a scale (a tap answers), a text box for
+// a text answer (Send answers). An answer stays marked once the server
+// says it is stored (the "answered" frame). A question with a timer shows
+// its countdown and takes no answer once it is over; results the
+// presenter reveals are shown under the question. The participant id is
+// made once per questionnaire and kept in localStorage, so a reload or a
+// reconnect is the same participant: its answer stays marked and is never
+// counted twice.
+import {
+  api,
+  ApiError,
+  QSocket,
+  connectionText,
+  countdownText,
+  pageID,
+  randomID,
+  recall,
+  remember,
+  resultsView,
+} from "/questionnaire.js";
 
 // state is everything the page shows; render() draws it.
 const state = {
@@ -17,13 +33,21 @@ const state = {
   count: 0, // questions in the questionnaire
   conn: "loading",
   connDetail: {},
-  // question is the one shown: {index, text, options}, null before the
-  // presenter's first show.
+  // question is the one shown, as its frame has it: {index, text,
+  // options, kind, max, min, labels, max_length, closes_at}; null before
+  // the presenter's first show.
   question: null,
-  // answer is the option the server stored for question (null: none);
-  // sent is the option tapped and not yet confirmed.
+  // answer is what the server stored for question (null: none), in the
+  // kind's shape (an option, [options], a value, a text); sent is what
+  // was sent and not yet confirmed.
   answer: null,
   sent: null,
+  // picked are a multi question's options tapped, not yet sent.
+  picked: [],
+  // timeUp is set when the question's timer is over.
+  timeUp: false,
+  // results are the revealed results of the question shown, or null.
+  results: null,
   notice: "",
 };
 // The browser test (and anyone curious, from the console) reads it here.
@@ -32,19 +56,38 @@ window.lobbyParticipant = state;
 const $ = (id) => document.getElementById(id);
 let socket = null;
 
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
 function onFrame(f) {
   switch (f.type) {
-    case "question":
-      state.question = { index: f.index, text: f.text, options: f.options };
+    case "question": {
+      const changed = !state.question || state.question.index !== f.index;
+      state.question = { ...f, kind: f.kind ?? "single" };
       state.answer = f.answer ?? null;
       state.sent = null;
+      state.picked = state.question.kind === "multi" && Array.isArray(f.answer) ? [...f.answer] : [];
+      state.timeUp = Boolean(f.closes_at && f.closes_at <= Date.now());
+      state.results = null;
       state.notice = "";
+      if (changed || state.question.kind === "text") $("text-answer").value = typeof f.answer === "string" ? f.answer : "";
       break;
+    }
     case "answered":
       if (state.question && f.question === state.question.index) {
-        state.answer = f.option;
-        if (state.sent === f.option) state.sent = null;
+        const value = f.option ?? f.options ?? f.value ?? f.text;
+        state.answer = value;
+        if (same(state.sent, value) || state.question.kind === "text") state.sent = null;
+        if (state.question.kind === "multi") state.picked = [...value];
       }
+      break;
+    case "question_closed":
+      if (state.question && f.question === state.question.index) {
+        state.timeUp = true;
+        state.sent = null;
+      }
+      break;
+    case "results":
+      if (state.question && f.question === state.question.index) state.results = f;
       break;
     case "closed":
       state.phase = "closed";
@@ -53,22 +96,124 @@ function onFrame(f) {
       break;
     case "error":
       state.sent = null;
+      if (f.code === "question_closed") state.timeUp = true;
       state.notice = f.message;
       break;
   }
   render();
 }
 
-function answer(option) {
-  if (state.phase !== "open" || !state.question) return;
+// send sends an answer of the current question's kind.
+function send(field, value) {
+  if (state.phase !== "open" || !state.question || state.timeUp) return;
   const q = state.question;
-  if (socket.send({ type: "answer", question: q.index, option })) {
-    state.sent = option;
+  if (socket.send({ type: "answer", question: q.index, [field]: value })) {
+    state.sent = value;
     state.notice = "";
   } else {
     state.notice = "Not connected: your answer was not sent. Try again when the badge says live.";
   }
   render();
+}
+
+function pick(k) {
+  const q = state.question;
+  if (!q || state.timeUp) return;
+  if (q.kind === "single") {
+    send("option", k);
+    return;
+  }
+  const i = state.picked.indexOf(k);
+  if (i >= 0) {
+    state.picked.splice(i, 1);
+  } else if (state.picked.length < q.max) {
+    state.picked.push(k);
+    state.picked.sort((a, b) => a - b);
+  } else {
+    state.notice = `Pick at most ${q.max}: tap one again to drop it first.`;
+  }
+  render();
+}
+
+function sendClicked() {
+  const q = state.question;
+  if (!q) return;
+  if (q.kind === "multi") {
+    if (state.picked.length === 0) {
+      state.notice = "Pick at least one option first.";
+      render();
+      return;
+    }
+    send("options", [...state.picked]);
+  } else if (q.kind === "text") {
+    const text = $("text-answer").value.trim();
+    if (text === "") {
+      state.notice = "Write an answer first.";
+      render();
+      return;
+    }
+    send("text", text);
+  }
+}
+
+function optionButton(text, data, chosen, pressed, sending) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  Object.assign(button.dataset, data);
+  button.textContent = text;
+  button.dir = "auto";
+  button.disabled = state.timeUp;
+  button.setAttribute("aria-pressed", String(pressed));
+  if (chosen) button.classList.add("chosen");
+  if (sending) button.classList.add("sending");
+  li.append(button);
+  return li;
+}
+
+function noteText(q) {
+  if (state.timeUp) {
+    return state.answer === null ? "Time's up: no answer was recorded." : `Time's up. Your answer: ${answerText(q, state.answer)} ✓`;
+  }
+  if (state.sent !== null) return `Sending “${answerText(q, state.sent)}”…`;
+  if (state.answer !== null) {
+    const change = q.kind === "single" || q.kind === "scale" ? "tap another to change it" : "send again to change it";
+    return `Your answer: ${answerText(q, state.answer)} ✓ (${change})`;
+  }
+  switch (q.kind) {
+    case "multi":
+      return `Tap up to ${q.max}, then Send.`;
+    case "text":
+      return "Write your answer, then Send.";
+    default:
+      return "Tap your answer.";
+  }
+}
+
+function answerText(q, a) {
+  switch (q.kind) {
+    case "multi":
+      return a.map((k) => q.options[k]).join(", ");
+    case "scale":
+    case "text":
+      return String(a);
+    default:
+      return q.options[a];
+  }
+}
+
+function renderCountdown() {
+  const q = state.question;
+  const c = $("countdown");
+  c.hidden = !(state.phase === "open" && q && (q.closes_at || state.timeUp));
+  if (q && q.closes_at && !state.timeUp && q.closes_at <= Date.now()) {
+    // The server says so too (question_closed); the page does not wait.
+    state.timeUp = true;
+    render();
+    return;
+  }
+  c.textContent = state.timeUp ? "Time's up" : q?.closes_at ? countdownText(q.closes_at) : "";
+  c.dataset.closed = String(state.timeUp);
 }
 
 // render draws state.
@@ -108,27 +253,59 @@ function render() {
     $("position").textContent = `Question ${q.index + 1} of ${state.count}`;
     $("question-text").textContent = q.text;
     $("question-text").dir = "auto";
-    $("options").replaceChildren(
-      ...q.options.map((text, k) => {
-        const li = document.createElement("li");
-        const button = document.createElement("button");
-        button.type = "button";
-        button.dataset.option = k;
-        button.textContent = text;
-        button.dir = "auto";
-        button.setAttribute("aria-pressed", String(state.answer === k));
-        if (state.answer === k) button.classList.add("chosen");
-        if (state.sent === k) button.classList.add("sending");
-        li.append(button);
-        return li;
-      }),
-    );
-    $("answer-note").textContent =
-      state.sent !== null
-        ? `Sending “${q.options[state.sent]}”…`
-        : state.answer !== null
-          ? `Your answer: ${q.options[state.answer]} ✓ (tap another to change it)`
-          : "Tap your answer.";
+    const choice = q.kind === "single" || q.kind === "multi";
+    $("options").hidden = !choice;
+    if (choice) {
+      $("options").replaceChildren(
+        ...q.options.map((text, k) => {
+          const stored = q.kind === "single" ? state.answer === k : Array.isArray(state.answer) && state.answer.includes(k);
+          const pressed = q.kind === "single" ? stored : state.picked.includes(k);
+          const sending = q.kind === "single" ? state.sent === k : Array.isArray(state.sent) && state.sent.includes(k);
+          return optionButton(text, { option: k }, stored, pressed, sending);
+        }),
+      );
+      $("options").classList.toggle("q-multi", q.kind === "multi");
+    }
+    $("scale").hidden = q.kind !== "scale";
+    if (q.kind === "scale") {
+      const row = document.createElement("ul");
+      row.className = "q-options q-scale-values";
+      for (let v = q.min; v <= q.max; v++) row.append(optionButton(String(v), { value: v }, state.answer === v, state.answer === v, state.sent === v));
+      const parts = [row];
+      if (q.labels) {
+        const labels = document.createElement("p");
+        labels.className = "q-scale-labels";
+        const low = document.createElement("span");
+        low.textContent = q.labels[0];
+        low.dir = "auto";
+        const high = document.createElement("span");
+        high.textContent = q.labels[1];
+        high.dir = "auto";
+        labels.append(low, high);
+        parts.push(labels);
+      }
+      $("scale").replaceChildren(...parts);
+    }
+    $("text-form").hidden = q.kind !== "text";
+    if (q.kind === "text") {
+      $("text-answer").maxLength = q.max_length;
+      $("text-answer").disabled = state.timeUp;
+      $("text-left").textContent = `${q.max_length - $("text-answer").value.length} characters left`;
+    }
+    $("send").hidden = q.kind === "single" || q.kind === "scale";
+    $("send").disabled = state.timeUp || state.sent !== null;
+    $("answer-note").textContent = noteText(q);
+    renderCountdown();
+  }
+
+  const r = showing ? state.results : null;
+  $("results").hidden = !r;
+  if (r) {
+    const { bars, extra } = resultsView(q, r);
+    $("results-bars").replaceChildren(...bars);
+    $("results-bars").hidden = bars.length === 0;
+    $("results-extra").replaceChildren(...extra);
+    $("results-note").textContent = `${r.answered} answered`;
   }
   const notice = state.phase === "failed" ? "" : state.notice;
   $("notice").textContent = notice;
@@ -178,8 +355,24 @@ async function start() {
 
 $("options").addEventListener("click", (e) => {
   const button = e.target.closest("button[data-option]");
-  if (button) answer(Number(button.dataset.option));
+  if (button) pick(Number(button.dataset.option));
 });
+$("scale").addEventListener("click", (e) => {
+  const button = e.target.closest("button[data-value]");
+  if (button) send("value", Number(button.dataset.value));
+});
+$("send").addEventListener("click", sendClicked);
+$("text-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sendClicked();
+});
+$("text-answer").addEventListener("input", () => {
+  const q = state.question;
+  if (q && q.kind === "text") $("text-left").textContent = `${q.max_length - $("text-answer").value.length} characters left`;
+});
+setInterval(() => {
+  if (state.question?.closes_at && !state.timeUp) renderCountdown();
+}, 250);
 
 render();
 start();

@@ -1,8 +1,15 @@
 // q-presenter.js: the presenter's page (/q/<id>/present), made for the
-// big screen. It shows the current question with a live bar chart of the
-// answers (counts and percentages), moves to the previous or next
-// question, closes the questionnaire, counts the participants connected,
-// and shows the participants' link large, with its QR code.
+// big screen. It shows the current question with its live results: bars
+// (counts and percentages, the leader marked) for single and multi choice,
+// the distribution and mean for a scale, a word cloud for text (a click
+// on a word hides it, for moderation); "answered n of m"; a countdown when
+// the question has a timer; moves to the previous or next question (with
+// a timer if one is set), reveals the results to participants, downloads
+// the results as CSV, closes the questionnaire and then sums every
+// question up. It counts the participants connected and shows the
+// participants' link large, with its QR code (hideable), and warns when
+// that link is one phones cannot open. "Projector view" makes it full
+// screen, with large bars.
 //
 // The presenter token comes in the link's fragment (#token=...), which a
 // browser never sends to a server: the page keeps it in localStorage for
@@ -10,7 +17,19 @@
 // the address bar may be on the big screen too. It goes to the server only
 // as the results' Authorization header and the socket's ?token=.
 import qrcode from "/vendor/qrcode.mjs";
-import { api, ApiError, QSocket, connectionText, pageID, percent, recall, remember } from "/questionnaire.js";
+import {
+  api,
+  ApiError,
+  QSocket,
+  connectionText,
+  countdownText,
+  el,
+  pageID,
+  recall,
+  remember,
+  resultsView,
+  unreachableHost,
+} from "/questionnaire.js";
 
 // state is everything the page shows; render() draws it.
 const state = {
@@ -20,14 +39,22 @@ const state = {
   // is needed, or the one given is wrong), "failed", "open" or "closed".
   phase: "loading",
   title: "",
-  questions: [], // [{text, options}] from GET /questionnaires/<id>
+  questions: [], // from GET /questionnaires/<id>: {text, kind, options, ...}
+  // publicURL is the server's --public-url, "" when it has none.
+  publicURL: "",
   conn: "loading",
   connDetail: {},
   current: null, // the question shown, null before the first show
-  counts: null, // the current question's counts, from the last tally
+  // tally is the current question's last tally frame (counts, mean,
+  // words, answered, closed, closes_at, revealed), null before one.
+  tally: null,
   participants: 0,
   confirmClose: false,
   notice: "",
+  showQR: true,
+  projector: false,
+  // summary is GET /results once the questionnaire is closed.
+  summary: null,
 };
 // The browser test (and anyone curious, from the console) reads it here.
 window.lobbyPresenter = state;
@@ -40,16 +67,19 @@ function onFrame(f) {
     case "state":
       state.current = f.current;
       state.participants = f.participants;
-      if (f.closed) state.phase = "closed";
-      if (f.current === null) state.counts = null;
+      if (f.closed) closed();
+      if (f.current === null) state.tally = null;
       break;
     case "tally":
-      state.current = f.question;
-      state.counts = f.counts;
       state.participants = f.participants;
+      state.current = f.question;
+      state.tally = f;
+      break;
+    case "question_closed":
+      if (state.tally && state.tally.question === f.question) state.tally = { ...state.tally, closed: true };
       break;
     case "closed":
-      state.phase = "closed";
+      closed();
       state.confirmClose = false;
       break;
     case "error":
@@ -59,24 +89,47 @@ function onFrame(f) {
   render();
 }
 
-function show(index) {
-  if (state.phase !== "open" || index < 0 || index >= state.questions.length) return;
-  if (!socket.send({ type: "show", question: index })) {
-    state.notice = "Not connected: try again when the badge says live.";
+function closed() {
+  if (state.phase === "closed") return;
+  state.phase = "closed";
+  loadSummary();
+}
+
+// loadSummary fetches every question's results for the summary.
+async function loadSummary() {
+  try {
+    state.summary = await api(`/questionnaires/${state.id}/results`, { token: state.token });
+  } catch (err) {
+    state.notice = `Could not load the summary: ${err.message}.`;
+  }
+  render();
+}
+
+function send(frame, what) {
+  if (!socket || !socket.send(frame)) {
+    state.notice = `Not connected: ${what}. Try again when the badge says live.`;
   } else {
     state.notice = "";
   }
   render();
 }
 
-function closeQuestionnaire() {
-  state.confirmClose = false;
-  if (!socket.send({ type: "close" })) state.notice = "Not connected: not closed. Try again when the badge says live.";
-  render();
+function show(index) {
+  if (state.phase !== "open" || index < 0 || index >= state.questions.length) return;
+  const frame = { type: "show", question: index };
+  const seconds = Number($("seconds").value);
+  if ($("seconds").value !== "" && Number.isInteger(seconds) && seconds >= 1 && seconds <= 3600) frame.seconds = seconds;
+  send(frame, "not shown");
+}
+
+function hide(text) {
+  if (state.current === null) return;
+  send({ type: "hide", question: state.current, text }, "not hidden");
 }
 
 function participantURL() {
-  return `${location.origin}/q/${state.id}`;
+  const base = state.publicURL || location.origin;
+  return `${base.replace(/\/+$/, "")}/q/${state.id}`;
 }
 
 // drawQR draws the participants' link, once, as a QR code: an SVG path of its
@@ -112,30 +165,44 @@ function drawQR() {
   $("qr").replaceChildren(svg);
 }
 
-function bar(text, count, total, k) {
+// linkWarning says why phones may not open the participants' link, or "".
+function linkWarning() {
+  let host;
+  try {
+    host = new URL(participantURL()).hostname;
+  } catch {
+    return "The participants' link is not a valid address: check --public-url.";
+  }
+  const why = unreachableHost(host);
+  return why ? `${why}. Start the server with --public-url set to an address phones reach (e.g. http://192.168.1.20:8081).` : "";
+}
+
+function answersLine(kind, t) {
+  const n = t?.answered ?? 0;
+  return `${n} ${n === 1 ? "answer" : "answers"} · ${state.participants} connected`;
+}
+
+function renderCountdown() {
+  const t = state.tally;
+  const c = $("countdown");
+  const timed = state.phase === "open" && t && t.closes_at;
+  c.hidden = !timed && !(t && t.closed && state.phase === "open");
+  if (t && t.closes_at) {
+    c.textContent = t.closed ? "Time's up" : countdownText(t.closes_at);
+  } else if (t && t.closed) {
+    c.textContent = "Time's up";
+  }
+  c.dataset.closed = String(Boolean(t && (t.closed || (t.closes_at && t.closes_at <= Date.now()))));
+}
+
+function summaryItem(q, r, i) {
   const li = document.createElement("li");
-  li.dataset.option = k;
-  const label = document.createElement("span");
-  label.className = "label";
-  label.textContent = text;
-  label.dir = "auto"; // an option's text keeps its own direction
-  const track = document.createElement("span");
-  track.className = "track";
-  const fill = document.createElement("span");
-  fill.className = "fill";
-  // A style property set from a script is CSSOM, which the CSP allows.
-  fill.style.width = total > 0 ? `${(100 * count) / total}%` : "0";
-  track.append(fill);
-  const figures = document.createElement("span");
-  figures.className = "q-figures";
-  const c = document.createElement("span");
-  c.className = "q-count";
-  c.textContent = String(count);
-  const p = document.createElement("span");
-  p.className = "q-percent";
-  p.textContent = percent(count, total);
-  figures.append(c, " · ", p);
-  li.append(label, figures, track);
+  li.append(el("h3", "q-summary-text", q.text));
+  const { bars, extra } = resultsView(q, r);
+  const ol = el("ol", "q-bars q-bars-small");
+  ol.append(...bars);
+  li.append(ol, ...extra, el("p", "q-note", `${r.answered} answered`));
+  li.dataset.question = i;
   return li;
 }
 
@@ -147,6 +214,8 @@ function render() {
   $("title").textContent = state.title;
   $("title").dir = "auto";
   document.title = state.title ? `${state.title} · presenter · Lobby` : "Lobby · presenter";
+  document.body.classList.toggle("projector", state.projector);
+  document.querySelector("main").classList.toggle("no-qr", !state.showQR);
 
   const messages = {
     loading: "Loading…",
@@ -164,13 +233,20 @@ function render() {
   const q = state.current === null ? null : state.questions[state.current];
   $("show").hidden = !live || !q;
   if (live && q) {
-    const counts = state.counts && state.counts.length === q.options.length ? state.counts : q.options.map(() => 0);
-    const total = counts.reduce((a, b) => a + b, 0);
+    const t = state.tally && state.tally.question === state.current ? state.tally : null;
     $("position").textContent = `Question ${state.current + 1} of ${state.questions.length}${state.phase === "closed" ? " · closed" : ""}`;
     $("question-text").textContent = q.text;
     $("question-text").dir = "auto";
-    $("bars").replaceChildren(...q.options.map((text, k) => bar(text, counts[k], total, k)));
-    $("answers").textContent = `${total} ${total === 1 ? "answer" : "answers"} · ${state.participants} connected`;
+    const { bars, extra } = resultsView(q, t, state.phase === "open" ? hide : null);
+    $("bars").replaceChildren(...bars);
+    $("bars").hidden = bars.length === 0;
+    $("extra").replaceChildren(...extra);
+    $("answers").textContent = answersLine(q.kind, t);
+    // Once closed, nobody is connected: "of 0" would say nothing.
+    $("answered").textContent =
+      state.phase === "closed" ? `answered ${t?.answered ?? 0}` : `answered ${t?.answered ?? 0} of ${state.participants}`;
+    $("revealed").hidden = !t?.revealed;
+    renderCountdown();
   }
 
   const open = state.phase === "open";
@@ -178,22 +254,64 @@ function render() {
   $("prev").disabled = state.current === null || state.current === 0;
   $("next").disabled = state.current === state.questions.length - 1;
   $("next").textContent = state.current === null ? "Show the first question ▶" : "Next ▶";
+  $("restart").hidden = state.current === null;
+  $("reveal").disabled = state.current === null;
   $("confirm").hidden = !open || !state.confirmClose;
+  $("tools").hidden = !live;
+  $("toggle-qr").textContent = state.showQR ? "Hide QR code" : "Show QR code";
+  $("fullscreen").textContent = state.projector ? "Leave projector view" : "Projector view";
 
-  $("join").hidden = !live;
+  $("join").hidden = !live || !state.showQR;
   if (live && $("participant-link").textContent === "") {
     $("participant-link").href = participantURL();
     $("participant-link").textContent = participantURL();
     drawQR();
   }
+  const warning = linkWarning();
+  $("link-warning").textContent = warning;
+  $("link-warning").hidden = warning === "";
   // The count is the server's, so it is shown only while connected.
   $("participants").parentElement.hidden = state.conn !== "live";
   $("participants").textContent = String(state.participants);
   $("participants-label").textContent = state.participants === 1 ? "participant connected" : "participants connected";
 
+  $("summary").hidden = state.phase !== "closed" || !state.summary;
+  if (state.summary) {
+    $("summary-list").replaceChildren(...state.questions.map((q, i) => summaryItem(q, state.summary.questions[i], i)));
+  }
+
   const notice = state.phase === "token" || state.phase === "failed" ? "" : state.notice;
   $("notice").textContent = notice;
   $("notice").hidden = notice === "";
+}
+
+// downloadCSV fetches results.csv with the token (a plain link could not
+// carry it) and saves it.
+async function downloadCSV() {
+  let res;
+  try {
+    res = await fetch(`/questionnaires/${state.id}/results.csv`, {
+      headers: { Authorization: `Bearer ${state.token}` },
+      cache: "no-store",
+    });
+  } catch (err) {
+    state.notice = `No CSV: the server did not answer (${err.message}).`;
+    render();
+    return;
+  }
+  if (!res.ok) {
+    state.notice = `No CSV: HTTP ${res.status}.`;
+    render();
+    return;
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `questionnaire-${state.id}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // begin checks the token (GET /results: a wrong one is a 403 there, where
@@ -214,11 +332,14 @@ async function begin() {
     return;
   }
   remember(state.id, "token", state.token);
-  state.phase = results.closed ? "closed" : "open";
   state.current = results.current;
-  state.counts = results.current === null ? null : results.results[results.current];
+  if (results.current !== null) state.tally = { question: results.current, ...results.questions[results.current] };
   state.conn = "connecting";
-  if (state.phase === "open") {
+  if (results.closed) {
+    state.phase = "closed";
+    state.summary = results;
+  } else {
+    state.phase = "open";
     socket = new QSocket(`/questionnaires/${state.id}/presenter?token=${encodeURIComponent(state.token)}`, {
       onFrame,
       onState: (s, detail) => {
@@ -248,6 +369,7 @@ async function start() {
     const def = await api(`/questionnaires/${state.id}`);
     state.title = def.title;
     state.questions = def.questions;
+    state.publicURL = def.public_url ?? "";
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       state.phase = "missing";
@@ -268,6 +390,8 @@ async function start() {
 
 $("prev").addEventListener("click", () => show(state.current - 1));
 $("next").addEventListener("click", () => show(state.current === null ? 0 : state.current + 1));
+$("restart").addEventListener("click", () => show(state.current));
+$("reveal").addEventListener("click", () => send({ type: "reveal", question: state.current }, "not revealed"));
 $("close").addEventListener("click", () => {
   state.confirmClose = true;
   render();
@@ -276,7 +400,26 @@ $("cancel-close").addEventListener("click", () => {
   state.confirmClose = false;
   render();
 });
-$("confirm-close").addEventListener("click", closeQuestionnaire);
+$("confirm-close").addEventListener("click", () => {
+  state.confirmClose = false;
+  send({ type: "close" }, "not closed");
+});
+$("csv").addEventListener("click", downloadCSV);
+$("toggle-qr").addEventListener("click", () => {
+  state.showQR = !state.showQR;
+  render();
+});
+$("fullscreen").addEventListener("click", () => {
+  state.projector = !state.projector;
+  // Full screen is a wish: a browser may refuse it (or have none); the
+  // projector view's layout does not depend on it.
+  if (state.projector && document.documentElement.requestFullscreen) {
+    document.documentElement.requestFullscreen().catch(() => {});
+  } else if (!state.projector && document.fullscreenElement) {
+    document.exitFullscreen().catch(() => {});
+  }
+  render();
+});
 $("token-form").addEventListener("submit", (e) => {
   e.preventDefault();
   state.token = $("token-input").value.trim();
@@ -291,6 +434,10 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "ArrowRight" || e.key === "PageDown") show(state.current === null ? 0 : state.current + 1);
   if (e.key === "ArrowLeft" || e.key === "PageUp") show(state.current - 1);
 });
+// The countdown ticks on its own; the server's tally says when it is over.
+setInterval(() => {
+  if (state.tally?.closes_at) renderCountdown();
+}, 250);
 
 render();
 start();

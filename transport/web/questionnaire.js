@@ -219,3 +219,167 @@ export function connectionText(state, detail = {}) {
       return state;
   }
 }
+
+// The questionnaires this browser created, for /q/new's list: one JSON
+// array in localStorage (lobby.q.mine) of {id, title, created}, newest
+// first. Their presenter tokens are kept apart (remember(id, "token")),
+// as before; neither leaves the browser but to present.
+const MINE = "lobby.q.mine";
+const MAX_MINE = 200;
+
+/** listMine is the questionnaires this browser created, newest first. */
+export function listMine() {
+  try {
+    const list = JSON.parse(localStorage.getItem(MINE) ?? "[]");
+    return Array.isArray(list) ? list.filter((m) => m && ID_PATTERN.test(m.id) && typeof m.title === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** rememberMine adds a questionnaire this browser created to its list. */
+export function rememberMine(m) {
+  const list = [m, ...listMine().filter((o) => o.id !== m.id)].slice(0, MAX_MINE);
+  try {
+    localStorage.setItem(MINE, JSON.stringify(list));
+  } catch {
+    // No storage: the list lasts as long as the page.
+  }
+}
+
+/** forgetMine takes a questionnaire off the list, and its token with it. */
+export function forgetMine(id) {
+  try {
+    localStorage.setItem(MINE, JSON.stringify(listMine().filter((o) => o.id !== id)));
+    localStorage.removeItem(`lobby.q.${id}.token`);
+  } catch {
+    // No storage: nothing was kept.
+  }
+}
+
+/** el makes an element with a class and text. */
+export function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) {
+    e.textContent = text;
+    e.dir = "auto"; // a text keeps its own direction
+  }
+  return e;
+}
+
+/**
+ * barItem is one bar of a chart: its label, "count · percent" and a track
+ * whose fill is as wide as the share. leader marks the largest count.
+ */
+export function barItem(text, count, total, k, leader) {
+  const li = document.createElement("li");
+  li.dataset.option = k;
+  if (leader) li.classList.add("leader");
+  const label = el("span", "label", text);
+  const track = el("span", "track");
+  const fill = el("span", "fill");
+  // A style property set from a script is CSSOM, which the CSP allows.
+  fill.style.width = total > 0 ? `${(100 * count) / total}%` : "0";
+  track.append(fill);
+  const figures = el("span", "q-figures");
+  figures.append(el("span", "q-count", String(count)), " · ", el("span", "q-percent", percent(count, total)));
+  li.append(label, figures, track);
+  return li;
+}
+
+/**
+ * resultsView draws a question's tally fields (counts, mean, words,
+ * answered) for the kind of question q, as the presenter's screen and a
+ * participant's revealed results show them: bars for single and multi
+ * (each option's share of those who answered), a distribution of values
+ * and the mean for a scale, a word cloud for text. onWord, when given,
+ * makes each word a button that calls it with the word's text (the
+ * presenter's hide).
+ *
+ * @returns {{bars: Element[], extra: Element[]}} the bars' list items
+ *   (for an <ol class="q-bars">), and what goes after them.
+ */
+export function resultsView(q, t, onWord) {
+  const kind = q.kind ?? "single";
+  const answered = t?.answered ?? 0;
+  if (kind === "text") {
+    return { bars: [], extra: [wordCloud(t?.words ?? [], onWord)] };
+  }
+  let labels = q.options ?? [];
+  if (kind === "scale") {
+    labels = [];
+    for (let v = q.min; v <= q.max; v++) labels.push(String(v));
+  }
+  const counts = t?.counts && t.counts.length === labels.length ? t.counts : labels.map(() => 0);
+  const top = Math.max(...counts);
+  // single: the share of answers; multi: of those who answered (each
+  // picks several); scale: of answers.
+  const total = kind === "single" ? counts.reduce((a, b) => a + b, 0) : answered;
+  const bars = labels.map((text, k) => barItem(text, counts[k], total, k, top > 0 && counts[k] === top));
+  const extra = [];
+  if (kind === "scale") {
+    const mean = el("p", "q-mean");
+    mean.dataset.mean = t?.mean ?? "";
+    mean.textContent = t?.mean === null || t?.mean === undefined ? "Mean: –" : `Mean: ${t.mean}`;
+    if (q.labels) mean.append(el("span", "hint", ` · ${q.min} = ${q.labels[0]}, ${q.max} = ${q.labels[1]}`));
+    extra.push(mean);
+  }
+  return { bars, extra };
+}
+
+/**
+ * wordCloud draws words ([{text, count}], most frequent first) as a cloud:
+ * each word's size grows with its count (from 1 to 3.2 rem, by the square
+ * root, so that one frequent word does not crowd out the rest), the most
+ * frequent in the middle. Drawn with the DOM, no library: a flex box of
+ * sized words is a cloud a projector reads.
+ */
+export function wordCloud(words, onWord) {
+  const cloud = el("div", "q-cloud");
+  cloud.id = "cloud";
+  if (words.length === 0) {
+    cloud.append(el("p", "hint", "No answers yet."));
+    return cloud;
+  }
+  const top = words[0].count;
+  // Largest in the middle: alternate the words to either side.
+  const ordered = [];
+  words.forEach((w, i) => (i % 2 === 0 ? ordered.push(w) : ordered.unshift(w)));
+  for (const w of ordered) {
+    const size = 1 + 2.2 * Math.sqrt(w.count / top);
+    const word = onWord ? el("button", "q-word", w.text) : el("span", "q-word", w.text);
+    if (onWord) {
+      word.type = "button";
+      word.title = `${w.count} × · click to hide`;
+      word.addEventListener("click", () => onWord(w.text));
+    }
+    word.dataset.count = w.count;
+    word.style.fontSize = `${size.toFixed(2)}rem`;
+    cloud.append(word);
+  }
+  return cloud;
+}
+
+/** countdownText is what a countdown to closesAt (Unix ms) says now. */
+export function countdownText(closesAt, now = Date.now()) {
+  const left = Math.ceil((closesAt - now) / 1000);
+  if (left <= 0) return "Time's up";
+  const m = Math.floor(left / 60);
+  const s = left % 60;
+  return m > 0 ? `${m}:${String(s).padStart(2, "0")} left` : `${s} s left`;
+}
+
+/** unreachableHost says why a phone could not open a link to host, or
+ * "" when it may: a loopback or unspecified address, or a link-local one,
+ * is this machine's or this network segment's alone. */
+export function unreachableHost(hostname) {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h.endsWith(".localhost") || /^127\./.test(h) || h === "::1" || h === "0.0.0.0" || h === "::") {
+    return `${hostname} is this computer's own address: a phone cannot open it`;
+  }
+  if (/^169\.254\./.test(h) || /^fe80:/.test(h)) {
+    return `${hostname} is a link-local address: most phones cannot open it`;
+  }
+  return "";
+}

@@ -1,5 +1,8 @@
-// Package store keeps questionnaires: their questions and options, each
-// participant's answers, the current question and the closed flag. Store
+// Package store keeps questionnaires: their questions (of four kinds)
+// and options, each participant's answers, the current question, the
+// closed flag, and each question's timer, reveal and hidden text entries.
+// The schema's versions are applied in order at open (sqlite_sql.go), so
+// that a database an older Lobby wrote is upgraded in place. Store
 // is the interface the questionnaire actors use; SQLite is its
 // implementation on one SQLite file (modernc.org/sqlite, pure Go).
 //

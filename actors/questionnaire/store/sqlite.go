@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -232,7 +234,27 @@ func (s *SQLite) Create(ctx context.Context, q Questionnaire) error {
 			return cmpErr(err, ErrExists)
 		}
 		for i, question := range q.Questions {
-			if _, err := tx.ExecContext(ctx, sqlInsertQuestion, q.ID, i, question.Text); err != nil {
+			kind := question.Kind
+			if kind == "" {
+				kind = KindSingle
+			}
+			var maxChoices, scaleMin, scaleMax, maxLength sql.NullInt64
+			var low, high sql.NullString
+			switch kind {
+			case KindMulti:
+				maxChoices = sql.NullInt64{Int64: int64(question.MaxChoices), Valid: true}
+			case KindScale:
+				scaleMin = sql.NullInt64{Int64: int64(question.Min), Valid: true}
+				scaleMax = sql.NullInt64{Int64: int64(question.Max), Valid: true}
+				if len(question.Labels) == 2 {
+					low = sql.NullString{String: question.Labels[0], Valid: true}
+					high = sql.NullString{String: question.Labels[1], Valid: true}
+				}
+			case KindText:
+				maxLength = sql.NullInt64{Int64: int64(question.MaxLength), Valid: true}
+			}
+			if _, err := tx.ExecContext(ctx, sqlInsertQuestion, q.ID, i, question.Text, kind,
+				maxChoices, scaleMin, scaleMax, low, high, maxLength); err != nil {
 				return err
 			}
 			for j, option := range question.Options {
@@ -270,25 +292,37 @@ func (s *SQLite) Questionnaire(ctx context.Context, id string) (Questionnaire, e
 	}
 	q.Created = time.UnixMilli(created)
 	// The definition never changes after Create, which wrote it in one
-	// transaction: two reads outside a transaction see all of it.
-	rows, err := s.db.QueryContext(ctx, sqlSelectOptions, id)
+	// transaction: reads outside a transaction see all of it.
+	err = scanRows(ctx, s.db, sqlSelectQuestions, id, func(rows *sql.Rows) error {
+		var question Question
+		var maxChoices, scaleMin, scaleMax, maxLength sql.NullInt64
+		var low, high sql.NullString
+		if err := rows.Scan(&question.Text, &question.Kind, &maxChoices, &scaleMin, &scaleMax, &low, &high, &maxLength); err != nil {
+			return err
+		}
+		question.MaxChoices, question.Min, question.Max = int(maxChoices.Int64), int(scaleMin.Int64), int(scaleMax.Int64)
+		question.MaxLength = int(maxLength.Int64)
+		if low.Valid && high.Valid {
+			question.Labels = []string{low.String, high.String}
+		}
+		q.Questions = append(q.Questions, question)
+		return nil
+	})
+	if err == nil {
+		err = scanRows(ctx, s.db, sqlSelectOptions, id, func(rows *sql.Rows) error {
+			var question int
+			var option string
+			if err := rows.Scan(&question, &option); err != nil {
+				return err
+			}
+			if question < 0 || question >= len(q.Questions) {
+				return fmt.Errorf("option of question %d, which does not exist", question)
+			}
+			q.Questions[question].Options = append(q.Questions[question].Options, option)
+			return nil
+		})
+	}
 	if err != nil {
-		return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var position int
-		var text, option string
-		if err := rows.Scan(&position, &text, &option); err != nil {
-			return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
-		}
-		if position == len(q.Questions) {
-			q.Questions = append(q.Questions, Question{Text: text})
-		}
-		last := &q.Questions[len(q.Questions)-1]
-		last.Options = append(last.Options, option)
-	}
-	if err := rows.Err(); err != nil {
 		return Questionnaire{}, fmt.Errorf("store: read questionnaire %s: %w", id, err)
 	}
 	return q, nil
@@ -329,19 +363,54 @@ func (s *SQLite) State(ctx context.Context, id string) (State, error) {
 		if st.Current, st.Closed, err = readState(ctx, tx, id); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, sqlSelectAnswers, id)
+		err = scanRows(ctx, tx, sqlSelectQuestionStates, id, func(rows *sql.Rows) error {
+			var qs QuestionState
+			var closesAt sql.NullInt64
+			if err := rows.Scan(&closesAt, &qs.Revealed); err != nil {
+				return err
+			}
+			if closesAt.Valid {
+				qs.ClosesAt = time.UnixMilli(closesAt.Int64)
+			}
+			st.Questions = append(st.Questions, qs)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var a Answer
-			if err := rows.Scan(&a.Participant, &a.Question, &a.Option); err != nil {
+		err = scanRows(ctx, tx, sqlSelectHidden, id, func(rows *sql.Rows) error {
+			var h Hide
+			if err := rows.Scan(&h.Question, &h.Key); err != nil {
 				return err
 			}
-			st.Answers = append(st.Answers, a)
+			if h.Question < 0 || h.Question >= len(st.Questions) {
+				return fmt.Errorf("hidden entry of question %d, which does not exist", h.Question)
+			}
+			st.Questions[h.Question].Hidden = append(st.Questions[h.Question].Hidden, h.Key)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return rows.Err()
+		return scanRows(ctx, tx, sqlSelectAnswers, id, func(rows *sql.Rows) error {
+			var a Answer
+			var option, value sql.NullInt64
+			var options, text sql.NullString
+			if err := rows.Scan(&a.Participant, &a.Question, &option, &options, &value, &text); err != nil {
+				return err
+			}
+			a.Option, a.Value, a.Text = NoOption, int(value.Int64), text.String
+			if option.Valid {
+				a.Option = int(option.Int64)
+			}
+			if options.Valid {
+				if a.Options, err = parseOptions(options.String); err != nil {
+					return err
+				}
+			}
+			st.Answers = append(st.Answers, a)
+			return nil
+		})
 	})
 	if errors.Is(err, ErrNotFound) {
 		return State{}, err
@@ -352,45 +421,42 @@ func (s *SQLite) State(ctx context.Context, id string) (State, error) {
 	return st, nil
 }
 
-// Results implements Store.
-func (s *SQLite) Results(ctx context.Context, id string) (Results, error) {
-	var r Results
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		if r.Current, r.Closed, err = readState(ctx, tx, id); err != nil {
-			return err
+// formatOptions is a multi answer's options column: "0,2,3".
+func formatOptions(options []int) string {
+	b := make([]byte, 0, 2*len(options))
+	for i, o := range options {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		if err := scanRows(ctx, tx, sqlSelectOptionCounts, id, func(rows *sql.Rows) error {
-			var question, options int
-			if err := rows.Scan(&question, &options); err != nil {
-				return err
-			}
-			r.Counts = append(r.Counts, make([]int, options))
-			return nil
-		}); err != nil {
-			return err
+		b = strconv.AppendInt(b, int64(o), 10)
+	}
+	return string(b)
+}
+
+// parseOptions reads formatOptions's column back.
+func parseOptions(s string) ([]int, error) {
+	options := []int{}
+	if s == "" {
+		return options, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		o, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("answer options %q: %w", s, err)
 		}
-		return scanRows(ctx, tx, sqlSelectAnswerCounts, id, func(rows *sql.Rows) error {
-			var question, option, n int
-			if err := rows.Scan(&question, &option, &n); err != nil {
-				return err
-			}
-			r.Counts[question][option] = n
-			return nil
-		})
-	})
-	if errors.Is(err, ErrNotFound) {
-		return Results{}, err
+		options = append(options, o)
 	}
-	if err != nil {
-		return Results{}, fmt.Errorf("store: read results of %s: %w", id, err)
-	}
-	return r, nil
+	return options, nil
+}
+
+// querier is what scanRows queries: the database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // scanRows runs query with id and calls scan for each row.
-func scanRows(ctx context.Context, tx *sql.Tx, query, id string, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query, id)
+func scanRows(ctx context.Context, q querier, query, id string, scan func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, id)
 	if err != nil {
 		return err
 	}
@@ -413,6 +479,25 @@ func (s *SQLite) Apply(ctx context.Context, id string, c Changes) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return cmpErr(err, ErrNotFound)
 		}
+		if c.SetCurrent {
+			var closesAt sql.NullInt64
+			if !c.ClosesAt.IsZero() {
+				closesAt = sql.NullInt64{Int64: c.ClosesAt.UnixMilli(), Valid: true}
+			}
+			if _, err := tx.ExecContext(ctx, sqlUpdateTimer, closesAt, id, c.Current); err != nil {
+				return err
+			}
+		}
+		for _, h := range c.Hide {
+			if _, err := tx.ExecContext(ctx, sqlInsertHidden, id, h.Question, h.Key); err != nil {
+				return err
+			}
+		}
+		for _, question := range c.Reveal {
+			if _, err := tx.ExecContext(ctx, sqlUpdateRevealed, id, question); err != nil {
+				return err
+			}
+		}
 		if len(c.Answers) == 0 {
 			return nil
 		}
@@ -423,7 +508,15 @@ func (s *SQLite) Apply(ctx context.Context, id string, c Changes) error {
 		defer upsert.Close()
 		now := time.Now().UnixMilli()
 		for _, a := range c.Answers {
-			if _, err := upsert.ExecContext(ctx, id, a.Question, a.Participant, a.Option, now); err != nil {
+			var option sql.NullInt64
+			if a.Option != NoOption {
+				option = sql.NullInt64{Int64: int64(a.Option), Valid: true}
+			}
+			var options sql.NullString
+			if a.Options != nil {
+				options = sql.NullString{String: formatOptions(a.Options), Valid: true}
+			}
+			if _, err := upsert.ExecContext(ctx, id, a.Question, a.Participant, option, options, a.Value, a.Text, now); err != nil {
 				return err
 			}
 		}

@@ -49,6 +49,50 @@ CREATE TABLE answers (
 	FOREIGN KEY (questionnaire_id, question, option) REFERENCES options (questionnaire_id, question, position)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 2: question kinds (multi, scale, text) and their settings, each
+	// question's timer and reveal, hidden text entries; answers that are
+	// an option, several, a value or a text. answers is rebuilt because
+	// its option column was NOT NULL; its rows are kept, as single
+	// answers.
+	`
+ALTER TABLE questions ADD COLUMN kind TEXT NOT NULL DEFAULT 'single';
+ALTER TABLE questions ADD COLUMN max_choices INTEGER;        -- multi
+ALTER TABLE questions ADD COLUMN scale_min INTEGER;          -- scale
+ALTER TABLE questions ADD COLUMN scale_max INTEGER;          -- scale
+ALTER TABLE questions ADD COLUMN label_low TEXT;             -- scale, NULL for none
+ALTER TABLE questions ADD COLUMN label_high TEXT;            -- scale
+ALTER TABLE questions ADD COLUMN max_length INTEGER;         -- text
+ALTER TABLE questions ADD COLUMN closes_at INTEGER;          -- Unix milliseconds, NULL for no timer
+ALTER TABLE questions ADD COLUMN revealed INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE hidden_entries (
+	questionnaire_id TEXT NOT NULL,
+	question         INTEGER NOT NULL,
+	entry            TEXT NOT NULL,    -- the entry's grouping key
+	PRIMARY KEY (questionnaire_id, question, entry),
+	FOREIGN KEY (questionnaire_id, question) REFERENCES questions (questionnaire_id, position)
+) STRICT, WITHOUT ROWID;
+
+-- A composite foreign key with a NULL column is not checked: option is
+-- checked against options for single answers, and NULL for the others.
+CREATE TABLE answers_v2 (
+	questionnaire_id TEXT NOT NULL,
+	question         INTEGER NOT NULL,
+	participant      TEXT NOT NULL,
+	option           INTEGER,          -- single
+	options          TEXT,             -- multi: option indexes, increasing, comma-separated
+	value            INTEGER,          -- scale
+	text             TEXT,             -- text
+	answered_at      INTEGER NOT NULL, -- Unix milliseconds
+	PRIMARY KEY (questionnaire_id, question, participant),
+	FOREIGN KEY (questionnaire_id, question) REFERENCES questions (questionnaire_id, position),
+	FOREIGN KEY (questionnaire_id, question, option) REFERENCES options (questionnaire_id, question, position)
+) STRICT, WITHOUT ROWID;
+INSERT INTO answers_v2 (questionnaire_id, question, participant, option, answered_at)
+	SELECT questionnaire_id, question, participant, option, answered_at FROM answers;
+DROP TABLE answers;
+ALTER TABLE answers_v2 RENAME TO answers;
+`,
 }
 
 const (
@@ -61,27 +105,24 @@ const (
 	sqlInsertQuestionnaire = `
 INSERT INTO questionnaires (id, title, token_hash, created_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
-	sqlInsertQuestion = `INSERT INTO questions (questionnaire_id, position, text) VALUES (?, ?, ?)`
-	sqlInsertOption   = `INSERT INTO options (questionnaire_id, question, position, text) VALUES (?, ?, ?, ?)`
+	sqlInsertQuestion = `
+INSERT INTO questions (questionnaire_id, position, text, kind, max_choices, scale_min, scale_max, label_low, label_high, max_length)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertOption = `INSERT INTO options (questionnaire_id, question, position, text) VALUES (?, ?, ?, ?)`
 
 	sqlSelectQuestionnaire = `SELECT title, token_hash, created_at FROM questionnaires WHERE id = ?`
-	sqlSelectOptions       = `
-SELECT q.position, q.text, o.text
-FROM questions q JOIN options o ON o.questionnaire_id = q.questionnaire_id AND o.question = q.position
-WHERE q.questionnaire_id = ?
-ORDER BY q.position, o.position`
+	sqlSelectQuestions     = `
+SELECT text, kind, max_choices, scale_min, scale_max, label_low, label_high, max_length
+FROM questions WHERE questionnaire_id = ? ORDER BY position`
+	sqlSelectOptions = `SELECT question, text FROM options WHERE questionnaire_id = ? ORDER BY question, position`
 
-	sqlSelectState   = `SELECT current_question, closed FROM questionnaires WHERE id = ?`
-	sqlSelectAnswers = `
-SELECT participant, question, option FROM answers
+	sqlSelectState          = `SELECT current_question, closed FROM questionnaires WHERE id = ?`
+	sqlSelectQuestionStates = `SELECT closes_at, revealed FROM questions WHERE questionnaire_id = ? ORDER BY position`
+	sqlSelectHidden         = `SELECT question, entry FROM hidden_entries WHERE questionnaire_id = ? ORDER BY question, entry`
+	sqlSelectAnswers        = `
+SELECT participant, question, option, options, value, text FROM answers
 WHERE questionnaire_id = ?
 ORDER BY participant, question`
-	sqlSelectOptionCounts = `
-SELECT question, COUNT(*) FROM options WHERE questionnaire_id = ?
-GROUP BY question ORDER BY question`
-	sqlSelectAnswerCounts = `
-SELECT question, option, COUNT(*) FROM answers WHERE questionnaire_id = ?
-GROUP BY question, option`
 
 	// sqlUpdateState starts Apply's transaction with a write, and finds
 	// out whether the questionnaire exists. Parameters: set current (0 or
@@ -92,7 +133,14 @@ SET current_question = CASE WHEN ?1 THEN ?2 ELSE current_question END,
     closed = closed OR ?3
 WHERE id = ?4`
 	sqlUpsertAnswer = `
-INSERT INTO answers (questionnaire_id, question, participant, option, answered_at) VALUES (?, ?, ?, ?, ?)
+INSERT INTO answers (questionnaire_id, question, participant, option, options, value, text, answered_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (questionnaire_id, question, participant)
-DO UPDATE SET option = excluded.option, answered_at = excluded.answered_at`
+DO UPDATE SET option = excluded.option, options = excluded.options, value = excluded.value,
+	text = excluded.text, answered_at = excluded.answered_at`
+	sqlInsertHidden = `
+INSERT INTO hidden_entries (questionnaire_id, question, entry) VALUES (?, ?, ?)
+ON CONFLICT DO NOTHING`
+	sqlUpdateRevealed = `UPDATE questions SET revealed = 1 WHERE questionnaire_id = ? AND position = ?`
+	sqlUpdateTimer    = `UPDATE questions SET closes_at = ? WHERE questionnaire_id = ? AND position = ?`
 )

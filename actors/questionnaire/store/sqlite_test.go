@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -26,8 +27,8 @@ func sample(id string) Questionnaire {
 		ID:    id,
 		Title: "Lunch",
 		Questions: []Question{
-			{Text: "Where?", Options: []string{"canteen", "park", "desk"}},
-			{Text: "When?", Options: []string{"noon", "one"}},
+			{Text: "Where?", Kind: KindSingle, Options: []string{"canteen", "park", "desk"}},
+			{Text: "When?", Kind: KindSingle, Options: []string{"noon", "one"}},
 		},
 		TokenHash: []byte("0123456789abcdef0123456789abcdef"),
 		Created:   time.UnixMilli(1_700_000_000_000),
@@ -52,9 +53,9 @@ func TestSQLiteRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	changes := []Changes{
-		{SetCurrent: true, Current: 0, Answers: []Answer{{"ann", 0, 1}, {"bob", 0, 2}}},
-		{Answers: []Answer{{"ann", 0, 0}, {"cat", 0, 0}, {"ann", 0, 2}}}, // ann changes her mind twice
-		{SetCurrent: true, Current: 1, Answers: []Answer{{"bob", 1, 1}}},
+		{SetCurrent: true, Current: 0, Answers: []Answer{single("ann", 0, 1), single("bob", 0, 2)}},
+		{Answers: []Answer{single("ann", 0, 0), single("cat", 0, 0), single("ann", 0, 2)}}, // ann changes her mind twice
+		{SetCurrent: true, Current: 1, Answers: []Answer{single("bob", 1, 1)}},
 		{Close: true},
 	}
 	for _, c := range changes {
@@ -62,15 +63,14 @@ func TestSQLiteRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Apply(ctx, "q2", Changes{Answers: []Answer{{"zed", 0, 0}}}); err != nil {
+	if err := s.Apply(ctx, "q2", Changes{Answers: []Answer{single("zed", 0, 0)}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Apply(ctx, "nope", Changes{Close: true}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Apply to an unknown id: %v, want ErrNotFound", err)
 	}
 
-	wantState := State{Current: 1, Closed: true, Answers: []Answer{{"ann", 0, 2}, {"bob", 0, 2}, {"bob", 1, 1}, {"cat", 0, 0}}}
-	wantResults := Results{Current: 1, Closed: true, Counts: [][]int{{1, 0, 2}, {0, 1}}}
+	wantState := State{Current: 1, Closed: true, Questions: make([]QuestionState, 2), Answers: []Answer{single("ann", 0, 2), single("bob", 0, 2), single("bob", 1, 1), single("cat", 0, 0)}}
 	check := func(s *SQLite) {
 		t.Helper()
 		got, err := s.Questionnaire(ctx, "q1")
@@ -87,13 +87,6 @@ func TestSQLiteRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(st, wantState) {
 			t.Fatalf("State:\n got %+v\nwant %+v", st, wantState)
 		}
-		res, err := s.Results(ctx, "q1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(res, wantResults) {
-			t.Fatalf("Results:\n got %+v\nwant %+v", res, wantResults)
-		}
 		fresh, err := s.State(ctx, "q2")
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +97,6 @@ func TestSQLiteRoundTrip(t *testing.T) {
 		for name, err := range map[string]error{
 			"Questionnaire": second(s.Questionnaire(ctx, "nope")),
 			"State":         second(s.State(ctx, "nope")),
-			"Results":       second(s.Results(ctx, "nope")),
 		} {
 			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("%s of an unknown id: %v, want ErrNotFound", name, err)
@@ -121,6 +113,11 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	check(reopened)
 }
 
+// single is a single question's answer.
+func single(participant string, question, option int) Answer {
+	return Answer{Participant: participant, Question: question, Option: option}
+}
+
 func second[T any](_ T, err error) error { return err }
 
 // TestSQLiteApplyIsAllOrNothing: a batch with a bad answer (an option the
@@ -132,7 +129,7 @@ func TestSQLiteApplyIsAllOrNothing(t *testing.T) {
 	if err := s.Create(ctx, sample("q")); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Apply(ctx, "q", Changes{SetCurrent: true, Current: 0, Answers: []Answer{{"ann", 0, 1}, {"bob", 0, 9}}})
+	err := s.Apply(ctx, "q", Changes{SetCurrent: true, Current: 0, Answers: []Answer{single("ann", 0, 1), single("bob", 0, 9)}})
 	if err == nil {
 		t.Fatal("an answer with option 9 of 3 was written")
 	}
@@ -277,6 +274,173 @@ func TestSQLiteCreatesItsDirectory(t *testing.T) {
 	}
 }
 
+// TestSQLiteKinds writes a questionnaire of every kind, answers of each,
+// a timer, a reveal and hidden entries, and reads them back after a
+// reopen.
+func TestSQLiteKinds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	q := Questionnaire{
+		ID: "kinds", Title: "Kinds", TokenHash: []byte("h"), Created: time.UnixMilli(1_700_000_000_000),
+		Questions: []Question{
+			{Text: "One", Kind: KindSingle, Options: []string{"a", "b"}},
+			{Text: "Some", Kind: KindMulti, Options: []string{"a", "b", "c"}, MaxChoices: 2},
+			{Text: "Rate", Kind: KindScale, Min: 0, Max: 10, Labels: []string{"bad", "good"}},
+			{Text: "Rate plain", Kind: KindScale, Min: 1, Max: 5},
+			{Text: "Say", Kind: KindText, MaxLength: 80},
+		},
+	}
+	if err := s.Create(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	closesAt := time.UnixMilli(1_800_000_000_123)
+	changes := []Changes{
+		{SetCurrent: true, Current: 1, ClosesAt: closesAt, Answers: []Answer{
+			{Participant: "ann", Question: 1, Option: NoOption, Options: []int{0, 2}},
+			{Participant: "bob", Question: 1, Option: NoOption, Options: []int{1}},
+		}},
+		{Answers: []Answer{
+			{Participant: "ann", Question: 2, Option: NoOption, Value: 0},
+			{Participant: "bob", Question: 2, Option: NoOption, Value: 9},
+			{Participant: "ann", Question: 4, Option: NoOption, Text: "Hello  World"},
+			{Participant: "bob", Question: 1, Option: NoOption, Options: []int{}}, // bob takes his pick back
+		}},
+		{Reveal: []int{1}, Hide: []Hide{{Question: 4, Key: "spam"}, {Question: 4, Key: "eggs"}, {Question: 4, Key: "spam"}}},
+		{SetCurrent: true, Current: 4},
+	}
+	for _, c := range changes {
+		if err := s.Apply(ctx, "kinds", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantState := State{
+		Current: 4,
+		Questions: []QuestionState{{}, {ClosesAt: closesAt, Revealed: true}, {}, {},
+			{Hidden: []string{"eggs", "spam"}}},
+		Answers: []Answer{
+			{Participant: "ann", Question: 1, Option: NoOption, Options: []int{0, 2}},
+			{Participant: "ann", Question: 2, Option: NoOption, Value: 0},
+			{Participant: "ann", Question: 4, Option: NoOption, Text: "Hello  World"},
+			{Participant: "bob", Question: 1, Option: NoOption, Options: []int{}},
+			{Participant: "bob", Question: 2, Option: NoOption, Value: 9},
+		},
+	}
+	check := func(s *SQLite) {
+		t.Helper()
+		got, err := s.Questionnaire(ctx, "kinds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, q) {
+			t.Fatalf("Questionnaire:\n got %+v\nwant %+v", got, q)
+		}
+		st, err := s.State(ctx, "kinds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(st, wantState) {
+			t.Fatalf("State:\n got %+v\nwant %+v", st, wantState)
+		}
+	}
+	check(s)
+	// A show without seconds clears the question's timer.
+	if err := s.Apply(ctx, "kinds", Changes{SetCurrent: true, Current: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wantState.Current, wantState.Questions[1].ClosesAt = 1, time.Time{}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := openTest(t, dir)
+	defer reopened.Close()
+	check(reopened)
+}
+
+// TestSQLiteMigratesVersion1: a database written by the first schema
+// (before question kinds), with questionnaires, answers, a current
+// question and a closed flag, is upgraded in place at open: everything in
+// it reads back, its questions as single ones, and it takes the new kinds'
+// changes.
+func TestSQLiteMigratesVersion1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// The database as the Lobby before kinds left it: schema version 1,
+	// made by its migration, which is never edited.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		sqlCreateVersionTable,
+		`INSERT INTO schema_version (version) VALUES (1)`,
+		migrations[0],
+		`INSERT INTO questionnaires (id, title, token_hash, current_question, closed, created_at) VALUES
+			('old', 'Lunch', x'00ff', 1, 0, 1700000000000), ('done', 'Done', x'01', 0, 1, 1700000000001)`,
+		`INSERT INTO questions (questionnaire_id, position, text) VALUES
+			('old', 0, 'Where?'), ('old', 1, 'When?'), ('done', 0, 'Ok?')`,
+		`INSERT INTO options (questionnaire_id, question, position, text) VALUES
+			('old', 0, 0, 'canteen'), ('old', 0, 1, 'park'), ('old', 1, 0, 'noon'), ('old', 1, 1, 'one'),
+			('done', 0, 0, 'yes'), ('done', 0, 1, 'no')`,
+		`INSERT INTO answers (questionnaire_id, question, participant, option, answered_at) VALUES
+			('old', 0, 'ann', 1, 1700000000100), ('old', 1, 'ann', 0, 1700000000200),
+			('old', 1, 'bob', 1, 1700000000300), ('done', 0, 'cat', 0, 1700000000400)`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, dir)
+	defer s.Close()
+	var version int
+	if err := s.db.QueryRow(sqlSelectVersion).Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d (%v) after open, want %d", version, err, len(migrations))
+	}
+	got, err := s.Questionnaire(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Questionnaire{ID: "old", Title: "Lunch", TokenHash: []byte{0, 0xff}, Created: time.UnixMilli(1_700_000_000_000),
+		Questions: []Question{
+			{Text: "Where?", Kind: KindSingle, Options: []string{"canteen", "park"}},
+			{Text: "When?", Kind: KindSingle, Options: []string{"noon", "one"}},
+		}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("migrated questionnaire:\n got %+v\nwant %+v", got, want)
+	}
+	st, err := s.State(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantState := State{Current: 1, Questions: make([]QuestionState, 2),
+		Answers: []Answer{single("ann", 0, 1), single("ann", 1, 0), single("bob", 1, 1)}}
+	if !reflect.DeepEqual(st, wantState) {
+		t.Fatalf("migrated state:\n got %+v\nwant %+v", st, wantState)
+	}
+	if done, err := s.State(ctx, "done"); err != nil || !done.Closed || len(done.Answers) != 1 {
+		t.Fatalf("migrated closed questionnaire: %+v, %v", done, err)
+	}
+	// The migrated database still checks single answers' options, and
+	// takes the new changes.
+	if err := s.Apply(ctx, "old", Changes{Answers: []Answer{single("cat", 0, 5)}}); err == nil {
+		t.Fatal("an answer with option 5 of 2 was written to the migrated database")
+	}
+	closesAt := time.UnixMilli(1_800_000_000_000)
+	if err := s.Apply(ctx, "old", Changes{SetCurrent: true, Current: 0, ClosesAt: closesAt, Reveal: []int{0},
+		Answers: []Answer{single("cat", 0, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = s.State(ctx, "old")
+	if err != nil || st.Questions[0].ClosesAt != closesAt || !st.Questions[0].Revealed || len(st.Answers) != 4 {
+		t.Fatalf("state after a change to the migrated database: %+v, %v", st, err)
+	}
+}
+
 // TestSQLiteSizeLimit: past its limit the store refuses writes with
 // ErrFull, keeps what it has, and still reads (issue 21, finding 6: one
 // address grew the database by 250 MB a minute).
@@ -315,7 +479,7 @@ func TestSQLiteSizeLimit(t *testing.T) {
 	// What creates may not take is kept for the answers of those made.
 	var answers []Answer
 	for i := range 2000 {
-		answers = append(answers, Answer{fmt.Sprintf("participant-%d", i), 0, i % 3})
+		answers = append(answers, single(fmt.Sprintf("participant-%d", i), 0, i%3))
 	}
 	if err := s.Apply(ctx, stored[0], Changes{SetCurrent: true, Current: 0, Answers: answers}); err != nil {
 		t.Fatalf("2 000 answers once creates are refused: %v", err)

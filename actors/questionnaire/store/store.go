@@ -39,11 +39,11 @@ type Store interface {
 	// Questionnaire returns a questionnaire's definition, or ErrNotFound.
 	Questionnaire(ctx context.Context, id string) (Questionnaire, error)
 	// State returns everything that changes: the current question, the
-	// closed flag and every answer (ordered by participant, then
-	// question), or ErrNotFound.
+	// closed flag, each question's timer, reveal and hidden entries, and
+	// every answer (ordered by participant, then question), or
+	// ErrNotFound. Tallies are counted from it (package questionnaire),
+	// so that the live tallies and the exported results are one count.
 	State(ctx context.Context, id string) (State, error)
-	// Results counts the answers to every question, or ErrNotFound.
-	Results(ctx context.Context, id string) (Results, error)
 	// Apply writes c in one transaction, or ErrNotFound. Answers must name
 	// questions and options the questionnaire has.
 	Apply(ctx context.Context, id string, c Changes) error
@@ -64,17 +64,55 @@ type Questionnaire struct {
 	Created   time.Time
 }
 
-// Question is one question with its options, in order.
+// The kinds of question (SPEC.md, "Question kinds, timers, reveal,
+// export").
+const (
+	// KindSingle: pick one option.
+	KindSingle = "single"
+	// KindMulti: pick one or more options, at most MaxChoices.
+	KindMulti = "multi"
+	// KindScale: a whole number from Min to Max.
+	KindScale = "scale"
+	// KindText: a short text, at most MaxLength characters.
+	KindText = "text"
+)
+
+// Question is one question: its text, its kind and what the kind needs.
+// A field that its kind does not use is zero.
 type Question struct {
-	Text    string
+	Text string
+	// Kind is one of the Kind constants. Questions stored before kinds
+	// existed read as KindSingle.
+	Kind string
+	// Options are a single or multi question's options, in order.
 	Options []string
+	// MaxChoices is how many options a multi question's answer may pick.
+	MaxChoices int
+	// Min and Max bound a scale question's values.
+	Min, Max int
+	// Labels are a scale question's words for Min and Max, or nil.
+	Labels []string
+	// MaxLength is how many characters a text question's answer may have.
+	MaxLength int
 }
 
-// Answer is one participant's answer to one question.
+// NoOption is Answer.Option for an answer that is not to a single
+// question.
+const NoOption = -1
+
+// Answer is one participant's answer to one question. Which fields count
+// is the question's kind's: the others are zero.
 type Answer struct {
 	Participant string
 	Question    int
-	Option      int
+	// Option is a single question's option, NoOption for other kinds.
+	Option int
+	// Options are a multi question's options, in increasing order.
+	Options []int
+	// Value is a scale question's value.
+	Value int
+	// Text is a text question's answer.
+	Text string
 }
 
 // State is what changes in a questionnaire.
@@ -82,29 +120,50 @@ type State struct {
 	// Current is the question shown, NoQuestion before the first show.
 	Current int
 	Closed  bool
-	Answers []Answer
+	// Questions holds each question's state, one per question.
+	Questions []QuestionState
+	Answers   []Answer
 }
 
-// Results are a questionnaire's answer counts.
-type Results struct {
-	// Current is the question shown, NoQuestion before the first show.
-	Current int
-	Closed  bool
-	// Counts holds, per question, the number of answers per option.
-	Counts [][]int
+// QuestionState is what changes in one question.
+type QuestionState struct {
+	// ClosesAt is when the question's timer closes it to answers, to the
+	// millisecond; zero for no timer.
+	ClosesAt time.Time
+	// Revealed is set once the presenter has shown participants the
+	// question's results.
+	Revealed bool
+	// Hidden are the text entries the presenter hid, as their grouping
+	// keys, in increasing order.
+	Hidden []string
+}
+
+// Hide is a text entry the presenter hid from a question's tally.
+type Hide struct {
+	Question int
+	// Key is the entry's grouping key (package questionnaire's textKey).
+	Key string
 }
 
 // Changes are what one Apply writes: answers first, in order (a later
 // answer of the same participant to the same question replaces an earlier
-// one), then the current question and the closed flag.
+// one), then hidden entries and reveals, then the current question with
+// its timer, and the closed flag.
 type Changes struct {
 	Answers []Answer
-	// SetCurrent, when true, makes Current the question shown.
+	Hide    []Hide
+	// Reveal lists questions whose results participants are now shown.
+	Reveal []int
+	// SetCurrent, when true, makes Current the question shown, and
+	// ClosesAt its timer (zero: none, which also clears an earlier one).
 	SetCurrent bool
 	Current    int
+	ClosesAt   time.Time
 	// Close, when true, closes the questionnaire; it is never reopened.
 	Close bool
 }
 
 // Empty reports whether c changes nothing.
-func (c Changes) Empty() bool { return len(c.Answers) == 0 && !c.SetCurrent && !c.Close }
+func (c Changes) Empty() bool {
+	return len(c.Answers) == 0 && len(c.Hide) == 0 && len(c.Reveal) == 0 && !c.SetCurrent && !c.Close
+}
