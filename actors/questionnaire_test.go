@@ -30,15 +30,15 @@ type testStore struct {
 	unblocked chan error
 }
 
-func (s *testStore) Apply(ctx context.Context, id string, c store.Changes) error {
+func (s *testStore) Apply(ctx context.Context, id string, c store.Changes) ([]*store.Answer, error) {
 	if s.fail.Load() {
-		return errors.New("disk on fire")
+		return nil, errors.New("disk on fire")
 	}
 	if s.block.Load() {
 		s.blocked <- struct{}{}
 		<-ctx.Done()
 		s.unblocked <- ctx.Err()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	return s.Store.Apply(ctx, id, c)
 }
@@ -86,8 +86,12 @@ func storedCounts(t *testing.T, st store.Store, id string) counted {
 	for i, q := range def.Questions {
 		c.Counts[i] = make([]int, len(q.Options))
 	}
-	for _, a := range state.Answers {
-		c.Counts[a.Question][a.Option]++
+	counts, err := st.Tally(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range counts {
+		c.Counts[a.Question][a.Option] += a.Count
 	}
 	return c
 }

@@ -810,7 +810,7 @@ func TestQuestionnaireTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	past := time.UnixMilli(time.Now().Add(-time.Minute).UnixMilli())
-	if err := st.Apply(context.Background(), q.ID, store.Changes{SetCurrent: true, Current: 3, ClosesAt: past}); err != nil {
+	if _, err := st.Apply(context.Background(), q.ID, store.Changes{SetCurrent: true, Current: 3, ClosesAt: past}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

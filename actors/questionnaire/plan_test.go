@@ -22,7 +22,7 @@ func TestPlanCutsAtASecondShow(t *testing.T) {
 		{Text: "b", Kind: store.KindText, MaxLength: 10},
 	}}
 	q.questions = make([]store.QuestionState, 2)
-	q.tallies = talliesOf(q.def, store.State{})
+	q.tallies = talliesOf(q.def, store.State{}, nil)
 	show0 := &messages.ShowQuestion{Question: 0, Seconds: 30}
 	answer0 := &messages.SubmitAnswer{Participant: "ann", Question: 0, Kind: store.KindSingle, Option: 1}
 	show1 := &messages.ShowQuestion{Question: 1}

@@ -17,8 +17,9 @@ import (
 
 // questionnaire is the actor for one questionnaire, and the model for an
 // actor type that keeps state in a store. It owns the questionnaire's live
-// state: the current question, the closed flag, every participant's
-// answers and the tallies (rebuilt from the store when it starts), and its
+// state: the current question, the closed flag, the tallies (counted by
+// the store when it starts), the answers of the participants connected
+// now (read from the store as each joins), and its
 // presenter and participant sockets (socket actors of their own kinds,
 // presenter.go and participant.go, which turn their clients' frames into
 // the typed messages of messages/questionnaire.go).
@@ -82,11 +83,18 @@ type questionnaire struct {
 	// The committed state: what the store holds and clients were told.
 	current int // store.NoQuestion before the first show
 	closed  bool
-	// answers holds each participant's answer per question (nil for
-	// none); tallies counts them, one per question; questions holds each
-	// question's timer, reveal and hidden entries (the latter also in
-	// its tally).
+	// answers holds each connected participant's answer per question
+	// (nil for none), for the frames that show a participant its own
+	// answer; loading holds those whose answers the store is still
+	// reading (participantLoaded): they are sent nothing until then.
+	// Only connected participants are held, so that memory follows the
+	// audience in the room, not every answer ever given (issue 21,
+	// finding 7: a million answers took 1.17 GB). tallies counts every
+	// answer, one per question: moved by each answer written, the store
+	// saying which answer it replaced; questions holds each question's
+	// timer, reveal and hidden entries (the latter also in its tally).
 	answers   map[string][]*store.Answer
+	loading   map[string]bool
 	tallies   []*tally
 	questions []store.QuestionState
 
@@ -138,9 +146,19 @@ var (
 // loaded carries the store's answer to a questionnaire's load.
 // Questionnaire's load goroutine → Questionnaire.
 type questionnaireLoaded struct {
-	def   store.Questionnaire
-	state store.State
-	err   error
+	def    store.Questionnaire
+	state  store.State
+	counts []store.AnswerCount
+	err    error
+}
+
+// participantLoaded carries the store's answer to the read of a
+// participant's answers, started when it joined. Its goroutine →
+// Questionnaire.
+type participantLoaded struct {
+	participant string
+	answers     []store.Answer
+	err         error
 }
 
 // changesWritten carries one batch of changes, and, in done, the store's
@@ -150,8 +168,10 @@ type changesWritten struct {
 	// batch holds the batch's messages (*messages.SubmitAnswer,
 	// *messages.ShowQuestion, *messages.CloseQuestionnaire), in order.
 	batch []any
-	// done receives the write's error (nil for success), once.
-	done chan error
+	// done receives the write's error (nil for success), once; replaced
+	// is then set: for each of changes.Answers, the answer it replaced.
+	done     chan error
+	replaced []*store.Answer
 }
 
 // countChanged asks the questionnaire to tell its presenters how many
@@ -186,6 +206,7 @@ func newQuestionnaire(id string, s store.Store, storeCtx context.Context, goStor
 		log:          log.With(slog.String("questionnaire", id)),
 		current:      store.NoQuestion,
 		answers:      make(map[string][]*store.Answer),
+		loading:      make(map[string]bool),
 		presenters:   make(map[string]*actor.PID),
 		participants: make(map[string]*actor.PID),
 	}
@@ -209,6 +230,8 @@ func (q *questionnaire) Receive(ctx actor.Context) {
 		q.checkIdle(ctx)
 	case *questionnaireLoaded:
 		q.load(ctx, m)
+	case *participantLoaded:
+		q.participantLoaded(ctx, m)
 	case *countChanged:
 		q.countQueued = false
 		q.tellPresenters(ctx, q.countFrame())
@@ -237,7 +260,9 @@ func (q *questionnaire) startLoad(ctx actor.Context) {
 		defer cancel()
 		res := &questionnaireLoaded{}
 		if res.def, res.err = st.Questionnaire(sctx, id); res.err == nil {
-			res.state, res.err = st.State(sctx, id)
+			if res.state, res.err = st.State(sctx, id); res.err == nil {
+				res.counts, res.err = st.Tally(sctx, id)
+			}
 		}
 		root.Send(self, res)
 	})
@@ -260,16 +285,10 @@ func (q *questionnaire) load(ctx actor.Context, m *questionnaireLoaded) {
 		return
 	}
 	q.def, q.current, q.closed = m.def, m.state.Current, m.state.Closed
-	q.tallies = talliesOf(q.def, m.state)
+	q.tallies = talliesOf(q.def, m.state, m.counts)
 	q.questions = make([]store.QuestionState, len(q.def.Questions))
 	for i := range q.questions {
 		q.questions[i] = questionState(m.state, i)
-	}
-	for i := range m.state.Answers {
-		a := &m.state.Answers[i]
-		if a.Question >= 0 && a.Question < len(q.def.Questions) {
-			q.participantAnswers(a.Participant)[a.Question] = a
-		}
 	}
 	// A timer that ran out while the questionnaire was not in memory (the
 	// server was down) is over now: answers are refused from here on,
@@ -326,24 +345,85 @@ func (q *questionnaire) join(ctx actor.Context, m *messages.JoinQuestionnaire) {
 		q.countChange(ctx)
 	}
 	q.participants[m.Participant] = m.Socket
+	_, held := q.answers[m.Participant]
+	switch {
+	case q.loading[m.Participant]:
+		// participantLoaded greets the newest socket.
+	case held || q.closed:
+		// A closed questionnaire shows no answer: nothing to read.
+		q.greet(ctx, m.Participant, m.Socket)
+	default:
+		q.loadParticipant(ctx, m.Participant)
+	}
+}
+
+// loadParticipant reads a participant's answers, off the workers: the
+// frames that show it a question carry its own answer.
+func (q *questionnaire) loadParticipant(ctx actor.Context, participant string) {
+	q.loading[participant] = true
+	root, self, st, id := ctx.ActorSystem().Root, ctx.Self(), q.store, q.id
+	q.goStore(func() {
+		sctx, cancel := context.WithTimeout(q.storeCtx, storeTimeout)
+		defer cancel()
+		res := &participantLoaded{participant: participant}
+		res.answers, res.err = st.Answers(sctx, id, participant)
+		root.Send(self, res)
+	})
+}
+
+// participantLoaded holds a participant's answers, read from the store,
+// and greets it. Answers written since it joined are newer than what the
+// read may have seen: they stay.
+func (q *questionnaire) participantLoaded(ctx actor.Context, m *participantLoaded) {
+	delete(q.loading, m.participant)
+	pid, ok := q.participants[m.participant]
+	if !ok {
+		delete(q.answers, m.participant)
+		q.checkIdle(ctx)
+		return
+	}
+	if m.err != nil {
+		q.log.Error("participant's answers could not be read; closing its socket", slog.Any("err", m.err))
+		ctx.Send(pid, &messages.Close{Reason: StoreUnavailable})
+		return
+	}
+	mine := q.participantAnswers(m.participant)
+	for i := range m.answers {
+		a := &m.answers[i]
+		if a.Question >= 0 && a.Question < len(mine) && mine[a.Question] == nil {
+			mine[a.Question] = a
+		}
+	}
+	q.greet(ctx, m.participant, pid)
+}
+
+// greet tells a participant that joined where things stand.
+func (q *questionnaire) greet(ctx actor.Context, participant string, pid *actor.PID) {
 	switch {
 	case q.closed:
-		ctx.Send(m.Socket, &messages.WsMessage{JSON: closedFrame})
+		ctx.Send(pid, &messages.WsMessage{JSON: closedFrame})
 	case q.current != store.NoQuestion:
 		question := q.def.Questions[q.current]
 		frame := appendQuestionPrefix(nil, q.current, question)
-		frame = appendQuestionAnswer(frame, q.answerOf(m.Participant, q.current), question.Kind)
+		frame = appendQuestionAnswer(frame, q.answerOf(participant, q.current), question.Kind)
 		frame = appendQuestionEnd(frame, q.questions[q.current].ClosesAt)
-		ctx.Send(m.Socket, &messages.WsMessage{JSON: frame})
+		ctx.Send(pid, &messages.WsMessage{JSON: frame})
 		// A late participant learns what the others were told: that the
 		// question's timer is over, and its results if they were shown.
 		if q.questionClosed(q.current, time.Now()) {
-			ctx.Send(m.Socket, &messages.WsMessage{JSON: appendQuestionClosed(nil, q.current)})
+			ctx.Send(pid, &messages.WsMessage{JSON: appendQuestionClosed(nil, q.current)})
 		}
 		if q.questions[q.current].Revealed {
-			ctx.Send(m.Socket, &messages.WsMessage{JSON: q.resultsFrame(q.current)})
+			ctx.Send(pid, &messages.WsMessage{JSON: q.resultsFrame(q.current)})
 		}
 	}
+}
+
+// greeted reports whether a participant has been greeted: one whose
+// answers are still being read is sent nothing else, its greeting will
+// say everything.
+func (q *questionnaire) greeted(participant string) bool {
+	return !q.loading[participant]
 }
 
 func (q *questionnaire) leave(ctx actor.Context, m *messages.LeaveQuestionnaire) {
@@ -362,6 +442,7 @@ func (q *questionnaire) leave(ctx actor.Context, m *messages.LeaveQuestionnaire)
 		// Only the participant's current socket counts: a replaced one
 		// leaves after its successor joined.
 		delete(q.participants, m.Participant)
+		delete(q.answers, m.Participant)
 		q.countChange(ctx)
 	}
 	if q.loadErr != nil {
@@ -434,7 +515,9 @@ func (q *questionnaire) startWrite(ctx actor.Context) {
 	q.goStore(func() {
 		sctx, cancel := context.WithTimeout(q.storeCtx, storeTimeout)
 		defer cancel()
-		w.done <- st.Apply(sctx, id, w.changes)
+		var err error
+		w.replaced, err = st.Apply(sctx, id, w.changes)
+		w.done <- err
 		root.Send(self, w)
 	})
 }
@@ -555,13 +638,17 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 	// Tallies for answers go out once per batch, after its last answer:
 	// a thousand answers in one write make one frame, not a thousand.
 	tallyDue := false
-	answers := w.changes.Answers
+	answers, replaced := w.changes.Answers, w.replaced
 	for _, m := range w.batch {
 		switch m := m.(type) {
 		case *messages.SubmitAnswer:
 			a := &answers[0]
 			answers = answers[1:]
-			q.record(a)
+			var old *store.Answer
+			if len(replaced) > 0 {
+				old, replaced = replaced[0], replaced[1:]
+			}
+			q.record(a, old)
 			ctx.Send(m.From, &messages.WsMessage{JSON: appendAnswered(nil, a, q.def.Questions[a.Question].Kind)})
 			tallyDue = tallyDue || a.Question == q.current
 		case *messages.ShowQuestion:
@@ -574,8 +661,10 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 		case *messages.RevealResults:
 			q.questions[m.Question].Revealed = true
 			frame := &messages.WsMessage{JSON: q.resultsFrame(m.Question)}
-			for _, pid := range q.participants {
-				ctx.Send(pid, frame)
+			for participant, pid := range q.participants {
+				if q.greeted(participant) {
+					ctx.Send(pid, frame)
+				}
 			}
 			q.tellPresenters(ctx, q.tallyFrame(m.Question))
 		case *messages.HideEntry:
@@ -587,8 +676,10 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 				q.timer.Stop()
 			}
 			frame := &messages.WsMessage{JSON: closedFrame}
-			for _, pid := range q.participants {
-				ctx.Send(pid, frame)
+			for participant, pid := range q.participants {
+				if q.greeted(participant) {
+					ctx.Send(pid, frame)
+				}
 			}
 			for _, pid := range q.presenters {
 				ctx.Send(pid, frame)
@@ -600,15 +691,18 @@ func (q *questionnaire) written(ctx actor.Context, w *changesWritten, err error)
 	}
 }
 
-// record makes an answer the participant's, and moves the tally.
-func (q *questionnaire) record(a *store.Answer) {
-	mine := q.participantAnswers(a.Participant)
+// record moves the tally by an answer written, and the answer it
+// replaced (nil for none), as the store had it; a connected participant
+// holds it as its own.
+func (q *questionnaire) record(a, old *store.Answer) {
 	t := q.tallies[a.Question]
-	if old := mine[a.Question]; old != nil {
+	if old != nil {
 		t.add(old, -1)
 	}
-	mine[a.Question] = a
 	t.add(a, 1)
+	if _, ok := q.participants[a.Participant]; ok {
+		q.participantAnswers(a.Participant)[a.Question] = a
+	}
 }
 
 // armTimer sets the wake-up for the current question's timer, or stops
@@ -644,8 +738,10 @@ func (q *questionnaire) timerOver(ctx actor.Context) {
 	}
 	q.announced = closesAt
 	frame := &messages.WsMessage{JSON: appendQuestionClosed(nil, q.current)}
-	for _, pid := range q.participants {
-		ctx.Send(pid, frame)
+	for participant, pid := range q.participants {
+		if q.greeted(participant) {
+			ctx.Send(pid, frame)
+		}
 	}
 	q.tellPresenters(ctx, q.tallyFrame(q.current))
 }
@@ -690,6 +786,9 @@ func (q *questionnaire) showToParticipants(ctx actor.Context) {
 		results = &messages.WsMessage{JSON: q.resultsFrame(q.current)}
 	}
 	for participant, pid := range q.participants {
+		if !q.greeted(participant) {
+			continue
+		}
 		frame := unanswered
 		if a := q.answerOf(participant, q.current); a != nil {
 			frame = finish(a)
@@ -761,7 +860,9 @@ func (q *questionnaire) flush(ctx actor.Context) {
 		w, rest := q.plan(ctx, q.queue)
 		q.queue = rest
 		if len(w.batch) > 0 {
-			q.written(ctx, w, q.store.Apply(sctx, q.id, w.changes))
+			var err error
+			w.replaced, err = q.store.Apply(sctx, q.id, w.changes)
+			q.written(ctx, w, err)
 		}
 	}
 }

@@ -272,7 +272,10 @@ func (s *Service) Results(ctx context.Context, id, token string) (Results, error
 	if err == nil {
 		var st store.State
 		if st, err = s.store.State(ctx, id); err == nil {
-			return results(def, st, time.Now()), nil
+			var counts []store.AnswerCount
+			if counts, err = s.store.Tally(ctx, id); err == nil {
+				return results(def, st, counts, time.Now()), nil
+			}
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {

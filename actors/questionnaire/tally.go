@@ -65,7 +65,8 @@ func newTally(q store.Question, hidden []string) *tally {
 	return t
 }
 
-// add counts a (sign 1) or takes it back (sign -1). a has been checked
+// add counts a sign times (the store's tally gives many alike answers at
+// once), or takes it back (sign < 0). a has been checked
 // against the question (checkAnswerValue) or comes from the store, which
 // holds only checked answers; a value off the question is ignored rather
 // than trusted to index.
@@ -219,10 +220,10 @@ type QuestionResults struct {
 	Revealed bool
 }
 
-// results makes a questionnaire's results from its definition and state,
-// as of now.
-func results(def store.Questionnaire, st store.State, now time.Time) Results {
-	tallies := talliesOf(def, st)
+// results makes a questionnaire's results from its definition, state and
+// the store's counts, as of now.
+func results(def store.Questionnaire, st store.State, counts []store.AnswerCount, now time.Time) Results {
+	tallies := talliesOf(def, st, counts)
 	r := Results{Current: st.Current, Closed: st.Closed, Questions: make([]QuestionResults, len(tallies))}
 	for i, t := range tallies {
 		qs := questionState(st, i)
@@ -239,16 +240,18 @@ func results(def store.Questionnaire, st store.State, now time.Time) Results {
 	return r
 }
 
-// talliesOf counts st's answers to def's questions.
-func talliesOf(def store.Questionnaire, st store.State) []*tally {
+// talliesOf makes def's tallies from the store's counts of its answers
+// (Store.Tally): a group of alike answers is added at once, so that the
+// work follows the distinct answers, not the answers.
+func talliesOf(def store.Questionnaire, st store.State, counts []store.AnswerCount) []*tally {
 	tallies := make([]*tally, len(def.Questions))
 	for i, q := range def.Questions {
 		tallies[i] = newTally(q, questionState(st, i).Hidden)
 	}
-	for i := range st.Answers {
-		a := &st.Answers[i]
-		if a.Question >= 0 && a.Question < len(tallies) {
-			tallies[a.Question].add(a, 1)
+	for i := range counts {
+		c := &counts[i]
+		if c.Question >= 0 && c.Question < len(tallies) && c.Count > 0 {
+			tallies[c.Question].add(&c.Answer, c.Count)
 		}
 	}
 	return tallies

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -293,7 +294,7 @@ func (s *SQLite) Questionnaire(ctx context.Context, id string) (Questionnaire, e
 	q.Created = time.UnixMilli(created)
 	// The definition never changes after Create, which wrote it in one
 	// transaction: reads outside a transaction see all of it.
-	err = scanRows(ctx, s.db, sqlSelectQuestions, id, func(rows *sql.Rows) error {
+	err = scanRows(ctx, s.db, sqlSelectQuestions, []any{id}, func(rows *sql.Rows) error {
 		var question Question
 		var maxChoices, scaleMin, scaleMax, maxLength sql.NullInt64
 		var low, high sql.NullString
@@ -309,7 +310,7 @@ func (s *SQLite) Questionnaire(ctx context.Context, id string) (Questionnaire, e
 		return nil
 	})
 	if err == nil {
-		err = scanRows(ctx, s.db, sqlSelectOptions, id, func(rows *sql.Rows) error {
+		err = scanRows(ctx, s.db, sqlSelectOptions, []any{id}, func(rows *sql.Rows) error {
 			var question int
 			var option string
 			if err := rows.Scan(&question, &option); err != nil {
@@ -363,7 +364,7 @@ func (s *SQLite) State(ctx context.Context, id string) (State, error) {
 		if st.Current, st.Closed, err = readState(ctx, tx, id); err != nil {
 			return err
 		}
-		err = scanRows(ctx, tx, sqlSelectQuestionStates, id, func(rows *sql.Rows) error {
+		err = scanRows(ctx, tx, sqlSelectQuestionStates, []any{id}, func(rows *sql.Rows) error {
 			var qs QuestionState
 			var closesAt sql.NullInt64
 			if err := rows.Scan(&closesAt, &qs.Revealed); err != nil {
@@ -378,7 +379,7 @@ func (s *SQLite) State(ctx context.Context, id string) (State, error) {
 		if err != nil {
 			return err
 		}
-		err = scanRows(ctx, tx, sqlSelectHidden, id, func(rows *sql.Rows) error {
+		err = scanRows(ctx, tx, sqlSelectHidden, []any{id}, func(rows *sql.Rows) error {
 			var h Hide
 			if err := rows.Scan(&h.Question, &h.Key); err != nil {
 				return err
@@ -392,25 +393,7 @@ func (s *SQLite) State(ctx context.Context, id string) (State, error) {
 		if err != nil {
 			return err
 		}
-		return scanRows(ctx, tx, sqlSelectAnswers, id, func(rows *sql.Rows) error {
-			var a Answer
-			var option, value sql.NullInt64
-			var options, text sql.NullString
-			if err := rows.Scan(&a.Participant, &a.Question, &option, &options, &value, &text); err != nil {
-				return err
-			}
-			a.Option, a.Value, a.Text = NoOption, int(value.Int64), text.String
-			if option.Valid {
-				a.Option = int(option.Int64)
-			}
-			if options.Valid {
-				if a.Options, err = parseOptions(options.String); err != nil {
-					return err
-				}
-			}
-			st.Answers = append(st.Answers, a)
-			return nil
-		})
+		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return State{}, err
@@ -419,6 +402,108 @@ func (s *SQLite) State(ctx context.Context, id string) (State, error) {
 		return State{}, fmt.Errorf("store: read state of %s: %w", id, err)
 	}
 	return st, nil
+}
+
+// scanAnswer reads a row of columns before, then an answer's option,
+// options, value and text into a, then after.
+func scanAnswer(rows *sql.Rows, a *Answer, before []any, after ...any) error {
+	var option, value sql.NullInt64
+	var options, text sql.NullString
+	dest := append(append(before, &option, &options, &value, &text), after...)
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	a.Option, a.Value, a.Text, a.Options = NoOption, int(value.Int64), text.String, nil
+	if option.Valid {
+		a.Option = int(option.Int64)
+	}
+	if options.Valid {
+		var err error
+		if a.Options, err = parseOptions(options.String); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tally implements Store.
+func (s *SQLite) Tally(ctx context.Context, id string) ([]AnswerCount, error) {
+	var counts []AnswerCount
+	err := scanRows(ctx, s.db, sqlSelectTally, []any{id}, func(rows *sql.Rows) error {
+		var c AnswerCount
+		if err := scanAnswer(rows, &c.Answer, []any{&c.Question}, &c.Count); err != nil {
+			return err
+		}
+		counts = append(counts, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: tally %s: %w", id, err)
+	}
+	return counts, nil
+}
+
+// Answers implements Store.
+func (s *SQLite) Answers(ctx context.Context, id, participant string) ([]Answer, error) {
+	var answers []Answer
+	err := scanRows(ctx, s.db, sqlSelectParticipantAnswers, []any{id, participant}, func(rows *sql.Rows) error {
+		a := Answer{Participant: participant}
+		if err := scanAnswer(rows, &a, []any{&a.Question}); err != nil {
+			return err
+		}
+		answers = append(answers, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: answers of %s in %s: %w", participant, id, err)
+	}
+	return answers, nil
+}
+
+// AddParticipant implements Store.
+func (s *SQLite) AddParticipant(ctx context.Context, id string, limit int) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlAddParticipant, id, limit)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		// Nothing counted: the questionnaire is full, or not there.
+		var have int
+		err = tx.QueryRowContext(ctx, sqlSelectParticipants, id).Scan(&have)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return cmpErr(err, ErrParticipantLimit)
+	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrParticipantLimit) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("store: add a participant to %s: %w", id, err)
+	}
+	return nil
+}
+
+// Secret implements Store.
+func (s *SQLite) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	fresh := make([]byte, size)
+	_, _ = rand.Read(fresh) // crypto/rand.Read never fails
+	var secret []byte
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// The insert first: the transaction takes the write lock at once,
+		// and of two processes racing, one secret wins.
+		if _, err := tx.ExecContext(ctx, sqlInsertSecret, name, fresh); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, sqlSelectSecret, name).Scan(&secret)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: secret %s: %w", name, err)
+	}
+	return secret, nil
 }
 
 // formatOptions is a multi answer's options column: "0,2,3".
@@ -454,9 +539,9 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// scanRows runs query with id and calls scan for each row.
-func scanRows(ctx context.Context, q querier, query, id string, scan func(*sql.Rows) error) error {
-	rows, err := q.QueryContext(ctx, query, id)
+// scanRows runs query with args and calls scan for each row.
+func scanRows(ctx context.Context, q querier, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -470,7 +555,8 @@ func scanRows(ctx context.Context, q querier, query, id string, scan func(*sql.R
 }
 
 // Apply implements Store.
-func (s *SQLite) Apply(ctx context.Context, id string, c Changes) error {
+func (s *SQLite) Apply(ctx context.Context, id string, c Changes) ([]*Answer, error) {
+	var replaced []*Answer
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlUpdateState, c.SetCurrent, c.Current, c.Close, id)
 		if err != nil {
@@ -506,8 +592,21 @@ func (s *SQLite) Apply(ctx context.Context, id string, c Changes) error {
 			return err
 		}
 		defer upsert.Close()
+		previous, err := tx.PrepareContext(ctx, sqlSelectAnswer)
+		if err != nil {
+			return err
+		}
+		defer previous.Close()
 		now := time.Now().UnixMilli()
-		for _, a := range c.Answers {
+		replaced = make([]*Answer, len(c.Answers))
+		for i, a := range c.Answers {
+			// The answer this one replaces, read in the transaction that
+			// replaces it: the tally takes back what the store had, never
+			// what an actor remembers (it keeps the answers of connected
+			// participants only).
+			if replaced[i], err = readAnswer(ctx, previous, id, a); err != nil {
+				return err
+			}
 			var option sql.NullInt64
 			if a.Option != NoOption {
 				option = sql.NullInt64{Int64: int64(a.Option), Valid: true}
@@ -523,10 +622,27 @@ func (s *SQLite) Apply(ctx context.Context, id string, c Changes) error {
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return err
+		return nil, err
 	}
 	if err != nil {
-		return fmt.Errorf("store: write to %s: %w", id, err)
+		return nil, fmt.Errorf("store: write to %s: %w", id, err)
 	}
-	return nil
+	return replaced, nil
+}
+
+// readAnswer reads the stored answer a would replace, nil for none.
+func readAnswer(ctx context.Context, stmt *sql.Stmt, id string, a Answer) (*Answer, error) {
+	rows, err := stmt.QueryContext(ctx, id, a.Question, a.Participant)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	old := &Answer{Participant: a.Participant, Question: a.Question}
+	if err := scanAnswer(rows, old, nil); err != nil {
+		return nil, err
+	}
+	return old, rows.Close()
 }

@@ -93,6 +93,18 @@ INSERT INTO answers_v2 (questionnaire_id, question, participant, option, answere
 DROP TABLE answers;
 ALTER TABLE answers_v2 RENAME TO answers;
 `,
+	// 3: tallies counted by the database, not from every answer loaded
+	// (issue 21, finding 7): an index that GROUP BY reads in order, the
+	// count of participant identities issued, and the secret they are
+	// signed with, so that a restart keeps every participant's identity.
+	`
+CREATE INDEX answers_by_value ON answers (questionnaire_id, question, option, options, value, text);
+ALTER TABLE questionnaires ADD COLUMN participants INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE secrets (
+	name  TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) STRICT;
+`,
 }
 
 const (
@@ -119,10 +131,35 @@ FROM questions WHERE questionnaire_id = ? ORDER BY position`
 	sqlSelectState          = `SELECT current_question, closed FROM questionnaires WHERE id = ?`
 	sqlSelectQuestionStates = `SELECT closes_at, revealed FROM questions WHERE questionnaire_id = ? ORDER BY position`
 	sqlSelectHidden         = `SELECT question, entry FROM hidden_entries WHERE questionnaire_id = ? ORDER BY question, entry`
-	sqlSelectAnswers        = `
-SELECT participant, question, option, options, value, text FROM answers
+	// sqlSelectTally counts answers alike: for a single, multi or scale
+	// question only one column varies, so the groups are its options,
+	// option sets or values; for a text question, its distinct texts.
+	// answers_by_value holds the rows in this order: no sort, no temporary
+	// table, whatever the number of answers.
+	sqlSelectTally = `
+SELECT question, option, options, value, text, COUNT(*) FROM answers
 WHERE questionnaire_id = ?
-ORDER BY participant, question`
+GROUP BY question, option, options, value, text`
+	// sqlSelectParticipantAnswers seeks the primary key once per question
+	// (the IN list), rather than scan every answer for one participant's
+	// or keep an index of its own.
+	sqlSelectParticipantAnswers = `
+SELECT question, option, options, value, text FROM answers
+WHERE questionnaire_id = ?1 AND participant = ?2
+	AND question IN (SELECT position FROM questions WHERE questionnaire_id = ?1)
+ORDER BY question`
+	// sqlSelectAnswer is the answer an upsert replaces.
+	sqlSelectAnswer = `
+SELECT option, options, value, text FROM answers
+WHERE questionnaire_id = ? AND question = ? AND participant = ?`
+	// sqlAddParticipant counts one more participant identity, unless
+	// the questionnaire has ?2 already. Parameters: id, limit.
+	sqlAddParticipant = `
+UPDATE questionnaires SET participants = participants + 1
+WHERE id = ?1 AND participants < ?2`
+	sqlSelectParticipants = `SELECT participants FROM questionnaires WHERE id = ?`
+	sqlSelectSecret       = `SELECT value FROM secrets WHERE name = ?`
+	sqlInsertSecret       = `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
 
 	// sqlUpdateState starts Apply's transaction with a write, and finds
 	// out whether the questionnaire exists. Parameters: set current (0 or

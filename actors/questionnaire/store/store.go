@@ -15,6 +15,9 @@ var (
 	// ErrFull is returned by a write the store has no room for: it is at
 	// its size limit, or its disk is full. Reads still work.
 	ErrFull = errors.New("store: full")
+	// ErrParticipantLimit is returned by AddParticipant for a
+	// questionnaire that has issued its limit of participant identities.
+	ErrParticipantLimit = errors.New("store: the questionnaire has all the participants it may have")
 )
 
 // NoQuestion is State.Current and Results.Current before the first show.
@@ -38,15 +41,33 @@ type Store interface {
 	Create(ctx context.Context, q Questionnaire) error
 	// Questionnaire returns a questionnaire's definition, or ErrNotFound.
 	Questionnaire(ctx context.Context, id string) (Questionnaire, error)
-	// State returns everything that changes: the current question, the
-	// closed flag, each question's timer, reveal and hidden entries, and
-	// every answer (ordered by participant, then question), or
-	// ErrNotFound. Tallies are counted from it (package questionnaire),
-	// so that the live tallies and the exported results are one count.
+	// State returns what changes apart from the answers: the current
+	// question, the closed flag, each question's timer, reveal and hidden
+	// entries, or ErrNotFound.
 	State(ctx context.Context, id string) (State, error)
-	// Apply writes c in one transaction, or ErrNotFound. Answers must name
-	// questions and options the questionnaire has.
-	Apply(ctx context.Context, id string, c Changes) error
+	// Tally counts a questionnaire's answers: one AnswerCount for each
+	// group of answers to a question that are alike (same option, option
+	// set, value or text), in no particular order; ErrNotFound is not
+	// returned, an unknown id has no answers. Its size grows with the
+	// distinct answers, not with the answers: the live tallies and the
+	// exported results are counted from it (package questionnaire), so
+	// that they are one count and a million answers are not loaded.
+	Tally(ctx context.Context, id string) ([]AnswerCount, error)
+	// Answers returns one participant's answers, ordered by question.
+	Answers(ctx context.Context, id, participant string) ([]Answer, error)
+	// Apply writes c in one transaction, or ErrNotFound, and returns, for
+	// each of c.Answers, the answer it replaced (nil for a first answer),
+	// so that a tally can take it back. Answers must name questions and
+	// options the questionnaire has.
+	Apply(ctx context.Context, id string, c Changes) ([]*Answer, error)
+	// AddParticipant counts one more participant identity issued for a
+	// questionnaire: ErrParticipantLimit when it has limit already,
+	// ErrNotFound for an unknown one.
+	AddParticipant(ctx context.Context, id string, limit int) error
+	// Secret returns the secret called name, making it (size random
+	// bytes) the first time: it is kept with the questionnaires, so that
+	// what it signed stays valid after a restart.
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
 	// Close releases the store.
 	Close() error
 }
@@ -122,7 +143,13 @@ type State struct {
 	Closed  bool
 	// Questions holds each question's state, one per question.
 	Questions []QuestionState
-	Answers   []Answer
+}
+
+// AnswerCount is how many answers to a question are alike: Answer is one
+// of them, without its Participant.
+type AnswerCount struct {
+	Answer
+	Count int
 }
 
 // QuestionState is what changes in one question.
