@@ -358,11 +358,11 @@ func TestSQLiteKinds(t *testing.T) {
 			{Hidden: []string{"eggs", "spam"}}},
 	}
 	wantAnswers := []Answer{
-			{Participant: "ann", Question: 1, Option: NoOption, Options: []int{0, 2}},
-			{Participant: "ann", Question: 2, Option: NoOption, Value: 0},
-			{Participant: "ann", Question: 4, Option: NoOption, Text: "Hello  World"},
-			{Participant: "bob", Question: 1, Option: NoOption, Options: []int{}},
-			{Participant: "bob", Question: 2, Option: NoOption, Value: 9},
+		{Participant: "ann", Question: 1, Option: NoOption, Options: []int{0, 2}},
+		{Participant: "ann", Question: 2, Option: NoOption, Value: 0},
+		{Participant: "ann", Question: 4, Option: NoOption, Text: "Hello  World"},
+		{Participant: "bob", Question: 1, Option: NoOption, Options: []int{}},
+		{Participant: "bob", Question: 2, Option: NoOption, Value: 9},
 	}
 	check := func(s *SQLite) {
 		t.Helper()
