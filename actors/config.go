@@ -47,6 +47,9 @@ type Config struct {
 	// QuestionnaireLinger is how long a questionnaire with no sockets
 	// stays in memory before it is stopped. Zero means 30 s.
 	QuestionnaireLinger time.Duration
+	// MaxParticipants is how many participant identities one
+	// questionnaire issues. Zero means 10 000; negative, no limit.
+	MaxParticipants int
 	// Logger receives the node's logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Sockets are actor types of one's own, each serving a WebSocket
@@ -86,6 +89,7 @@ func DefaultConfig() Config {
 		MaxRooms:            100_000,
 		HeldBudget:          64 << 20,
 		QuestionnaireLinger: 30 * time.Second,
+		MaxParticipants:     10_000,
 	}
 }
 

@@ -73,7 +73,7 @@ func NewNode(cfg Config) *Node {
 	n.startLobby(onWorkers)
 	if cfg.Questionnaires != nil {
 		n.questionnaires = questionnaire.Start(system.Root, questionnaire.Config{Store: cfg.Questionnaires,
-			Linger: cfg.QuestionnaireLinger, Log: cfg.Logger, Props: []actor.PropsOption{onWorkers}})
+			Linger: cfg.QuestionnaireLinger, MaxParticipants: cfg.MaxParticipants, Log: cfg.Logger, Props: []actor.PropsOption{onWorkers}})
 	}
 	return n
 }

@@ -15,6 +15,12 @@ var (
 	ErrNoStore              = questionnaire.ErrNoStore
 	ErrUnknownQuestionnaire = questionnaire.ErrUnknownQuestionnaire
 	ErrWrongToken           = questionnaire.ErrWrongToken
+	// ErrParticipantLimit: the questionnaire has issued every
+	// participant identity it may (Config.MaxParticipants).
+	ErrParticipantLimit = questionnaire.ErrParticipantLimit
+	// ErrWrongParticipantToken: a participant token this server did not
+	// issue for that participant and questionnaire.
+	ErrWrongParticipantToken = questionnaire.ErrWrongParticipantToken
 )
 
 type (
@@ -25,7 +31,27 @@ type (
 	QuestionnaireResults      = questionnaire.Results
 	QuestionResults           = questionnaire.QuestionResults
 	Word                      = questionnaire.Word
+	ParticipantIdentity       = questionnaire.ParticipantIdentity
 )
+
+// NewParticipant issues a participant identity for questionnaire id: an
+// id and the token its socket needs. ErrUnknownQuestionnaire for none,
+// ErrParticipantLimit when it has issued all it may.
+func (n *Node) NewParticipant(ctx context.Context, id string) (ParticipantIdentity, error) {
+	if n.questionnaires == nil {
+		return ParticipantIdentity{}, ErrNoStore
+	}
+	return n.questionnaires.NewParticipant(ctx, id)
+}
+
+// AuthorizeParticipant returns nil when token is the one issued with
+// participant for questionnaire id, else ErrWrongParticipantToken.
+func (n *Node) AuthorizeParticipant(ctx context.Context, id, participant, token string) error {
+	if n.questionnaires == nil {
+		return ErrNoStore
+	}
+	return n.questionnaires.AuthorizeParticipant(ctx, id, participant, token)
+}
 
 // CreateQuestionnaire validates and stores a new questionnaire, with a new
 // id and presenter token. An invalid one is an *InvalidQuestionnaireError.

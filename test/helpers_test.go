@@ -105,6 +105,10 @@ func startServer(t testing.TB, cfg transport.Config) *testServer {
 		// Likewise questionnaires: TestQuestionnaireCreateRate tests it.
 		cfg.CreateRate = -1
 	}
+	if cfg.ParticipantRate == 0 {
+		// And participant identities: TestParticipantIdentityRate.
+		cfg.ParticipantRate = -1
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

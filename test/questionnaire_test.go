@@ -77,9 +77,44 @@ func dialPresenter(t *testing.T, ts *testServer, c created) *client {
 	return dial(t, ts, "/questionnaires/"+c.ID+"/presenter?token="+c.PresenterToken)
 }
 
-func dialParticipant(t *testing.T, ts *testServer, c created, participant string) *client {
+// identity is a participant identity POST /questionnaires/{id}/participants issued.
+type identity struct {
+	Participant string `json:"participant"`
+	Token       string `json:"token"`
+}
+
+func (p identity) query() string {
+	return "participant=" + p.Participant + "&token=" + p.Token
+}
+
+func newIdentity(t *testing.T, ts *testServer, c created) identity {
 	t.Helper()
-	return dial(t, ts, "/questionnaires/"+c.ID+"/participant?participant="+participant)
+	status, resp := httpDo(t, http.MethodPost, ts.url("/questionnaires/"+c.ID+"/participants"), nil, nil)
+	if status != http.StatusCreated {
+		t.Fatalf("POST participants: %d %s", status, resp)
+	}
+	var p identity
+	if err := json.Unmarshal(resp, &p); err != nil || p.Participant == "" || p.Token == "" {
+		t.Fatalf("POST participants answered %s (%v)", resp, err)
+	}
+	return p
+}
+
+// identities are the identities the tests' named participants were
+// issued, by questionnaire and name: a name is one participant, across
+// reconnects and restarts (the token's secret is in the data directory).
+var identities sync.Map
+
+// dialParticipant connects participant name of c, with the identity the
+// server issued it the first time.
+func dialParticipant(t *testing.T, ts *testServer, c created, name string) *client {
+	t.Helper()
+	key := c.ID + "/" + name
+	p, ok := identities.Load(key)
+	if !ok {
+		p, _ = identities.LoadOrStore(key, newIdentity(t, ts, c))
+	}
+	return dial(t, ts, "/questionnaires/"+c.ID+"/participant?"+p.(identity).query())
 }
 
 // expectPresenter reads a presenter's frames until want, skipping the
@@ -391,6 +426,7 @@ func TestQuestionnaireAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	const unknown = "aaaaaaaaaaaaaaaa"
+	other := newIdentity(t, ts.testServer, q)
 	upgrade := func(h http.Header) http.Header {
 		u := upgradeHeader()
 		for k, v := range h {
@@ -417,14 +453,23 @@ func TestQuestionnaireAccess(t *testing.T) {
 		{"participant, no id", "/questionnaires/" + q.ID + "/participant", upgrade(nil), 400, "invalid_participant"},
 		{"participant, id too long", "/questionnaires/" + q.ID + "/participant?participant=" + strings.Repeat("x", 65), upgrade(nil), 400, "invalid_participant"},
 		{"participant, odd id", "/questionnaires/" + q.ID + "/participant?participant=a%20b", upgrade(nil), 400, "invalid_participant"},
-		{"participant, unknown questionnaire", "/questionnaires/" + unknown + "/participant?participant=p", upgrade(nil), 404, "unknown_questionnaire"},
+		{"participant, no token", "/questionnaires/" + q.ID + "/participant?participant=p", upgrade(nil), 403, "invalid_participant_token"},
+		{"participant, wrong token", "/questionnaires/" + q.ID + "/participant?participant=p&token=x", upgrade(nil), 403, "invalid_participant_token"},
+		{"participant, another's token", "/questionnaires/" + q.ID + "/participant?participant=p&token=" + other.Token, upgrade(nil), 403, "invalid_participant_token"},
+		{"participant, another questionnaire's token", "/questionnaires/" + unknown + "/participant?" + other.query(), upgrade(nil), 403, "invalid_participant_token"},
+		{"new participant, unknown questionnaire", "/questionnaires/" + unknown + "/participants", nil, 404, "unknown_questionnaire"},
+		{"new participant, foreign origin", "/questionnaires/" + q.ID + "/participants", http.Header{"Origin": {"https://evil.example"}}, 403, "forbidden_origin"},
 		{"participant, foreign origin", "/questionnaires/" + q.ID + "/participant?participant=p",
 			upgrade(http.Header{"Origin": {"https://evil.example"}}), 403, "forbidden_origin"},
 		{"participant, no upgrade", "/questionnaires/" + q.ID + "/participant?participant=p", nil, 426, "upgrade_required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, resp := httpDo(t, http.MethodGet, ts.url(tt.path), nil, tt.header)
+			method := http.MethodGet
+			if strings.HasSuffix(tt.path, "/participants") {
+				method = http.MethodPost
+			}
+			status, resp := httpDo(t, method, ts.url(tt.path), nil, tt.header)
 			expectJSONError(t, status, resp, tt.status, tt.code)
 		})
 	}

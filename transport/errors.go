@@ -39,6 +39,10 @@ const (
 	codeInvalidQuestionnaire = "invalid_questionnaire"
 	// codeInvalidParticipant is 400: a participant id that is missing or malformed.
 	codeInvalidParticipant = "invalid_participant"
+	// codeInvalidParticipantToken is 403: a participant socket without the token POST /questionnaires/{id}/participants issued with its id, or with another.
+	codeInvalidParticipantToken = "invalid_participant_token"
+	// codeQuestionnaireFull is 503: the questionnaire has issued --max-participants participant identities.
+	codeQuestionnaireFull = "questionnaire_full"
 	// codeUnsupportedVersion is 426: a WebSocket version other than 13.
 	codeUnsupportedVersion = "unsupported_version"
 	// codeUpgradeRequired is 426: a plain HTTP request on a WebSocket route.

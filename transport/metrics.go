@@ -28,10 +28,14 @@ const (
 	refusedOverCapacity = "over_capacity"
 	refusedUnauthorized = "unauthorized"
 	refusedForbidden    = "forbidden"
-	refusedOrigin       = "origin"
-	refusedDraining     = "draining"
-	refusedConnectRate  = "connect_rate"
-	refusedNotFound     = "not_found"
+	// participantsRateLimited and participantsFull are the reasons of
+	// lobby_questionnaire_participants_refused_total.
+	participantsRateLimited = "rate_limited"
+	participantsFull        = "full"
+	refusedOrigin           = "origin"
+	refusedDraining         = "draining"
+	refusedConnectRate      = "connect_rate"
+	refusedNotFound         = "not_found"
 )
 
 // metrics are one Server's Prometheus metrics, on a registry of its own so
@@ -47,6 +51,10 @@ type metrics struct {
 	rateLimited     prometheus.Counter
 	upgradesRefused *prometheus.CounterVec
 	httpRejected    *prometheus.CounterVec
+	// participantsIssued and participantsRefused count the participant
+	// identities of POST /questionnaires/{id}/participants.
+	participantsIssued  prometheus.Counter
+	participantsRefused *prometheus.CounterVec
 }
 
 func newMetrics(stats *actors.Stats) *metrics {
@@ -81,6 +89,16 @@ func newMetrics(stats *actors.Stats) *metrics {
 		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lobby_http_rejected_total", Help: "HTTP requests refused, by status code: POST routes (publish, send) and, with host checking on, requests for a foreign Host.",
 		}, []string{"code"}),
+		participantsIssued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_questionnaire_participants_issued_total", Help: "Participant identities issued (POST /questionnaires/{id}/participants).",
+		}),
+		participantsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lobby_questionnaire_participants_refused_total", Help: "Participant identities refused, by reason: rate_limited (--participant-rate of one address), full (--max-participants of one questionnaire).",
+		}, []string{"reason"}),
+	}
+	m.registry.MustRegister(m.participantsIssued, m.participantsRefused)
+	for _, r := range []string{participantsRateLimited, participantsFull} {
+		m.participantsRefused.WithLabelValues(r)
 	}
 	m.registry.MustRegister(
 		m.connections, m.received, m.delivered, m.disconnects, m.fanout,

@@ -362,17 +362,82 @@ func (s *Server) servePresenter(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveParticipant is GET /questionnaires/{id}/participant?participant=<id>:
-// a participant's socket. The participant id is the client's own (the page
-// keeps it in localStorage), so that a reconnect keeps its answers. Taking
-// part needs only the questionnaire's id, which is its participants'
-// link: --jwt-secret does not apply.
+// participantBody is POST /questionnaires/{id}/participants's answer.
+type participantBody struct {
+	Participant string `json:"participant"`
+	Token       string `json:"token"`
+}
+
+// newParticipant is POST /questionnaires/{id}/participants: a new
+// participant identity, an id and the token its socket needs. The page
+// asks once and keeps both (localStorage), so that a reload or a
+// reconnect is the same participant. Like taking part, it needs only the
+// questionnaire's id, not the publish token; what bounds it is the rate
+// of one address (Config.ParticipantRate, generous: an audience often
+// shares one) and the identities one questionnaire issues
+// (--max-participants): a script can no longer be 5 000 voters (issue
+// 21, finding 7). A cross-site page may not ask for one (checkPostOrigin).
+func (s *Server) newParticipant(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkPostOrigin(r); err != nil {
+		writeError(w, http.StatusForbidden, codeForbiddenOrigin, err.Error())
+		return
+	}
+	if ok, wait, _ := s.participants.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now()); !ok {
+		s.metrics.participantsRefused.WithLabelValues(participantsRateLimited).Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many participants from this address; retry later")
+		return
+	}
+	p, err := s.node.NewParticipant(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, actors.ErrParticipantLimit):
+		s.metrics.participantsRefused.WithLabelValues(participantsFull).Inc()
+		writeError(w, http.StatusServiceUnavailable, codeQuestionnaireFull, "this questionnaire has all the participants it may have (--max-participants)")
+		return
+	case errors.Is(err, store.ErrFull):
+		s.storeIsFull(r, err)
+		writeError(w, http.StatusInsufficientStorage, codeStoreFull, "the questionnaire store is full")
+		return
+	case err != nil:
+		s.questionnaireError(w, r, err)
+		return
+	}
+	s.storeAnswered()
+	s.metrics.participantsIssued.Inc()
+	writeJSON(w, http.StatusCreated, participantBody{Participant: p.ID, Token: p.Token})
+}
+
+// serveParticipant is GET
+// /questionnaires/{id}/participant?participant=<id>&token=<token>: a
+// participant's socket, with the identity POST
+// /questionnaires/{id}/participants issued (403 before the upgrade
+// without its token). The page keeps both, so that a reconnect keeps its
+// answers. With Config.OpenParticipants, an id of the client's own and no
+// token are let in too. Taking part needs only the questionnaire's id,
+// which is its participants' link: --jwt-secret does not apply.
 func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
 	id, participant := r.PathValue("id"), r.URL.Query().Get("participant")
+	token := r.URL.Query().Get("token")
 	authorize := func(w http.ResponseWriter, r *http.Request) bool {
 		if !validParticipant(participant) {
 			s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeInvalidParticipant, invalidParticipantMessage)
 			return false
+		}
+		if token == "" && !s.cfg.OpenParticipants {
+			s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeInvalidParticipantToken,
+				"a participant socket needs ?participant=<id>&token=<token>, as POST /questionnaires/{id}/participants issues them")
+			return false
+		}
+		if token != "" {
+			if err := s.node.AuthorizeParticipant(r.Context(), id, participant, token); err != nil {
+				if errors.Is(err, actors.ErrWrongParticipantToken) {
+					s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeInvalidParticipantToken,
+						"that is not the token issued with this participant id for this questionnaire")
+				} else {
+					s.storeFailed(w, r, err)
+				}
+				return false
+			}
 		}
 		if _, err := s.node.Questionnaire(r.Context(), id); err != nil {
 			s.refuseQuestionnaire(w, r, err)

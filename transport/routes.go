@@ -37,6 +37,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /questionnaires/{id}/results.csv", s.getQuestionnaireResultsCSV)
 		mux.HandleFunc("GET /questionnaires/{id}/presenter", s.servePresenter)
 		mux.HandleFunc("GET /questionnaires/{id}/participant", s.serveParticipant)
+		mux.HandleFunc("POST /questionnaires/{id}/participants", s.newParticipant)
 		// Its pages (transport/web/q-*.html); /q/... has a slash, so
 		// GET /{room} never takes them for a room.
 		mux.HandleFunc("GET /q/new", s.servePage("/q-new.html"))

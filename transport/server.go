@@ -99,6 +99,20 @@ type Config struct {
 	// CreateBurst is how many questionnaires an address may create at
 	// once above CreateRate. Zero means 20.
 	CreateBurst int
+	// ParticipantRate is how many participant identities (POST
+	// /questionnaires/{id}/participants) a remote address (an IPv6 /64)
+	// may get per second; more are answered 429 with Retry-After. Zero
+	// means 10; negative, no limit.
+	ParticipantRate float64
+	// ParticipantBurst is how many participant identities an address may
+	// get at once above ParticipantRate: a room's audience often shares
+	// one address (a venue's Wi-Fi). Zero means 500.
+	ParticipantBurst int
+	// OpenParticipants lets a participant socket in with a participant id
+	// of its own and no token, as before identities were issued: anyone
+	// may then stuff votes. False means a participant needs the token
+	// issued with its id.
+	OpenParticipants bool
 	// PublicURL is the address participants reach the server at
 	// (http[s]://host[:port], as phones in the room see it), for the
 	// participants' link and QR code on the presenter's page. Empty means
@@ -149,24 +163,26 @@ type Config struct {
 // cmd/lobby's flags take their defaults from here.
 func DefaultConfig() Config {
 	return Config{
-		Config:          actors.DefaultConfig(),
-		SendQueue:       256,
-		SendQueueBytes:  4 << 20,
-		WriteTimeout:    10 * time.Second,
-		MaxMessageBytes: 64 << 10,
-		MaxPublishBytes: 1 << 20,
-		BodyBudget:      64 << 20,
-		MaxConnections:  100_000,
-		Rate:            100,
-		RateBurst:       200,
-		RateBytes:       1 << 20,
-		ControlRate:     10,
-		ControlBurst:    50,
-		ConnectRate:     20,
-		ConnectBurst:    100,
-		CreateRate:      0.2,
-		CreateBurst:     20,
-		DrainTimeout:    10 * time.Second,
+		Config:           actors.DefaultConfig(),
+		SendQueue:        256,
+		SendQueueBytes:   4 << 20,
+		WriteTimeout:     10 * time.Second,
+		MaxMessageBytes:  64 << 10,
+		MaxPublishBytes:  1 << 20,
+		BodyBudget:       64 << 20,
+		MaxConnections:   100_000,
+		Rate:             100,
+		RateBurst:        200,
+		RateBytes:        1 << 20,
+		ControlRate:      10,
+		ControlBurst:     50,
+		ConnectRate:      20,
+		ConnectBurst:     100,
+		CreateRate:       0.2,
+		CreateBurst:      20,
+		ParticipantRate:  10,
+		ParticipantBurst: 500,
+		DrainTimeout:     10 * time.Second,
 	}
 }
 
@@ -195,6 +211,8 @@ func (c Config) withDefaults() Config {
 	positive(&c.ConnectBurst, d.ConnectBurst)
 	nonZero(&c.CreateRate, d.CreateRate)
 	positive(&c.CreateBurst, d.CreateBurst)
+	nonZero(&c.ParticipantRate, d.ParticipantRate)
+	positive(&c.ParticipantBurst, d.ParticipantBurst)
 	if c.PublisherID == uuid.Nil {
 		c.PublisherID = uuid.New()
 	}
@@ -317,6 +335,9 @@ type Server struct {
 	// creates bounds the questionnaires one address creates
 	// (Config.CreateRate).
 	creates *connectLimiter
+	// participants bounds the participant identities one address gets
+	// (Config.ParticipantRate).
+	participants *connectLimiter
 	// bodies counts the request bodies being read (Config.BodyBudget).
 	bodies bodyBudget
 
@@ -358,6 +379,7 @@ func New(cfg Config) *Server {
 	s.warnings = rate.NewLimiter(rate.Limit(1), 10)
 	s.connects = newConnectLimiter(cfg.ConnectRate, cfg.ConnectBurst)
 	s.creates = newConnectLimiter(cfg.CreateRate, cfg.CreateBurst)
+	s.participants = newConnectLimiter(cfg.ParticipantRate, cfg.ParticipantBurst)
 	s.bodies.limit, s.bodies.perAddr = cfg.BodyBudget, max(cfg.BodyBudget/8, cfg.MaxPublishBytes)
 	s.mux = http.NewServeMux()
 	s.handler = s.routes()

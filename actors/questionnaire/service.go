@@ -3,6 +3,7 @@ package questionnaire
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -21,6 +22,10 @@ type Config struct {
 	// Linger is how long a questionnaire with no sockets stays in memory
 	// before it is stopped. Zero means 30 s.
 	Linger time.Duration
+	// MaxParticipants is how many participant identities one
+	// questionnaire issues (NewParticipant). Zero means
+	// DefaultMaxParticipants; negative, no limit.
+	MaxParticipants int
 	// Log receives the questionnaires' logs. Nil means slog.Default().
 	Log *slog.Logger
 	// Props are the props options of the registry and the questionnaires
@@ -46,6 +51,13 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	once   sync.Once
+	// maxParticipants is Config.MaxParticipants, with its default.
+	maxParticipants int
+
+	secretMu sync.Mutex // guards secret
+	// secret signs participant tokens; nil until first read from the
+	// store.
+	secret []byte
 }
 
 // Start spawns the registry at root.
@@ -56,7 +68,13 @@ func Start(root *actor.RootContext, c Config) *Service {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	s := &Service{store: c.Store, root: root}
+	switch {
+	case c.MaxParticipants == 0:
+		c.MaxParticipants = DefaultMaxParticipants
+	case c.MaxParticipants < 0:
+		c.MaxParticipants = math.MaxInt32
+	}
+	s := &Service{store: c.Store, root: root, maxParticipants: c.MaxParticipants}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.registry = root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
 		return &questionnaires{

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,7 +96,11 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ws, err := dialJSON(ctx, c.url, fmt.Sprintf("/questionnaires/%s/participant?participant=bench-%d", q.ID, i))
+			var ws *websocket.Conn
+			p, err := newBenchParticipant(ctx, c, q.ID)
+			if err == nil {
+				ws, err = dialJSON(ctx, c.url, "/questionnaires/"+q.ID+"/participant?participant="+p.Participant+"&token="+p.Token)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			firstErr = cmpErr(firstErr, err)
@@ -318,6 +323,53 @@ func createBenchQuestionnaire(ctx context.Context, c *config, options int, text 
 		return nil, fmt.Errorf("create questionnaire: %w", err)
 	}
 	return &q, nil
+}
+
+// benchParticipant is an identity POST /questionnaires/{id}/participants issued.
+type benchParticipant struct {
+	Participant string `json:"participant"`
+	Token       string `json:"token"`
+}
+
+// newBenchParticipant asks the server for a participant identity. One
+// address gets them at --participant-rate past a burst (500 by default):
+// a refused one is asked again after the Retry-After, so that the
+// scenario works against a default server, slowly past the burst; start
+// the server with --participant-rate -1 to measure answers, not minting.
+func newBenchParticipant(ctx context.Context, c *config, id string) (benchParticipant, error) {
+	for {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.url, "/")+"/questionnaires/"+id+"/participants", nil)
+		if err != nil {
+			cancel()
+			return benchParticipant{}, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			return benchParticipant{}, fmt.Errorf("new participant: %w", err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		cancel()
+		if err != nil {
+			return benchParticipant{}, fmt.Errorf("new participant: %w", err)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			select {
+			case <-time.After(time.Duration(max(1, wait)) * time.Second):
+				continue
+			case <-ctx.Done():
+				return benchParticipant{}, ctx.Err()
+			}
+		}
+		var p benchParticipant
+		if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &p) != nil {
+			return benchParticipant{}, fmt.Errorf("new participant: %s %s", resp.Status, body)
+		}
+		return p, nil
+	}
 }
 
 // checkBenchResults compares GET /results with the answers sent.

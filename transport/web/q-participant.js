@@ -5,10 +5,11 @@
 // a text answer (Send answers). An answer stays marked once the server
 // says it is stored (the "answered" frame). A question with a timer shows
 // its countdown and takes no answer once it is over; results the
-// presenter reveals are shown under the question. The participant id is
-// made once per questionnaire and kept in localStorage, so a reload or a
-// reconnect is the same participant: its answer stays marked and is never
-// counted twice.
+// presenter reveals are shown under the question. The participant id and
+// its token are issued by the server (POST
+// /questionnaires/<id>/participants) once per questionnaire and kept in
+// localStorage, so a reload or a reconnect is the same participant: its
+// answer stays marked and is never counted twice.
 import {
   api,
   ApiError,
@@ -16,7 +17,6 @@ import {
   connectionText,
   countdownText,
   pageID,
-  randomID,
   recall,
   remember,
   resultsView,
@@ -26,6 +26,7 @@ import {
 const state = {
   id: pageID(),
   participant: "",
+  token: "",
   // phase: "loading", "missing" (no such questionnaire), "failed" (the
   // definition could not be read), "open" or "closed".
   phase: "loading",
@@ -318,11 +319,6 @@ async function start() {
     render();
     return;
   }
-  state.participant = recall(state.id, "participant");
-  if (!state.participant) {
-    state.participant = randomID();
-    remember(state.id, "participant", state.participant);
-  }
   try {
     // The definition first: its title, and whether there is such a
     // questionnaire at all (a socket to an unknown one would only fail).
@@ -340,9 +336,15 @@ async function start() {
     render();
     return;
   }
+  if (!(await identify())) {
+    state.conn = "closed";
+    render();
+    return;
+  }
   state.phase = "open";
   state.conn = "connecting";
-  socket = new QSocket(`/questionnaires/${state.id}/participant?participant=${encodeURIComponent(state.participant)}`, {
+  const query = `participant=${encodeURIComponent(state.participant)}&token=${encodeURIComponent(state.token)}`;
+  socket = new QSocket(`/questionnaires/${state.id}/participant?${query}`, {
     onFrame,
     onState: (s, detail) => {
       state.conn = s;
@@ -351,6 +353,38 @@ async function start() {
     },
   });
   render();
+}
+
+// identify recalls this browser's participant identity for the
+// questionnaire, or asks the server for one and keeps it; false when
+// there is none to be had (the questionnaire is full). An id kept
+// without a token (a page from before tokens) is replaced.
+async function identify() {
+  state.participant = recall(state.id, "participant");
+  state.token = recall(state.id, "participant-token");
+  if (state.participant && state.token) return true;
+  for (;;) {
+    try {
+      const p = await api(`/questionnaires/${state.id}/participants`, { method: "POST" });
+      state.participant = p.participant;
+      state.token = p.token;
+      remember(state.id, "participant", p.participant);
+      remember(state.id, "participant-token", p.token);
+      state.notice = "";
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "questionnaire_full") {
+        state.phase = "failed";
+        state.notice = "This questionnaire has all the participants it can take.";
+        return false;
+      }
+      // Rate limited (an audience on one network joining at once) or
+      // unreachable: try again shortly, as the socket would.
+      state.notice = `Joining… (${err.message}; trying again)`;
+      render();
+      await new Promise((resolve) => setTimeout(resolve, 2000 + Math.random() * 3000));
+    }
+  }
 }
 
 $("options").addEventListener("click", (e) => {

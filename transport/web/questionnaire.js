@@ -80,14 +80,6 @@ export function recall(id, what) {
   }
 }
 
-/** randomID is a new participant id: 22 characters of A-Z a-z 0-9, about
- * 130 random bits, which the server takes as ?participant=. */
-export function randomID() {
-  const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  const bytes = crypto.getRandomValues(new Uint8Array(22));
-  return Array.from(bytes, (b) => chars[b % chars.length]).join("");
-}
-
 /** percent is count's share of total as a whole percentage ("0%" of 0). */
 export function percent(count, total) {
   return `${total > 0 ? Math.round((100 * count) / total) : 0}%`;
