@@ -85,6 +85,13 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 		}
 	}
 
+	// Every participant's identity first, 64 at a time: past the
+	// server's --participant-burst they come at its rate, and a socket
+	// connected meanwhile, read by nobody, would miss its heartbeats.
+	ids, err := newBenchParticipants(ctx, c, q.ID, n)
+	if err != nil {
+		return nil, err
+	}
 	// Connect the participants, 64 at a time; each waits for the question.
 	parts := make([]*websocket.Conn, n)
 	shown := make(chan error, n)
@@ -92,15 +99,11 @@ func questionnaire(ctx context.Context, c *config) (*result, error) {
 	var firstErr error
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
-	for i := range n {
+	for i, p := range ids {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			var ws *websocket.Conn
-			p, err := newBenchParticipant(ctx, c, q.ID)
-			if err == nil {
-				ws, err = dialJSON(ctx, c.url, "/questionnaires/"+q.ID+"/participant?participant="+p.Participant+"&token="+p.Token)
-			}
+			ws, err := dialJSON(ctx, c.url, "/questionnaires/"+q.ID+"/participant?participant="+p.Participant+"&token="+p.Token)
 			mu.Lock()
 			defer mu.Unlock()
 			firstErr = cmpErr(firstErr, err)
@@ -331,6 +334,26 @@ type benchParticipant struct {
 	Token       string `json:"token"`
 }
 
+// newBenchParticipants asks for n participant identities, 64 at a time.
+func newBenchParticipants(ctx context.Context, c *config, id string, n int) ([]benchParticipant, error) {
+	ids := make([]benchParticipant, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ids[i], errs[i] = newBenchParticipant(ctx, c, id)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("participant identities: %w", err)
+	}
+	return ids, nil
+}
+
 // newBenchParticipant asks the server for a participant identity. One
 // address gets them at --participant-rate past a burst (500 by default):
 // a refused one is asked again after the Retry-After, so that the
@@ -338,8 +361,8 @@ type benchParticipant struct {
 // the server with --participant-rate -1 to measure answers, not minting.
 func newBenchParticipant(ctx context.Context, c *config, id string) (benchParticipant, error) {
 	for {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.url, "/")+"/questionnaires/"+id+"/participants", nil)
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimSuffix(c.url, "/")+"/questionnaires/"+id+"/participants", nil)
 		if err != nil {
 			cancel()
 			return benchParticipant{}, err
