@@ -11,8 +11,10 @@ import (
 // answers the current question ({"type":"answer","question":i,"option":k},
 // or options, value, text as the question's kind has it) and is sent each
 // question shown, the acknowledgement of each answer, revealed results,
-// and closed. The participant's id is the client's own (kept by the page
-// across reloads): the same id keeps its answers.
+// and closed. The participant's id is one the server issued
+// (identity.go; the transport has checked its token, or lets in ids of
+// the client's own with --open-participants), kept by the page across
+// reloads: the same id keeps its answers.
 type participant struct {
 	questionnaireSocket
 }
