@@ -110,6 +110,17 @@ func TestBrowserQuestionnaire(t *testing.T) {
 	if id1 == "" || id1 == id2 {
 		t.Fatalf("participant ids %q and %q, want two different ones", id1, id2)
 	}
+	// Each identity was issued by the server (issue 21, finding 7), and
+	// the page keeps its token beside its id.
+	if n := metricValue(t, ts.testServer, "lobby_questionnaire_participants_issued_total"); n != 2 {
+		t.Fatalf("%v participant identities issued, want 2", n)
+	}
+	for _, p := range []*tab{p1, p2} {
+		kept := evaluate[[]string](p, `[window.lobbyParticipant.token, localStorage.getItem("lobby.q." + window.lobbyParticipant.id + ".participant-token")]`)
+		if kept[0] == "" || kept[0] != kept[1] {
+			t.Fatalf("%s: token %q, kept %q", p.name, kept[0], kept[1])
+		}
+	}
 	presenter.waitText("#participants", "2")
 
 	// Next twice: the second question; both participants see it.
