@@ -28,6 +28,18 @@ type testStore struct {
 	block     atomic.Bool
 	blocked   chan struct{}
 	unblocked chan error
+	// With holdAnswers set, Answers reads the participant's answers,
+	// then waits for a value on it before it returns them: an answer
+	// written meanwhile is newer than what it read.
+	holdAnswers chan struct{}
+}
+
+func (s *testStore) Answers(ctx context.Context, id, participant string) ([]store.Answer, error) {
+	answers, err := s.Store.Answers(ctx, id, participant)
+	if s.holdAnswers != nil {
+		<-s.holdAnswers
+	}
+	return answers, err
 }
 
 func (s *testStore) Apply(ctx context.Context, id string, c store.Changes) ([]*store.Answer, error) {
@@ -371,6 +383,37 @@ func TestQuestionnaireReplacesAParticipantsOlderSocket(t *testing.T) {
 	newer.send(`{"type":"answer","question":1,"option":0}`)
 	newer.expect(`{"type":"answered","question":1,"option":0}`)
 	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[1,0],"participants":1,"answered":1,"closed":false}`)
+}
+
+// TestQuestionnaireAnswerWhileItsAnswersLoad: a participant's answers
+// are read from the store when it joins (the actor keeps none of those
+// not connected, issue 21, finding 7). An answer it sends before that
+// read comes back wins over the read, which may be older; the tally takes
+// back the answer the store replaced, not one the actor remembers.
+func TestQuestionnaireAnswerWhileItsAnswersLoad(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	id := createTest(t, n, lunch())
+	presenter := joinPresenter(t, n, id)
+	presenter.send(`{"type":"show","question":1}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[0,0],"participants":0,"answered":0,"closed":false}`)
+	p := joinParticipant(t, n, id, "p")
+	p.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":null}`)
+	p.send(`{"type":"answer","question":1,"option":0}`)
+	p.expect(`{"type":"answered","question":1,"option":0}`)
+	p.stop()
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[1,0],"participants":0,"answered":1,"closed":false}`)
+
+	st.holdAnswers = make(chan struct{})
+	p = joinParticipant(t, n, id, "p")
+	p.send(`{"type":"answer","question":1,"option":1}`)
+	p.expect(`{"type":"answered","question":1,"option":1}`)
+	presenter.expectPresenter(`{"type":"tally","question":1,"counts":[0,1],"participants":1,"answered":1,"closed":false}`)
+	st.holdAnswers <- struct{}{} // the read, of option 0, returns
+	p.expect(`{"type":"question","index":1,"text":"When?","options":["noon","one"],"answer":1}`)
+	if stored := storedCounts(t, st, id); !reflect.DeepEqual(stored.Counts, [][]int{{0, 0, 0}, {0, 1}}) {
+		t.Fatalf("stored counts %v", stored.Counts)
+	}
 }
 
 // TestQuestionnaireStoreFailure: a write the store refuses is answered
