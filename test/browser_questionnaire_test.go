@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
 )
 
@@ -588,4 +589,22 @@ func (tb *tab) waitValue(what, fn, want string) {
 		case <-poll.C:
 		}
 	}
+}
+
+// TestBrowserQuestionnaireFull: a questionnaire that has issued its
+// --max-participants identities tells a new phone so, while a phone that
+// has its identity still takes part after a reload.
+func TestBrowserQuestionnaireFull(t *testing.T) {
+	ts := startQServer(t, t.TempDir(), transport.Config{Config: actors.Config{MaxParticipants: 1}})
+	q := createQuestionnaire(t, ts.testServer, threeQuestions)
+	b := startBrowser(t)
+	url := "http://" + ts.addr + "/q/" + q.ID
+	first := b.open(t, "q-participant-first", url, chromedp.WithNewBrowserContext())
+	first.waitText("#state", "live")
+	second := b.open(t, "q-participant-second", url, chromedp.WithNewBrowserContext())
+	second.expectConsoleError("503 (Service Unavailable)")
+	second.waitText("#message", "This questionnaire has all the participants it can take.")
+	first.reload()
+	first.waitText("#state", "live")
+	first.waitText("#message", "Waiting for the presenter to show the first question…")
 }

@@ -378,6 +378,10 @@ async function identify() {
         state.notice = "This questionnaire has all the participants it can take.";
         return false;
       }
+      if (err instanceof ApiError && err.status === 404) {
+        state.phase = "missing";
+        return false;
+      }
       // Rate limited (an audience on one network joining at once) or
       // unreachable: try again shortly, as the socket would.
       state.notice = `Joining… (${err.message}; trying again)`;
