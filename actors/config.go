@@ -36,6 +36,10 @@ type Config struct {
 	// that would create one more is refused (the member is closed 1013
 	// "too many rooms"). Zero means 100 000.
 	MaxRooms int
+	// MaxSubscriptions is the most rooms one lobby.v1 connection may be
+	// in at once (its connect path's included); a subscribe past it is
+	// answered with an error frame too_many_subscriptions. Zero means 100.
+	MaxSubscriptions int
 	// Questionnaires keeps the questionnaires. Nil means the node serves
 	// none: its questionnaire calls return ErrNoStore. The node does not
 	// close it; close it after Shutdown.
@@ -76,6 +80,7 @@ func DefaultConfig() Config {
 		HistoryBytes:        16 << 20,
 		HistoryBudget:       256 << 20,
 		MaxRooms:            100_000,
+		MaxSubscriptions:    chat.DefaultMaxSubscriptions,
 		QuestionnaireLinger: 30 * time.Second,
 	}
 }
@@ -104,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = d.MaxRooms
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = d.MaxSubscriptions
 	}
 	if c.QuestionnaireLinger <= 0 {
 		c.QuestionnaireLinger = d.QuestionnaireLinger

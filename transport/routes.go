@@ -16,6 +16,7 @@ import (
 
 func (s *Server) routes() http.Handler {
 	mux := s.mux
+	mux.HandleFunc("GET /ws", s.serveSubscriptions)
 	mux.HandleFunc("GET /ws/{room}", s.serveRoom)
 	mux.HandleFunc("GET /ws/{$}", s.serveRoom)
 	// GET /{room} with an Upgrade header joins the room (the seed's route

@@ -79,7 +79,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			return
 		}
 		if fr.Ref != nil {
-			if out := appendV1Ack(nil, fr.Ref, 1); !json.Valid(out) {
+			if out := appendV1Ack(nil, fr.Ref, "room", 1); !json.Valid(out) {
 				t.Fatalf("ack %q is not valid JSON", out)
 			}
 		}

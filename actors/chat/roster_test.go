@@ -163,7 +163,7 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 func TestPresenceSnapshotPartsAgree(t *testing.T) {
 	r := newRosterRig()
 	for range 2*snapshotPart + 10 {
-		r.p.local[uuid.New()] = "r"
+		r.p.local[uuid.New()] = []string{"r"}
 	}
 	snapshot := func() []rosterMsg {
 		r.published = nil

@@ -70,6 +70,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.server.BodyBudget, "body-budget", d.BodyBudget, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
 	fs.IntVar(&o.server.HistoryBudget, "history-budget", d.HistoryBudget, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
 	fs.IntVar(&o.server.MaxRooms, "max-rooms", d.MaxRooms, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
+	fs.IntVar(&o.server.MaxSubscriptions, "max-subscriptions", d.MaxSubscriptions, "rooms one lobby.v1 connection may be in at once; a subscribe past it is answered with error too_many_subscriptions")
 	fs.IntVar(&o.server.MaxConnections, "max-connections", d.MaxConnections, "WebSocket connections served at once (more are answered 503)")
 	fs.Float64Var(&o.server.Rate, "rate", d.Rate, "frames per second each client may send (negative: no limit)")
 	fs.IntVar(&o.server.RateBurst, "rate-burst", d.RateBurst, "frames a client may send at once above --rate")
