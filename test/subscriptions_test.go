@@ -346,7 +346,9 @@ func TestSlowConsumerInManyRooms(t *testing.T) {
 		t.Fatalf("%v slow-consumer disconnects, want 1", n)
 	}
 	watcher.sendJSON(`{"type":"broadcast","msg":"still here","ref":1}`)
-	for f := watcher.next(); f.Type != "ack"; f = watcher.next() {
+	f := watcher.next()
+	for f.Type != "ack" {
+		f = watcher.next() // the messages published meanwhile
 	}
 }
 
