@@ -422,3 +422,63 @@ func TestSubscriptionStorm(t *testing.T) {
 		t.Fatalf("members of watch %v, want the watcher alone", f.Members)
 	}
 }
+
+// TestClusterSubscriptions: one connection on node 0 in two rooms whose
+// other members sit on node 1; messages of each room reach it in order
+// with their room, presence crosses nodes per room, and an unsubscribe
+// is seen on the other node as a leave of that room alone.
+func TestClusterSubscriptions(t *testing.T) {
+	c := startCluster(t, 2)
+	sub := connectWS(t, c.node(0), "")
+	x := joinJSON(t, c.node(1), "/ws/cx")
+	y := joinJSON(t, c.node(1), "/ws/cy")
+	eventually(t, "node 0 to know node 1's members", func() bool {
+		return slices.Contains(roomMembers(t, c.node(0), "cx"), x.id) && slices.Contains(roomMembers(t, c.node(0), "cy"), y.id)
+	})
+	wx := sub.subscribe("cx", "")
+	if !slices.Contains(wx.Members, x.id) {
+		t.Fatalf("welcome of cx %s, want node 1's member in it", wx.raw)
+	}
+	sub.subscribe("cy", "")
+	x.expectPresence("joined", sub.id)
+	y.expectPresence("joined", sub.id)
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d to list the subscriber in both rooms", i), func() bool {
+			return slices.Contains(roomMembers(t, c.node(i), "cx"), sub.id) && slices.Contains(roomMembers(t, c.node(i), "cy"), sub.id)
+		})
+	}
+	x.sendJSON(`{"type":"broadcast","msg":"x1"}`)
+	y.sendJSON(`{"type":"broadcast","msg":"y1"}`)
+	x.sendJSON(`{"type":"broadcast","msg":"x2"}`)
+	got := map[string][]string{}
+	for len(got["cx"]) < 2 || len(got["cy"]) < 1 {
+		f := sub.nextOf("message")
+		got[f.Room] = append(got[f.Room], string(f.Msg))
+	}
+	if !slices.Equal(got["cx"], []string{`"x1"`, `"x2"`}) || !slices.Equal(got["cy"], []string{`"y1"`}) {
+		t.Fatalf("messages by room %v", got)
+	}
+	sub.sendJSON(`{"type":"broadcast","room":"cy","msg":"from node 0","ref":1}`)
+	if f := y.nextOf("message"); string(f.Msg) != `"y1"` {
+		t.Fatalf("y got %s, want its own message first", f.raw)
+	}
+	if f := y.nextOf("message"); f.Room != "cy" || f.ID != sub.id {
+		t.Fatalf("y got %s, want the subscriber's message", f.raw)
+	}
+	if f := sub.nextOf("message"); f.ID != sub.id {
+		t.Fatalf("got %s, want the subscriber's own message", f.raw)
+	}
+	if f := sub.nextOf("ack"); f.Room != "cy" {
+		t.Fatalf("ack %s, want room cy", f.raw)
+	}
+	sub.sendJSON(`{"type":"unsubscribe","room":"cx"}`)
+	sub.nextOf("unsubscribed")
+	for f := x.next(); f.Type != "left" || f.ID != sub.id; f = x.next() {
+		if f.Type == "left" {
+			t.Fatalf("x got %s, want the subscriber's left", f.raw)
+		}
+	}
+	eventually(t, "node 1 to keep the subscriber in cy alone", func() bool {
+		return !slices.Contains(roomMembers(t, c.node(1), "cx"), sub.id) && slices.Contains(roomMembers(t, c.node(1), "cy"), sub.id)
+	})
+}
