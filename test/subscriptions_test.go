@@ -179,6 +179,25 @@ func TestTooManySubscriptions(t *testing.T) {
 	waitMetric(t, ts, `lobby_subscriptions`, 3)
 }
 
+// TestSubscriptionPastMaxRooms: a subscribe that would make a room past
+// --max-rooms is an error too_many_rooms, and the connection stays.
+func TestSubscriptionPastMaxRooms(t *testing.T) {
+	ts := startServer(t, transport.Config{Config: actors.Config{MaxRooms: 2, History: -1}})
+	c := connectWS(t, ts, "")
+	c.subscribe("m1", "")
+	c.subscribe("m2", "")
+	c.sendJSON(`{"type":"subscribe","room":"m3","ref":3}`)
+	if f := c.next(); f.Code != "too_many_rooms" || string(f.Ref) != "3" {
+		t.Fatalf("third room: %s, want too_many_rooms", f.raw)
+	}
+	waitMetric(t, ts, `lobby_subscriptions_refused_total{reason="too_many_rooms"}`, 1)
+	c.sendJSON(`{"type":"broadcast","room":"m2","msg":1,"ref":4}`)
+	c.nextOf("message")
+	if f := c.next(); f.Type != "ack" || f.Room != "m2" {
+		t.Fatalf("got %s, want the ack in m2", f.raw)
+	}
+}
+
 // TestSubscriptionForbiddenByToken: with --jwt-secret, GET /ws needs a
 // valid token, and a subscribe to a room its rooms claim does not allow
 // is an error forbidden; the connection stays open.

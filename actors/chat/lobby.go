@@ -277,7 +277,11 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 		return
 	}
 	if slices.Contains(s.rooms, m.Room) {
-		return // the session asks once per room; this is a bug's echo
+		// A session asks once per room (it answers already_subscribed
+		// itself); this one must not wait for a join that never comes.
+		ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: codeAlreadySubscribed,
+			message: "already subscribed to room " + m.Room})
+		return
 	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
