@@ -134,3 +134,69 @@ func BenchmarkJoinWhileListingRooms(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSubscribedFanout is BenchmarkRoomFanout over lobby.v1 sockets,
+// for members who sit in the broadcast's room alone ("rooms=1", today's
+// single-room fan-out) and members who each sit in ten rooms on their one
+// connection ("rooms=10"): being in other rooms must not slow a room's
+// fan-out. Both run in one process, one after the other; run with
+// -count to interleave them.
+//
+//	go test ./test -run '^$' -bench SubscribedFanout -benchtime 5000x -count 3
+func BenchmarkSubscribedFanout(b *testing.B) {
+	const members = 100
+	for _, rooms := range []int{1, 10} {
+		b.Run(fmt.Sprintf("rooms=%d", rooms), func(b *testing.B) {
+			ts := startServer(b, transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}, Rate: -1})
+			sender := joinJSON(b, ts, "/ws/bench")
+			var readers []*jsonClient
+			for range members - 1 {
+				readers = append(readers, joinJSON(b, ts, "/ws/bench"))
+			}
+			for _, c := range append(readers, sender) {
+				for r := 1; r < rooms; r++ {
+					c.sendJSON(fmt.Sprintf(`{"type":"subscribe","room":"other-%d"}`, r))
+				}
+				for welcomed := 1; welcomed < rooms; {
+					if c.next().Type == "welcome" {
+						welcomed++
+					}
+				}
+			}
+			isM := func(data []byte) bool {
+				return strings.HasPrefix(string(data), `{"type":"message"`) && strings.HasSuffix(string(data), `"msg":"m"}`)
+			}
+			const window = 128
+			echoed := make(chan struct{}, window)
+			var wg sync.WaitGroup
+			for _, c := range readers {
+				wg.Go(func() {
+					for n := 0; n < b.N; {
+						if _, data := c.read(); isM(data) {
+							n++
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				for n := 0; n < b.N; {
+					if _, data := sender.read(); isM(data) {
+						n++
+						echoed <- struct{}{}
+					}
+				}
+			})
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				if i >= window {
+					<-echoed
+				}
+				sender.sendJSON(`{"type":"broadcast","msg":"m"}`)
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(b.N*members)/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
