@@ -28,6 +28,29 @@ func TestBrowserSubscriptions(t *testing.T) {
 	t.Run("SendBoxOnAPhone", func(t *testing.T) { testSendBoxOnAPhone(t, b, base) })
 	t.Run("DashboardTwoRooms", func(t *testing.T) { testDashboardTwoRooms(t, b, ts, base) })
 	t.Run("EventSource", func(t *testing.T) { testEventSource(t, b, ts, proxy, base) })
+	t.Run("Names", func(t *testing.T) { testChatNames(t, b, base) })
+}
+
+// testChatNames: a name set on the page is what the others see, in the
+// member list and beside its messages; its id stays the identity.
+func testChatNames(t *testing.T, b *browser, base string) {
+	other := b.open(t, "names-other", base+"/#named", chromedp.WithNewBrowserContext())
+	ada := b.open(t, "names-ada", base+"/#named", chromedp.WithNewBrowserContext())
+	other.waitText("#state", "live")
+	ada.waitText("#state", "live")
+	ctx, cancel := context.WithTimeout(ada.ctx, waitFor)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("name-input"), "Ada ☕"), chromedp.Click(chromedp.CSS("#name-form button"))); err != nil {
+		t.Fatal(err)
+	}
+	ada.waitText("#state", "live")
+	idAda := ada.text("#me")
+	other.waitFor("Ada's name in the member list", `(id) => [...document.querySelectorAll("#members li")].some((li) => li.dataset.id === id && li.textContent === "Ada ☕ · " + id.slice(0, 8))`, idAda)
+	ada.send("named hello")
+	other.waitFor("Ada's name beside her message", `(id) => [...document.querySelectorAll("#messages li.msg")].some((li) =>
+		li.dataset.sender === id && li.querySelector(".who").textContent === "Ada ☕ · " + id.slice(0, 8))`, idAda)
+	ada.close()
+	other.close()
 }
 
 // messagesShown is the shown room's messages, as seq:text.
