@@ -229,8 +229,10 @@ export class Lobby {
     this.#ws = null;
     if (ws) ws.close(1000, "bye");
     this.#failPending("closed", "the client was closed");
+    const home = this.#home;
     for (const r of this.#rooms.values()) r._closed();
-    this.#setState("closed");
+    // A single-room Lobby's state is its room's, closed just now.
+    if (!home) this.#setState("closed");
   }
 
   #connect() {
