@@ -1,15 +1,19 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
@@ -198,5 +202,89 @@ func BenchmarkSubscribedFanout(b *testing.B) {
 			elapsed := time.Since(start)
 			b.ReportMetric(float64(b.N*members)/elapsed.Seconds(), "deliveries/s")
 		})
+	}
+}
+
+// BenchmarkSubscriptionMemorySockets is BenchmarkSubscriptionMemory (in
+// ./actors) over real sockets, server and clients in this process: 100
+// lobby.v1 connections, idle in one room, then each in 100 rooms.
+// KB/connection is what one idle connection costs, both ends counted (an
+// upper bound of the server's); KB/subscription is what each room more
+// costs, the server's bookkeeping (the clients hold nothing more for it).
+//
+//	go test ./test -run '^$' -bench SubscriptionMemorySockets -benchtime 1x
+func BenchmarkSubscriptionMemorySockets(b *testing.B) {
+	const conns, rooms = 100, 100
+	heap := func() float64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapAlloc)
+	}
+	for b.Loop() {
+		ts := startServer(b, transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler), History: -1,
+			Heartbeat: time.Hour, ClientTimeout: 2 * time.Hour}, Rate: -1})
+		base := heap()
+		clients := make([]*jsonClient, conns)
+		for i := range clients {
+			clients[i] = joinJSON(b, ts, "/ws/home")
+		}
+		// Every client reads whatever comes, and counts the markers.
+		markers := make(chan struct{}, conns*rooms)
+		var readers sync.WaitGroup
+		for _, c := range clients {
+			readers.Go(func() {
+				for {
+					_, data, err := c.ws.Read(context.Background())
+					if err != nil {
+						return
+					}
+					if strings.Contains(string(data), `"msg":"marker"`) {
+						markers <- struct{}{}
+					}
+				}
+			})
+		}
+		// quiesce publishes a marker to each room and waits until every
+		// member has read it: what was sent before is read too.
+		quiesce := func(rooms []string) {
+			for _, r := range rooms {
+				httpDo(b, "POST", ts.url("/rooms/"+r+"/broadcast"), []byte(`"marker"`), nil)
+			}
+			for range conns * len(rooms) {
+				<-markers
+			}
+		}
+		quiesce([]string{"home"})
+		idle := heap()
+		names := make([]string, rooms-1)
+		for i := range names {
+			names[i] = fmt.Sprintf("room-%d", i)
+		}
+		for _, c := range clients {
+			for _, r := range names {
+				if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"subscribe","room":"`+r+`"}`)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		for deadline := time.Now().Add(time.Minute); ; {
+			if v, ok := metricSample(b, ts, "lobby_subscriptions"); ok && v == conns*rooms {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the subscriptions did not all complete")
+			}
+		}
+		quiesce(append(names, "home"))
+		full := heap()
+		b.ReportMetric((idle-base)/conns/1024, "KB/connection")
+		b.ReportMetric((full-idle)/(conns*(rooms-1))/1024, "KB/subscription")
+		for _, c := range clients {
+			c.ws.CloseNow()
+		}
+		readers.Wait()
+		ts.stop(b)
 	}
 }

@@ -504,7 +504,7 @@ func (c *jsonClient) sendJSON(v string) {
 }
 
 // httpDo sends a request and returns the status and body.
-func httpDo(t *testing.T, method, url string, body []byte, header http.Header) (int, []byte) {
+func httpDo(t testing.TB, method, url string, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -590,7 +590,7 @@ func mustPublisherID(t *testing.T, ts *testServer, token string) string {
 }
 
 // metricValue scrapes /metrics and returns one sample's value.
-func metricValue(t *testing.T, ts *testServer, sample string) float64 {
+func metricValue(t testing.TB, ts *testServer, sample string) float64 {
 	t.Helper()
 	v, ok := metricSample(t, ts, sample)
 	if !ok {
@@ -601,7 +601,7 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 
 // metricSample scrapes /metrics for one sample; ok is false when it is not
 // there (a labelled counter that never moved).
-func metricSample(t *testing.T, ts *testServer, sample string) (v float64, ok bool) {
+func metricSample(t testing.TB, ts *testServer, sample string) (v float64, ok bool) {
 	t.Helper()
 	status, body := httpDo(t, "GET", ts.url("/metrics"), nil, nil)
 	if status != http.StatusOK {
