@@ -51,7 +51,9 @@ type Joined struct {
 }
 
 // Disconnect removes a session from its room. Session → Lobby (from the
-// session's Stopping), then Lobby → Room.
+// session's Stopping), then Lobby → Room. Room "" (Session → Lobby only)
+// is every room the session is in: a session in many rooms sends one
+// Disconnect, and the lobby tells each room.
 type Disconnect struct {
 	ID   uuid.UUID
 	Room string
