@@ -78,6 +78,10 @@ type room struct {
 	speakers speakers
 	// remote are the members on other nodes, in the order learnt.
 	remote joinOrder[remoteMember]
+	// names are the display names of the members here that have one;
+	// nil until one has (most members have none, and a member is kept
+	// small: a room may have tens of thousands).
+	names map[uuid.UUID]string
 
 	// inflight counts appends and reads not yet answered; acks holds the
 	// stored messages waiting to be delivered here, by seq.
@@ -100,8 +104,6 @@ type member struct {
 	id       uuid.UUID
 	pid      *actor.PID
 	protocol messages.Protocol
-	// name is the member's display name here, "" for none.
-	name string
 	// skip: messages with a seq up to it are not sent to this member; it
 	// recovered up to there from another node ahead of this one.
 	skip uint64
@@ -613,7 +615,13 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		return
 	}
 	r.announce(ctx, "joined", m.ID, m.Name)
-	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol, name: m.Name})
+	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
+	if m.Name != "" {
+		if r.names == nil {
+			r.names = make(map[uuid.UUID]string)
+		}
+		r.names[m.ID] = m.Name
+	}
 	r.speakers.count(m.Protocol, 1)
 	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self(), Name: r.name})
 	if m.Protocol != messages.ProtocolJSON {
@@ -687,7 +695,9 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 		return
 	}
 	r.speakers.count(gone.protocol, -1)
-	r.announce(ctx, "left", id, gone.name)
+	name := r.names[id]
+	delete(r.names, id)
+	r.announce(ctx, "left", id, name)
 	r.checkIdle(ctx)
 }
 
@@ -764,10 +774,13 @@ func (r *room) memberIDs() []uuid.UUID {
 // memberNames are the names of the members here that have one, in join
 // order; nil when none has.
 func (r *room) memberNames() []memberName {
-	var names []memberName
+	if len(r.names) == 0 {
+		return nil
+	}
+	names := make([]memberName, 0, len(r.names))
 	for mb := range r.members.all() {
-		if mb.name != "" {
-			names = append(names, memberName{id: mb.id, name: mb.name})
+		if name, ok := r.names[mb.id]; ok {
+			names = append(names, memberName{id: mb.id, name: name})
 		}
 	}
 	return names

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"encoding/json"
-	"log/slog"
 	"slices"
 	"strconv"
 
@@ -25,41 +24,42 @@ import (
 // frames it encodes once for all its members. Its limits (the rate
 // strikes, the hold, the connection's queue) are the connection's, over
 // all its rooms.
+//
+// Its fields are few and small on purpose: an idle connection's session
+// lives as long as the connection, and a node holds one per client.
 type session struct {
 	id uuid.UUID
 	// home is the room of the connect path, "" for GET /ws.
-	home     string
-	protocol messages.Protocol
-	// recover, since and epoch are the client's recovery request for its
-	// home room (lobby.v1).
-	recover bool
-	since   uint64
-	epoch   string
+	home string
+	// start is the Connect to home, sent on Started and then dropped:
+	// the client's recovery request is needed only there.
+	start *messages.Connect
 	// name is the display name given on connect; fixedName says it came
 	// from the client's token, and a subscribe's name does not replace it.
-	name      string
-	fixedName bool
+	name string
 	// allow says whether the client may subscribe to a room (its token's
 	// rooms claim); nil allows any.
-	allow   func(room string) bool
-	maxSubs int
-	lobby   *actor.PID
-	conn    socket.Conn
-	hb      socket.Heartbeat
-	log     *slog.Logger
-	stats   *Stats
+	allow func(room string) bool
+	lobby *actor.PID
+	conn  socket.Conn
+	hb    socket.Heartbeat
+	stats *Stats
 
 	// subs are the rooms the session is a member of, or on its way into
 	// (pid nil until the room answers Joined).
 	subs []subscription
-	// transit counts the joins and leaves not yet answered. Frames the
-	// client sends meanwhile wait in pending, so that none overtakes
-	// another: a broadcast right after a subscribe reaches the room it
-	// subscribed to, and nothing of a room reaches the client after its
-	// unsubscribed.
-	transit int
-	pending socket.Hold
+	// pending, made on first use, holds the frames the client sends while
+	// transit counts joins and leaves not yet answered, so that none
+	// overtakes another: a broadcast right after a subscribe reaches the
+	// room it subscribed to, and nothing of a room reaches the client
+	// after its unsubscribed.
+	pending *socket.Hold
 	strikes socket.Strikes
+	transit int32
+	maxSubs int32
+	// protocol and fixedName close the struct, packed with the counts.
+	protocol  messages.Protocol
+	fixedName bool
 }
 
 // subscription is one room of a session's.
@@ -110,7 +110,7 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 	case *messages.ClientMessage:
 		if s.transit > 0 {
-			s.pending.Add(s.conn, m)
+			s.hold(m)
 			return
 		}
 		s.fromClient(ctx, m)
@@ -157,8 +157,10 @@ func (s *session) Receive(ctx actor.Context) {
 			ctx.Send(s.lobby, &register{id: s.id, session: ctx.Self()})
 			s.conn.Send(appendV1Connected(nil, s.id), false)
 		} else {
-			s.join(ctx, &messages.Connect{ID: s.id, Room: s.home, Session: ctx.Self(), Protocol: s.protocol,
-				Recover: s.recover, Since: s.since, Epoch: s.epoch, Name: s.name})
+			c := s.start
+			s.start = nil
+			c.Session = ctx.Self()
+			s.join(ctx, c)
 		}
 		s.hb.Start(ctx)
 	case *actor.Stopping:
@@ -203,16 +205,28 @@ func (s *session) settled(ctx actor.Context) {
 	if s.transit > 0 {
 		return
 	}
+	if s.pending == nil {
+		return
+	}
 	held := s.pending.Take()
 	for i, p := range held {
 		if s.transit > 0 {
 			for _, q := range held[i:] {
-				s.pending.Add(s.conn, q)
+				s.hold(q)
 			}
 			return
 		}
 		s.fromClient(ctx, p)
 	}
+}
+
+// hold keeps a client frame until the joins and leaves on their way are
+// answered.
+func (s *session) hold(m *messages.ClientMessage) {
+	if s.pending == nil {
+		s.pending = &socket.Hold{}
+	}
+	s.pending.Add(s.conn, m)
 }
 
 // find is the index of room in subs, or -1.
@@ -232,6 +246,9 @@ func (s *session) find(room string) int {
 // frame delivered. Only what reaches other members is kept; there is
 // nobody left to answer.
 func (s *session) flushPending(ctx actor.Context) {
+	if s.pending == nil {
+		return
+	}
 	for _, m := range s.pending.Take() {
 		if m.RateLimited || m.Binary {
 			continue
@@ -351,9 +368,9 @@ func (s *session) subscribe(ctx actor.Context, f *clientFrame) {
 		s.refused(codeAlreadySubscribed)
 		s.sendError(f.Ref, codeAlreadySubscribed, "already subscribed to room "+f.Room)
 		return
-	case len(s.subs) >= s.maxSubs:
+	case len(s.subs) >= int(s.maxSubs):
 		s.refused(codeTooManySubscriptions)
-		s.sendError(f.Ref, codeTooManySubscriptions, "a connection may be in at most "+strconv.Itoa(s.maxSubs)+" rooms: unsubscribe from one first")
+		s.sendError(f.Ref, codeTooManySubscriptions, "a connection may be in at most "+strconv.Itoa(int(s.maxSubs))+" rooms: unsubscribe from one first")
 		return
 	case s.allow != nil && !s.allow(f.Room):
 		s.refused(codeForbidden)

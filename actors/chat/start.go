@@ -2,6 +2,7 @@ package chat
 
 import (
 	"log/slog"
+	"math"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -118,21 +119,22 @@ func NewSession(env socket.Env, j Join) actor.Actor {
 	if j.Protocol != messages.ProtocolJSON {
 		j.MaxSubscriptions = 1 // the text protocol has no subscribe
 	}
-	return &session{
+	s := &session{
 		id:        j.ID,
 		home:      j.Room,
 		protocol:  j.Protocol,
-		recover:   j.Recover,
-		since:     j.Since,
-		epoch:     j.Epoch,
 		name:      j.Name,
 		fixedName: j.FixedName,
 		allow:     j.Allow,
-		maxSubs:   j.MaxSubscriptions,
+		maxSubs:   int32(min(j.MaxSubscriptions, math.MaxInt32)),
 		stats:     j.Stats,
 		lobby:     env.Lobby,
 		conn:      env.Conn,
 		hb:        env.Heartbeat,
-		log:       env.Log,
 	}
+	if j.Room != "" {
+		s.start = &messages.Connect{ID: j.ID, Room: j.Room, Protocol: j.Protocol,
+			Recover: j.Recover, Since: j.Since, Epoch: j.Epoch, Name: j.Name}
+	}
+	return s
 }
