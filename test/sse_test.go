@@ -326,3 +326,24 @@ func TestEventsCurl(t *testing.T) {
 		t.Fatalf("curl's output lacked %q", want)
 	}
 }
+
+// TestClusterEvents: a stream on node 0 gets the messages published on
+// node 1, in order, and a member joining on node 1.
+func TestClusterEvents(t *testing.T) {
+	c := startCluster(t, 2)
+	s := openEvents(t, c.node(0), "/rooms/cev/events", nil)
+	_, w := s.nextEvent("welcome")
+	m := joinJSON(t, c.node(1), "/ws/cev")
+	if _, f := s.nextEvent("joined"); f.ID != m.id {
+		t.Fatalf("joined %s, want node 1's member %s", f.raw, m.id)
+	}
+	var last uint64
+	for i := 1; i <= 3; i++ {
+		publishTo(t, c.node(1), "cev", fmt.Sprintf(`{"n":%d}`, i))
+		ev, f := s.nextEvent("message")
+		if f.Seq <= last || ev.id != fmt.Sprintf("%s-%d", w.Epoch, f.Seq) {
+			t.Fatalf("message %+v after seq %d", ev, last)
+		}
+		last = f.Seq
+	}
+}
