@@ -221,6 +221,26 @@ func TestEventsLimits(t *testing.T) {
 	status, body = httpDo(t, "GET", ts.url("/rooms/ok/events?token="+tok), nil, http.Header{"Origin": {"http://evil.example"}})
 	expectJSONError(t, status, body, http.StatusForbidden, "forbidden_origin")
 
+	// A page's own reader asks first (a preflight), for its headers.
+	req, err := http.NewRequest("OPTIONS", ts.url("/rooms/ok/events"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", "http://dash.example")
+	req.Header.Set("Access-Control-Request-Method", "GET")
+	req.Header.Set("Access-Control-Request-Headers", "authorization")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "http://dash.example" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	status, body = httpDo(t, "OPTIONS", ts.url("/rooms/ok/events"), nil, http.Header{"Origin": {"http://evil.example"}})
+	expectJSONError(t, status, body, http.StatusForbidden, "forbidden_origin")
+
 	s := openEvents(t, ts, "/rooms/ok/events?token="+tok, http.Header{"Origin": {"http://dash.example"}})
 	if got := s.resp.Header.Get("Access-Control-Allow-Origin"); got != "http://dash.example" {
 		t.Fatalf("Access-Control-Allow-Origin %q, want the allowed origin", got)

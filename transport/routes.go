@@ -30,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /rooms/{room}", s.readRoute(s.getRoom, true))
 	mux.HandleFunc("GET /rooms/{room}/history", s.readRoute(s.getHistory, true))
 	mux.HandleFunc("GET /rooms/{room}/events", s.serveEvents)
+	mux.HandleFunc("OPTIONS /rooms/{room}/events", s.eventsPreflight)
 	mux.HandleFunc("POST /sessions/{id}/send", s.publishRoute(s.sendDirect))
 	if s.cfg.Questionnaires != nil {
 		// The web pages of a questionnaire are under /q/; these are its API.
