@@ -501,3 +501,42 @@ func TestClusterSubscriptions(t *testing.T) {
 		return !slices.Contains(roomMembers(t, c.node(1), "cx"), sub.id) && slices.Contains(roomMembers(t, c.node(1), "cy"), sub.id)
 	})
 }
+
+// TestClusterDirectToNoRoom: a GET /ws connection in no room, on node 0,
+// gets direct messages sent on node 1, before it subscribes and after it
+// has left its last room; no node lists a room for it.
+func TestClusterDirectToNoRoom(t *testing.T) {
+	c := startCluster(t, 2)
+	lone := connectWS(t, c.node(0), "")
+	send := func(msg string) int {
+		status, _ := httpDo(t, "POST", c.node(1).url("/sessions/"+lone.id+"/send"), []byte(msg), nil)
+		return status
+	}
+	eventually(t, "node 1 to know where the session is", func() bool { return send(`"first"`) == http.StatusOK })
+	if f := lone.next(); f.Type != "direct" || string(f.Msg) != `"first"` {
+		t.Fatalf("got %s, want the direct message", f.raw)
+	}
+	other := joinJSON(t, c.node(1), "/ws/meet")
+	other.sendJSON(`{"type":"direct","to":"` + lone.id + `","msg":"hi","ref":"d"}`)
+	if f := lone.next(); f.Type != "direct" || f.ID != other.id {
+		t.Fatalf("got %s, want other's direct message", f.raw)
+	}
+	other.expect(`{"type":"ack","ref":"d"}`)
+	lone.subscribe("meet", "")
+	lone.sendJSON(`{"type":"unsubscribe","room":"meet"}`)
+	lone.nextOf("unsubscribed")
+	if send(`"after"`) != http.StatusOK {
+		t.Fatal("a direct message to the session in no room again was not delivered")
+	}
+	if f := lone.next(); string(f.Msg) != `"after"` {
+		t.Fatalf("got %s, want the direct message", f.raw)
+	}
+	for i := range 2 {
+		_, body := httpDo(t, "GET", c.node(i).url("/rooms"), nil, nil)
+		if strings.Contains(string(body), `"room":""`) {
+			t.Fatalf("node %d lists a room with no name: %s", i, body)
+		}
+	}
+	lone.ws.CloseNow()
+	eventually(t, "node 1 to forget the session", func() bool { return send(`"gone"`) == http.StatusNotFound })
+}

@@ -310,7 +310,13 @@ func (l *lobby) register(ctx actor.Context, m *register) {
 		return
 	}
 	l.sessions[m.id] = sessionEntry{pid: m.session, registered: true}
+	l.tellBridge(ctx, &localJoin{room: noRoom, id: m.id})
 }
+
+// noRoom is the roster's room of the registered sessions, so that other
+// nodes know where to send them direct messages while they are in no
+// room; the rooms are never told of it.
+const noRoom = ""
 
 // disconnect takes a session out of m.Room, or, when m.Room is "", out of
 // every room, and forgets it once it is in none (a registered session:
@@ -323,6 +329,9 @@ func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 	if m.Room == "" {
 		for _, room := range s.rooms {
 			l.leave(ctx, room, m.ID, &messages.Disconnect{ID: m.ID, Room: room})
+		}
+		if s.registered {
+			l.tellBridge(ctx, &localLeave{room: noRoom, id: m.ID})
 		}
 		delete(l.sessions, m.ID)
 		return
@@ -353,7 +362,11 @@ func (l *lobby) unsubscribe(ctx actor.Context, m *unsubscribe) {
 		return
 	}
 	s.rooms = slices.Delete(s.rooms, i, i+1)
-	s.registered = true
+	if !s.registered {
+		// Known from now on with no room too, as a GET /ws session is.
+		s.registered = true
+		l.tellBridge(ctx, &localJoin{room: noRoom, id: m.id})
+	}
 	l.sessions[m.id] = s
 	l.leave(ctx, m.room, m.id, m)
 }

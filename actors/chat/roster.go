@@ -406,14 +406,20 @@ func (p *roster) apply(env rosterEnv, n *remoteNode, ops []rosterOp) {
 			if _, still := n.members[op.ID]; !still && p.where[op.ID] == n.id {
 				delete(p.where, op.ID)
 			}
-			env.tell(&remoteLeave{room: op.Room, id: op.ID})
+			if op.Room != noRoom {
+				env.tell(&remoteLeave{room: op.Room, id: op.ID})
+			}
 			continue
 		}
 		if !n.members.add(op.ID, op.Room) {
 			continue
 		}
 		p.where[op.ID] = n.id
-		env.tell(&remoteJoin{room: op.Room, id: op.ID})
+		if op.Room != noRoom {
+			// A session in no room is only where to send its direct
+			// messages: no room has it.
+			env.tell(&remoteJoin{room: op.Room, id: op.ID})
+		}
 	}
 }
 

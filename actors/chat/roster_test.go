@@ -235,3 +235,19 @@ func TestPresenceOfAMemberInManyRooms(t *testing.T) {
 		t.Fatalf("snapshot %+v, want the member in b alone", snap)
 	}
 }
+
+// TestPresenceOfAMemberInNoRoom: another node's session in no room (GET
+// /ws) is known for its direct messages, and no room is told of it.
+func TestPresenceOfAMemberInNoRoom(t *testing.T) {
+	r := newRosterRig()
+	id := uuid.New()
+	r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat, Seq: 0})
+	r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Seq: 0, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{noRoom: {id}}})
+	if r.p.where[id] != "n1" || len(r.takeTold()) != 0 {
+		t.Fatalf("where %v, told something: want the session's node known, nothing told", r.p.where)
+	}
+	r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 1, Ops: []rosterOp{{Room: "r", ID: id}, {Left: true, Room: noRoom, ID: id}}})
+	if told := r.takeTold(); len(told) != 1 || *told[0].(*remoteJoin) != (remoteJoin{"r", id}) || r.p.where[id] != "n1" {
+		t.Fatalf("told %v, want only the join of r", told)
+	}
+}
