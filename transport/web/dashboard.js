@@ -1,5 +1,5 @@
 // dashboard.js: the live statistics page (/dashboard). It watches room
-// dailyNews (or ?room=<name>, or several: ?room=a&room=b), where POST /dailyDashBoard publishes each
+// dailyNews (or ?room=<name>), where POST /dailyDashBoard publishes each
 // batch of statistic records as a JSON array, and shows the latest record
 // per product line and a chart of total_amount per product line. It starts
 // from the room's history, so it shows the recent past at once.
