@@ -29,6 +29,29 @@ func TestBrowserSubscriptions(t *testing.T) {
 	t.Run("DashboardTwoRooms", func(t *testing.T) { testDashboardTwoRooms(t, b, ts, base) })
 	t.Run("EventSource", func(t *testing.T) { testEventSource(t, b, ts, proxy, base) })
 	t.Run("Names", func(t *testing.T) { testChatNames(t, b, base) })
+	t.Run("SubscribesOverTheRate", func(t *testing.T) { testSubscribesOverTheRate(t, b) })
+}
+
+// testSubscribesOverTheRate: lobby.js joins more rooms at once than the
+// connection's rate lets through; the subscribes the server refuses as
+// rate_limited are asked again, and every room ends up joined.
+func testSubscribesOverTheRate(t *testing.T, b *browser) {
+	ts := startServer(t, transport.Config{Rate: 5, RateBurst: 5})
+	p := b.open(t, "rate", ts.url("/status"))
+	p.waitFor("the page", `() => document.readyState === "complete"`)
+	p.waitFor("lobby.js in many rooms", `async () => {
+		if (!window.__many) {
+			const { Lobby } = await import("/lobby.js");
+			const lobby = new Lobby(location.origin, {});
+			window.__many = Array.from({ length: 15 }, (_, i) => lobby.join("many-" + i, {}));
+		}
+		return window.__many.every((r) => r.state === "live");
+	}`)
+	waitMetric(t, ts, "lobby_subscriptions", 15)
+	if n := metricValue(t, ts, "lobby_rate_limited_total"); n == 0 {
+		t.Fatal("no subscribe was over the rate: the test tested nothing")
+	}
+	p.close()
 }
 
 // testChatNames: a name set on the page is what the others see, in the

@@ -284,7 +284,18 @@ export class Lobby {
     const frame = { type: "subscribe", room: r.name, ref };
     r._asking(frame);
     if (r._opts.name && r._opts.name !== this.#opts.name) frame.name = r._opts.name;
-    this.#pending.set(ref, { subscribe: r, resolve() {}, reject: (err) => r._refused(err), timer: 0 });
+    const reject = (err) => {
+      if (err.code !== "rate_limited") {
+        r._refused(err);
+        return;
+      }
+      // Over the connection's rate (many rooms asked again at once after
+      // a reconnect): ask again in a while, on this socket if it lasts.
+      setTimeout(() => {
+        if (this.#ws === ws && this.#rooms.get(r.name) === r) this._subscribe(r);
+      }, 500 + Math.random() * 1000);
+    };
+    this.#pending.set(ref, { subscribe: r, resolve() {}, reject, timer: 0 });
     ws.send(JSON.stringify(frame));
   }
 
