@@ -30,6 +30,29 @@ func TestBrowserSubscriptions(t *testing.T) {
 	t.Run("EventSource", func(t *testing.T) { testEventSource(t, b, ts, proxy, base) })
 	t.Run("Names", func(t *testing.T) { testChatNames(t, b, base) })
 	t.Run("SubscribesOverTheRate", func(t *testing.T) { testSubscribesOverTheRate(t, b) })
+	t.Run("ManyRoomsPaced", func(t *testing.T) { testManyRoomsPaced(t, b) })
+}
+
+// testManyRoomsPaced: lobby.js in 40 rooms on a connection whose burst is
+// 10 frames asks for them a few at a time: were they asked all at once,
+// 30 frames over the rate in a row would close the connection.
+func testManyRoomsPaced(t *testing.T, b *browser) {
+	ts := startServer(t, transport.Config{Rate: 50, RateBurst: 10})
+	p := b.open(t, "paced", ts.url("/status"))
+	p.waitFor("the page", `() => document.readyState === "complete"`)
+	p.waitFor("lobby.js in 40 rooms", `async () => {
+		if (!window.__paced) {
+			const { Lobby } = await import("/lobby.js");
+			const lobby = new Lobby(location.origin, {});
+			window.__paced = Array.from({ length: 40 }, (_, i) => lobby.join("paced-" + i, {}));
+		}
+		return window.__paced.every((r) => r.state === "live");
+	}`)
+	waitMetric(t, ts, "lobby_subscriptions", 40)
+	if n := metricValue(t, ts, `lobby_disconnects_total{reason="rate_limit"}`); n != 0 {
+		t.Fatalf("%v connections closed for their rate", n)
+	}
+	p.close()
 }
 
 // testSubscribesOverTheRate: lobby.js joins more rooms at once than the

@@ -59,6 +59,10 @@ export class LobbyError extends Error {
   }
 }
 
+// SUBSCRIBE_WINDOW is how many subscribes may wait for their answer at
+// once.
+const SUBSCRIBE_WINDOW = 8;
+
 const defaults = {
   // ackTimeout is how long broadcast and direct wait for their ack, in ms.
   ackTimeout: 10000,
@@ -108,7 +112,9 @@ export class Lobby {
   #connected = false;
   #everConnected = false;
   #nextRef = 0;
-  #pending = new Map(); // ref -> {resolve, reject, timer, room}
+  #pending = new Map(); // ref -> {resolve, reject, timer, subscribe}
+  #asking = []; // rooms to subscribe to, once the window lets them
+  #inFlight = new Set(); // rooms whose subscribe is not answered yet
   #attempt = 0;
   #retryTimer = 0;
   #stableTimer = 0;
@@ -276,15 +282,37 @@ export class Lobby {
     if (!this.#home) this.#setState("live");
   }
 
-  // subscribe asks the server for room r, with its since and epoch.
+  // subscribe asks the server for room r, with its since and epoch, once
+  // fewer than SUBSCRIBE_WINDOW subscribes are unanswered: a reconnect in
+  // a hundred rooms paces itself instead of meeting the connection's rate
+  // limit (whose strikes would close it, again and again).
   _subscribe(r) {
+    if (!this.#asking.includes(r) && !this.#inFlight.has(r)) this.#asking.push(r);
+    this.#pump();
+  }
+
+  #pump() {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    while (this.#inFlight.size < SUBSCRIBE_WINDOW && this.#asking.length > 0) {
+      const r = this.#asking.shift();
+      if (this.#rooms.get(r.name) === r) this.#ask(ws, r);
+    }
+  }
+
+  #ask(ws, r) {
+    this.#inFlight.add(r);
+    const answered = () => {
+      if (this.#ws !== ws) return;
+      this.#inFlight.delete(r);
+      this.#pump();
+    };
     const ref = ++this.#nextRef;
     const frame = { type: "subscribe", room: r.name, ref };
     r._asking(frame);
     if (r._opts.name && r._opts.name !== this.#opts.name) frame.name = r._opts.name;
     const reject = (err) => {
+      answered();
       if (err.code !== "rate_limited") {
         r._refused(err);
         return;
@@ -295,7 +323,7 @@ export class Lobby {
         if (this.#ws === ws && this.#rooms.get(r.name) === r) this._subscribe(r);
       }, 500 + Math.random() * 1000);
     };
-    this.#pending.set(ref, { subscribe: r, resolve() {}, reject, timer: 0 });
+    this.#pending.set(ref, { subscribe: r, resolve: answered, reject, timer: 0 });
     ws.send(JSON.stringify(frame));
   }
 
@@ -304,6 +332,11 @@ export class Lobby {
     if (this.#rooms.get(r.name) !== r) return;
     this.#rooms.delete(r.name);
     if (r === this.#home) this.#home = null;
+    const waiting = this.#asking.indexOf(r);
+    if (waiting >= 0) {
+      this.#asking.splice(waiting, 1); // never asked for: nothing to leave
+      return;
+    }
     const ws = this.#ws;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "unsubscribe", room: r.name }));
   }
@@ -327,7 +360,7 @@ export class Lobby {
         break;
       case "welcome":
         this.#up(f.id);
-        this.#settle(f.ref, () => {});
+        this.#settle(f.ref, (p) => p.resolve());
         if (r) r._welcome(f);
         break;
       case "message":
@@ -358,6 +391,8 @@ export class Lobby {
   #dropped(e) {
     this.#ws = null;
     this.#connected = false;
+    this.#asking = [];
+    this.#inFlight.clear();
     clearTimeout(this.#stableTimer);
     this.#failPending("disconnected", "the connection dropped before the ack; the message may or may not have been sent");
     if (this.#closed) return;
