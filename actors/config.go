@@ -40,6 +40,10 @@ type Config struct {
 	// actors hold before they have joined (socket.HoldBudget); a client
 	// that would pass it is closed 1013 "server busy". Zero means 64 MiB.
 	HeldBudget int
+	// MaxSubscriptions is the most rooms one lobby.v1 connection may be
+	// in at once (its connect path's included); a subscribe past it is
+	// answered with an error frame too_many_subscriptions. Zero means 100.
+	MaxSubscriptions int
 	// Questionnaires keeps the questionnaires. Nil means the node serves
 	// none: its questionnaire calls return ErrNoStore. The node does not
 	// close it; close it after Shutdown.
@@ -88,6 +92,7 @@ func DefaultConfig() Config {
 		HistoryBudget:       256 << 20,
 		MaxRooms:            100_000,
 		HeldBudget:          64 << 20,
+		MaxSubscriptions:    chat.DefaultMaxSubscriptions,
 		QuestionnaireLinger: 30 * time.Second,
 		MaxParticipants:     10_000,
 	}
@@ -120,6 +125,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeldBudget <= 0 {
 		c.HeldBudget = d.HeldBudget
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = d.MaxSubscriptions
 	}
 	if c.QuestionnaireLinger <= 0 {
 		c.QuestionnaireLinger = d.QuestionnaireLinger

@@ -107,6 +107,10 @@ type Join = chat.Join
 // SessionProps makes the props of a session actor serving conn.
 func (n *Node) SessionProps(conn socket.Conn, j Join) *actor.Props {
 	env := n.env(conn)
+	if j.MaxSubscriptions == 0 {
+		j.MaxSubscriptions = n.cfg.MaxSubscriptions
+	}
+	j.Stats = &n.stats.Stats
 	return n.socketProps(conn, func() actor.Actor { return chat.NewSession(env, j) })
 }
 

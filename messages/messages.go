@@ -20,7 +20,8 @@ const (
 
 // Connect asks to add a session to a room. Session → Lobby, then Lobby → Room.
 // The room answers the session with Joined, and a lobby.v1 session also
-// with its welcome frame and any history it recovers.
+// with its welcome frame and any history it recovers. A lobby.v1 session
+// may send one Connect per room it subscribes to, all with its one ID.
 type Connect struct {
 	ID       uuid.UUID
 	Room     string
@@ -31,17 +32,28 @@ type Connect struct {
 	Recover bool
 	Since   uint64
 	Epoch   string
+	// Ref, when set, is the client's subscribe frame's ref, which the
+	// welcome carries (lobby.v1 only).
+	Ref json.RawMessage
+	// Name is the member's display name in this room, "" for none
+	// (CleanName has checked it).
+	Name string
 }
 
-// Joined tells a session that it is a member of its room. Room → Session.
+// Joined tells a session that it is a member of a room. Room → Session.
 type Joined struct {
 	// Room is the room actor; the session sends its broadcasts straight
 	// there, so per-sender order needs no hop through the lobby.
 	Room *actor.PID
+	// Name is the room's name: a session in many rooms tells its joins
+	// apart by it.
+	Name string
 }
 
 // Disconnect removes a session from its room. Session → Lobby (from the
-// session's Stopping), then Lobby → Room.
+// session's Stopping), then Lobby → Room. Room "" (Session → Lobby only)
+// is every room the session is in: a session in many rooms sends one
+// Disconnect, and the lobby tells each room.
 type Disconnect struct {
 	ID   uuid.UUID
 	Room string

@@ -1,15 +1,19 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/transport"
@@ -132,5 +136,160 @@ func BenchmarkJoinWhileListingRooms(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
+	}
+}
+
+// BenchmarkSubscribedFanout is BenchmarkRoomFanout over lobby.v1 sockets,
+// for members who sit in the broadcast's room alone ("rooms=1", today's
+// single-room fan-out) and members who each sit in ten rooms on their one
+// connection ("rooms=10"): being in other rooms must not slow a room's
+// fan-out. Both run in one process, one after the other; run with
+// -count to interleave them.
+//
+//	go test ./test -run '^$' -bench SubscribedFanout -benchtime 5000x -count 3
+func BenchmarkSubscribedFanout(b *testing.B) {
+	const members = 100
+	for _, rooms := range []int{1, 10} {
+		b.Run(fmt.Sprintf("rooms=%d", rooms), func(b *testing.B) {
+			ts := startServer(b, transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}, Rate: -1})
+			sender := joinJSON(b, ts, "/ws/bench")
+			var readers []*jsonClient
+			for range members - 1 {
+				readers = append(readers, joinJSON(b, ts, "/ws/bench"))
+			}
+			for _, c := range append(readers, sender) {
+				for r := 1; r < rooms; r++ {
+					c.sendJSON(fmt.Sprintf(`{"type":"subscribe","room":"other-%d"}`, r))
+				}
+				for welcomed := 1; welcomed < rooms; {
+					if c.next().Type == "welcome" {
+						welcomed++
+					}
+				}
+			}
+			is := func(data []byte, msg string) bool {
+				return strings.HasPrefix(string(data), `{"type":"message"`) && strings.HasSuffix(string(data), `"msg":"`+msg+`"}`)
+			}
+			// The joins' notices wait in the readers' sockets: a warm-up
+			// message behind them, read by everyone, leaves the timing to
+			// the broadcasts.
+			var warm sync.WaitGroup
+			sender.sendJSON(`{"type":"broadcast","msg":"warm"}`)
+			const window = 128
+			echoed := make(chan struct{}, window)
+			var wg sync.WaitGroup
+			for _, c := range append(readers, sender) {
+				warm.Add(1)
+				wg.Go(func() {
+					for _, data := c.read(); !is(data, "warm"); _, data = c.read() {
+					}
+					warm.Done()
+					for n := 0; n < b.N; {
+						if _, data := c.read(); is(data, "m") {
+							n++
+							if c == sender {
+								echoed <- struct{}{}
+							}
+						}
+					}
+				})
+			}
+			warm.Wait()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				if i >= window {
+					<-echoed
+				}
+				sender.sendJSON(`{"type":"broadcast","msg":"m"}`)
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(b.N*members)/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkSubscriptionMemorySockets is BenchmarkSubscriptionMemory (in
+// ./actors) over real sockets, server and clients in this process: 100
+// lobby.v1 connections, idle in one room, then each in 100 rooms.
+// KB/connection is what one idle connection costs, both ends counted (an
+// upper bound of the server's); KB/subscription is what each room more
+// costs, the server's bookkeeping (the clients hold nothing more for it).
+//
+//	go test ./test -run '^$' -bench SubscriptionMemorySockets -benchtime 1x
+func BenchmarkSubscriptionMemorySockets(b *testing.B) {
+	const conns, rooms = 100, 100
+	heap := func() float64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.HeapAlloc)
+	}
+	for b.Loop() {
+		ts := startServer(b, transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler), History: -1,
+			Heartbeat: time.Hour, ClientTimeout: 2 * time.Hour}, Rate: -1})
+		base := heap()
+		clients := make([]*jsonClient, conns)
+		for i := range clients {
+			clients[i] = joinJSON(b, ts, "/ws/home")
+		}
+		// Every client reads whatever comes, and counts the markers.
+		markers := make(chan struct{}, conns*rooms)
+		var readers sync.WaitGroup
+		for _, c := range clients {
+			readers.Go(func() {
+				for {
+					_, data, err := c.ws.Read(context.Background())
+					if err != nil {
+						return
+					}
+					if strings.Contains(string(data), `"msg":"marker"`) {
+						markers <- struct{}{}
+					}
+				}
+			})
+		}
+		// quiesce publishes a marker to each room and waits until every
+		// member has read it: what was sent before is read too.
+		quiesce := func(rooms []string) {
+			for _, r := range rooms {
+				httpDo(b, "POST", ts.url("/rooms/"+r+"/broadcast"), []byte(`"marker"`), nil)
+			}
+			for range conns * len(rooms) {
+				<-markers
+			}
+		}
+		quiesce([]string{"home"})
+		idle := heap()
+		names := make([]string, rooms-1)
+		for i := range names {
+			names[i] = fmt.Sprintf("room-%d", i)
+		}
+		for _, c := range clients {
+			for _, r := range names {
+				if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"subscribe","room":"`+r+`"}`)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		for deadline := time.Now().Add(time.Minute); ; {
+			if v, ok := metricSample(b, ts, "lobby_subscriptions"); ok && v == conns*rooms {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the subscriptions did not all complete")
+			}
+		}
+		quiesce(append(names, "home"))
+		full := heap()
+		b.ReportMetric((idle-base)/conns/1024, "KB/connection")
+		b.ReportMetric((full-idle)/(conns*(rooms-1))/1024, "KB/subscription")
+		for _, c := range clients {
+			c.ws.CloseNow()
+		}
+		readers.Wait()
+		ts.stop(b)
 	}
 }

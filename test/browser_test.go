@@ -273,6 +273,8 @@ func testBrowserGap(t *testing.T, b *browser, ts *testServer, proxy *cutProxy, b
 	if !slices.Equal(got, want) {
 		t.Fatalf("after a reconnect past the history the page holds\n  %v\nwant\n  %v", got, want)
 	}
+	// The gap is told in the conversation; the badge says live again.
+	a.waitText("#state", "live")
 }
 
 // testScreenshots writes a screenshot of each page at a phone's width and

@@ -404,17 +404,19 @@ func broadcastFrame(id, msgJSON, room string) string {
 
 // frame is any lobby.v1 server frame.
 type frame struct {
-	Type      string          `json:"type"`
-	ID        string          `json:"id"`
-	Room      string          `json:"room"`
-	Epoch     string          `json:"epoch"`
-	Seq       uint64          `json:"seq"`
-	Members   []string        `json:"members"`
-	Recovered bool            `json:"recovered"`
-	Msg       json.RawMessage `json:"msg"`
-	Ref       json.RawMessage `json:"ref"`
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
+	Type      string            `json:"type"`
+	ID        string            `json:"id"`
+	Room      string            `json:"room"`
+	Epoch     string            `json:"epoch"`
+	Seq       uint64            `json:"seq"`
+	Members   []string          `json:"members"`
+	Recovered bool              `json:"recovered"`
+	Msg       json.RawMessage   `json:"msg"`
+	Ref       json.RawMessage   `json:"ref"`
+	Code      string            `json:"code"`
+	Message   string            `json:"message"`
+	Name      string            `json:"name"`
+	Names     map[string]string `json:"names"`
 	raw       string
 }
 
@@ -441,6 +443,37 @@ func joinJSON(t testing.TB, ts *testServer, path string) *jsonClient {
 	}
 	c.id = c.welcome.ID
 	return c
+}
+
+// connectWS dials GET /ws (plus query) with lobby.v1 and reads the
+// connected frame: a client in no room yet.
+func connectWS(t testing.TB, ts *testServer, query string) *jsonClient {
+	t.Helper()
+	ws := dialWS(t, ts, "/ws"+query, &websocket.DialOptions{Subprotocols: []string{transport.SubprotocolJSON}})
+	c := &jsonClient{client: &client{t: t, ws: ws}}
+	f := c.next()
+	if f.Type != "connected" {
+		t.Fatalf("first frame %s, want connected", f.raw)
+	}
+	if _, err := uuid.Parse(f.ID); err != nil {
+		t.Fatalf("connected id %q: %v", f.ID, err)
+	}
+	c.id = f.ID
+	return c
+}
+
+// subscribe subscribes c to room (extra: more fields of the frame, each
+// with a leading comma) and returns the room's welcome, which must
+// carry the subscribe's ref.
+func (c *jsonClient) subscribe(room, extra string) frame {
+	c.t.Helper()
+	ref := `"sub-` + room + `"`
+	c.sendJSON(`{"type":"subscribe","room":"` + room + `","ref":` + ref + extra + `}`)
+	f := c.nextOf("welcome")
+	if f.Room != room || string(f.Ref) != ref || f.ID != c.id {
+		c.t.Fatalf("welcome %s, want room %s, ref %s, id %s", f.raw, room, ref, c.id)
+	}
+	return f
 }
 
 // next reads one frame, which must be a JSON object.
@@ -475,7 +508,7 @@ func (c *jsonClient) sendJSON(v string) {
 }
 
 // httpDo sends a request and returns the status and body.
-func httpDo(t *testing.T, method, url string, body []byte, header http.Header) (int, []byte) {
+func httpDo(t testing.TB, method, url string, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -561,7 +594,7 @@ func mustPublisherID(t *testing.T, ts *testServer, token string) string {
 }
 
 // metricValue scrapes /metrics and returns one sample's value.
-func metricValue(t *testing.T, ts *testServer, sample string) float64 {
+func metricValue(t testing.TB, ts *testServer, sample string) float64 {
 	t.Helper()
 	v, ok := metricSample(t, ts, sample)
 	if !ok {
@@ -572,7 +605,7 @@ func metricValue(t *testing.T, ts *testServer, sample string) float64 {
 
 // metricSample scrapes /metrics for one sample; ok is false when it is not
 // there (a labelled counter that never moved).
-func metricSample(t *testing.T, ts *testServer, sample string) (v float64, ok bool) {
+func metricSample(t testing.TB, ts *testServer, sample string) (v float64, ok bool) {
 	t.Helper()
 	status, body := httpDo(t, "GET", ts.url("/metrics"), nil, nil)
 	if status != http.StatusOK {

@@ -34,14 +34,14 @@ func TestJSONWelcomeJoinedLeftAndMembers(t *testing.T) {
 	a.expect(`{"type":"joined","id":"` + b.id + `","room":"v1"}`)
 
 	b.sendJSON(`{"type":"members","ref":"m1"}`)
-	b.expect(`{"type":"members","ref":"m1","members":["` + a.id + `","` + b.id + `"]}`)
+	b.expect(`{"type":"members","ref":"m1","room":"v1","members":["` + a.id + `","` + b.id + `"]}`)
 
 	if err := b.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
 	}
 	a.expect(`{"type":"left","id":"` + b.id + `","room":"v1"}`)
 	a.sendJSON(`{"type":"members","ref":2}`)
-	a.expect(`{"type":"members","ref":2,"members":["` + a.id + `"]}`)
+	a.expect(`{"type":"members","ref":2,"room":"v1","members":["` + a.id + `"]}`)
 }
 
 func TestJSONBroadcastMessageAndAck(t *testing.T) {
@@ -53,7 +53,7 @@ func TestJSONBroadcastMessageAndAck(t *testing.T) {
 	a.sendJSON(`{"type":"broadcast","msg":{"text":"hi","n":[1,2]},"ref":"r-1"}`)
 	want := `{"type":"message","id":"` + a.id + `","room":"v1","seq":1,"msg":{"text":"hi","n":[1,2]}}`
 	a.expect(want)
-	a.expect(`{"type":"ack","ref":"r-1","seq":1}`)
+	a.expect(`{"type":"ack","ref":"r-1","room":"v1","seq":1}`)
 	b.expect(want)
 
 	// Without a ref there is no ack; seq goes on by one.
@@ -61,7 +61,7 @@ func TestJSONBroadcastMessageAndAck(t *testing.T) {
 	a.expect(`{"type":"message","id":"` + a.id + `","room":"v1","seq":2,"msg":"two"}`)
 	a.sendJSON(`{"type":"broadcast","msg":null,"ref":7}`)
 	a.expect(`{"type":"message","id":"` + a.id + `","room":"v1","seq":3,"msg":null}`)
-	a.expect(`{"type":"ack","ref":7,"seq":3}`)
+	a.expect(`{"type":"ack","ref":7,"room":"v1","seq":3}`)
 }
 
 func TestTextAndJSONClientsShareARoom(t *testing.T) {

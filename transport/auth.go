@@ -169,6 +169,9 @@ type clientClaims struct {
 	// Rooms lists the rooms the token allows: names, or patterns such as
 	// "news-*" (path.Match syntax).
 	Rooms []string `json:"rooms"`
+	// Name, when set, is the client's display name in every room: the
+	// token's word, which a client's own name does not replace.
+	Name string `json:"name"`
 	jwt.RegisteredClaims
 }
 
@@ -179,24 +182,31 @@ var errForbiddenRoom = errors.New("transport: token does not allow this room")
 // ("" for a route with no room: any valid token will do). The token comes
 // from ?token= or "Authorization: Bearer".
 func (s *Server) checkClientToken(r *http.Request, room string) error {
+	_, err := s.clientToken(r, room)
+	return err
+}
+
+// clientToken is checkClientToken that also returns the token's claims;
+// nil claims and no error when client auth is off.
+func (s *Server) clientToken(r *http.Request, room string) (*clientClaims, error) {
 	if s.cfg.JWTSecret == "" {
-		return nil
+		return nil, nil
 	}
 	raw := r.URL.Query().Get("token")
 	if raw == "" {
 		raw, _ = bearer(r)
 	}
 	if raw == "" {
-		return errors.New("a token is needed: ?token=<JWT> or Authorization: Bearer <JWT>")
+		return nil, errors.New("a token is needed: ?token=<JWT> or Authorization: Bearer <JWT>")
 	}
 	claims, err := parseClientToken(raw, []byte(s.cfg.JWTSecret), time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if room != "" && !roomAllowed(claims.Rooms, room) {
-		return errForbiddenRoom
+		return nil, errForbiddenRoom
 	}
-	return nil
+	return claims, nil
 }
 
 // maxTokenBytes bounds the token a client may send; real ones are far smaller.

@@ -1,5 +1,6 @@
 // Package transport is Lobby's HTTP face: the routes of PROTOCOL.md, the
-// WebSocket upgrade (websocket.go, handshake.go), the publish API
+// WebSocket upgrade (websocket.go, handshake.go), a room's server-sent
+// events (sse.go: a session whose Conn writes events), the publish API
 // (publish.go), the questionnaire routes (questionnaire.go), the web UI's
 // embedded pages and files (web.go, web/), health and metrics, and the
 // limits a client meets before any actor sees it: origin, Host and token
@@ -16,8 +17,8 @@
 // hands every frame to the actor; everything else happens in the actors.
 //
 // Server's methods are safe for concurrent use. Lock order: Server.mu
-// before wsConn.mu. wsconn.Conn's write and read locks, connectLimiter.mu
-// and bodyBudget.mu are each taken alone. None is held while calling into
+// before wsConn.mu or sseConn.mu. wsconn.Conn's write and read locks,
+// connectLimiter.mu and bodyBudget.mu are each taken alone. None is held while calling into
 // the actors.
 //
 // Import rules (actors/deps_test.go checks every package's): of the

@@ -47,6 +47,10 @@ const (
 	codeUnsupportedVersion = "unsupported_version"
 	// codeUpgradeRequired is 426: a plain HTTP request on a WebSocket route.
 	codeUpgradeRequired = "upgrade_required"
+	// codeSubprotocolRequired is 400: GET /ws without lobby.v1.
+	codeSubprotocolRequired = "subprotocol_required"
+	// codeInvalidName is 400: a ?name= that is no display name.
+	codeInvalidName = "invalid_name"
 	// codeMethodNotAllowed is 405: a method the route does not serve.
 	codeMethodNotAllowed = "method_not_allowed"
 	// codeNotFound is 404: no route serves the path.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,6 +56,9 @@ type metrics struct {
 	// identities of POST /questionnaires/{id}/participants.
 	participantsIssued  prometheus.Counter
 	participantsRefused *prometheus.CounterVec
+	// sseStreams counts the open server-sent event streams, a connection
+	// kind of their own (lobby_connections counts WebSockets).
+	sseStreams prometheus.Gauge
 }
 
 func newMetrics(stats *actors.Stats) *metrics {
@@ -86,6 +90,9 @@ func newMetrics(stats *actors.Stats) *metrics {
 		upgradesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lobby_upgrades_refused_total", Help: "WebSocket connects refused before the upgrade, by reason.",
 		}, []string{"reason"}),
+		sseStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lobby_sse_streams", Help: "Open server-sent event streams (GET /rooms/{room}/events); they count toward --max-connections with the WebSockets.",
+		}),
 		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lobby_http_rejected_total", Help: "HTTP requests refused, by status code: POST routes (publish, send) and, with host checking on, requests for a foreign Host.",
 		}, []string{"code"}),
@@ -117,6 +124,9 @@ func newMetrics(stats *actors.Stats) *metrics {
 			func() float64 { return float64(stats.ClusterDropped.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_history_evicted_total", Help: "History entries dropped, oldest first across rooms, to keep under --history-budget."},
 			func() float64 { return float64(stats.HistoryEvicted.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_subscriptions", Help: "Memberships of connections in rooms: a single-room connection's one, and each room a lobby.v1 connection subscribed to."},
+			func() float64 { return float64(stats.Subscriptions.Load()) }),
+		m.sseStreams,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -127,6 +137,17 @@ func newMetrics(stats *actors.Stats) *metrics {
 	}
 	for _, r := range append(actors.CloseReasons(), slowConsumer, writeFailed, controlFlood, fragmentFlood) {
 		m.disconnects.WithLabelValues(r.Label)
+	}
+	for reason, n := range map[string]*atomic.Uint64{
+		"already_subscribed":     &stats.RefusedAlready,
+		"too_many_subscriptions": &stats.RefusedTooMany,
+		"forbidden":              &stats.RefusedForbidden,
+		"too_many_rooms":         &stats.RefusedRoomLimit,
+	} {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_subscriptions_refused_total",
+			Help:        "lobby.v1 subscribes refused, by reason (the error frame's code).",
+			ConstLabels: prometheus.Labels{"reason": reason}},
+			func() float64 { return float64(n.Load()) }))
 	}
 	for _, r := range []string{refusedBadRequest, refusedOverCapacity, refusedUnauthorized, refusedForbidden, refusedOrigin, refusedDraining, refusedConnectRate, refusedNotFound} {
 		m.upgradesRefused.WithLabelValues(r)

@@ -1,12 +1,13 @@
 package transport
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/lobby/lobby/messages"
+)
 
 // DefaultRoom is the room of GET /ws/.
 const DefaultRoom = "lobby"
-
-// maxRoomLen is the longest room name accepted.
-const maxRoomLen = 64
 
 // roomFromPath returns the {room} of r's path, or answers 400 and returns
 // false when it is not a room name.
@@ -21,23 +22,10 @@ func roomFromPath(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 const invalidRoomMessage = "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -"
 
-// validRoom reports whether name is a room name: 1 to 64 characters of
-// A-Z a-z 0-9 _ . -. Checking before the upgrade keeps odd names out of
-// logs, metrics labels and the JSON the rooms write.
-func validRoom(name string) bool {
-	if len(name) == 0 || len(name) > maxRoomLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validRoom reports whether name is a room name (messages.ValidRoom).
+// Checking before the upgrade keeps odd names out of logs, metrics labels
+// and the JSON the rooms write.
+func validRoom(name string) bool { return messages.ValidRoom(name) }
 
 const invalidParticipantMessage = "?participant= is the participant's own id: 1 to 64 characters of A-Z a-z 0-9 _ . -"
 

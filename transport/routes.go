@@ -16,6 +16,7 @@ import (
 
 func (s *Server) routes() http.Handler {
 	mux := s.mux
+	mux.HandleFunc("GET /ws", s.serveSubscriptions)
 	mux.HandleFunc("GET /ws/{room}", s.serveRoom)
 	mux.HandleFunc("GET /ws/{$}", s.serveRoom)
 	// GET /{room} with an Upgrade header joins the room (the seed's route
@@ -28,6 +29,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /rooms", s.readRoute(s.listRooms, false))
 	mux.HandleFunc("GET /rooms/{room}", s.readRoute(s.getRoom, true))
 	mux.HandleFunc("GET /rooms/{room}/history", s.readRoute(s.getHistory, true))
+	mux.HandleFunc("GET /rooms/{room}/events", s.serveEvents)
+	mux.HandleFunc("OPTIONS /rooms/{room}/events", s.eventsPreflight)
 	mux.HandleFunc("POST /sessions/{id}/send", s.publishRoute(s.sendDirect))
 	if s.cfg.Questionnaires != nil {
 		// The web pages of a questionnaire are under /q/; these are its API.

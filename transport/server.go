@@ -350,9 +350,10 @@ type Server struct {
 	handlers sync.WaitGroup
 
 	mu sync.Mutex // guards the fields below
-	// conns holds the open WebSocket connections; the server needs them only
-	// to close them on shutdown (net/http does the same for its own).
-	conns    map[*wsConn]struct{}
+	// conns holds the open WebSocket connections and event streams; the
+	// server needs them only to close them on shutdown (net/http does the
+	// same for its own).
+	conns    map[trackedConn]struct{}
 	shutdown chan struct{} // closed when Shutdown has finished
 	stopping bool
 }
@@ -363,7 +364,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		conns:    make(map[*wsConn]struct{}),
+		conns:    make(map[trackedConn]struct{}),
 		shutdown: make(chan struct{}),
 	}
 	s.node = actors.NewNode(cfg.Config)
@@ -484,7 +485,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // idle connection a registered callback).
 func (s *Server) closeAll() {
 	s.mu.Lock()
-	conns := make([]*wsConn, 0, len(s.conns))
+	conns := make([]trackedConn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
@@ -501,7 +502,16 @@ func (s *Server) warn(msg string, attrs ...any) {
 	}
 }
 
-func (s *Server) track(c *wsConn) bool {
+// trackedConn is a connection the drain closes: a WebSocket (wsConn) or
+// an event stream (sseConn).
+type trackedConn interface {
+	// Close closes it after what is queued.
+	Close(socket.Reason)
+	// closeTCP closes it at once.
+	closeTCP()
+}
+
+func (s *Server) track(c trackedConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
@@ -512,7 +522,7 @@ func (s *Server) track(c *wsConn) bool {
 	return true
 }
 
-func (s *Server) untrack(c *wsConn) {
+func (s *Server) untrack(c trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

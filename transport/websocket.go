@@ -54,10 +54,47 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, err.code, err.message)
 		return
 	}
-	s.serveSocket(w, r, socketRoute{kind: "room", room: room, speaksJSON: true}, func(conn socket.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
+	s.serveSession(w, r, join)
+}
+
+// serveSubscriptions is GET /ws: a lobby.v1 session in no room, which
+// subscribes to the rooms it wants. A client that does not ask for
+// lobby.v1 is refused before the upgrade: the text protocol has no
+// subscribe, so such a connection could do nothing.
+func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
+	if !offersSubprotocol(r, SubprotocolJSON) {
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeSubprotocolRequired,
+			"GET /ws is the lobby.v1 protocol's: ask for Sec-WebSocket-Protocol: lobby.v1, or join one room at /ws/{room}")
+		return
+	}
+	s.serveSession(w, r, actors.Join{})
+}
+
+// serveSession serves a chat session: join's room, if any, and its
+// subscriptions. The client's ?name= and token say its name and the
+// rooms it may subscribe to.
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, join actors.Join) {
+	name, ok := messages.CleanName(r.URL.Query().Get("name"))
+	if !ok {
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeInvalidName, "?name= is at most 32 characters, none of them a control character")
+		return
+	}
+	join.Name = name
+	route := socketRoute{kind: "room", room: join.Room, speaksJSON: true, claims: func(c *clientClaims) {
+		join.Allow = func(room string) bool { return roomAllowed(c.Rooms, room) }
+		if n, ok := messages.CleanName(c.Name); ok && n != "" {
+			join.Name, join.FixedName = n, true
+		}
+	}}
+	s.serveSocket(w, r, route, func(conn socket.Conn, p messages.Protocol) (*actor.Props, uuid.UUID) {
 		join.ID, join.Protocol = uuid.New(), p
 		return s.node.SessionProps(conn, join), join.ID
 	})
+}
+
+// offersSubprotocol reports whether r's Sec-WebSocket-Protocol lists p.
+func offersSubprotocol(r *http.Request, p string) bool {
+	return headerHasToken(r.Header, "Sec-WebSocket-Protocol", p)
 }
 
 // serveKind serves a socket kind of the node's (GET /echo, and any
@@ -145,6 +182,9 @@ type socketRoute struct {
 	// presenter token, say) and, when it refuses, has answered the
 	// request and returns false.
 	authorize func(w http.ResponseWriter, r *http.Request) bool
+	// claims, when set, is given the client's token claims once they
+	// are checked (with --jwt-secret).
+	claims func(*clientClaims)
 	// speaksJSON offers the lobby.v1 subprotocol; a route that does not
 	// speak it answers a client asking for it with no subprotocol.
 	speaksJSON bool
@@ -192,7 +232,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		if !route.authorize(w, r) {
 			return
 		}
-	} else if err := s.checkClientToken(r, room); err != nil {
+	} else if claims, err := s.clientToken(r, room); err != nil {
 		if errors.Is(err, errForbiddenRoom) {
 			s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeForbidden, "the token does not allow room "+room)
 			return
@@ -200,6 +240,8 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
 		s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, codeUnauthorized, err.Error())
 		return
+	} else if claims != nil && route.claims != nil {
+		route.claims(claims)
 	}
 	if s.open.Add(1) > int64(s.cfg.MaxConnections) {
 		s.open.Add(-1)

@@ -3,22 +3,34 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 
 	"github.com/google/uuid"
 
 	"github.com/lobby/lobby/actors/socket"
+	"github.com/lobby/lobby/messages"
 )
 
 // clientFrame is a lobby.v1 client's frame:
-// {"type":"broadcast","msg":..,"ref":..}, {"type":"direct","to":..,"msg":..,"ref":..}
-// or {"type":"members","ref":..}.
+// {"type":"broadcast","room":..,"msg":..,"ref":..},
+// {"type":"direct","to":..,"msg":..,"ref":..}, {"type":"members","room":..,"ref":..},
+// {"type":"subscribe","room":..,"since":N,"epoch":..,"name":..,"ref":..} or
+// {"type":"unsubscribe","room":..,"ref":..}. A broadcast's or members'
+// room is optional (the connect path's room).
 type clientFrame struct {
-	Type string          `json:"type"`
-	Msg  json.RawMessage `json:"msg"`
-	To   string          `json:"to"`
-	Ref  json.RawMessage `json:"ref"`
-	// to is To parsed, for a direct frame.
-	to uuid.UUID
+	Type  string          `json:"type"`
+	Msg   json.RawMessage `json:"msg"`
+	To    string          `json:"to"`
+	Ref   json.RawMessage `json:"ref"`
+	Room  string          `json:"room"`
+	Since json.RawMessage `json:"since"`
+	Epoch string          `json:"epoch"`
+	Name  string          `json:"name"`
+	// to is To parsed, for a direct frame; since, recover are Since
+	// parsed, for a subscribe.
+	to      uuid.UUID
+	since   uint64
+	recover bool
 }
 
 // Error codes of the lobby.v1 protocol, besides the shared ones of
@@ -30,14 +42,31 @@ const (
 	codeUnknownSession = "unknown_session"
 	codeUnavailable    = "unavailable"
 	codeTooBig         = "message_too_big"
+	// The subscriptions' (transport/PROTOCOL.md, "Subscriptions").
+	codeInvalidRoom          = "invalid_room"
+	codeInvalidSince         = "invalid_since"
+	codeInvalidEpoch         = "invalid_epoch"
+	codeInvalidName          = "invalid_name"
+	codeRoomRequired         = "room_required"
+	codeNotSubscribed        = "not_subscribed"
+	codeAlreadySubscribed    = "already_subscribed"
+	codeTooManySubscriptions = "too_many_subscriptions"
+	codeForbidden            = "forbidden"
+	codeRoomLimit            = "too_many_rooms"
 )
 
 // Client frame types.
 const (
-	frameTypeBroadcast = "broadcast"
-	frameTypeDirect    = "direct"
-	frameTypeMembers   = "members"
+	frameTypeBroadcast   = "broadcast"
+	frameTypeDirect      = "direct"
+	frameTypeMembers     = "members"
+	frameTypeSubscribe   = "subscribe"
+	frameTypeUnsubscribe = "unsubscribe"
 )
+
+// maxEpochLen bounds the epoch a client may send back (the transport's
+// bound on ?epoch=).
+const maxEpochLen = 64
 
 // maxRefBytes bounds a frame's ref, which the server echoes.
 const maxRefBytes = 256
@@ -45,6 +74,8 @@ const maxRefBytes = 256
 const (
 	errNotAnObject = "a frame is a JSON object with a string type"
 	errNoMsg       = "a broadcast or direct frame needs a msg"
+	errInvalidRoom = "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -"
+	errInvalidName = "a name is at most 32 characters, none of them a control character"
 )
 
 // decodeClientFrame parses one lobby.v1 client frame. On failure it returns
@@ -71,10 +102,36 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 	if bytes.Equal(f.Ref, []byte("null")) {
 		f.Ref = nil
 	}
+	if f.Room != "" && !messages.ValidRoom(f.Room) {
+		return f, socket.NewFrameError(codeInvalidRoom, errInvalidRoom)
+	}
 	switch f.Type {
 	case frameTypeBroadcast:
 		if f.Msg == nil {
 			return f, socket.NewFrameError(codeMissingMsg, errNoMsg)
+		}
+	case frameTypeSubscribe:
+		if f.Room == "" {
+			return f, socket.NewFrameError(codeInvalidRoom, "a subscribe frame needs a room: "+errInvalidRoom)
+		}
+		if f.Since != nil && !bytes.Equal(f.Since, []byte("null")) {
+			n, err := strconv.ParseUint(string(f.Since), 10, 64)
+			if err != nil {
+				return f, socket.NewFrameError(codeInvalidSince, "since must be a message sequence number (0 or more)")
+			}
+			f.since, f.recover = n, true
+		}
+		if len(f.Epoch) > maxEpochLen {
+			return f, socket.NewFrameError(codeInvalidEpoch, "epoch is too long")
+		}
+		name, ok := messages.CleanName(f.Name)
+		if !ok {
+			return f, socket.NewFrameError(codeInvalidName, errInvalidName)
+		}
+		f.Name = name
+	case frameTypeUnsubscribe:
+		if f.Room == "" {
+			return f, socket.NewFrameError(codeInvalidRoom, "an unsubscribe frame needs a room: "+errInvalidRoom)
 		}
 	case frameTypeDirect:
 		if f.Msg == nil {
@@ -89,7 +146,8 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 	case "":
 		return f, socket.NewFrameError(socket.CodeInvalidFrame, errNotAnObject)
 	default:
-		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type "+socket.Truncate(f.Type, 32)+"; want broadcast, direct or members")
+		return f, socket.NewFrameError(socket.CodeUnknownType, "unknown frame type "+socket.Truncate(f.Type, 32)+
+			"; want broadcast, direct, members, subscribe or unsubscribe")
 	}
 	return f, nil
 }

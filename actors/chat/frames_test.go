@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -32,6 +33,21 @@ func TestDecodeClientFrame(t *testing.T) {
 		{name: "missing msg", frame: `{"type":"broadcast"}`, code: codeMissingMsg},
 		{name: "braced uuid refused", frame: `{"type":"direct","to":"{` + to.String() + `}","msg":1}`, code: codeInvalidTo},
 		{name: "urn uuid refused", frame: `{"type":"direct","to":"urn:uuid:` + to.String() + `","msg":1}`, code: codeInvalidTo},
+		{name: "subscribe", frame: `{"type":"subscribe","room":"news","ref":1}`, typ: "subscribe", ref: "1"},
+		{name: "subscribe with recovery and name", frame: `{"type":"subscribe","room":"news","since":7,"epoch":"e","name":"Ada"}`, typ: "subscribe"},
+		{name: "subscribe with null since", frame: `{"type":"subscribe","room":"news","since":null}`, typ: "subscribe"},
+		{name: "subscribe without room", frame: `{"type":"subscribe","ref":2}`, code: codeInvalidRoom, ref: "2"},
+		{name: "subscribe to a bad name", frame: `{"type":"subscribe","room":"a b"}`, code: codeInvalidRoom},
+		{name: "negative since", frame: `{"type":"subscribe","room":"r","since":-1}`, code: codeInvalidSince},
+		{name: "fractional since", frame: `{"type":"subscribe","room":"r","since":1.5}`, code: codeInvalidSince},
+		{name: "string since", frame: `{"type":"subscribe","room":"r","since":"1"}`, code: codeInvalidSince},
+		{name: "long epoch", frame: `{"type":"subscribe","room":"r","epoch":"` + strings.Repeat("e", 65) + `"}`, code: codeInvalidEpoch},
+		{name: "control character in name", frame: `{"type":"subscribe","room":"r","name":"a\u0007"}`, code: codeInvalidName},
+		{name: "unsubscribe", frame: `{"type":"unsubscribe","room":"r"}`, typ: "unsubscribe"},
+		{name: "unsubscribe without room", frame: `{"type":"unsubscribe"}`, code: codeInvalidRoom},
+		{name: "broadcast to a room", frame: `{"type":"broadcast","room":"r","msg":1}`, typ: "broadcast"},
+		{name: "broadcast to a bad room", frame: `{"type":"broadcast","room":"../x","msg":1}`, code: codeInvalidRoom},
+		{name: "members of a room", frame: `{"type":"members","room":"r"}`, typ: "members"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +79,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		`{"type":"members","ref":null}`,
 		`{"type":"direct","to":7,"ref":{"deep":[1]}}`,
 		`[1]`, `"x"`, `{`, ``, `{"type":"\u0000"}`, `{"ref":"` + "\xff" + `"}`,
+		`{"type":"subscribe","room":"r","since":3,"epoch":"e","name":"Ada","ref":1}`, `{"type":"unsubscribe","room":"r"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -79,7 +96,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			return
 		}
 		if fr.Ref != nil {
-			if out := appendV1Ack(nil, fr.Ref, 1); !json.Valid(out) {
+			if out := appendV1Ack(nil, fr.Ref, "room", 1); !json.Valid(out) {
 				t.Fatalf("ack %q is not valid JSON", out)
 			}
 		}
@@ -94,7 +111,11 @@ func FuzzDecodeClientFrame(f *testing.F) {
 					t.Fatalf("frame %q made from %q is not valid JSON", out, data)
 				}
 			}
-		case frameTypeMembers:
+		case frameTypeMembers, frameTypeUnsubscribe:
+		case frameTypeSubscribe:
+			if out := appendV1Welcome(nil, fr.Ref, id, fr.Room, fr.Epoch, fr.since, nil, []memberName{{id, fr.Name}}, true); !json.Valid(out) {
+				t.Fatalf("welcome %q made from %q is not valid JSON", out, data)
+			}
 		default:
 			t.Fatalf("accepted type %q", fr.Type)
 		}

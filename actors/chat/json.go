@@ -13,8 +13,12 @@ import (
 // appended to dst by hand, in a fixed key order, so that a room encodes a
 // frame once for all its lobby.v1 members without reflection.
 
-func appendV1Welcome(dst []byte, id uuid.UUID, room, epoch string, seq uint64, members []uuid.UUID, recovered bool) []byte {
-	dst = append(dst, `{"type":"welcome","id":"`...)
+// appendV1Welcome encodes a room's welcome; ref (a subscribe's) and
+// names (of the members that have one) are left out when empty.
+func appendV1Welcome(dst []byte, ref json.RawMessage, id uuid.UUID, room, epoch string, seq uint64, members []uuid.UUID, names []memberName, recovered bool) []byte {
+	dst = append(dst, `{"type":"welcome",`...)
+	dst = socket.AppendRef(dst, ref)
+	dst = append(dst, `"id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","room":`...)
 	dst = socket.AppendJSONString(dst, room)
@@ -24,20 +28,67 @@ func appendV1Welcome(dst []byte, id uuid.UUID, room, epoch string, seq uint64, m
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"members":`...)
 	dst = appendUUIDList(dst, members)
+	dst = appendNames(dst, names)
 	dst = append(dst, `,"recovered":`...)
 	dst = strconv.AppendBool(dst, recovered)
 	return append(dst, '}')
 }
 
-// appendV1Presence encodes {"type":kind,"id":..,"room":..}, kind being
-// "joined" or "left".
-func appendV1Presence(dst []byte, kind string, id uuid.UUID, room string) []byte {
+// memberName is a member's display name, for the frames that show it.
+type memberName struct {
+	id   uuid.UUID
+	name string
+}
+
+// appendNames appends `,"names":{"<id>":"<name>",..}` when any member
+// has a name: ids stay the members' identity, and a client that knows
+// no names reads the frame as before.
+func appendNames(dst []byte, names []memberName) []byte {
+	if len(names) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"names":{`...)
+	for i, n := range names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = appendUUID(dst, n.id)
+		dst = append(dst, `":`...)
+		dst = socket.AppendJSONString(dst, n.name)
+	}
+	return append(dst, '}')
+}
+
+// appendV1Connected is GET /ws's first frame: the session's id.
+func appendV1Connected(dst []byte, id uuid.UUID) []byte {
+	dst = append(dst, `{"type":"connected","id":"`...)
+	dst = appendUUID(dst, id)
+	return append(dst, `"}`...)
+}
+
+// appendV1Unsubscribed answers an unsubscribe.
+func appendV1Unsubscribed(dst []byte, ref json.RawMessage, room string) []byte {
+	dst = append(dst, `{"type":"unsubscribed",`...)
+	dst = socket.AppendRef(dst, ref)
+	dst = append(dst, `"room":`...)
+	dst = socket.AppendJSONString(dst, room)
+	return append(dst, '}')
+}
+
+// appendV1Presence encodes {"type":kind,"id":..,"room":..,"name":..},
+// kind being "joined" or "left", the name only when there is one.
+func appendV1Presence(dst []byte, kind string, id uuid.UUID, room, name string) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, kind...)
 	dst = append(dst, `","id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","room":`...)
 	dst = socket.AppendJSONString(dst, room)
+	if name != "" {
+		dst = append(dst, `,"name":`...)
+		dst = socket.AppendJSONString(dst, name)
+	}
 	return append(dst, '}')
 }
 
@@ -61,11 +112,15 @@ func appendV1Direct(dst []byte, id uuid.UUID, msg json.RawMessage) []byte {
 	return append(dst, '}')
 }
 
-// appendV1Ack encodes an ack; a zero seq (a direct message has none) is
-// left out.
-func appendV1Ack(dst []byte, ref json.RawMessage, seq uint64) []byte {
+// appendV1Ack encodes an ack; an empty room and a zero seq (a direct
+// message has neither) are left out.
+func appendV1Ack(dst []byte, ref json.RawMessage, room string, seq uint64) []byte {
 	dst = append(dst, `{"type":"ack","ref":`...)
 	dst = append(dst, ref...)
+	if room != "" {
+		dst = append(dst, `,"room":`...)
+		dst = socket.AppendJSONString(dst, room)
+	}
 	if seq != 0 {
 		dst = append(dst, `,"seq":`...)
 		dst = strconv.AppendUint(dst, seq, 10)
@@ -73,11 +128,14 @@ func appendV1Ack(dst []byte, ref json.RawMessage, seq uint64) []byte {
 	return append(dst, '}')
 }
 
-func appendV1Members(dst []byte, ref json.RawMessage, members []uuid.UUID) []byte {
+func appendV1Members(dst []byte, ref json.RawMessage, room string, members []uuid.UUID, names []memberName) []byte {
 	dst = append(dst, `{"type":"members",`...)
 	dst = socket.AppendRef(dst, ref)
-	dst = append(dst, `"members":`...)
+	dst = append(dst, `"room":`...)
+	dst = socket.AppendJSONString(dst, room)
+	dst = append(dst, `,"members":`...)
 	dst = appendUUIDList(dst, members)
+	dst = appendNames(dst, names)
 	return append(dst, '}')
 }
 

@@ -68,9 +68,15 @@ type roomEntry struct {
 	holding bool
 }
 
+// sessionEntry is a session the lobby knows: one that has joined a room
+// or registered (GET /ws), with the rooms it is a member of or on its way
+// into, in the order it asked for them.
 type sessionEntry struct {
-	room string
-	pid  *actor.PID
+	pid   *actor.PID
+	rooms []string
+	// registered is set for a session that registered: it stays known
+	// with no room, until its Disconnect.
+	registered bool
 }
 
 // lobbyConfig is what a lobby is made with.
@@ -133,6 +139,10 @@ func (l *lobby) Receive(ctx actor.Context) {
 		l.connect(ctx, m)
 	case *messages.Disconnect:
 		l.disconnect(ctx, m)
+	case *register:
+		l.register(ctx, m)
+	case *unsubscribe:
+		l.unsubscribe(ctx, m)
 	case *messages.BroadcastMessage:
 		l.publish(ctx, m)
 	case *messages.DirectMessage:
@@ -238,9 +248,11 @@ func (l *lobby) roomFailed(ctx actor.Context, m *roomFailed) {
 	l.stats.Rooms.Store(int64(len(l.rooms)))
 	closing := &messages.Close{Reason: socket.InternalError}
 	for id, s := range l.sessions {
-		if s.room == m.room {
+		if i := slices.Index(s.rooms, m.room); i >= 0 {
 			ctx.Send(s.pid, closing)
-			delete(l.sessions, id)
+			s.rooms = slices.Delete(s.rooms, i, i+1)
+			l.sessions[id] = s
+			l.stats.Subscriptions.Add(-1)
 			l.tellBridge(ctx, &localLeave{room: m.room, id: id})
 		}
 	}
@@ -253,37 +265,129 @@ func (l *lobby) tellBridge(ctx actor.Context, msg any) {
 	}
 }
 
+// connect lets a session into a room: its first (the connect path's), or
+// one more (a lobby.v1 subscribe), for a session the lobby knows under the
+// same PID.
 func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	if l.draining {
 		ctx.Send(m.Session, &messages.Close{Reason: socket.ShuttingDown})
 		return
 	}
-	if _, dup := l.sessions[m.ID]; dup {
+	s, known := l.sessions[m.ID]
+	if known && !s.pid.Equal(m.Session) {
 		l.log.Warn("duplicate session id refused", slog.String("id", m.ID.String()))
 		ctx.Send(m.Session, &messages.Close{Reason: duplicateSession})
 		return
 	}
+	if slices.Contains(s.rooms, m.Room) {
+		// A session asks once per room (it answers already_subscribed
+		// itself); this one must not wait for a join that never comes.
+		ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: codeAlreadySubscribed,
+			message: "already subscribed to room " + m.Room})
+		return
+	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
+		if known {
+			ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: codeRoomLimit,
+				message: "the server has as many rooms as it may: room " + m.Room + " was not made"})
+			return
+		}
 		ctx.Send(m.Session, &messages.Close{Reason: RoomLimit})
 		return
 	}
 	r.members++
-	l.sessions[m.ID] = sessionEntry{room: m.Room, pid: m.Session}
+	s.pid = m.Session
+	s.rooms = append(s.rooms, m.Room)
+	l.sessions[m.ID] = s
+	l.stats.Subscriptions.Add(1)
 	ctx.Send(r.pid, m)
 	l.tellBridge(ctx, &localJoin{room: m.Room, id: m.ID})
 }
 
+// register makes known a session that starts in no room.
+func (l *lobby) register(ctx actor.Context, m *register) {
+	if _, dup := l.sessions[m.id]; dup {
+		l.log.Warn("duplicate session id refused", slog.String("id", m.id.String()))
+		ctx.Send(m.session, &messages.Close{Reason: duplicateSession})
+		return
+	}
+	l.sessions[m.id] = sessionEntry{pid: m.session, registered: true}
+	l.tellBridge(ctx, &localJoin{room: noRoom, id: m.id})
+}
+
+// noRoom is the roster's room of the registered sessions, so that other
+// nodes know where to send them direct messages while they are in no
+// room; the rooms are never told of it.
+const noRoom = ""
+
+// disconnect takes a session out of m.Room, or, when m.Room is "", out of
+// every room, and forgets it once it is in none (a registered session:
+// only for m.Room "").
 func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 	s, ok := l.sessions[m.ID]
 	if !ok {
 		return
 	}
-	delete(l.sessions, m.ID)
-	r := l.rooms[s.room]
+	if m.Room == "" {
+		for _, room := range s.rooms {
+			l.leave(ctx, room, m.ID, &messages.Disconnect{ID: m.ID, Room: room})
+		}
+		if s.registered {
+			l.tellBridge(ctx, &localLeave{room: noRoom, id: m.ID})
+		}
+		delete(l.sessions, m.ID)
+		return
+	}
+	i := slices.Index(s.rooms, m.Room)
+	if i < 0 {
+		return
+	}
+	s.rooms = slices.Delete(s.rooms, i, i+1)
+	l.leave(ctx, m.Room, m.ID, m)
+	if len(s.rooms) == 0 && !s.registered {
+		delete(l.sessions, m.ID)
+		return
+	}
+	l.sessions[m.ID] = s
+}
+
+// unsubscribe takes a session out of one room; the room answers it. The
+// session stays known, in no room if need be.
+func (l *lobby) unsubscribe(ctx actor.Context, m *unsubscribe) {
+	s, ok := l.sessions[m.id]
+	i := -1
+	if ok {
+		i = slices.Index(s.rooms, m.room)
+	}
+	if i < 0 {
+		ctx.Send(m.session, &unsubscribed{room: m.room, ref: m.ref})
+		return
+	}
+	s.rooms = slices.Delete(s.rooms, i, i+1)
+	if !s.registered {
+		// Known from now on with no room too, as a GET /ws session is.
+		s.registered = true
+		l.tellBridge(ctx, &localJoin{room: noRoom, id: m.id})
+	}
+	l.sessions[m.id] = s
+	l.leave(ctx, m.room, m.id, m)
+}
+
+// leave tells room, with msg, that member id has left it.
+func (l *lobby) leave(ctx actor.Context, room string, id uuid.UUID, msg any) {
+	l.stats.Subscriptions.Add(-1)
+	r, ok := l.rooms[room]
+	if !ok {
+		// The room failed (roomFailed) and took its members with it.
+		if u, ok := msg.(*unsubscribe); ok {
+			ctx.Send(u.session, &unsubscribed{room: u.room, ref: u.ref})
+		}
+		return
+	}
 	r.members--
-	ctx.Send(r.pid, m)
-	l.tellBridge(ctx, &localLeave{room: s.room, id: m.ID})
+	ctx.Send(r.pid, msg)
+	l.tellBridge(ctx, &localLeave{room: room, id: id})
 }
 
 // publish forwards an HTTP publish to its room, creating the room when it
@@ -296,8 +400,10 @@ func (l *lobby) disconnect(ctx actor.Context, m *messages.Disconnect) {
 // Disconnect.
 func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 	if ctx.Sender() == nil {
-		if s, ok := l.sessions[m.ID]; ok && s.room == m.RoomID {
-			ctx.Send(l.rooms[s.room].pid, m)
+		if s, ok := l.sessions[m.ID]; ok && slices.Contains(s.rooms, m.RoomID) {
+			if r, ok := l.rooms[m.RoomID]; ok {
+				ctx.Send(r.pid, m)
+			}
 		}
 		return
 	}

@@ -138,7 +138,7 @@ func (s speakers) messageFrame(e *entry, room string) *messages.WsMessage {
 
 // presenceFrame is the notice that id joined or left (kind "joined" or
 // "left"), in every protocol spoken.
-func (s speakers) presenceFrame(kind string, id uuid.UUID, room string) *messages.WsMessage {
+func (s speakers) presenceFrame(kind string, id uuid.UUID, room, name string) *messages.WsMessage {
 	frame := &messages.WsMessage{}
 	if s.text > 0 {
 		if kind == "joined" {
@@ -148,7 +148,7 @@ func (s speakers) presenceFrame(kind string, id uuid.UUID, room string) *message
 		}
 	}
 	if s.json > 0 {
-		frame.JSON = appendV1Presence(nil, kind, id, room)
+		frame.JSON = appendV1Presence(nil, kind, id, room, name)
 	}
 	return frame
 }

@@ -82,6 +82,10 @@ type room struct {
 	speakers speakers
 	// remote are the members on other nodes, in the order learnt.
 	remote joinOrder[remoteMember]
+	// names are the display names of the members here that have one;
+	// nil until one has (most members have none, and a member is kept
+	// small: a room may have tens of thousands).
+	names map[uuid.UUID]string
 
 	// inflight counts appends and reads not yet answered; acks holds the
 	// stored messages waiting to be delivered here, by seq.
@@ -123,6 +127,8 @@ func (m remoteMember) key() uuid.UUID { return uuid.UUID(m) }
 type recovery struct {
 	since, upto uint64
 	members     []uuid.UUID
+	names       []memberName
+	ref         json.RawMessage
 	held        []heldFrame
 	// closed is set once the member was closed for holding too much.
 	closed bool
@@ -325,6 +331,11 @@ func (r *room) Receive(ctx actor.Context) {
 		r.join(ctx, m)
 	case *messages.Disconnect:
 		r.leave(ctx, m.ID)
+	case *unsubscribe:
+		// The leave, then its answer: nothing of this room reaches the
+		// session after the answer, which it passes on as unsubscribed.
+		r.leave(ctx, m.id)
+		ctx.Send(m.session, &unsubscribed{room: r.name, ref: m.ref})
 	case *followStarted:
 		if m.f == r.follow {
 			r.started(ctx, m)
@@ -337,15 +348,15 @@ func (r *room) Receive(ctx actor.Context) {
 		if m.id == uuid.Nil || r.remote.get(m.id) != nil {
 			return // a malformed presence message, or known already
 		}
-		r.announce(ctx, "joined", m.id)
+		r.announce(ctx, "joined", m.id, "")
 		r.remote.add(remoteMember(m.id))
 	case *remoteLeave:
 		if _, ok := r.remote.remove(m.id); !ok {
 			return
 		}
-		r.announce(ctx, "left", m.id)
+		r.announce(ctx, "left", m.id, "")
 	case *messages.GetMembers:
-		ctx.Send(ctx.Sender(), &messages.WsMessage{JSON: appendV1Members(nil, m.Ref, r.memberIDs())})
+		ctx.Send(ctx.Sender(), &messages.WsMessage{JSON: appendV1Members(nil, m.Ref, r.name, r.memberIDs(), r.memberNames())})
 	case *messages.GetRoom:
 		ctx.Respond(&messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch, Members: r.memberIDs()})
 	case *lingerOver:
@@ -599,7 +610,7 @@ func (r *room) resolveAcks(ctx actor.Context) {
 		case p.requester != nil:
 			ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
 		case p.from != nil && p.ref != nil:
-			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, p.seq)})
+			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, r.name, p.seq)})
 		}
 	}
 	if n > 0 {
@@ -617,20 +628,26 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	if r.members.get(m.ID) != nil {
 		return
 	}
-	r.announce(ctx, "joined", m.ID)
+	r.announce(ctx, "joined", m.ID, m.Name)
 	r.members.add(member{id: m.ID, pid: m.Session, protocol: m.Protocol})
+	if m.Name != "" {
+		if r.names == nil {
+			r.names = make(map[uuid.UUID]string)
+		}
+		r.names[m.ID] = m.Name
+	}
 	r.speakers.count(m.Protocol, 1)
-	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self()})
+	ctx.Send(m.Session, &messages.Joined{Room: ctx.Self(), Name: r.name})
 	if m.Protocol != messages.ProtocolJSON {
 		return
 	}
 	switch {
 	case !m.Recover || m.Epoch != r.epoch:
-		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), false)})
+		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), false)})
 	case m.Since == r.seq:
-		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), true)})
+		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), true)})
 	default:
-		r.members.get(m.ID).rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs()}
+		r.members.get(m.ID).rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs(), names: r.memberNames(), ref: m.Ref}
 		r.inflight++
 		root, self, id := ctx.ActorSystem().Root, ctx.Self(), m.ID
 		in := &inline{}
@@ -663,7 +680,7 @@ func (r *room) recovered(ctx actor.Context, m *roomRead) {
 		// The member saw messages that this node has yet to deliver.
 		seq, mb.skip = rec.since, rec.since
 	}
-	ctx.Send(mb.pid, &messages.WsMessage{JSON: appendV1Welcome(nil, mb.id, r.name, r.epoch, seq, rec.members, ok)})
+	ctx.Send(mb.pid, &messages.WsMessage{JSON: appendV1Welcome(nil, rec.ref, mb.id, r.name, r.epoch, seq, rec.members, rec.names, ok)})
 	if ok {
 		for _, sm := range res.Messages {
 			if sm.Seq > rec.since && sm.Seq <= rec.upto {
@@ -692,13 +709,15 @@ func (r *room) leave(ctx actor.Context, id uuid.UUID) {
 		return
 	}
 	r.speakers.count(gone.protocol, -1)
-	r.announce(ctx, "left", id)
+	name := r.names[id]
+	delete(r.names, id)
+	r.announce(ctx, "left", id, name)
 	r.checkIdle(ctx)
 }
 
-// announce tells the members here, and the residents, that id joined or
-// left.
-func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID) {
+// announce tells the members here, and the residents, that id (called
+// name, or "") joined or left.
+func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID, name string) {
 	if len(r.residents) > 0 {
 		if kind == "joined" {
 			r.tellResidents(ctx, &messages.MemberJoined{Room: r.name, ID: id})
@@ -709,7 +728,7 @@ func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID) {
 	if r.members.len() == 0 {
 		return
 	}
-	r.sendAll(ctx, 0, r.speakers.presenceFrame(kind, id, r.name))
+	r.sendAll(ctx, 0, r.speakers.presenceFrame(kind, id, r.name, name))
 }
 
 // sendAll hands frame (a message's, with its seq, or 0) to every member.
@@ -764,6 +783,21 @@ func (r *room) tellResidents(ctx actor.Context, msg any) {
 func (r *room) memberIDs() []uuid.UUID {
 	ids := make([]uuid.UUID, 0, r.members.len()+r.remote.len())
 	return r.remote.appendIDs(r.members.appendIDs(ids))
+}
+
+// memberNames are the names of the members here that have one, in join
+// order; nil when none has.
+func (r *room) memberNames() []memberName {
+	if len(r.names) == 0 {
+		return nil
+	}
+	names := make([]memberName, 0, len(r.names))
+	for mb := range r.members.all() {
+		if name, ok := r.names[mb.id]; ok {
+			names = append(names, memberName{id: mb.id, name: name})
+		}
+	}
+	return names
 }
 
 func (r *room) idle() bool {

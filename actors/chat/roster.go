@@ -36,8 +36,9 @@ type roster struct {
 	node string
 	cfg  rosterConfig
 
-	// local are this node's members, session id → room.
-	local map[uuid.UUID]string
+	// local are this node's members, session id → rooms (a lobby.v1
+	// session may be in many).
+	local memberRooms
 	// seq numbers this node's batches; ops wait for the next flush.
 	seq        uint64
 	ops        []rosterOp
@@ -122,7 +123,7 @@ type remoteNode struct {
 	id      string
 	seq     uint64
 	seen    time.Time
-	members map[uuid.UUID]string
+	members memberRooms
 
 	// syncing is set from a snapshot request until its last part.
 	syncing   bool
@@ -130,14 +131,48 @@ type remoteNode struct {
 	held      []*rosterMsg
 	snapSeq   uint64
 	snapParts map[int]bool
-	snap      map[uuid.UUID]string
+	snap      memberRooms
+}
+
+// memberRooms are members by id, each with the rooms it is in, in the
+// order it joined them.
+type memberRooms map[uuid.UUID][]string
+
+// add puts id in room, and reports whether it was not in it.
+func (m memberRooms) add(id uuid.UUID, room string) bool {
+	rooms := m[id]
+	if slices.Contains(rooms, room) {
+		return false
+	}
+	m[id] = append(rooms, room)
+	return true
+}
+
+// remove takes id out of room, and reports whether it was in it.
+func (m memberRooms) remove(id uuid.UUID, room string) bool {
+	rooms := m[id]
+	i := slices.Index(rooms, room)
+	if i < 0 {
+		return false
+	}
+	if len(rooms) == 1 {
+		delete(m, id)
+		return true
+	}
+	m[id] = slices.Delete(rooms, i, i+1)
+	return true
+}
+
+// has reports whether id is in room.
+func (m memberRooms) has(id uuid.UUID, room string) bool {
+	return slices.Contains(m[id], room)
 }
 
 func newRoster(node string, cfg rosterConfig) roster {
 	return roster{
 		node:  node,
 		cfg:   cfg.withDefaults(),
-		local: make(map[uuid.UUID]string),
+		local: make(memberRooms),
 		nodes: make(map[string]*remoteNode),
 		where: make(map[uuid.UUID]string),
 	}
@@ -161,11 +196,13 @@ func (p *roster) stop(env rosterEnv) {
 func (p *roster) receive(env rosterEnv, msg any) {
 	switch m := msg.(type) {
 	case *localJoin:
-		p.local[m.id] = m.room
-		p.queue(env, rosterOp{Room: m.room, ID: m.id})
+		if p.local.add(m.id, m.room) {
+			p.queue(env, rosterOp{Room: m.room, ID: m.id})
+		}
 	case *localLeave:
-		delete(p.local, m.id)
-		p.queue(env, rosterOp{Left: true, Room: m.room, ID: m.id})
+		if p.local.remove(m.id, m.room) {
+			p.queue(env, rosterOp{Left: true, Room: m.room, ID: m.id})
+		}
 	case *rosterFlush:
 		p.flushTimer = nil
 		p.flush(env)
@@ -234,12 +271,13 @@ func (p *roster) snapshot(env rosterEnv, reply string) {
 	// puts together the whole snapshot.
 	ids := slices.SortedFunc(maps.Keys(p.local), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 	for _, id := range ids {
-		room := p.local[id]
-		if n == snapshotPart {
-			parts, cur, n = append(parts, cur), map[string][]uuid.UUID{}, 0
+		for _, room := range p.local[id] {
+			if n == snapshotPart {
+				parts, cur, n = append(parts, cur), map[string][]uuid.UUID{}, 0
+			}
+			cur[room] = append(cur[room], id)
+			n++
 		}
-		cur[room] = append(cur[room], id)
-		n++
 	}
 	parts = append(parts, cur)
 	for i, rooms := range parts {
@@ -263,7 +301,7 @@ func (p *roster) heard(env rosterEnv, m *rosterMsg) {
 		if m.Kind == kindBye {
 			return
 		}
-		n = &remoteNode{id: m.Node, members: make(map[uuid.UUID]string)}
+		n = &remoteNode{id: m.Node, members: make(memberRooms)}
 		p.nodes[m.Node] = n
 		p.sync(env, n)
 	}
@@ -308,7 +346,7 @@ func (p *roster) snapshotPart(env rosterEnv, n *remoteNode, m *rosterMsg) {
 		return
 	}
 	if n.snap == nil || m.Seq != n.snapSeq {
-		n.snap, n.snapSeq, n.snapParts = make(map[uuid.UUID]string), m.Seq, make(map[int]bool)
+		n.snap, n.snapSeq, n.snapParts = make(memberRooms), m.Seq, make(map[int]bool)
 	}
 	if n.snapParts[m.Part] {
 		return
@@ -316,7 +354,7 @@ func (p *roster) snapshotPart(env rosterEnv, n *remoteNode, m *rosterMsg) {
 	n.snapParts[m.Part] = true
 	for room, ids := range m.Rooms {
 		for _, id := range ids {
-			n.snap[id] = room
+			n.snap.add(id, room)
 		}
 	}
 	if len(n.snapParts) < m.Parts {
@@ -324,16 +362,23 @@ func (p *roster) snapshotPart(env rosterEnv, n *remoteNode, m *rosterMsg) {
 	}
 	// The snapshot is whole: tell the lobby the difference, then apply
 	// the batches that came after it.
-	for id, room := range n.members {
-		if n.snap[id] != room {
-			p.apply(env, n, []rosterOp{{Left: true, Room: room, ID: id}})
+	var gone, came []rosterOp
+	for id, rooms := range n.members {
+		for _, room := range rooms {
+			if !n.snap.has(id, room) {
+				gone = append(gone, rosterOp{Left: true, Room: room, ID: id})
+			}
 		}
 	}
-	for id, room := range n.snap {
-		if n.members[id] != room {
-			p.apply(env, n, []rosterOp{{Room: room, ID: id}})
+	for id, rooms := range n.snap {
+		for _, room := range rooms {
+			if !n.members.has(id, room) {
+				came = append(came, rosterOp{Room: room, ID: id})
+			}
 		}
 	}
+	p.apply(env, n, gone)
+	p.apply(env, n, came)
 	n.seq, n.syncing, n.snap, n.snapParts = n.snapSeq, false, nil, nil
 	held := n.held
 	n.held = nil
@@ -354,27 +399,27 @@ func (p *roster) snapshotPart(env rosterEnv, n *remoteNode, m *rosterMsg) {
 // apply applies another node's ops and tells the lobby what changed.
 func (p *roster) apply(env rosterEnv, n *remoteNode, ops []rosterOp) {
 	for _, op := range ops {
-		old, had := n.members[op.ID]
 		if op.Left {
-			if !had || old != op.Room {
+			if !n.members.remove(op.ID, op.Room) {
 				continue
 			}
-			delete(n.members, op.ID)
-			if p.where[op.ID] == n.id {
+			if _, still := n.members[op.ID]; !still && p.where[op.ID] == n.id {
 				delete(p.where, op.ID)
 			}
-			env.tell(&remoteLeave{room: op.Room, id: op.ID})
+			if op.Room != noRoom {
+				env.tell(&remoteLeave{room: op.Room, id: op.ID})
+			}
 			continue
 		}
-		if had && old == op.Room {
+		if !n.members.add(op.ID, op.Room) {
 			continue
 		}
-		if had {
-			env.tell(&remoteLeave{room: old, id: op.ID})
-		}
-		n.members[op.ID] = op.Room
 		p.where[op.ID] = n.id
-		env.tell(&remoteJoin{room: op.Room, id: op.ID})
+		if op.Room != noRoom {
+			// A session in no room is only where to send its direct
+			// messages: no room has it.
+			env.tell(&remoteJoin{room: op.Room, id: op.ID})
+		}
 	}
 }
 
@@ -393,8 +438,12 @@ func (p *roster) expire(env rosterEnv, now time.Time) {
 
 // drop forgets a node: its members have left.
 func (p *roster) drop(env rosterEnv, n *remoteNode) {
-	for id, room := range n.members {
-		p.apply(env, n, []rosterOp{{Left: true, Room: room, ID: id}})
+	var gone []rosterOp
+	for id, rooms := range n.members {
+		for _, room := range rooms {
+			gone = append(gone, rosterOp{Left: true, Room: room, ID: id})
+		}
 	}
+	p.apply(env, n, gone)
 	delete(p.nodes, n.id)
 }

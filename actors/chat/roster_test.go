@@ -163,7 +163,7 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 func TestPresenceSnapshotPartsAgree(t *testing.T) {
 	r := newRosterRig()
 	for range 2*snapshotPart + 10 {
-		r.p.local[uuid.New()] = "r"
+		r.p.local[uuid.New()] = []string{"r"}
 	}
 	snapshot := func() []rosterMsg {
 		r.published = nil
@@ -192,5 +192,62 @@ func TestPresenceSnapshotPartsAgree(t *testing.T) {
 	}
 	if len(seen) != len(r.p.local) {
 		t.Fatalf("the parts hold %d members, want %d", len(seen), len(r.p.local))
+	}
+}
+
+// TestPresenceOfAMemberInManyRooms: one id in two rooms of another node
+// (a lobby.v1 connection's subscriptions) joins and leaves each room on
+// its own; its node is known while it is in any. This node's own member
+// in two rooms leaves one, and is in its snapshot in the other.
+func TestPresenceOfAMemberInManyRooms(t *testing.T) {
+	r := newRosterRig()
+	id := uuid.New()
+	r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat, Seq: 0})
+	r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Seq: 0, Part: 1, Parts: 1})
+	r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 1, Ops: []rosterOp{{Room: "r1", ID: id}, {Room: "r2", ID: id}}})
+	r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 2, Ops: []rosterOp{{Left: true, Room: "r1", ID: id}}})
+	told := r.takeTold()
+	if len(told) != 3 || *told[0].(*remoteJoin) != (remoteJoin{"r1", id}) || *told[1].(*remoteJoin) != (remoteJoin{"r2", id}) ||
+		*told[2].(*remoteLeave) != (remoteLeave{"r1", id}) {
+		t.Fatalf("told %v, want joined r1, joined r2, left r1", told)
+	}
+	if r.p.where[id] != "n1" {
+		t.Fatal("the member's node forgotten while it is still in r2")
+	}
+	r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 3, Ops: []rosterOp{{Left: true, Room: "r2", ID: id}}})
+	if _, ok := r.p.where[id]; ok || len(r.takeTold()) != 1 {
+		t.Fatal("the member's node kept after it left its last room")
+	}
+
+	mine := uuid.New()
+	r.p.receive(r.env(), &localJoin{room: "a", id: mine})
+	r.p.receive(r.env(), &localJoin{room: "b", id: mine})
+	r.p.receive(r.env(), &localLeave{room: "a", id: mine})
+	r.published = nil
+	r.p.receive(r.env(), &snapshotRequest{reply: "x"})
+	var snap *rosterMsg
+	for i := range r.published {
+		if r.published[i].msg.Kind == kindSnapshot {
+			snap = &r.published[i].msg
+		}
+	}
+	if snap == nil || len(snap.Rooms["a"]) != 0 || !slices.Equal(snap.Rooms["b"], []uuid.UUID{mine}) {
+		t.Fatalf("snapshot %+v, want the member in b alone", snap)
+	}
+}
+
+// TestPresenceOfAMemberInNoRoom: another node's session in no room (GET
+// /ws) is known for its direct messages, and no room is told of it.
+func TestPresenceOfAMemberInNoRoom(t *testing.T) {
+	r := newRosterRig()
+	id := uuid.New()
+	r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat, Seq: 0})
+	r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Seq: 0, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{noRoom: {id}}})
+	if r.p.where[id] != "n1" || len(r.takeTold()) != 0 {
+		t.Fatalf("where %v, told something: want the session's node known, nothing told", r.p.where)
+	}
+	r.hear(rosterMsg{Node: "n1", Kind: kindOps, Seq: 1, Ops: []rosterOp{{Room: "r", ID: id}, {Left: true, Room: noRoom, ID: id}}})
+	if told := r.takeTold(); len(told) != 1 || *told[0].(*remoteJoin) != (remoteJoin{"r", id}) || r.p.where[id] != "n1" {
+		t.Fatalf("told %v, want only the join of r", told)
 	}
 }

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"log/slog"
+	"math"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -78,7 +79,9 @@ type BeginDrain struct{}
 // Join says what a new session asks of its room.
 type Join struct {
 	// ID is the session's id; uuid.Nil means a new random one.
-	ID       uuid.UUID
+	ID uuid.UUID
+	// Room is the room of the connect path; "" (GET /ws, lobby.v1 only)
+	// starts the session in no room, to subscribe to rooms.
 	Room     string
 	Protocol messages.Protocol
 	// Recover asks, for a lobby.v1 session, for the messages after Since in
@@ -86,25 +89,56 @@ type Join struct {
 	Recover bool
 	Since   uint64
 	Epoch   string
+	// Name is the member's display name (messages.CleanName has checked
+	// it); "" for none. FixedName says it comes from the client's token:
+	// a subscribe's name does not replace it.
+	Name      string
+	FixedName bool
+	// Allow says whether the client may subscribe to a room (with
+	// --jwt-secret, its token's rooms claim); nil allows every room.
+	Allow func(room string) bool
+	// MaxSubscriptions is the most rooms the session may be in at once,
+	// its connect path's included. Zero means DefaultMaxSubscriptions.
+	MaxSubscriptions int
+	// Stats, when set, counts the session's subscribes refused.
+	Stats *Stats
 }
 
-// NewSession makes the session actor of one room member: env's
-// connection joins j.Room through env.Lobby.
+// DefaultMaxSubscriptions is Join.MaxSubscriptions's default.
+const DefaultMaxSubscriptions = 100
+
+// NewSession makes the session actor of one client: env's connection
+// joins j.Room, if any, through env.Lobby, and may subscribe to more.
 func NewSession(env socket.Env, j Join) actor.Actor {
 	if j.ID == uuid.Nil {
 		j.ID = uuid.New()
 	}
-	return &session{
-		id:       j.ID,
-		room:     j.Room,
-		protocol: j.Protocol,
-		recover:  j.Recover,
-		since:    j.Since,
-		epoch:    j.Epoch,
-		lobby:    env.Lobby,
-		conn:     env.Conn,
-		hb:       env.Heartbeat,
-		log:      env.Log,
-		pending:  socket.Hold{Budget: env.Held},
+	if j.MaxSubscriptions <= 0 {
+		j.MaxSubscriptions = DefaultMaxSubscriptions
 	}
+	if j.Stats == nil {
+		j.Stats = &Stats{}
+	}
+	if j.Protocol != messages.ProtocolJSON {
+		j.MaxSubscriptions = 1 // the text protocol has no subscribe
+	}
+	s := &session{
+		id:        j.ID,
+		home:      j.Room,
+		protocol:  j.Protocol,
+		name:      j.Name,
+		fixedName: j.FixedName,
+		allow:     j.Allow,
+		maxSubs:   int32(min(j.MaxSubscriptions, math.MaxInt32)),
+		stats:     j.Stats,
+		lobby:     env.Lobby,
+		conn:      env.Conn,
+		hb:        env.Heartbeat,
+		held:      env.Held,
+	}
+	if j.Room != "" {
+		s.start = &messages.Connect{ID: j.ID, Room: j.Room, Protocol: j.Protocol,
+			Recover: j.Recover, Since: j.Since, Epoch: j.Epoch, Name: j.Name}
+	}
+	return s
 }

@@ -20,4 +20,31 @@ type Stats struct {
 	// cluster was unavailable (that protocol has no error frame to say
 	// so). Written by the rooms.
 	ClusterDropped atomic.Uint64
+	SubscriptionStats
+}
+
+// SubscriptionStats are the lobby.v1 subscriptions' gauge and counters.
+type SubscriptionStats struct {
+	// Subscriptions is the number of (connection, room) memberships on
+	// this node, a single-room connection's one included. Written by the
+	// lobby.
+	Subscriptions atomic.Int64
+	// The subscribes refused, by reason: already a member, over
+	// Join.MaxSubscriptions, not allowed by the token, and over the
+	// node's MaxRooms. Written by the sessions.
+	RefusedAlready, RefusedTooMany, RefusedForbidden, RefusedRoomLimit atomic.Uint64
+}
+
+// refused counts a subscribe refused with error code code.
+func (s *Stats) refused(code string) {
+	switch code {
+	case codeAlreadySubscribed:
+		s.RefusedAlready.Add(1)
+	case codeTooManySubscriptions:
+		s.RefusedTooMany.Add(1)
+	case codeForbidden:
+		s.RefusedForbidden.Add(1)
+	case codeRoomLimit:
+		s.RefusedRoomLimit.Add(1)
+	}
 }

@@ -74,6 +74,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.server.HistoryBudget, "history-budget", d.HistoryBudget, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
 	fs.IntVar(&o.server.MaxRooms, "max-rooms", d.MaxRooms, "rooms kept at once; a join that would create one more is closed 1013, a publish answered 503")
 	fs.IntVar(&o.server.HeldBudget, "held-budget", d.HeldBudget, "bytes of frames all clients together may send before their join completes (joins wait while a cluster's stream is out of reach); past it a client is closed 1013 \"server busy\"")
+	fs.IntVar(&o.server.MaxSubscriptions, "max-subscriptions", d.MaxSubscriptions, "rooms one lobby.v1 connection may be in at once; a subscribe past it is answered with error too_many_subscriptions")
 	fs.IntVar(&o.server.MaxConnections, "max-connections", d.MaxConnections, "WebSocket connections served at once (more are answered 503)")
 	fs.Float64Var(&o.server.Rate, "rate", d.Rate, "frames per second each client may send (negative: no limit)")
 	fs.IntVar(&o.server.RateBurst, "rate-burst", d.RateBurst, "frames a client may send at once above --rate")

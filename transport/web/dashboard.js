@@ -222,37 +222,59 @@ function render() {
   renderOdd();
 }
 
-const wanted = new URLSearchParams(location.search).get("room");
-if (wanted !== null && !ROOM_PATTERN.test(wanted)) {
-  state.notices.push(`"${wanted}" is not a room name; showing ${state.room}.`);
-} else if (wanted) {
-  state.room = wanted;
-}
+// ?room=a&room=b watches several rooms, on one connection: their batches
+// feed the one table and chart.
+const wanted = new URLSearchParams(location.search).getAll("room").filter((r) => r !== "");
+const rooms = wanted.filter((r) => ROOM_PATTERN.test(r));
+for (const r of wanted.filter((r) => !ROOM_PATTERN.test(r))) state.notices.push(`"${r}" is not a room name; not shown.`);
+if (rooms.length === 0) rooms.push(state.room);
+state.room = rooms.join(", ");
 document.title = `Lobby · dashboard · ${state.room}`;
 
-new Lobby(location.origin, state.room, {
-  history: true,
+// roomStates are each room's; the badge shows the connection's, or the
+// first room's that is not live.
+const roomStates = new Map(rooms.map((r) => [r, "connecting"]));
+let connState = "connecting";
+function showState() {
+  const notLive = [...roomStates.values()].find((s) => s !== "live");
+  state.conn = connState !== "live" ? connState : notLive || "live";
+  render();
+}
+const lobby = new Lobby(location.origin, {
   onState: (s) => {
-    state.conn = s;
-    render();
-  },
-  onMessage: (m) => {
-    batch(m);
-    render();
-  },
-  onGap: (g) => {
-    state.notices.push(
-      g.epoch !== g.previousEpoch
-        ? "The room was created anew (a restart, or it stood empty too long): the chart may lack earlier batches."
-        : `Batches ${g.since + 1} to ${g.seq} may be missing: the room's history no longer held them.`,
-    );
-    render();
+    connState = s;
+    showState();
   },
   onError: (err) => {
     state.notices.push(err.message);
     render();
   },
 });
+for (const r of rooms) {
+  lobby.join(r, {
+    history: true,
+    onState: (s) => {
+      roomStates.set(r, s);
+      showState();
+    },
+    onMessage: (m) => {
+      batch(m);
+      render();
+    },
+    onGap: (g) => {
+      state.notices.push(
+        g.epoch !== g.previousEpoch
+          ? `${r}: the room was created anew (a restart, or it stood empty too long): the chart may lack earlier batches.`
+          : `${r}: batches ${g.since + 1} to ${g.seq} may be missing: the room's history no longer held them.`,
+      );
+      render();
+    },
+    onError: (err) => {
+      state.notices.push(`${r}: ${err.message}`);
+      render();
+    },
+  });
+}
 
 window.addEventListener("resize", () => {
   if (view.plot) view.plot.setSize(chartSize());

@@ -1,30 +1,46 @@
 // lobby.js: the browser client of Lobby's lobby.v1 protocol. A plain ES
 // module with no dependencies, served by every Lobby at /lobby.js.
 //
+// Many rooms on one connection:
+//
 //   import { Lobby } from "/lobby.js";
-//   const lobby = new Lobby(location.origin, "news", {
-//     onMessage: (m) => console.log(m.id, m.seq, m.msg),
-//     onState: (s) => console.log("state", s),
+//   const lobby = new Lobby(location.origin, { name: "Ada", onState: (s) => console.log(s) });
+//   const news = lobby.join("news", {
+//     onMessage: (m) => console.log(m.room, m.id, m.seq, m.msg),
+//     onPresence: (p) => console.log(p.type, p.members),
 //   });
-//   await lobby.broadcast({ text: "hello" }); // resolves with the seq on ack
+//   const team = lobby.join("team", { onMessage: (m) => console.log(m.msg) });
+//   await news.broadcast({ text: "hello" }); // resolves with the seq on ack
+//   team.leave();
 //
-// A Lobby keeps one WebSocket to /ws/<room>. When the connection drops it
-// reconnects by itself, with exponential backoff and jitter, and asks for
-// the messages it missed (?since=<last seq>&epoch=<epoch>): the server
-// replays them from the room's history, and a message seen twice is handed
-// to the page once. When the history cannot fill the gap (the room was
-// created anew, the server restarted, too much was missed) the server says
-// recovered:false and Lobby says so too: the state becomes "gap" and
-// onGap is called with what is missing. Nothing is pretended away.
+// One room, the shape of earlier versions (the page's handlers are the
+// room's, and lobby.state is the room's):
 //
-// States, in onState and lobby.state:
+//   const lobby = new Lobby(location.origin, "news", { onMessage, onState });
+//   await lobby.broadcast({ text: "hello" });
+//
+// A Lobby keeps one WebSocket: to /ws (many rooms), or to /ws/<room> (one
+// room, which may be joined to more). When the connection drops it
+// reconnects by itself, with exponential backoff and jitter, and every
+// room asks again for the messages it missed, with its own since and
+// epoch: the server replays them from the room's history, and a message
+// seen twice is handed to the page once. When the history cannot fill
+// the gap (the room was created anew, the server restarted, too much was
+// missed) the server says recovered:false and the room says so too: its
+// state becomes "gap" and its onGap is called with what is missing.
+// Nothing is pretended away.
+//
+// States of a room (room.state, its onState; for a single-room Lobby,
+// lobby.state and the Lobby's onState):
 //   connecting   the first connection is being made (or retried)
 //   live         joined; messages flow
 //   reconnecting the connection dropped; a new one is on its way
 //   recovered    joined again, and every missed message was replayed
 //   gap          joined again, but messages may have been missed
-//   closed       close() was called
-// "recovered" and "gap" are live connections too (lobby.live is true).
+//   closed       left, or close() was called
+// "recovered" and "gap" are live too (room.live is true). A many-room
+// Lobby's own state is its connection's: connecting, live, reconnecting,
+// closed.
 
 /** SUBPROTOCOL is the WebSocket subprotocol Lobby speaks. */
 export const SUBPROTOCOL = "lobby.v1";
@@ -33,8 +49,8 @@ export const SUBPROTOCOL = "lobby.v1";
 export const ROOM_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** LobbyError is a refused or failed request; code is the server's error
- * code (invalid_to, unknown_session, ...) or one of lobby.js's own:
- * not_connected, disconnected, timeout, closed. */
+ * code (invalid_to, unknown_session, forbidden, ...) or one of lobby.js's
+ * own: not_connected, disconnected, timeout, closed. */
 export class LobbyError extends Error {
   constructor(code, message) {
     super(message);
@@ -42,6 +58,10 @@ export class LobbyError extends Error {
     this.code = code;
   }
 }
+
+// SUBSCRIBE_WINDOW is how many subscribes may wait for their answer at
+// once.
+const SUBSCRIBE_WINDOW = 8;
 
 const defaults = {
   // ackTimeout is how long broadcast and direct wait for their ack, in ms.
@@ -54,99 +74,158 @@ const defaults = {
   // stableAfter is how long a connection must last, in ms, before the
   // backoff starts again from minDelay.
   stableAfter: 5000,
-  // history, when true, shows the page the room's recent past: after the
+  // history, when true, shows the page a room's recent past: after the
   // first join, the room's retained messages are fetched
   // (GET /rooms/<room>/history) and handed to onMessage, marked
   // history:true, before any live message. After a reconnect the server
   // could not fully recover, the part of the gap the history still holds
-  // is fetched the same way, and onGap reports only the rest.
+  // is fetched the same way, and onGap reports only the rest. A room's
+  // own option (join's) overrides the Lobby's.
   history: false,
   // token is a client JWT, for a server started with --jwt-secret: it is
   // sent as ?token= on connect and as a bearer token to the history route.
   token: "",
+  // name is the display name the others see (a token's name claim wins).
+  name: "",
 };
 
 /**
- * Lobby is one client in one room.
+ * Lobby is one client, on one connection, in any number of rooms.
  *
  * @param {string} url the server, e.g. location.origin or "ws://host:8081"
  *   (http and https are turned into ws and wss).
- * @param {string} room the room to join (1 to 64 of A-Z a-z 0-9 _ . -).
+ * @param {string} [room] for a single-room Lobby, the room to join (1 to
+ *   64 of A-Z a-z 0-9 _ . -); leave it out to join rooms with join().
  * @param {object} opts handlers and settings:
- *   onMessage({id, room, seq, msg, history}) a room message, once, in order;
- *   onPresence({type, id, members}) type is "welcome", "joined", "left"
- *     or "members"; members is the current list of session ids;
- *   onDirect({id, msg}) a direct message to this client;
  *   onState(state, detail) see the states above;
- *   onGap({room, epoch, previousEpoch, since, seq}) messages may be
- *     missing: when epoch is previousEpoch, those after since up to seq;
- *     otherwise the room was created anew, and those of previousEpoch
- *     after since and those of epoch up to seq are gone;
+ *   onDirect({id, msg}) a direct message to this client;
  *   onError(err) anything that went wrong outside a request;
+ *   for a single-room Lobby, the room's handlers too (see join);
  *   and the settings in `defaults` above.
  */
 export class Lobby {
   #opts;
   #base; // the server's URL, ws: or wss:
   #ws = null;
-  #asked = false; // the current connection asked for a replay
-  #joinedOnce = false;
+  #home = null; // a single-room Lobby's room, joined by the connect path
+  #rooms = new Map(); // name -> LobbyRoom
+  #connected = false;
+  #everConnected = false;
   #nextRef = 0;
-  #pending = new Map(); // ref -> {resolve, reject, timer}
+  #pending = new Map(); // ref -> {resolve, reject, timer, subscribe}
+  #asking = []; // rooms to subscribe to, once the window lets them
+  #inFlight = new Set(); // rooms whose subscribe is not answered yet
   #attempt = 0;
   #retryTimer = 0;
   #stableTimer = 0;
-  #held = null; // live messages held while the history loads
-  #loads = 0; // history loads not finished
-  #loading = Promise.resolve(); // the last history load
   #closed = false;
 
-  constructor(url, room, opts = {}) {
-    if (!ROOM_PATTERN.test(room)) {
+  constructor(url, room, opts) {
+    if (typeof room !== "string") {
+      opts = room;
+      room = null;
+    }
+    opts = opts || {};
+    if (room !== null && !ROOM_PATTERN.test(room)) {
       throw new LobbyError("invalid_room", `room ${JSON.stringify(room)} is not 1 to 64 of A-Z a-z 0-9 _ . -`);
     }
     const base = new URL(url || location.origin, location.href);
     base.protocol = base.protocol.replace(/^http/, "ws");
     this.#base = base;
     this.#opts = { ...defaults, ...opts };
-    /** room is the room joined. */
-    this.room = room;
     /** id is this client's session id, new for each connection. */
     this.id = null;
-    /** members are the room's session ids, in join order. */
-    this.members = [];
-    /** state is one of the states above. */
+    /** state is the connection's (a single-room Lobby: its room's). */
     this.state = "connecting";
-    /** epoch and seq say where in the room's history the client is. */
-    this.epoch = null;
-    this.seq = 0;
+    if (room !== null) {
+      this.#home = new LobbyRoom(this, room, this.#opts, true);
+      this.#rooms.set(room, this.#home);
+    }
     this.#connect();
   }
 
-  /** live reports whether the client is joined and can send. */
-  get live() {
-    return this.state === "live" || this.state === "recovered" || this.state === "gap";
+  /** room is a single-room Lobby's room name (null otherwise). */
+  get room() {
+    return this.#home ? this.#home.name : null;
+  }
+  /** members, epoch and seq are a single-room Lobby's room's. */
+  get members() {
+    return this.#home ? this.#home.members : [];
+  }
+  get epoch() {
+    return this.#home ? this.#home.epoch : null;
+  }
+  get seq() {
+    return this.#home ? this.#home.seq : 0;
   }
 
-  /** broadcast sends msg (any JSON value) to the room; it resolves with
-   * the message's seq once the server acks it. */
+  /** live reports whether the client is connected (a single-room Lobby:
+   * joined) and can send. */
+  get live() {
+    if (this.#home) return this.#home.live;
+    return this.#connected;
+  }
+
+  /** rooms are the rooms joined, in the order joined. */
+  get rooms() {
+    return [...this.#rooms.values()];
+  }
+
+  /**
+   * join subscribes to room on this connection, and returns the room:
+   * its members, seq, epoch, state, broadcast, refreshMembers, leave.
+   * Joining a room joined already returns it.
+   *
+   * @param {string} room the room (1 to 64 of A-Z a-z 0-9 _ . -).
+   * @param {object} handlers the room's:
+   *   onMessage({id, room, seq, msg, history}) a room message, once, in order;
+   *   onPresence({type, id, room, members, names}) type is "welcome",
+   *     "joined", "left" or "members"; members is the current list of
+   *     session ids, names their display names where they have one;
+   *   onState(state, detail) the room's state;
+   *   onGap({room, epoch, previousEpoch, since, seq}) messages may be
+   *     missing: when epoch is previousEpoch, those after since up to seq;
+   *     otherwise the room was created anew, and those of previousEpoch
+   *     after since and those of epoch up to seq are gone;
+   *   onError(err) the room was refused (forbidden, too_many_subscriptions)
+   *     or something else went wrong in it;
+   *   history, name: as the Lobby's options, for this room.
+   */
+  join(room, handlers = {}) {
+    if (!ROOM_PATTERN.test(room)) {
+      throw new LobbyError("invalid_room", `room ${JSON.stringify(room)} is not 1 to 64 of A-Z a-z 0-9 _ . -`);
+    }
+    if (this.#closed) throw new LobbyError("closed", "the client was closed");
+    let r = this.#rooms.get(room);
+    if (r) return r;
+    // The Lobby's settings, not a single-room Lobby's room handlers.
+    const { onState, onError, onMessage, onPresence, onGap, ...settings } = this.#opts;
+    r = new LobbyRoom(this, room, { ...settings, ...handlers }, false);
+    this.#rooms.set(room, r);
+    this._subscribe(r); // now if the socket is open, else when it opens
+    return r;
+  }
+
+  /** broadcast sends msg (any JSON value) to a single-room Lobby's room;
+   * it resolves with the message's seq once the server acks it. */
   broadcast(msg) {
-    return this.#request({ type: "broadcast", msg });
+    if (!this.#home) return Promise.reject(new LobbyError("room_required", "join a room and broadcast there"));
+    return this.#home.broadcast(msg);
   }
 
   /** direct sends msg to one session (in any room); it resolves on ack. */
   direct(to, msg) {
-    return this.#request({ type: "direct", to, msg });
+    return this._request({ type: "direct", to, msg });
   }
 
-  /** refreshMembers asks the server for the member list; it resolves with
-   * it and calls onPresence. */
+  /** refreshMembers asks for a single-room Lobby's member list. */
   refreshMembers() {
-    return this.#request({ type: "members" });
+    if (!this.#home) return Promise.reject(new LobbyError("room_required", "join a room and ask there"));
+    return this.#home.refreshMembers();
   }
 
-  /** close leaves the room for good: no reconnect. Requests still waiting
-   * are rejected. */
+  /** close leaves every room for good: no reconnect. Requests still
+   * waiting are rejected. */
   close() {
     if (this.#closed) return;
     this.#closed = true;
@@ -156,23 +235,29 @@ export class Lobby {
     this.#ws = null;
     if (ws) ws.close(1000, "bye");
     this.#failPending("closed", "the client was closed");
-    this.#setState("closed");
+    const home = this.#home;
+    for (const r of this.#rooms.values()) r._closed();
+    // A single-room Lobby's state is its room's, closed just now.
+    if (!home) this.#setState("closed");
   }
 
   #connect() {
-    const u = new URL(`/ws/${encodeURIComponent(this.room)}`, this.#base);
+    const home = this.#home;
+    const u = new URL(home ? `/ws/${encodeURIComponent(home.name)}` : "/ws", this.#base);
     if (this.#opts.token) u.searchParams.set("token", this.#opts.token);
-    this.#asked = this.epoch !== null;
-    if (this.#asked) {
-      u.searchParams.set("since", String(this.seq));
-      u.searchParams.set("epoch", this.epoch);
-    }
+    if (this.#opts.name) u.searchParams.set("name", this.#opts.name);
+    if (home) home._asking(u.searchParams);
     const ws = new WebSocket(u, SUBPROTOCOL);
     this.#ws = ws;
     ws.onopen = () => {
       if (ws.protocol !== SUBPROTOCOL) {
         this.#emit("onError", new LobbyError("protocol", `the server at ${u.origin} does not speak ${SUBPROTOCOL}`));
         this.close();
+        return;
+      }
+      // The server holds these until the path's room has joined, if any.
+      for (const r of this.#rooms.values()) {
+        if (r !== home) this._subscribe(r);
       }
     };
     ws.onmessage = (e) => {
@@ -183,6 +268,83 @@ export class Lobby {
     };
   }
 
+  // connected is the connection's start: its id, and (a single-room
+  // Lobby's) its room's welcome, or GET /ws's connected frame.
+  #up(id) {
+    this.id = id;
+    if (this.#connected) return;
+    this.#connected = true;
+    this.#everConnected = true;
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
+      this.#attempt = 0;
+    }, this.#opts.stableAfter);
+    if (!this.#home) this.#setState("live");
+  }
+
+  // subscribe asks the server for room r, with its since and epoch, once
+  // fewer than SUBSCRIBE_WINDOW subscribes are unanswered: a reconnect in
+  // a hundred rooms paces itself instead of meeting the connection's rate
+  // limit (whose strikes would close it, again and again).
+  _subscribe(r) {
+    if (!this.#asking.includes(r) && !this.#inFlight.has(r)) this.#asking.push(r);
+    this.#pump();
+  }
+
+  #pump() {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    while (this.#inFlight.size < SUBSCRIBE_WINDOW && this.#asking.length > 0) {
+      const r = this.#asking.shift();
+      if (this.#rooms.get(r.name) === r) this.#ask(ws, r);
+    }
+  }
+
+  #ask(ws, r) {
+    this.#inFlight.add(r);
+    const answered = () => {
+      if (this.#ws !== ws) return;
+      this.#inFlight.delete(r);
+      this.#pump();
+    };
+    const ref = ++this.#nextRef;
+    const frame = { type: "subscribe", room: r.name, ref };
+    r._asking(frame);
+    if (r._opts.name && r._opts.name !== this.#opts.name) frame.name = r._opts.name;
+    const reject = (err) => {
+      answered();
+      if (err.code !== "rate_limited") {
+        r._refused(err);
+        return;
+      }
+      // Over the connection's rate (many rooms asked again at once after
+      // a reconnect): ask again in a while, on this socket if it lasts.
+      setTimeout(() => {
+        if (this.#ws === ws && this.#rooms.get(r.name) === r) this._subscribe(r);
+      }, 500 + Math.random() * 1000);
+    };
+    this.#pending.set(ref, { subscribe: r, resolve: answered, reject, timer: 0 });
+    ws.send(JSON.stringify(frame));
+  }
+
+  // unsubscribe tells the server that r is left, and forgets it.
+  _unsubscribe(r) {
+    if (this.#rooms.get(r.name) !== r) return;
+    this.#rooms.delete(r.name);
+    if (r === this.#home) this.#home = null;
+    const waiting = this.#asking.indexOf(r);
+    if (waiting >= 0) {
+      this.#asking.splice(waiting, 1); // never asked for: nothing to leave
+      return;
+    }
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "unsubscribe", room: r.name }));
+  }
+
+  _forget(r) {
+    if (this.#rooms.get(r.name) === r) this.#rooms.delete(r.name);
+  }
+
   #frame(data) {
     let f;
     try {
@@ -191,25 +353,26 @@ export class Lobby {
       this.#emit("onError", new LobbyError("invalid_frame", "the server sent a frame that is not JSON"));
       return;
     }
+    const r = typeof f.room === "string" ? this.#rooms.get(f.room) : null;
     switch (f.type) {
+      case "connected":
+        this.#up(f.id);
+        break;
       case "welcome":
-        this.#welcome(f);
+        this.#up(f.id);
+        this.#settle(f.ref, (p) => p.resolve());
+        if (r) r._welcome(f);
         break;
       case "message":
-        this.#message(f);
-        break;
       case "joined":
-        if (!this.members.includes(f.id)) this.members.push(f.id);
-        this.#emit("onPresence", { type: "joined", id: f.id, members: this.members.slice() });
-        break;
       case "left":
-        this.members = this.members.filter((m) => m !== f.id);
-        this.#emit("onPresence", { type: "left", id: f.id, members: this.members.slice() });
+        if (r) r._frame(f);
         break;
       case "members":
-        this.members = f.members.slice();
-        this.#settle(f.ref, (p) => p.resolve(this.members.slice()));
-        this.#emit("onPresence", { type: "members", id: null, members: this.members.slice() });
+        if (r) r._frame(f);
+        this.#settle(f.ref, (p) => p.resolve(r ? r.members.slice() : f.members));
+        break;
+      case "unsubscribed":
         break;
       case "direct":
         this.#emit("onDirect", { id: f.id, msg: f.msg });
@@ -225,91 +388,11 @@ export class Lobby {
     }
   }
 
-  #welcome(f) {
-    const again = this.#joinedOnce;
-    this.#joinedOnce = true;
-    this.id = f.id;
-    this.members = f.members.slice();
-    let state = "live";
-    if (this.#asked && f.recovered) {
-      // The replay follows the welcome; this.seq moves as it comes.
-      state = again ? "recovered" : "live";
-    } else if (this.#asked) {
-      // The server could not replay what was missed: say so. With the
-      // history option, what the room's history still holds is fetched
-      // first, so the gap is only what is really gone.
-      const gap = { room: this.room, epoch: f.epoch, previousEpoch: this.epoch, since: this.seq, seq: f.seq };
-      const after = f.epoch === this.epoch ? this.seq : 0;
-      this.epoch = f.epoch;
-      this.seq = f.seq;
-      state = "gap";
-      if (this.#opts.history) this.#loadHistory(f.epoch, after, f.seq, gap);
-      else this.#emit("onGap", gap);
-    } else {
-      this.epoch = f.epoch;
-      this.seq = f.seq;
-      if (this.#opts.history) this.#loadHistory(f.epoch, 0, f.seq, null);
-    }
-    this.#emit("onPresence", { type: "welcome", id: f.id, members: this.members.slice() });
-    this.#setState(state);
-    clearTimeout(this.#stableTimer);
-    this.#stableTimer = setTimeout(() => {
-      this.#attempt = 0;
-    }, this.#opts.stableAfter);
-  }
-
-  #message(f) {
-    if (f.seq <= this.seq) return; // a replay of what the page has
-    if (f.seq !== this.seq + 1) {
-      const gap = { room: this.room, epoch: this.epoch, previousEpoch: this.epoch, since: this.seq, seq: f.seq - 1 };
-      this.#setState("gap");
-      this.#emit("onGap", gap);
-    }
-    this.seq = f.seq;
-    const m = { id: f.id, room: f.room, seq: f.seq, msg: f.msg, history: false };
-    if (this.#held) this.#held.push(m);
-    else this.#emit("onMessage", m);
-  }
-
-  // loadHistory hands the page the room's retained messages after `after`
-  // up to upTo (the welcome's seq), then the live ones held meanwhile. It
-  // runs after a join, while the room surely exists, so it never meets a
-  // 404. For a gap, it first calls onGap with what the history could not
-  // fill. Loads run one after the other; live messages wait for the last.
-  #loadHistory(epoch, after, upTo, gap) {
-    this.#held ??= [];
-    this.#loads++;
-    this.#loading = this.#loading.then(async () => {
-      let entries = [];
-      try {
-        const u = new URL(`/rooms/${encodeURIComponent(this.room)}/history`, this.#base);
-        u.protocol = u.protocol.replace(/^ws/, "http");
-        u.searchParams.set("since", String(after));
-        const headers = this.#opts.token ? { Authorization: `Bearer ${this.#opts.token}` } : {};
-        const res = await fetch(u, { cache: "no-store", headers });
-        if (!res.ok) throw new LobbyError("history", `GET ${u.pathname}: HTTP ${res.status}`);
-        const h = await res.json();
-        if (h.epoch === epoch) entries = h.messages.filter((e) => e.seq > after && e.seq <= upTo);
-      } catch (err) {
-        this.#emit("onError", err);
-      }
-      if (gap) {
-        if (entries.length > 0) gap.seq = entries[0].seq - 1;
-        if (gap.epoch !== gap.previousEpoch || gap.seq > gap.since) this.#emit("onGap", gap);
-      }
-      for (const e of entries) {
-        this.#emit("onMessage", { id: e.id, room: this.room, seq: e.seq, msg: e.msg, history: true });
-      }
-      if (--this.#loads === 0) {
-        const held = this.#held;
-        this.#held = null;
-        for (const m of held) this.#emit("onMessage", m);
-      }
-    });
-  }
-
   #dropped(e) {
     this.#ws = null;
+    this.#connected = false;
+    this.#asking = [];
+    this.#inFlight.clear();
     clearTimeout(this.#stableTimer);
     this.#failPending("disconnected", "the connection dropped before the ack; the message may or may not have been sent");
     if (this.#closed) return;
@@ -317,11 +400,13 @@ export class Lobby {
     this.#attempt++;
     const wait = delay / 2 + (Math.random() * delay) / 2;
     this.#retryTimer = setTimeout(() => this.#connect(), wait);
-    this.#setState(this.#joinedOnce ? "reconnecting" : "connecting", { code: e.code, reason: e.reason, retryIn: wait });
+    const detail = { code: e.code, reason: e.reason, retryIn: wait };
+    for (const r of this.#rooms.values()) r._dropped(detail);
+    if (!this.#home) this.#setState(this.#everConnected ? "reconnecting" : "connecting", detail);
   }
 
-  #request(frame) {
-    if (!this.#ws || !this.live) {
+  _request(frame, room) {
+    if (!this.#ws || !this.#connected || (room && !room.live)) {
       return Promise.reject(new LobbyError("not_connected", "not connected; try again when live"));
     }
     const ref = ++this.#nextRef;
@@ -349,9 +434,14 @@ export class Lobby {
   #failPending(code, message) {
     for (const [ref, p] of this.#pending) {
       clearTimeout(p.timer);
-      p.reject(new LobbyError(code, message));
       this.#pending.delete(ref);
+      if (!p.subscribe) p.reject(new LobbyError(code, message)); // a subscribe is asked again
     }
+  }
+
+  // setState is the Lobby's state; a single-room Lobby's room sets it too.
+  _setState(state, detail = {}) {
+    this.#setState(state, detail);
   }
 
   #setState(state, detail = {}) {
@@ -359,17 +449,234 @@ export class Lobby {
     this.#emit("onState", state, detail);
   }
 
+  _isHome(r) {
+    return r === this.#home;
+  }
+
+  _base() {
+    return this.#base;
+  }
+
   // emit calls a page's handler; a handler that throws is reported (the
   // console shows it) without breaking the client.
   #emit(name, ...args) {
-    const fn = this.#opts[name];
-    if (typeof fn !== "function") return;
-    try {
-      fn(...args);
-    } catch (err) {
-      queueMicrotask(() => {
-        throw err;
-      });
+    callHandler(this.#opts[name], args);
+  }
+}
+
+function callHandler(fn, args) {
+  if (typeof fn !== "function") return;
+  try {
+    fn(...args);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
+
+/**
+ * LobbyRoom is one room of a Lobby's: its member list, where it is in the
+ * room's history (epoch, seq) and its gap handling are its own.
+ */
+export class LobbyRoom {
+  #lobby;
+  #home;
+  #asked = false; // the current subscription asked for a replay
+  #joinedOnce = false;
+  #welcomed = false; // the current subscription's welcome came
+  #held = null; // live messages held while the history loads
+  #loads = 0;
+  #loading = Promise.resolve();
+
+  constructor(lobby, name, opts, home) {
+    this.#lobby = lobby;
+    this.#home = home;
+    this._opts = opts;
+    /** name is the room's name. */
+    this.name = name;
+    /** members are the room's session ids, in join order; names their
+     * display names, by id, where they have one. */
+    this.members = [];
+    this.names = {};
+    /** state is one of the room states above. */
+    this.state = "connecting";
+    /** epoch and seq say where in the room's history the client is. */
+    this.epoch = null;
+    this.seq = 0;
+  }
+
+  get live() {
+    return this.state === "live" || this.state === "recovered" || this.state === "gap";
+  }
+
+  /** broadcast sends msg (any JSON value) to the room; it resolves with
+   * the message's seq once the server acks it. */
+  broadcast(msg) {
+    return this.#lobby._request({ type: "broadcast", room: this.name, msg }, this);
+  }
+
+  /** refreshMembers asks the server for the member list; it resolves with
+   * it and calls onPresence. */
+  refreshMembers() {
+    return this.#lobby._request({ type: "members", room: this.name }, this);
+  }
+
+  /** leave unsubscribes from the room: its handlers are called no more. */
+  leave() {
+    if (this.state === "closed") return;
+    this.#lobby._unsubscribe(this);
+    this._closed();
+  }
+
+  // asking puts the room's since and epoch in params (a URL's
+  // searchParams, or a subscribe frame) when it has been in the room.
+  _asking(params) {
+    this.#asked = this.epoch !== null;
+    this.#welcomed = false;
+    if (!this.#asked) return;
+    if (params instanceof URLSearchParams) {
+      params.set("since", String(this.seq));
+      params.set("epoch", this.epoch);
+    } else {
+      params.since = this.seq;
+      params.epoch = this.epoch;
     }
+  }
+
+  _refused(err) {
+    this.#lobby._forget(this);
+    this._closed();
+    this.#emit("onError", err);
+  }
+
+  _closed() {
+    if (this.state === "closed") return;
+    this.#setState("closed");
+  }
+
+  _dropped(detail) {
+    this.#welcomed = false;
+    if (this.state === "closed") return;
+    this.#setState(this.#joinedOnce ? "reconnecting" : "connecting", detail);
+  }
+
+  _welcome(f) {
+    const again = this.#joinedOnce;
+    this.#joinedOnce = true;
+    this.#welcomed = true;
+    this.members = f.members.slice();
+    this.names = { ...(f.names || {}) };
+    let state = "live";
+    if (this.#asked && f.recovered) {
+      // The replay follows the welcome; this.seq moves as it comes.
+      state = again ? "recovered" : "live";
+    } else if (this.#asked) {
+      // The server could not replay what was missed: say so. With the
+      // history option, what the room's history still holds is fetched
+      // first, so the gap is only what is really gone.
+      const gap = { room: this.name, epoch: f.epoch, previousEpoch: this.epoch, since: this.seq, seq: f.seq };
+      const after = f.epoch === this.epoch ? this.seq : 0;
+      this.epoch = f.epoch;
+      this.seq = f.seq;
+      state = "gap";
+      if (this._opts.history) this.#loadHistory(f.epoch, after, f.seq, gap);
+      else this.#emit("onGap", gap);
+    } else {
+      this.epoch = f.epoch;
+      this.seq = f.seq;
+      if (this._opts.history) this.#loadHistory(f.epoch, 0, f.seq, null);
+    }
+    this.#presence("welcome", f.id);
+    this.#setState(state);
+  }
+
+  _frame(f) {
+    if (!this.#welcomed || this.state === "closed") return; // a subscription left
+    switch (f.type) {
+      case "message":
+        this.#message(f);
+        break;
+      case "joined":
+        if (!this.members.includes(f.id)) this.members.push(f.id);
+        if (f.name) this.names[f.id] = f.name;
+        this.#presence("joined", f.id);
+        break;
+      case "left":
+        this.members = this.members.filter((m) => m !== f.id);
+        this.#presence("left", f.id);
+        delete this.names[f.id];
+        break;
+      case "members":
+        this.members = f.members.slice();
+        this.names = { ...(f.names || {}) };
+        this.#presence("members", null);
+        break;
+    }
+  }
+
+  #presence(type, id) {
+    this.#emit("onPresence", { type, id, room: this.name, members: this.members.slice(), names: { ...this.names } });
+  }
+
+  #message(f) {
+    if (f.seq <= this.seq) return; // a replay of what the page has
+    if (f.seq !== this.seq + 1) {
+      const gap = { room: this.name, epoch: this.epoch, previousEpoch: this.epoch, since: this.seq, seq: f.seq - 1 };
+      this.#setState("gap");
+      this.#emit("onGap", gap);
+    }
+    this.seq = f.seq;
+    const m = { id: f.id, room: f.room, seq: f.seq, msg: f.msg, history: false };
+    if (this.#held) this.#held.push(m);
+    else this.#emit("onMessage", m);
+  }
+
+  // loadHistory hands the page the room's retained messages after `after`
+  // up to upTo (the welcome's seq), then the live ones held meanwhile. It
+  // runs after a join, while the room surely exists, so it never meets a
+  // 404. For a gap, it first calls onGap with what the history could not
+  // fill. Loads run one after the other; live messages wait for the last.
+  #loadHistory(epoch, after, upTo, gap) {
+    this.#held ??= [];
+    this.#loads++;
+    this.#loading = this.#loading.then(async () => {
+      let entries = [];
+      try {
+        const u = new URL(`/rooms/${encodeURIComponent(this.name)}/history`, this.#lobby._base());
+        u.protocol = u.protocol.replace(/^ws/, "http");
+        u.searchParams.set("since", String(after));
+        const headers = this._opts.token ? { Authorization: `Bearer ${this._opts.token}` } : {};
+        const res = await fetch(u, { cache: "no-store", headers });
+        if (!res.ok) throw new LobbyError("history", `GET ${u.pathname}: HTTP ${res.status}`);
+        const h = await res.json();
+        if (h.epoch === epoch) entries = h.messages.filter((e) => e.seq > after && e.seq <= upTo);
+      } catch (err) {
+        this.#emit("onError", err);
+      }
+      if (this.state === "closed") return;
+      if (gap) {
+        if (entries.length > 0) gap.seq = entries[0].seq - 1;
+        if (gap.epoch !== gap.previousEpoch || gap.seq > gap.since) this.#emit("onGap", gap);
+      }
+      for (const e of entries) {
+        this.#emit("onMessage", { id: e.id, room: this.name, seq: e.seq, msg: e.msg, history: true });
+      }
+      if (--this.#loads === 0) {
+        const held = this.#held;
+        this.#held = null;
+        for (const m of held) this.#emit("onMessage", m);
+      }
+    });
+  }
+
+  #setState(state, detail = {}) {
+    this.state = state;
+    if (this.#home) this.#lobby._setState(state, detail);
+    else this.#emit("onState", state, detail);
+  }
+
+  #emit(name, ...args) {
+    callHandler(this._opts[name], args);
   }
 }
