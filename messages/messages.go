@@ -123,8 +123,11 @@ type GetHistory struct {
 
 // HistoryEntry is one retained message.
 type HistoryEntry struct {
-	Seq uint64          `json:"seq"`
-	ID  uuid.UUID       `json:"id"`
+	Seq uint64    `json:"seq"`
+	ID  uuid.UUID `json:"id"`
+	// TS is when the room's stream accepted the message, in Unix
+	// milliseconds.
+	TS  int64           `json:"ts"`
 	Msg json.RawMessage `json:"msg"`
 }
 

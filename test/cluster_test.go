@@ -877,3 +877,77 @@ func TestHeldFramesAreBoundedWhileJoinsWait(t *testing.T) {
 	}
 	c.expectClose(websocket.StatusPolicyViolation, "too many messages before join")
 }
+
+// TestClusterRoomSeqsAreContiguous: a room's seqs count its messages, 1
+// more each, in cluster mode too, whatever other rooms the stream holds
+// and whichever node each message was published on (issue 21, finding
+// 10: they were stream sequences, and lobby.js took every skip for a
+// gap). A lobby.js page on one node shows 5 messages published on both
+// with seqs n+1..n+5 and no gap.
+func TestClusterRoomSeqsAreContiguous(t *testing.T) {
+	c := startCluster(t, 2)
+	// Messages in other rooms, so that the stream's sequences run ahead
+	// of the room's.
+	for i := range 3 {
+		for _, room := range []string{"elsewhere", "count"} {
+			if status, body, err := post(c.node(i%2).url("/rooms/"+room+"/broadcast"), `"before"`); err != nil || status != http.StatusOK {
+				t.Fatalf("publish to %s: %d %s %v", room, status, body, err)
+			}
+		}
+	}
+	member := joinJSON(t, c.node(1), "/ws/count")
+	n := member.welcome.Seq
+	if n != 3 {
+		t.Fatalf("welcome seq %d after 3 messages, want 3", n)
+	}
+	for i := range 5 {
+		if status, body, err := post(c.node(0).url("/rooms/elsewhere/broadcast"), `"noise"`); err != nil || status != http.StatusOK {
+			t.Fatalf("publish: %d %s %v", status, body, err)
+		}
+		status, body, err := post(c.node(i%2).url("/rooms/count/broadcast"), fmt.Sprintf(`"m%d"`, i+1))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("publish m%d: %d %s %v", i+1, status, body, err)
+		}
+		var ans struct {
+			Seq uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal([]byte(body), &ans); err != nil || ans.Seq != n+uint64(i)+1 {
+			t.Fatalf("publish m%d answered %s, want seq %d", i+1, body, n+uint64(i)+1)
+		}
+	}
+	for i := range 5 {
+		f := member.nextOf("message")
+		if f.Seq != n+uint64(i)+1 || string(f.Msg) != fmt.Sprintf(`"m%d"`, i+1) {
+			t.Fatalf("message %d: %s, want seq %d", i+1, f.raw, n+uint64(i)+1)
+		}
+		if f.TS == 0 {
+			t.Fatalf("message %d has no ts: %s", i+1, f.raw)
+		}
+	}
+
+	// The same through lobby.js, in a browser on node 1.
+	b := startBrowser(t)
+	page := b.open(t, "cluster-chat", c.node(1).url("/#count"))
+	page.waitText("#state", "live")
+	for i := range 5 {
+		if status, body, err := post(c.node(i%2).url("/rooms/count/broadcast"), fmt.Sprintf(`"p%d"`, i+1)); err != nil || status != http.StatusOK {
+			t.Fatalf("publish p%d: %d %s %v", i+1, status, body, err)
+		}
+	}
+	page.waitFor("5 messages", `(n) => [...document.querySelectorAll("#messages li.msg")].filter((li) => li.querySelector(".text").textContent.startsWith("p")).length >= n`, 5)
+	got := evaluate[[]string](page, `[...document.querySelectorAll("#messages li.msg, #messages li.gap")].map((li) =>
+		li.classList.contains("gap") ? "gap: " + li.querySelector(".text").textContent : li.dataset.seq + ":" + li.querySelector(".text").textContent)`)
+	var want []string
+	for i := 1; i <= 8; i++ {
+		want = append(want, fmt.Sprintf("%d:%s", i, []string{"", `before`, `before`, `before`, "m1", "m2", "m3", "m4", "m5"}[i]))
+	}
+	for i := 1; i <= 5; i++ {
+		want = append(want, fmt.Sprintf("%d:p%d", 8+i, i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the page holds\n  %v\nwant\n  %v", got, want)
+	}
+	if state := page.text("#state"); state != "live" {
+		t.Fatalf("lobby.js state %q, want live", state)
+	}
+}

@@ -30,8 +30,12 @@ type metrics struct {
 	in, out         *prometheus.CounterVec
 	publishSeconds  prometheus.Histogram
 	publishFailures prometheus.Counter
-	connected       prometheus.Gauge
-	lag, follows    prometheus.GaugeFunc
+	storeFull       prometheus.Counter
+	casRetries      prometheus.Counter
+	// consumersRefused counts consumers NATS refused for its limit.
+	consumersRefused prometheus.Counter
+	connected        prometheus.Gauge
+	lag, follows     prometheus.GaugeFunc
 }
 
 func newMetrics(b *Broker) *metrics {
@@ -50,11 +54,20 @@ func newMetrics(b *Broker) *metrics {
 		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_publish_failures_total", Help: "Room messages not stored: NATS unreachable, the queue full, or no acknowledgement in time.",
 		}),
+		storeFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_store_full_total", Help: "Room messages refused because the store (the disk under --data-dir, or JetStream's limit) is full: answered 503 store_full.",
+		}),
+		casRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_append_retries_total", Help: "Appends numbered again because another node appended to the same room first.",
+		}),
+		consumersRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_nats_consumers_refused_total", Help: "JetStream consumers NATS refused because its limit of consumers is reached.",
+		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lobby_nats_connected", Help: "1 while the node is connected to NATS, else 0.",
 		}),
 		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the followed rooms' streams and not yet delivered to this node, summed.",
+			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the stream and not yet delivered to this node (its tail's pending count).",
 		}, func() float64 { return float64(b.lag.Load()) }),
 		follows: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lobby_bridge_rooms_followed", Help: "Rooms whose stream this node follows (it has members in them).",
@@ -70,5 +83,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.connected, m.lag, m.follows}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.consumersRefused, m.connected, m.lag, m.follows}
 }
