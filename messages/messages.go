@@ -161,6 +161,10 @@ type Published struct {
 	// TooBig is true when the node is clustered and the message is too
 	// big for the cluster's NATS (max_payload): nothing was sent.
 	TooBig bool
+	// StoreFull is true when the store had no room for the message (the
+	// disk under a --durable node's data directory is full): it was not
+	// stored.
+	StoreFull bool
 	// Refused is set when the room's policy refused the message: nothing
 	// was sent.
 	Refused *Refusal

@@ -65,6 +65,8 @@ const (
 	codeDraining = "draining"
 	// codeUnavailable is 503: the lobby or the cluster did not answer or acknowledge.
 	codeUnavailable = "unavailable"
+	// codeStoreFull is 503: the store (--durable's disk) has no room.
+	codeStoreFull = "store_full"
 	// codeStoreError is 500: the questionnaire store failed.
 	codeStoreError = "store_error"
 )
@@ -99,14 +101,18 @@ func writeClusterTooBig(w http.ResponseWriter) {
 // writeNotSent answers a publish or direct message the node did not send:
 // its ask failed (err), or the cluster did not take it (tooBig,
 // unavailable, read only when err is nil). It reports whether it answered.
-func writeNotSent(w http.ResponseWriter, err error, failed func() (tooBig, unavailable bool)) bool {
+func writeNotSent(w http.ResponseWriter, err error, failed func() (tooBig, unavailable, full bool)) bool {
 	if err != nil {
 		writeUnavailable(w, err)
 		return true
 	}
-	switch tooBig, unavailable := failed(); {
+	switch tooBig, unavailable, full := failed(); {
 	case tooBig:
 		writeClusterTooBig(w)
+	case full:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, codeStoreFull,
+			"the message store is full (the disk under --data-dir has no room): the message was not stored; retry once there is room")
 	case unavailable:
 		writeClusterUnavailable(w)
 	default:

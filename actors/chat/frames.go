@@ -30,6 +30,7 @@ const (
 	codeUnknownSession = "unknown_session"
 	codeUnavailable    = "unavailable"
 	codeTooBig         = "message_too_big"
+	codeStoreFull      = "store_full"
 )
 
 // Client frame types.

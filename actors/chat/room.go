@@ -553,10 +553,13 @@ func (r *room) appended(ctx actor.Context, m *appended) {
 
 // failed tells a publish's sender that it failed with err.
 func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
-	tooBig := errors.Is(err, broker.ErrTooBig)
+	tooBig, full := errors.Is(err, broker.ErrTooBig), errors.Is(err, broker.ErrStoreFull)
 	switch {
 	case p.requester != nil:
-		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
+		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig && !full, TooBig: tooBig, StoreFull: full})
+	case p.from != nil && full:
+		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeStoreFull,
+			"the message store is full: this message was not stored; send it again later")})
 	case p.from != nil && tooBig:
 		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeTooBig,
 			"the message is too big for the cluster: it was not sent")})

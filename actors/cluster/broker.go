@@ -543,8 +543,8 @@ func (b *Broker) Close() {
 }
 
 func (b *Broker) setUp(up bool, err error) {
-	if b.up.Swap(up) == up {
-		return
+	if b.up.Swap(up) == up || b.ctx.Err() != nil {
+		return // no change, or closing
 	}
 	b.metrics.connected.Set(boolGauge(up))
 	// The stream may have been lost meanwhile (a NATS server back with
@@ -662,6 +662,15 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 		done(0, unavailable(errors.New("the stream is not set up")))
 		return
 	}
+	if e := b.cfg.Embedded; e != nil && !e.hasRoom() {
+		b.metrics.storeFull.Inc()
+		if !b.full.Swap(true) {
+			b.log.Error("the store's disk is full: publishes are refused (503 store_full) until it has room again",
+				slog.String("dir", e.dir), slog.Int64("min_free", e.minFree))
+		}
+		done(0, broker.ErrStoreFull)
+		return
+	}
 	if b.full.Load() && time.Now().UnixNano() < b.fullUntil.Load() {
 		b.metrics.storeFull.Inc()
 		done(0, broker.ErrStoreFull)
@@ -724,7 +733,9 @@ func (b *Broker) appender(rs *roomState) {
 		b.inflight.Add(-1)
 		switch {
 		case err == nil:
-			b.full.Store(false)
+			if b.full.Swap(false) {
+				b.log.Info("the store has room again: publishes are stored")
+			}
 			b.metrics.out.WithLabelValues(kindRoom).Inc()
 			b.metrics.publishSeconds.Observe(time.Since(a.start).Seconds())
 		case errors.Is(err, broker.ErrStoreFull):

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -37,6 +38,11 @@ type EmbeddedConfig struct {
 	// Logger receives the server's warnings and errors. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// MinFree is the free space the store's file system must keep: past
+	// it appends are refused (broker.ErrStoreFull) before the disk is
+	// full, since nats-server turns JetStream off for good when a write
+	// fails for want of space. Zero means 64 MiB; negative, no check.
+	MinFree int64
 	// ReadyTimeout bounds the wait for the server to accept connections.
 	// Zero means 10 s.
 	ReadyTimeout time.Duration
@@ -46,8 +52,33 @@ type EmbeddedConfig struct {
 // store of a --durable node, and with peers one of a NATS cluster. Give
 // it to Connect in Config.Embedded; shut it down after the broker closed.
 type Embedded struct {
-	srv *server.Server
-	dir string
+	srv     *server.Server
+	dir     string
+	minFree int64
+
+	// checked is when the free space was last looked at (Unix ns), room
+	// what it said: looked at no more often than every freeCheckEvery.
+	checked atomic.Int64
+	room    atomic.Bool
+}
+
+// freeCheckEvery is how often the free space is looked at, at most.
+const freeCheckEvery = 100 * time.Millisecond
+
+// hasRoom reports whether the store's file system keeps MinFree free.
+func (e *Embedded) hasRoom() bool {
+	if e.minFree < 0 {
+		return true
+	}
+	now := time.Now().UnixNano()
+	if last := e.checked.Load(); now-last < int64(freeCheckEvery) && last != 0 {
+		return e.room.Load()
+	}
+	e.checked.Store(now)
+	free, ok := freeBytes(e.dir)
+	room := !ok || free >= uint64(e.minFree)
+	e.room.Store(room)
+	return room
 }
 
 // StartEmbedded starts a NATS server with its JetStream store in c.Dir
@@ -62,6 +93,9 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MinFree == 0 {
+		c.MinFree = 64 << 20
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 10 * time.Second
@@ -116,7 +150,7 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("cluster: the embedded NATS server did not start in %s (is %s free?)", c.ReadyTimeout, c.ClusterAddr)
 	}
-	return &Embedded{srv: srv, dir: c.Dir}, nil
+	return &Embedded{srv: srv, dir: c.Dir, minFree: c.MinFree}, nil
 }
 
 // Shutdown stops the server, its store written.

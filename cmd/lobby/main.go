@@ -221,10 +221,14 @@ func run(args []string, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	broker, err := connectCluster(o.cluster, &o.server, log)
+	broker, embedded, err := connectCluster(o.cluster, o.dataDir, &o.server, log)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if embedded != nil {
+		// Shut down last: after the broker closed, its store written.
+		defer embedded.Shutdown()
 	}
 	if broker != nil {
 		// Closed after the server's Shutdown, which stops the actors
