@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lobby/lobby/actors"
+	"github.com/lobby/lobby/transport"
 )
 
 // The durable tests run the real binary with --durable, its data dir the
@@ -226,4 +229,70 @@ func TestDurableKillUnderLoad(t *testing.T) {
 	if seq := publishOK(t, ts, "load", `"after"`); seq != h.Seq+1 {
 		t.Fatalf("the first publish after the restart got seq %d, want %d", seq, h.Seq+1)
 	}
+}
+
+// historyMessages is how many messages GET /rooms/{room}/history lists,
+// 0 for a room the node no longer knows.
+func historyMessages(t *testing.T, ts *testServer, room string) int {
+	t.Helper()
+	status, body := httpDo(t, "GET", ts.url("/rooms/"+room+"/history"), nil, nil)
+	if status == http.StatusNotFound {
+		return 0
+	}
+	if status != http.StatusOK {
+		t.Fatalf("history of %s: %d %s", room, status, body)
+	}
+	var h historyAnswer
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatal(err)
+	}
+	return len(h.Messages)
+}
+
+// TestLatestValue: the statistics room keeps its last batch once its
+// history has expired, in memory and --durable (and there across a
+// restart), while another room's history expires as it did.
+func TestLatestValue(t *testing.T) {
+	check := func(t *testing.T, ts *testServer) {
+		t.Helper()
+		for i := range 2 {
+			postDashboard(t, ts, []dashboardRecord{{"Cards", 1, 10 + i, 100 * float64(i+1), "EUR", "ok"}})
+		}
+		publishOK(t, ts, "plain", `"gone soon"`)
+		eventually(t, "plain's history to expire", func() bool {
+			return historyMessages(t, ts, "plain") == 0 && historyMessages(t, ts, "dailyNews") < 2
+		})
+		h := historyOf(t, ts, "dailyNews", 0)
+		if len(h.Messages) != 1 || h.Messages[0].Seq != 2 || h.Seq != 2 || h.Messages[0].TS == 0 {
+			t.Fatalf("dailyNews after its history expired: %+v, want its last batch alone", h)
+		}
+		var batch []dashboardRecord
+		if err := json.Unmarshal(h.Messages[0].Msg, &batch); err != nil || len(batch) != 1 || batch[0].TotalAmount != 200 {
+			t.Fatalf("the latest value is %s", h.Messages[0].Msg)
+		}
+		// A lobby.v1 client that saw batch 1 recovers batch 2 from it.
+		c := joinJSON(t, ts, "/ws/dailyNews?since=1&epoch="+h.Epoch)
+		if !c.welcome.Recovered {
+			t.Fatalf("recovery from the latest value: %s", c.welcome.raw)
+		}
+		if f := c.nextOf("message"); f.Seq != 2 {
+			t.Fatalf("recovered %s, want batch 2", f.raw)
+		}
+		_ = c.ws.CloseNow()
+	}
+	t.Run("Memory", func(t *testing.T) {
+		check(t, startServer(t, transport.Config{Config: actors.Config{HistoryTTL: time.Second}}))
+	})
+	t.Run("Durable", func(t *testing.T) {
+		dir := t.TempDir()
+		node := startDurable(t, dir, "--history-ttl", "1s")
+		check(t, &testServer{addr: node.addr})
+		start := time.Now()
+		stopBinary(t, node, syscall.SIGTERM)
+		t.Logf("stopped in %v", time.Since(start))
+		node = startDurable(t, dir, "--history-ttl", "1s")
+		if h := historyOf(t, &testServer{addr: node.addr}, "dailyNews", 0); len(h.Messages) != 1 || h.Messages[0].Seq != 2 {
+			t.Fatalf("dailyNews after a restart: %+v", h)
+		}
+	})
 }

@@ -760,7 +760,9 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 	room := subjectRoomName(rs.subject)
 	ttl := ""
 	if b.cfg.Latest != nil && !b.cfg.Latest(room) {
-		ttl = strconv.FormatInt(int64(b.cfg.HistoryTTL/time.Second), 10) + "s"
+		// Whole seconds (Nats-TTL's least), rounded up: never shorter
+		// than the history's.
+		ttl = strconv.FormatInt(max(1, int64((b.cfg.HistoryTTL+time.Second-1)/time.Second)), 10) + "s"
 	}
 	for attempt := 1; ; attempt++ {
 		b.mu.Lock()

@@ -46,9 +46,8 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterOptions) {
 	fs.StringVar(&c.latest, "latest-rooms", "dailyNews", "comma-separated rooms that keep their last message past --history-ttl (their latest value)")
 }
 
-// latestRooms is the rooms that keep their latest value.
-func (c clusterOptions) latestRooms() func(string) bool {
-	rooms := splitList(c.latest)
+// latestRooms is the rooms that keep their latest value, nil for none.
+func latestRooms(rooms []string) func(string) bool {
 	if len(rooms) == 0 {
 		return nil
 	}
@@ -116,7 +115,7 @@ func connectCluster(c clusterOptions, dataDir string, srv *transport.Config, log
 		Replicas:   max(replicas, 1),
 		History:    srv.History,
 		HistoryTTL: srv.HistoryTTL,
-		Latest:     c.latestRooms(),
+		Latest:     latestRooms(srv.LatestRooms),
 		// A durable node's stream is its history: it keeps what
 		// --history says, no margin for nodes that fall behind.
 		StreamPerRoom: durablePerRoom(c, srv.History),
@@ -150,4 +149,3 @@ func peersWithSelf(peers []string, self string) []string {
 	}
 	return all
 }
-

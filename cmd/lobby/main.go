@@ -128,6 +128,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
 	o.server.RateBytes = float64(o.rateBytes)
+	// Empty, not nil: --latest-rooms "" keeps no room's latest value.
+	o.server.LatestRooms = append([]string{}, splitList(o.cluster.latest)...)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
 	loopback, err := isLoopback(o.addr)

@@ -67,7 +67,7 @@ function join(room, error) {
       if (p.type === "joined") add("join", { sender: p.id, text: `${short(p.id)} joined` });
       if (p.type === "left") add("leave", { sender: p.id, text: `${short(p.id)} left` });
     }),
-    onMessage: mine((m) => add("msg", { sender: m.id, text: text(m.msg), seq: m.seq, time: m.history ? null : new Date() })),
+    onMessage: mine((m) => add("msg", { sender: m.id, text: text(m.msg), seq: m.seq, time: typeof m.ts === "number" ? new Date(m.ts) : m.history ? null : new Date() })),
     onDirect: mine((d) => add("direct", { sender: d.id, text: text(d.msg) })),
     onGap: mine((g) =>
       add("gap", {

@@ -73,7 +73,8 @@ const defaults = {
  *   (http and https are turned into ws and wss).
  * @param {string} room the room to join (1 to 64 of A-Z a-z 0-9 _ . -).
  * @param {object} opts handlers and settings:
- *   onMessage({id, room, seq, msg, history}) a room message, once, in order;
+ *   onMessage({id, room, seq, ts, msg, history}) a room message, once, in order
+ *     (ts: when the room accepted it, Unix ms);
  *   onPresence({type, id, members}) type is "welcome", "joined", "left"
  *     or "members"; members is the current list of session ids;
  *   onDirect({id, msg}) a direct message to this client;
@@ -266,7 +267,7 @@ export class Lobby {
       this.#emit("onGap", gap);
     }
     this.seq = f.seq;
-    const m = { id: f.id, room: f.room, seq: f.seq, msg: f.msg, history: false };
+    const m = { id: f.id, room: f.room, seq: f.seq, ts: f.ts, msg: f.msg, history: false };
     if (this.#held) this.#held.push(m);
     else this.#emit("onMessage", m);
   }
@@ -298,7 +299,7 @@ export class Lobby {
         if (gap.epoch !== gap.previousEpoch || gap.seq > gap.since) this.#emit("onGap", gap);
       }
       for (const e of entries) {
-        this.#emit("onMessage", { id: e.id, room: this.room, seq: e.seq, msg: e.msg, history: true });
+        this.#emit("onMessage", { id: e.id, room: this.room, seq: e.seq, ts: e.ts, msg: e.msg, history: true });
       }
       if (--this.#loads === 0) {
         const held = this.#held;
