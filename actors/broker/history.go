@@ -109,14 +109,6 @@ func (h *history) trim(bytes int, notAfter time.Time) int {
 	return drop
 }
 
-// oldest is when the oldest entry was added; zero when there is none.
-func (h *history) oldest() time.Time {
-	if len(h.entries) == 0 {
-		return time.Time{}
-	}
-	return h.entries[0].at
-}
-
 // since returns the entries after seq since, when they are every message
 // after it up to last (the room's last seq); complete is false when the
 // history does not reach back that far, and the entries are then what it
