@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -295,4 +299,79 @@ func TestLatestValue(t *testing.T) {
 			t.Fatalf("dailyNews after a restart: %+v", h)
 		}
 	})
+}
+
+// TestDurableDiskFull: the disk under --data-dir fills up (a tmpfs of its
+// own, filled by a file): publishes are answered 503 store_full and
+// counted, the node keeps serving; once the file is gone they are stored
+// again. It needs root, to mount the tmpfs, and skips without.
+func TestDurableDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	node := startDurable(t, dir, "--durable-min-free", strconv.Itoa(8<<20))
+	t.Cleanup(func() {
+		// After the node's own cleanup has killed it (cleanups run last
+		// first): unmount what it no longer uses.
+		_ = exec.Command("umount", "-l", dir).Run()
+	})
+	ts := &testServer{addr: node.addr}
+	c := joinJSON(t, ts, "/ws/full")
+	publishOK(t, ts, "full", `"before"`)
+	c.nextOf("message")
+
+	// Fill the disk to 4 MiB short of full: under the 8 MiB the node keeps.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(st.Bavail)*st.Bsize-4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a publish to be refused 503 store_full", func() bool {
+		status, body, err := post(ts.url("/rooms/full/broadcast"), `"while full"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status == http.StatusOK {
+			return false
+		}
+		expectJSONError(t, status, []byte(body), http.StatusServiceUnavailable, "store_full")
+		return true
+	})
+	if v := metricValue(t, ts, "lobby_store_full_total"); v < 1 {
+		t.Fatalf("lobby_store_full_total %v after a refused publish", v)
+	}
+	// A member's broadcast is answered too, the connection kept.
+	c.sendJSON(`{"type":"broadcast","msg":"full?","ref":1}`)
+	for {
+		f := c.next() // the messages stored before the disk was seen full come first
+		if f.Type == "message" && string(f.Msg) == `"while full"` {
+			continue
+		}
+		if f.Type != "error" || f.Code != "store_full" {
+			t.Fatalf("a broadcast while full: %s", f.raw)
+		}
+		break
+	}
+	if status, _ := httpDo(t, "GET", ts.url("/healthz"), nil, nil); status != http.StatusOK {
+		t.Fatalf("/healthz %d while the disk is full", status)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "publishes to be stored again", func() bool {
+		status, _, err := post(ts.url("/rooms/full/broadcast"), `"after"`)
+		return err == nil && status == http.StatusOK
+	})
+	h := historyOf(t, ts, "full", 0)
+	if last := h.Messages[len(h.Messages)-1]; string(last.Msg) != `"after"` || last.Seq != h.Seq || !h.Complete {
+		t.Fatalf("history after the disk had room again: %+v", h)
+	}
 }
