@@ -262,6 +262,11 @@ type streamState struct {
 	epoch  string
 }
 
+// unreadyAfter is how long the stream may not answer before the node
+// turns unready: a NATS cluster elects a new stream leader within a few
+// seconds, which appends ride out.
+const unreadyAfter = 10 * time.Second
+
 // streamCheckInterval is how often the keeper checks that the stream
 // still exists and is the same (not deleted, or made anew by another
 // node), besides when an operation finds it missing.
@@ -336,6 +341,9 @@ func Connect(cfg Config) (*Broker, error) {
 	url := strings.Join(cfg.URLs, ",")
 	if cfg.Embedded != nil {
 		opts = append(opts, nats.InProcessServer(cfg.Embedded.srv))
+		if cfg.Embedded.token != "" {
+			opts = append(opts, nats.Token(cfg.Embedded.token))
+		}
 		url = "in-process"
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
@@ -365,7 +373,14 @@ func Connect(cfg Config) (*Broker, error) {
 		start()
 		return b, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
+	setUpWait := cfg.ConnectTimeout
+	if cfg.Embedded != nil && cfg.Embedded.clustered {
+		// Its peers may not be up yet (they start one after the other):
+		// the node serves unready meanwhile, and the keeper sets the
+		// stream up once a majority answers.
+		setUpWait = time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), setUpWait)
 	defer cancel()
 	b.up.Store(nc.IsConnected())
 	b.metrics.connected.Set(boolGauge(b.up.Load()))
@@ -481,6 +496,7 @@ func (b *Broker) keeper() {
 		case <-tick.C:
 		}
 		wait := 100 * time.Millisecond
+		var failing time.Time
 		for b.up.Load() {
 			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 			err := b.setUpStream(ctx, create || b.state.Load() == nil)
@@ -489,9 +505,20 @@ func (b *Broker) keeper() {
 				break
 			}
 			b.log.Debug("cluster: set up the stream: will retry", slog.Any("err", err), slog.Duration("in", wait))
-			if streamGone(err) {
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			switch {
+			case errors.Is(err, jetstream.ErrStreamNotFound):
 				b.streamOK.Store(false)
 				create = true
+			case time.Since(failing) > unreadyAfter:
+				// No answer for this long is no election any more.
+				if b.streamOK.Swap(false) {
+					b.log.Warn("the stream does not answer: appends fail (unavailable) and /readyz answers 503 until it does",
+						slog.String("stream", b.cfg.Stream), slog.Any("err", err))
+				}
+				create = create || streamGone(err)
 			}
 			t := time.NewTimer(wait)
 			select {
@@ -512,10 +539,17 @@ func streamGone(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
-// checkStream asks the keeper to set the stream up again if err says it
-// is gone; until then the broker is not ready and appends fail.
+// checkStream asks the keeper to check the stream if err says it may be
+// gone. Only a stream NATS says it does not have makes the broker unready
+// at once (appends then fail until it is set up again); no answer (a
+// stream leader lost, an election) is ridden out, and makes it unready
+// only if it lasts (the keeper's unreadyAfter).
 func (b *Broker) checkStream(err error) {
 	if err == nil || !streamGone(err) {
+		return
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		b.askCheck()
 		return
 	}
 	if b.streamOK.Swap(false) {
@@ -764,52 +798,104 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 		// than the history's.
 		ttl = strconv.FormatInt(max(1, int64((b.cfg.HistoryTTL+time.Second-1)/time.Second)), 10) + "s"
 	}
-	for attempt := 1; ; attempt++ {
+	// One id for every attempt: an attempt whose answer was lost (a
+	// stream leader that died, an election) is stored once however often
+	// it is sent again, and its ack then says where.
+	msgID := uuid.NewString()
+	wait := 25 * time.Millisecond
+	var lastErr error
+	for cas := 1; ; {
+		if ctx.Err() != nil {
+			if lastErr == nil {
+				lastErr = ctx.Err()
+			}
+			return 0, unavailable(lastErr)
+		}
 		b.mu.Lock()
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
 		b.mu.Unlock()
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, attemptTimeout)
+		var ack *jetstream.PubAck
+		err := error(nil)
 		if !known {
-			last, err := b.lastMsg(ctx, rs.subject)
-			if err != nil {
-				return 0, unavailable(err)
+			var last lastMessage
+			if last, err = b.lastMsg(attemptCtx, rs.subject); err == nil {
+				seq, stream = last.seq, last.stream
+				b.learn(rs, seq, stream)
 			}
-			seq, stream = last.seq, last.stream
-			b.learn(rs, seq, stream)
 		}
-		m := &nats.Msg{Subject: rs.subject, Data: a.msg, Header: nats.Header{
-			headerFrom:                          []string{a.from.String()},
-			headerSeq:                           []string{strconv.FormatUint(seq+1, 10)},
-			jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(stream, 10)},
-		}}
-		if ttl != "" {
-			m.Header.Set(jetstream.MsgTTLHeader, ttl)
+		if err == nil {
+			m := &nats.Msg{Subject: rs.subject, Data: a.msg, Header: nats.Header{
+				headerFrom:                          []string{a.from.String()},
+				headerSeq:                           []string{strconv.FormatUint(seq+1, 10)},
+				jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(stream, 10)},
+				jetstream.MsgIDHeader:               []string{msgID},
+			}}
+			if ttl != "" {
+				m.Header.Set(jetstream.MsgTTLHeader, ttl)
+			}
+			ack, err = b.js.PublishMsg(attemptCtx, m)
 		}
-		ack, err := b.js.PublishMsg(ctx, m)
+		if err == nil && ack.Duplicate {
+			// Stored by an attempt before, maybe under another seq.
+			var sm *jetstream.RawStreamMsg
+			if st := b.stream(); st != nil {
+				sm, err = st.GetMsg(attemptCtx, ack.Sequence)
+			} else {
+				err = errNoStream
+			}
+			if err == nil {
+				seq = decode(sm.Sequence, sm.Header, sm.Data, sm.Time).Seq - 1
+			}
+		}
+		cancelAttempt()
 		if err == nil {
 			b.learn(rs, seq+1, ack.Sequence)
 			return seq + 1, nil
 		}
+		lastErr = err
 		b.mu.Lock()
 		if rs.lastStream == stream {
 			rs.known = false
 		}
 		b.mu.Unlock()
 		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) && attempt < maxCASAttempts {
+		isAPI := errors.As(err, &apiErr)
+		switch {
+		case isAPI && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+			// Another node's message came first: numbered again, at once.
+			if cas++; cas > maxCASAttempts {
+				return 0, unavailable(err)
+			}
 			b.metrics.casRetries.Inc()
 			continue
-		}
-		if errors.Is(err, nats.ErrMaxPayload) {
+		case errors.Is(err, nats.ErrMaxPayload):
 			return 0, broker.ErrTooBig
-		}
-		if storeFull(err) {
+		case storeFull(err):
 			return 0, fmt.Errorf("%w: %w", broker.ErrStoreFull, err)
+		case errors.Is(err, jetstream.ErrStreamNotFound), isAPI && apiErr.Code < 500:
+			b.checkStream(err)
+			return 0, unavailable(err)
 		}
+		// No answer, or "try later": a stream leader lost, an election.
+		// Sent again (the same id) until PublishTimeout.
 		b.checkStream(err)
-		return 0, unavailable(err)
+		b.metrics.publishRetries.Inc()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, 400*time.Millisecond)
 	}
 }
+
+// attemptTimeout bounds one attempt to store a message: past it the
+// attempt is taken for lost (its server gone) and made again, with the
+// same message id.
+const attemptTimeout = time.Second
 
 // learn records a room's last message, unless a later one is known.
 func (b *Broker) learn(rs *roomState, seq, stream uint64) {

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +57,10 @@ type Embedded struct {
 	srv     *server.Server
 	dir     string
 	minFree int64
+	// token authenticates this process to its server's client port (a
+	// clustered server has one); empty without.
+	token     string
+	clustered bool
 
 	// checked is when the free space was last looked at (Unix ns), room
 	// what it said: looked at no more often than every freeCheckEvery.
@@ -124,6 +130,17 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 			return nil, fmt.Errorf("cluster: --peer-addr %q: the port is not a port number", c.ClusterAddr)
 		}
 		opts.Cluster = server.ClusterOpts{Name: c.ClusterName, Host: host, Port: port}
+		// nats-server starts its routes only once its client listener is
+		// up: a clustered server has one, on a random loopback port, with
+		// a token of its own, so that only this process connects to it.
+		opts.DontListen = false
+		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+		opts.Authorization = randomToken()
+		// A clean stop hands this server's stream and meta leaderships
+		// to its peers first (lame duck mode), so that a rolling restart
+		// waits on no election; 1 s for the hand-over, then it stops.
+		opts.LameDuckDuration = 2 * time.Second
+		opts.LameDuckGracePeriod = 100 * time.Millisecond
 		var routes []string
 		for _, p := range c.Peers {
 			if _, _, err := net.SplitHostPort(p); err != nil {
@@ -150,11 +167,15 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("cluster: the embedded NATS server did not start in %s (is %s free?)", c.ReadyTimeout, c.ClusterAddr)
 	}
-	return &Embedded{srv: srv, dir: c.Dir, minFree: c.MinFree}, nil
+	return &Embedded{srv: srv, dir: c.Dir, minFree: c.MinFree, token: opts.Authorization, clustered: c.ClusterAddr != ""}, nil
 }
 
-// Shutdown stops the server, its store written.
+// Shutdown stops the server, its store written; one of a cluster hands
+// its leaderships to its peers first.
 func (e *Embedded) Shutdown() {
+	if e.clustered {
+		e.srv.LameDuckShutdown()
+	}
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 }
@@ -178,6 +199,22 @@ func (l *natsLogger) logf(level slog.Level, format string, v ...any) {
 func (l *natsLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v...) }
 func (l *natsLogger) Warnf(format string, v ...any)   { l.logf(slog.LevelWarn, format, v...) }
 func (l *natsLogger) Fatalf(format string, v ...any)  { l.logf(slog.LevelError, format, v...) }
-func (l *natsLogger) Errorf(format string, v ...any)  { l.logf(slog.LevelError, format, v...) }
-func (l *natsLogger) Debugf(format string, v ...any)  { l.logf(slog.LevelDebug-4, format, v...) }
-func (l *natsLogger) Tracef(format string, v ...any)  { l.logf(slog.LevelDebug-8, format, v...) }
+
+// Errorf logs at error level but for a peer not reachable yet: peers
+// start one after the other, and a peer down is the readiness's to say.
+func (l *natsLogger) Errorf(format string, v ...any) {
+	level := slog.LevelError
+	if strings.HasPrefix(format, "Error trying to connect to route") {
+		level = slog.LevelDebug
+	}
+	l.logf(level, format, v...)
+}
+func (l *natsLogger) Debugf(format string, v ...any) { l.logf(slog.LevelDebug-4, format, v...) }
+func (l *natsLogger) Tracef(format string, v ...any) { l.logf(slog.LevelDebug-8, format, v...) }
+
+// randomToken is a secret no other process can guess.
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

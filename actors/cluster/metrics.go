@@ -32,6 +32,7 @@ type metrics struct {
 	publishFailures prometheus.Counter
 	storeFull       prometheus.Counter
 	casRetries      prometheus.Counter
+	publishRetries  prometheus.Counter
 	// consumersRefused counts consumers NATS refused for its limit.
 	consumersRefused prometheus.Counter
 	connected        prometheus.Gauge
@@ -60,6 +61,9 @@ func newMetrics(b *Broker) *metrics {
 		casRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_append_retries_total", Help: "Appends numbered again because another node appended to the same room first.",
 		}),
+		publishRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_publish_retries_total", Help: "Attempts to store a room message made again (same message id) after no answer: a stream leader lost, an election.",
+		}),
 		consumersRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_nats_consumers_refused_total", Help: "JetStream consumers NATS refused because its limit of consumers is reached.",
 		}),
@@ -83,5 +87,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.consumersRefused, m.connected, m.lag, m.follows}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.consumersRefused, m.connected, m.lag, m.follows}
 }
