@@ -50,6 +50,12 @@ func waitExit(t *testing.T, b *binaryServer, sig syscall.Signal) {
 			t.Fatalf("after SIGTERM the binary exited with %v, want 0", err)
 		}
 	case <-time.After(waitFor):
+		_ = b.cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, in the log
+		select {
+		case err := <-b.exited:
+			b.exited <- err
+		case <-time.After(5 * time.Second):
+		}
 		t.Fatalf("the binary did not exit after %v", sig)
 	}
 }

@@ -250,8 +250,13 @@ func startBinary(t *testing.T, bin string, args []string, env ...string) *binary
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
+		dumping := false // after SIGQUIT: the goroutine dump, logged whole
 		for sc.Scan() {
 			line := sc.Text()
+			if dumping = dumping || strings.HasPrefix(line, "SIGQUIT"); dumping {
+				t.Logf("%s: %s", filepath.Base(bin), line)
+				continue
+			}
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				addrCh <- m[1]
 			}

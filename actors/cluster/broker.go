@@ -191,6 +191,9 @@ type Broker struct {
 	// at once (ErrStoreFull) until fullUntil, then try again.
 	full      atomic.Bool
 	fullUntil atomic.Int64
+	// leader is set while this node's embedded server leads the stream,
+	// as last checked.
+	leader atomic.Bool
 
 	// mu guards rooms.
 	mu    sync.Mutex
@@ -455,6 +458,9 @@ func (b *Broker) setUpStream(ctx context.Context, create bool) error {
 		}
 	}
 	info := stream.CachedInfo()
+	if e := b.cfg.Embedded; e != nil {
+		b.leader.Store(info.Cluster != nil && info.Cluster.Leader == e.srv.Name())
+	}
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s/%d", info.Config.Name, info.Created.UnixNano())
 	epoch := fmt.Sprintf("%08x", h.Sum32())
@@ -1048,6 +1054,11 @@ func (b *Broker) tailer() {
 			}
 			epoch := st.epoch
 			cc, err = cons.Consume(func(m jetstream.Msg) { b.onTail(epoch, m) },
+				// Heartbeats every half second: a tail whose server
+				// died (its consumer with it) is made anew on another
+				// within about a second, not nats.go's default 30 s
+				// of pull expiry.
+				jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(500*time.Millisecond),
 				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 					b.log.Debug("the tail of the stream", slog.Any("err", err))
 					b.checkStream(err)

@@ -37,6 +37,7 @@ type metrics struct {
 	consumersRefused prometheus.Counter
 	connected        prometheus.Gauge
 	lag, follows     prometheus.GaugeFunc
+	leader           prometheus.GaugeFunc
 }
 
 func newMetrics(b *Broker) *metrics {
@@ -73,6 +74,9 @@ func newMetrics(b *Broker) *metrics {
 		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the stream and not yet delivered to this node (its tail's pending count).",
 		}, func() float64 { return float64(b.lag.Load()) }),
+		leader: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lobby_nats_stream_leader", Help: "1 while this node's embedded NATS server (--durable) leads the stream, as checked every 5 s; else 0.",
+		}, func() float64 { return boolGauge(b.leader.Load()) }),
 		follows: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lobby_bridge_rooms_followed", Help: "Rooms whose stream this node follows (it has members in them).",
 		}, func() float64 { return float64(b.follows.Load()) }),
@@ -87,5 +91,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.consumersRefused, m.connected, m.lag, m.follows}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.consumersRefused, m.connected, m.lag, m.follows, m.leader}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/lobby/lobby/actors/cluster"
 	"github.com/lobby/lobby/transport"
@@ -118,8 +119,9 @@ func connectCluster(c clusterOptions, dataDir string, srv *transport.Config, log
 		Latest:     latestRooms(srv.LatestRooms),
 		// A durable node's stream is its history: it keeps what
 		// --history says, no margin for nodes that fall behind.
-		StreamPerRoom: durablePerRoom(c, srv.History),
-		Logger:        log,
+		StreamPerRoom:  durablePerRoom(c, srv.History),
+		PublishTimeout: publishTimeout(c),
+		Logger:         log,
 	})
 	if err != nil {
 		if embedded != nil {
@@ -148,4 +150,15 @@ func peersWithSelf(peers []string, self string) []string {
 		all = append(all, self)
 	}
 	return all
+}
+
+// publishTimeout is how long a publish may wait for the stream: with
+// --peers long enough to ride out the election of a new stream leader
+// when one is killed (nats-server's raft takes 4 to 9 s), and still
+// answered before the node's own 10 s request limit.
+func publishTimeout(c clusterOptions) time.Duration {
+	if c.peers != "" {
+		return 8 * time.Second
+	}
+	return 0
 }
