@@ -880,6 +880,10 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 			return 0, broker.ErrTooBig
 		case storeFull(err):
 			return 0, fmt.Errorf("%w: %w", broker.ErrStoreFull, err)
+		case errors.Is(err, jetstream.ErrStreamNotFound) && b.cfg.Replicas > 1:
+			// A replicated stream without a leader (an election, a
+			// majority lost) is "not found" meanwhile: tried again.
+			b.checkStream(err)
 		case errors.Is(err, jetstream.ErrStreamNotFound), isAPI && apiErr.Code < 500:
 			b.checkStream(err)
 			return 0, unavailable(err)

@@ -167,6 +167,12 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("cluster: the embedded NATS server did not start in %s (is %s free?)", c.ReadyTimeout, c.ClusterAddr)
 	}
+	if c.ClusterAddr != "" && srv.ClusterAddr() == nil {
+		// nats-server logs a route port it cannot bind and runs on,
+		// alone: refused here instead.
+		srv.Shutdown()
+		return nil, fmt.Errorf("cluster: --peer-addr %s: cannot listen for peers (in use?)", c.ClusterAddr)
+	}
 	return &Embedded{srv: srv, dir: c.Dir, minFree: c.MinFree, token: opts.Authorization, clustered: c.ClusterAddr != ""}, nil
 }
 
