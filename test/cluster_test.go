@@ -951,3 +951,89 @@ func TestClusterRoomSeqsAreContiguous(t *testing.T) {
 		t.Fatalf("lobby.js state %q, want live", state)
 	}
 }
+
+// TestClusterManyRoomsDoNotBlockNewOnes: 1 100 sockets in 1 100 rooms on
+// node 0, past nats-server's default of 1 000 consumers: a join to a new
+// room on node 1 is welcomed at once and a publish there answered at once
+// (issue 21, finding 2: a consumer per followed room blocked every new
+// room on every node), and node 0 holds one consumer, not one per room.
+func TestClusterManyRoomsDoNotBlockNewOnes(t *testing.T) {
+	c := startCluster(t, 2)
+	const rooms = 1100
+	var wg sync.WaitGroup
+	clients := make([]*jsonClient, rooms)
+	sem := make(chan struct{}, 50)
+	errs := make(chan error, rooms)
+	for i := range rooms {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			ws, _, err := websocket.Dial(ctx, c.node(0).wsURL(fmt.Sprintf("/ws/busy-%d", i)), &websocket.DialOptions{Subprotocols: []string{"lobby.v1"}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, _, err := ws.Read(ctx); err != nil { // the welcome
+				errs <- fmt.Errorf("room %d: no welcome: %w", i, err)
+				return
+			}
+			clients[i] = &jsonClient{client: &client{t: t, ws: ws}}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, cl := range clients {
+			_ = cl.ws.CloseNow()
+		}
+	}()
+	if got := metricValue(t, c.node(0), "lobby_bridge_rooms_followed"); got < rooms {
+		t.Fatalf("node 0 follows %v rooms, want %d", got, rooms)
+	}
+	consumers := natsConsumers(t, c.nats)
+	if consumers > 2*(1+32) {
+		t.Fatalf("%d consumers on the stream for %d rooms followed", consumers, rooms)
+	}
+	start := time.Now()
+	m := joinJSON(t, c.node(1), "/ws/fresh")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a join to a new room took %v", d)
+	}
+	if status, body, err := post(c.node(1).url("/rooms/fresh/broadcast"), `"hi"`); err != nil || status != http.StatusOK {
+		t.Fatalf("publish: %d %s %v", status, body, err)
+	}
+	if f := m.nextOf("message"); f.Seq != 1 {
+		t.Fatalf("got %s", f.raw)
+	}
+	t.Logf("%d rooms followed on node 0, %d consumers on the stream; a new room on node 1 in %v", rooms, consumers, time.Since(start).Round(time.Millisecond))
+}
+
+// natsConsumers is how many consumers the stream LOBBY has.
+func natsConsumers(t *testing.T, n *natsServer) int {
+	t.Helper()
+	nc, err := nats.Connect(n.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	s, err := js.Stream(ctx, "LOBBY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}

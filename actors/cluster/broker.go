@@ -430,7 +430,10 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 		MaxAge:            maxAge,
 		Duplicates:        min(2*time.Minute, cfg.HistoryTTL),
 		Discard:           jetstream.DiscardOld,
-		AllowDirect:       true,
+		// A replica may answer a direct get before it has caught up: a
+		// follow starting from a stale last message would skip what came
+		// after it. A replicated stream is read from its leader.
+		AllowDirect: cfg.Replicas == 1,
 		AllowMsgTTL:       cfg.Latest != nil,
 	}
 }
@@ -1032,12 +1035,14 @@ func (b *Broker) tailer() {
 			return
 		case <-b.restartTail:
 		}
-		st := b.state.Load()
-		if st == nil {
+		if b.state.Load() == nil {
 			continue
 		}
 		var cc jetstream.ConsumeContext
+		var st *streamState
 		err := retry(b.ctx, func() error {
+			// The stream as now set up: it may be made anew meanwhile.
+			st = b.state.Load()
 			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 			defer cancel()
 			info, err := st.stream.Info(ctx)
@@ -1363,12 +1368,15 @@ func (b *Broker) scan(ctx context.Context, stream jetstream.Stream, subject stri
 		defer cancel()
 		_ = stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
 	}()
+	// The consumer may sit on a replica still catching up: what it has
+	// runs out before end. It is given a little time to get there.
+	behind := time.Now().Add(2 * time.Second)
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
 			return err
 		}
-		n, done := 0, false
+		n, done, pending := 0, false, uint64(0)
 		for m := range batch.Messages() {
 			n++
 			md, err := m.Metadata()
@@ -1378,15 +1386,26 @@ func (b *Broker) scan(ctx context.Context, stream jetstream.Stream, subject stri
 			if md.Sequence.Stream <= end {
 				f(decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp))
 			}
-			if md.Sequence.Stream >= end || md.NumPending == 0 {
-				done = true
-			}
+			done = done || md.Sequence.Stream >= end
+			pending = md.NumPending
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return err
 		}
-		if done || n == 0 {
+		switch {
+		case done:
 			return nil
+		case n > 0 && pending > 0:
+			continue
+		case time.Now().After(behind):
+			return nil // what there is: the read says incomplete
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
 		}
 	}
 }
