@@ -434,7 +434,7 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 		// follow starting from a stale last message would skip what came
 		// after it. A replicated stream is read from its leader.
 		AllowDirect: cfg.Replicas == 1,
-		AllowMsgTTL:       cfg.Latest != nil,
+		AllowMsgTTL: cfg.Latest != nil,
 	}
 }
 
