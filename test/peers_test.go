@@ -452,19 +452,21 @@ func testPeersKillOne(t *testing.T, leader bool) {
 
 	pc.start(victim)
 	pc.waitReady(victim)
-	want := historyOf(t, pc.node(alive[0]), "kill", 0)
+	// A node's first reads after an election may find no leader yet
+	// (503): tried again.
+	read := func(i int) (h historyAnswer, ok bool) {
+		status, body, err := get(pc.node(i).url("/rooms/kill/history"))
+		return h, err == nil && status == http.StatusOK && json.Unmarshal([]byte(body), &h) == nil
+	}
+	var want historyAnswer
+	eventually(t, "a survivor to answer the history", func() bool {
+		var ok bool
+		want, ok = read(alive[0])
+		return ok
+	})
 	eventually(t, "the restarted node to catch up", func() bool {
-		// Its first reads may find the stream's leader still unknown to
-		// it (503): tried again.
-		status, body, err := get(pc.node(victim).url("/rooms/kill/history"))
-		if err != nil || status != http.StatusOK {
-			return false
-		}
-		var got historyAnswer
-		if json.Unmarshal([]byte(body), &got) != nil {
-			return false
-		}
-		return got.Seq == want.Seq && got.Epoch == want.Epoch
+		got, ok := read(victim)
+		return ok && got.Seq == want.Seq && got.Epoch == want.Epoch
 	})
 	t.Logf("node %d caught up %v after the kill", victim, time.Since(killed).Round(time.Millisecond))
 }

@@ -194,6 +194,14 @@ type Broker struct {
 	// leader is set while this node's embedded server leads the stream,
 	// as last checked.
 	leader atomic.Bool
+	// tailGen numbers the tails; tailLast is the stream sequence the tail
+	// last delivered, tailAt when (Unix ns); ackedLast is the highest one
+	// an append of this node was acknowledged: past tailLast for long,
+	// the tail is stalled.
+	tailGen   atomic.Uint64
+	tailLast  atomic.Uint64
+	tailAt    atomic.Int64
+	ackedLast atomic.Uint64
 
 	// mu guards rooms.
 	mu    sync.Mutex
@@ -243,6 +251,9 @@ type pendingAppend struct {
 // after the end it found.
 type roomFollow struct {
 	deliver func(broker.StreamMessage)
+	b       *Broker
+	ctx     context.Context
+	subject string
 
 	mu       sync.Mutex
 	epoch    string
@@ -252,6 +263,11 @@ type roomFollow struct {
 	after    uint64
 	buf      []tailMsg
 	overflow bool
+	// last is the room seq last delivered (or started from); repairing is
+	// set while the messages between it and one the tail delivered are
+	// read from the stream, the tail's waiting in buf.
+	last      uint64
+	repairing bool
 }
 
 type tailMsg struct {
@@ -860,6 +876,12 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 		cancelAttempt()
 		if err == nil {
 			b.learn(rs, seq+1, ack.Sequence)
+			for {
+				old := b.ackedLast.Load()
+				if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {
+					break
+				}
+			}
 			return seq + 1, nil
 		}
 		lastErr = err
@@ -1029,12 +1051,17 @@ func (b *Broker) kickTail() {
 // delivered, so that nothing is skipped.
 func (b *Broker) tailer() {
 	defer b.wg.Done()
+	tailEpoch := "" // the epoch tailLast counts in
+	again := false  // start again at once: the tail stalled
 	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-b.restartTail:
+		if !again {
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-b.restartTail:
+			}
 		}
+		again = false
 		if b.state.Load() == nil {
 			continue
 		}
@@ -1045,15 +1072,22 @@ func (b *Broker) tailer() {
 			st = b.state.Load()
 			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 			defer cancel()
-			info, err := st.stream.Info(ctx)
-			if err != nil {
-				b.checkStream(err)
-				return err
+			start := b.tailLast.Load() + 1
+			if st.epoch != tailEpoch || start == 1 {
+				// A new stream, or the first tail: from its end.
+				info, err := st.stream.Info(ctx)
+				if err != nil {
+					b.checkStream(err)
+					return err
+				}
+				start = info.State.LastSeq + 1
+				b.tailLast.Store(start - 1)
+				b.ackedLast.Store(0)
 			}
 			cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
 				FilterSubjects:    []string{subjectRoom + "*"},
 				DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-				OptStartSeq:       info.State.LastSeq + 1,
+				OptStartSeq:       start,
 				InactiveThreshold: time.Minute,
 			})
 			if err != nil {
@@ -1061,8 +1095,8 @@ func (b *Broker) tailer() {
 				b.checkStream(err)
 				return err
 			}
-			epoch := st.epoch
-			cc, err = cons.Consume(func(m jetstream.Msg) { b.onTail(epoch, m) },
+			epoch, gen := st.epoch, b.tailGen.Add(1)
+			cc, err = cons.Consume(func(m jetstream.Msg) { b.onTail(epoch, gen, m) },
 				// Heartbeats every half second: a tail whose server
 				// died (its consumer with it) is made anew on another
 				// within about a second, not nats.go's default 30 s
@@ -1077,15 +1111,38 @@ func (b *Broker) tailer() {
 		if err != nil {
 			return // closing
 		}
+		tailEpoch = st.epoch
+		b.tailAt.Store(time.Now().UnixNano())
 		b.tailMu.Lock()
 		b.tailEpoch, b.tailRunning = st.epoch, true
 		close(b.tailReady)
 		b.tailMu.Unlock()
-		select {
-		case <-b.ctx.Done():
-		case <-b.restartTail:
-			b.kickTail() // read again by the loop
+		tick := time.NewTicker(tailStall / 4)
+	wait:
+		for {
+			select {
+			case <-b.ctx.Done():
+				break wait
+			case <-b.restartTail:
+				b.kickTail() // read again by the loop
+				break wait
+			case <-tick.C:
+				// A liveness check of its own: nats.go makes a consumer
+				// whose server died anew, but with backoffs of up to 10 s
+				// a try, and a consumer that neither delivers nor misses
+				// a heartbeat is never made anew. The stream has taken
+				// messages past what the tail delivered, for a while: it
+				// is made anew, from its last delivery.
+				if b.ackedLast.Load() > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
+					b.metrics.tailRestarts.Inc()
+					b.log.Warn("the tail of the stream is stalled: making it anew from its last delivery",
+						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", b.ackedLast.Load()))
+					again = true
+					break wait
+				}
+			}
 		}
+		tick.Stop()
 		b.tailMu.Lock()
 		b.tailRunning = false
 		b.tailReady = make(chan struct{})
@@ -1107,12 +1164,18 @@ func (b *Broker) consumerRefused(err error) {
 	}
 }
 
+// tailStall is how long the tail may deliver nothing while the stream
+// has taken messages past it before it is made anew.
+const tailStall = 2 * time.Second
+
 // onTail hands one of the tail's messages to the follows of its room.
-func (b *Broker) onTail(epoch string, m jetstream.Msg) {
+func (b *Broker) onTail(epoch string, gen uint64, m jetstream.Msg) {
 	md, err := m.Metadata()
-	if err != nil {
-		return
+	if err != nil || gen != b.tailGen.Load() || md.Sequence.Stream <= b.tailLast.Load() {
+		return // a tail stopped for a newer one, or what it delivered already
 	}
+	b.tailLast.Store(md.Sequence.Stream)
+	b.tailAt.Store(time.Now().UnixNano())
 	b.lag.Store(int64(md.NumPending))
 	b.metrics.in.WithLabelValues(kindRoom).Inc()
 	subject := m.Subject()
@@ -1138,7 +1201,7 @@ func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage)
 	if epoch != f.epoch {
 		return // the tail of a stream made anew, this follow of the lost one
 	}
-	if f.starting {
+	if f.starting || f.repairing {
 		if len(f.buf) >= maxFollowBuffer {
 			f.overflow, f.buf = true, nil
 		}
@@ -1147,8 +1210,70 @@ func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage)
 		}
 		return
 	}
-	if stream > f.after {
-		f.deliver(sm)
+	f.push(stream, sm)
+}
+
+// push delivers one message after the follow's last, or, when messages
+// are missing between them, reads those from the stream first: a start
+// whose look-up of the room's end was answered by a stream leader still
+// applying its log (just elected) would otherwise skip them. f.mu is
+// held.
+func (f *roomFollow) push(stream uint64, sm broker.StreamMessage) {
+	if stream <= f.after || sm.Seq <= f.last {
+		return
+	}
+	if sm.Seq > f.last+1 {
+		f.repairing = true
+		f.buf = append(f.buf, tailMsg{stream: stream, sm: sm})
+		f.b.wg.Add(1)
+		go f.repair(f.last, sm.Seq-1)
+		return
+	}
+	f.deliver(sm)
+	f.last, f.after = sm.Seq, stream
+}
+
+// repair reads the room's messages after from up to to, delivers them,
+// then what the tail delivered meanwhile.
+func (f *roomFollow) repair(from, to uint64) {
+	b := f.b
+	defer b.wg.Done()
+	room := subjectRoomName(f.subject)
+	b.metrics.followRepairs.Inc()
+	var got []broker.StreamMessage
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	_ = retry(ctx, func() error {
+		res := b.read(ctx, room, from, to)
+		if res.Err != nil {
+			return res.Err
+		}
+		got = res.Messages
+		if !res.Complete {
+			return errors.New("the stream no longer holds them all")
+		}
+		return nil
+	}, b.log, "read what a follow missed in "+room)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(got) == 0 || got[0].Seq != from+1 {
+		b.log.Warn("a follow missed messages the stream no longer gives: its members see a gap",
+			slog.String("room", room), slog.Uint64("after", from), slog.Uint64("up_to", to))
+	}
+	for _, sm := range got {
+		if sm.Seq > f.last {
+			f.deliver(sm)
+			f.last = sm.Seq
+		}
+	}
+	buf := f.buf
+	f.buf, f.repairing = nil, false
+	for _, t := range buf {
+		if !f.repairing {
+			f.push(t.stream, t.sm)
+		} else {
+			f.buf = append(f.buf, t)
+		}
 	}
 }
 
@@ -1174,7 +1299,7 @@ func (b *Broker) waitTail(ctx context.Context) (string, error) {
 func (b *Broker) Follow(room string, deliver func(broker.StreamMessage), started func(last uint64, epoch string)) func() {
 	ctx, cancel := context.WithCancel(b.ctx)
 	subject := roomSubject(room)
-	f := &roomFollow{deliver: deliver}
+	f := &roomFollow{deliver: deliver, b: b, ctx: ctx, subject: subject}
 	b.follows.Add(1)
 	b.wg.Add(1)
 	go func() {
@@ -1243,13 +1368,16 @@ func (b *Broker) follow(ctx context.Context, subject string, f *roomFollow, star
 		// Under f.mu: the tail waits, so that started comes first and
 		// then what the tail had, then what it has next.
 		started(last.seq, f.epoch)
-		f.starting, f.after = false, last.stream
-		for _, t := range f.buf {
-			if t.stream > f.after {
-				f.deliver(t.sm)
+		f.starting, f.after, f.last = false, last.stream, last.seq
+		buf := f.buf
+		f.buf = nil
+		for _, t := range buf {
+			if !f.repairing {
+				f.push(t.stream, t.sm)
+			} else {
+				f.buf = append(f.buf, t)
 			}
 		}
-		f.buf = nil
 		return nil
 	}, b.log, "follow room "+subjectRoomName(subject))
 }
@@ -1291,7 +1419,20 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 			done(broker.ReadResult{Err: unavailable(ctx.Err())})
 			return
 		}
+		// A read that finds no stream leader (an election, a leadership
+		// handed over by a node stopping) is tried again while it may.
 		res := b.read(ctx, room, after, upto)
+		for wait := 25 * time.Millisecond; res.Err != nil && b.cfg.Replicas > 1 && ctx.Err() == nil; wait = min(2*wait, 400*time.Millisecond) {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			if ctx.Err() == nil {
+				res = b.read(ctx, room, after, upto)
+			}
+		}
 		<-b.reads
 		if res.Err != nil {
 			res.Err = unavailable(res.Err)

@@ -33,6 +33,8 @@ type metrics struct {
 	storeFull       prometheus.Counter
 	casRetries      prometheus.Counter
 	publishRetries  prometheus.Counter
+	tailRestarts    prometheus.Counter
+	followRepairs   prometheus.Counter
 	// consumersRefused counts consumers NATS refused for its limit.
 	consumersRefused prometheus.Counter
 	connected        prometheus.Gauge
@@ -65,6 +67,12 @@ func newMetrics(b *Broker) *metrics {
 		publishRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_publish_retries_total", Help: "Attempts to store a room message made again (same message id) after no answer: a stream leader lost, an election.",
 		}),
+		tailRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_tail_restarts_total", Help: "Times the node's consumer of the stream was made anew because it delivered nothing while the stream took messages past it.",
+		}),
+		followRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_follow_repairs_total", Help: "Times a room followed here read messages the stream's tail had passed before the room's start (a look-up answered by a stream leader still catching up).",
+		}),
 		consumersRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_nats_consumers_refused_total", Help: "JetStream consumers NATS refused because its limit of consumers is reached.",
 		}),
@@ -91,5 +99,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.consumersRefused, m.connected, m.lag, m.follows, m.leader}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.tailRestarts, m.followRepairs, m.consumersRefused, m.connected, m.lag, m.follows, m.leader}
 }
