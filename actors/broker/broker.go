@@ -67,10 +67,11 @@ type Broker interface {
 
 	// Append stores msg (valid JSON) as the next message of room, sent
 	// by from. done is called once, maybe before Append returns, with
-	// the message's stream sequence once the store has acknowledged it,
-	// or with an error: only then is the message stored for sure. A
-	// message whose done saw an error may still have been stored (its
-	// acknowledgement lost), except ErrTooBig: it was not sent.
+	// the message's seq in its room (1 more than the one before) once
+	// the store has acknowledged it, or with an error: only then is the
+	// message stored for sure. A message whose done saw an error may
+	// still have been stored (its acknowledgement lost), except ErrTooBig
+	// and ErrStoreFull: it was not.
 	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
 
 	// Follow calls started once with the room's last sequence number
