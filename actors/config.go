@@ -23,6 +23,11 @@ type Config struct {
 	History int
 	// HistoryTTL is how long a room keeps a message. Zero means 5 min.
 	HistoryTTL time.Duration
+	// LatestRooms keep their last message past HistoryTTL, their latest
+	// value: a page opened long after the last publish still shows it.
+	// Nil means DefaultConfig's (the statistics room, dailyNews); empty,
+	// none.
+	LatestRooms []string
 	// HistoryBytes bounds the memory one room's history holds, however
 	// many messages: each counts its message and both its frames. Zero
 	// means 16 MiB.
@@ -88,6 +93,7 @@ func DefaultConfig() Config {
 		ClientTimeout:       10 * time.Second,
 		History:             100,
 		HistoryTTL:          5 * time.Minute,
+		LatestRooms:         []string{"dailyNews"},
 		HistoryBytes:        16 << 20,
 		HistoryBudget:       256 << 20,
 		MaxRooms:            100_000,
@@ -113,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HistoryTTL <= 0 {
 		c.HistoryTTL = d.HistoryTTL
+	}
+	if c.LatestRooms == nil {
+		c.LatestRooms = d.LatestRooms
 	}
 	if c.HistoryBytes <= 0 {
 		c.HistoryBytes = d.HistoryBytes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -67,7 +68,8 @@ func NewNode(cfg Config) *Node {
 	n.broker = cfg.Broker
 	if n.broker == nil {
 		n.memory = broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,
-			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: &n.stats.MemoryStats})
+			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: &n.stats.MemoryStats,
+			Latest: latestRooms(cfg.LatestRooms)})
 		n.broker = n.memory
 	}
 	n.startLobby(onWorkers)
@@ -303,4 +305,13 @@ func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
+}
+
+// latestRooms is the Latest of a MemoryBroker keeping rooms' latest
+// values, nil for none.
+func latestRooms(rooms []string) func(string) bool {
+	if len(rooms) == 0 {
+		return nil
+	}
+	return func(room string) bool { return slices.Contains(rooms, room) }
 }

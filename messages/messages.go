@@ -135,8 +135,11 @@ type GetHistory struct {
 
 // HistoryEntry is one retained message.
 type HistoryEntry struct {
-	Seq uint64          `json:"seq"`
-	ID  uuid.UUID       `json:"id"`
+	Seq uint64    `json:"seq"`
+	ID  uuid.UUID `json:"id"`
+	// TS is when the room's stream accepted the message, in Unix
+	// milliseconds.
+	TS  int64           `json:"ts"`
 	Msg json.RawMessage `json:"msg"`
 }
 
@@ -170,6 +173,10 @@ type Published struct {
 	// TooBig is true when the node is clustered and the message is too
 	// big for the cluster's NATS (max_payload): nothing was sent.
 	TooBig bool
+	// StoreFull is true when the store had no room for the message (the
+	// disk under a --durable node's data directory is full): it was not
+	// stored.
+	StoreFull bool
 	// Refused is set when the room's policy refused the message: nothing
 	// was sent.
 	Refused *Refusal

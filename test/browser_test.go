@@ -151,11 +151,14 @@ func testDashboard(t *testing.T, b *browser, ts *testServer, base string) {
 		const row = document.querySelector('#latest tr[data-line="Cards"]');
 		return row && row.querySelector(".amount").textContent === "1,234.50";
 	}`)
-	d.expectRows(map[string][]string{
-		"Cards": {"Cards", "1", "10", "1,234.50", "EUR", "ok", "#1", "earlier"},
-		"Loans": {"Loans", "2", "3", "50.00", "USD", "ok", "#1", "earlier"},
+	first := d.expectRows(map[string][]string{
+		"Cards": {"Cards", "1", "10", "1,234.50", "EUR", "ok", "#1"},
+		"Loans": {"Loans", "2", "3", "50.00", "USD", "ok", "#1"},
 	})
-	d.expectPlot([]string{"batch", "Cards", "Loans"}, [][]any{{1.0}, {1234.5}, {50.0}})
+	if updated := first["Cards"][7]; len(updated) != 8 || updated[2] != ':' {
+		t.Errorf("Cards' Updated column shows %q for a batch from the history, want the clock time it carries", updated)
+	}
+	d.expectTimePlot([]string{"time", "Cards", "Loans"}, [][]any{{1234.5}, {50.0}})
 
 	start := time.Now()
 	postDashboard(t, ts, []dashboardRecord{
@@ -171,7 +174,7 @@ func testDashboard(t *testing.T, b *browser, ts *testServer, base string) {
 	if updated := rows["Cards"][7]; len(updated) != 8 || updated[2] != ':' {
 		t.Errorf("Cards' Updated column shows %q, want a clock time", updated)
 	}
-	d.expectPlot([]string{"batch", "Cards", "Loans"}, [][]any{{1.0, 2.0}, {1234.5, 2000.25}, {50.0, 75.0}})
+	d.expectTimePlot([]string{"time", "Cards", "Loans"}, [][]any{{1234.5, 2000.25}, {50.0, 75.0}})
 
 	// A third batch: a new product line, one missing, and a record the
 	// route lets through without the usual fields; then a message of
@@ -191,8 +194,8 @@ func testDashboard(t *testing.T, b *browser, ts *testServer, base string) {
 		"Loans":   {"Loans", "2", "4", "75.00", "USD", "late", "#2"},
 		"Savings": {"Savings", "3", "1", "10.00", "CHF", "new", "#3"},
 	})
-	d.expectPlot([]string{"batch", "Cards", "Loans", "Savings"},
-		[][]any{{1.0, 2.0, 3.0}, {1234.5, 2000.25, 2500.0}, {50.0, 75.0, nil}, {nil, nil, 10.0}})
+	d.expectTimePlot([]string{"time", "Cards", "Loans", "Savings"},
+		[][]any{{1234.5, 2000.25, 2500.0}, {50.0, 75.0, nil}, {nil, nil, 10.0}})
 	if n := evaluate[int](d, `document.querySelectorAll("#chart canvas").length`); n == 0 {
 		t.Error("the dashboard has no chart canvas")
 	}
@@ -519,12 +522,17 @@ func (tb *tab) expectRows(want map[string][]string) map[string][]string {
 	return got
 }
 
-// expectPlot checks the dashboard chart's series and data.
-func (tb *tab) expectPlot(series []string, data [][]any) {
+// expectTimePlot checks the dashboard chart's series and y data, and
+// that its x values are the batches' times: Unix seconds of the last
+// minutes, in order.
+func (tb *tab) expectTimePlot(series []string, ys [][]any) {
 	tb.t.Helper()
 	p := evaluate[plotted](tb, `window.lobbyDashboard.plotted`)
-	gotData := make([][]any, len(p.Data))
-	for i, s := range p.Data {
+	if len(p.Data) == 0 {
+		tb.t.Fatalf("%s: the chart draws nothing", tb.name)
+	}
+	gotData := make([][]any, len(p.Data)-1)
+	for i, s := range p.Data[1:] {
 		gotData[i] = make([]any, len(s))
 		for j, v := range s {
 			if v != nil {
@@ -532,8 +540,14 @@ func (tb *tab) expectPlot(series []string, data [][]any) {
 			}
 		}
 	}
-	if !slices.Equal(p.Series, series) || fmt.Sprint(gotData) != fmt.Sprint(data) {
-		tb.t.Fatalf("%s: the chart draws series %q with data %v, want %q with %v", tb.name, p.Series, gotData, series, data)
+	if !slices.Equal(p.Series, series) || fmt.Sprint(gotData) != fmt.Sprint(ys) {
+		tb.t.Fatalf("%s: the chart draws series %q with y data %v, want %q with %v", tb.name, p.Series, gotData, series, ys)
+	}
+	now := float64(time.Now().UnixMilli()) / 1000
+	for i, x := range p.Data[0] {
+		if x == nil || *x < now-600 || *x > now+5 || i > 0 && *x < *p.Data[0][i-1] {
+			tb.t.Fatalf("%s: the chart's x values %v are not the batches' recent times, in order", tb.name, p.Data[0])
+		}
 	}
 }
 

@@ -940,3 +940,163 @@ func unreachableNATS(t *testing.T) string {
 	defer ln.Close()
 	return "nats://" + ln.Addr().String()
 }
+
+// TestClusterRoomSeqsAreContiguous: a room's seqs count its messages, 1
+// more each, in cluster mode too, whatever other rooms the stream holds
+// and whichever node each message was published on (issue 21, finding
+// 10: they were stream sequences, and lobby.js took every skip for a
+// gap). A lobby.js page on one node shows 5 messages published on both
+// with seqs n+1..n+5 and no gap.
+func TestClusterRoomSeqsAreContiguous(t *testing.T) {
+	c := startCluster(t, 2)
+	// Messages in other rooms, so that the stream's sequences run ahead
+	// of the room's.
+	for i := range 3 {
+		for _, room := range []string{"elsewhere", "count"} {
+			if status, body, err := post(c.node(i%2).url("/rooms/"+room+"/broadcast"), `"before"`); err != nil || status != http.StatusOK {
+				t.Fatalf("publish to %s: %d %s %v", room, status, body, err)
+			}
+		}
+	}
+	member := joinJSON(t, c.node(1), "/ws/count")
+	n := member.welcome.Seq
+	if n != 3 {
+		t.Fatalf("welcome seq %d after 3 messages, want 3", n)
+	}
+	for i := range 5 {
+		if status, body, err := post(c.node(0).url("/rooms/elsewhere/broadcast"), `"noise"`); err != nil || status != http.StatusOK {
+			t.Fatalf("publish: %d %s %v", status, body, err)
+		}
+		status, body, err := post(c.node(i%2).url("/rooms/count/broadcast"), fmt.Sprintf(`"m%d"`, i+1))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("publish m%d: %d %s %v", i+1, status, body, err)
+		}
+		var ans struct {
+			Seq uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal([]byte(body), &ans); err != nil || ans.Seq != n+uint64(i)+1 {
+			t.Fatalf("publish m%d answered %s, want seq %d", i+1, body, n+uint64(i)+1)
+		}
+	}
+	for i := range 5 {
+		f := member.nextOf("message")
+		if f.Seq != n+uint64(i)+1 || string(f.Msg) != fmt.Sprintf(`"m%d"`, i+1) {
+			t.Fatalf("message %d: %s, want seq %d", i+1, f.raw, n+uint64(i)+1)
+		}
+		if f.TS == 0 {
+			t.Fatalf("message %d has no ts: %s", i+1, f.raw)
+		}
+	}
+
+	// The same through lobby.js, in a browser on node 1.
+	b := startBrowser(t)
+	page := b.open(t, "cluster-chat", c.node(1).url("/#count"))
+	page.waitText("#state", "live")
+	for i := range 5 {
+		if status, body, err := post(c.node(i%2).url("/rooms/count/broadcast"), fmt.Sprintf(`"p%d"`, i+1)); err != nil || status != http.StatusOK {
+			t.Fatalf("publish p%d: %d %s %v", i+1, status, body, err)
+		}
+	}
+	page.waitFor("5 messages", `(n) => [...document.querySelectorAll("#messages li.msg")].filter((li) => li.querySelector(".text").textContent.startsWith("p")).length >= n`, 5)
+	got := evaluate[[]string](page, `[...document.querySelectorAll("#messages li.msg, #messages li.gap")].map((li) =>
+		li.classList.contains("gap") ? "gap: " + li.querySelector(".text").textContent : li.dataset.seq + ":" + li.querySelector(".text").textContent)`)
+	var want []string
+	for i := 1; i <= 8; i++ {
+		want = append(want, fmt.Sprintf("%d:%s", i, []string{"", `before`, `before`, `before`, "m1", "m2", "m3", "m4", "m5"}[i]))
+	}
+	for i := 1; i <= 5; i++ {
+		want = append(want, fmt.Sprintf("%d:p%d", 8+i, i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the page holds\n  %v\nwant\n  %v", got, want)
+	}
+	if state := page.text("#state"); state != "live" {
+		t.Fatalf("lobby.js state %q, want live", state)
+	}
+}
+
+// TestClusterManyRoomsDoNotBlockNewOnes: 1 100 sockets in 1 100 rooms on
+// node 0, past nats-server's default of 1 000 consumers: a join to a new
+// room on node 1 is welcomed at once and a publish there answered at once
+// (issue 21, finding 2: a consumer per followed room blocked every new
+// room on every node), and node 0 holds one consumer, not one per room.
+func TestClusterManyRoomsDoNotBlockNewOnes(t *testing.T) {
+	c := startCluster(t, 2)
+	const rooms = 1100
+	var wg sync.WaitGroup
+	clients := make([]*jsonClient, rooms)
+	sem := make(chan struct{}, 50)
+	errs := make(chan error, rooms)
+	for i := range rooms {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			ws, _, err := websocket.Dial(ctx, c.node(0).wsURL(fmt.Sprintf("/ws/busy-%d", i)), &websocket.DialOptions{Subprotocols: []string{"lobby.v1"}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, _, err := ws.Read(ctx); err != nil { // the welcome
+				errs <- fmt.Errorf("room %d: no welcome: %w", i, err)
+				return
+			}
+			clients[i] = &jsonClient{client: &client{t: t, ws: ws}}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, cl := range clients {
+			_ = cl.ws.CloseNow()
+		}
+	}()
+	if got := metricValue(t, c.node(0), "lobby_bridge_rooms_followed"); got < rooms {
+		t.Fatalf("node 0 follows %v rooms, want %d", got, rooms)
+	}
+	consumers := natsConsumers(t, c.nats)
+	if consumers > 2*(1+32) {
+		t.Fatalf("%d consumers on the stream for %d rooms followed", consumers, rooms)
+	}
+	start := time.Now()
+	m := joinJSON(t, c.node(1), "/ws/fresh")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a join to a new room took %v", d)
+	}
+	if status, body, err := post(c.node(1).url("/rooms/fresh/broadcast"), `"hi"`); err != nil || status != http.StatusOK {
+		t.Fatalf("publish: %d %s %v", status, body, err)
+	}
+	if f := m.nextOf("message"); f.Seq != 1 {
+		t.Fatalf("got %s", f.raw)
+	}
+	t.Logf("%d rooms followed on node 0, %d consumers on the stream; a new room on node 1 in %v", rooms, consumers, time.Since(start).Round(time.Millisecond))
+}
+
+// natsConsumers is how many consumers the stream LOBBY has.
+func natsConsumers(t *testing.T, n *natsServer) int {
+	t.Helper()
+	nc, err := nats.Connect(n.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	s, err := js.Stream(ctx, "LOBBY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}

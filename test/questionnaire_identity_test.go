@@ -132,23 +132,6 @@ func TestOpenParticipants(t *testing.T) {
 	expectJSONError(t, status, body, http.StatusForbidden, "invalid_participant_token")
 }
 
-// stopBinary stops the binary with SIGTERM and waits for it to exit.
-func stopBinary(t *testing.T, b *binaryServer) {
-	t.Helper()
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-b.exited:
-		b.exited <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("the binary exited with %v", err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("the binary did not exit after SIGTERM")
-	}
-}
-
 // TestParticipantKeepsItsVoteAcrossRestart: the real binary on one data
 // directory. A participant's identity, issued once, keeps its answer over
 // a reconnect and over a restart of the process (the token's secret is
@@ -175,7 +158,7 @@ func TestParticipantKeepsItsVoteAcrossRestart(t *testing.T) {
 	c = dial(t, ts, "/questionnaires/"+q.ID+"/participant?"+p.query())
 	c.expect(coffee + `1}`)
 	hangUp(c, presenter)
-	stopBinary(t, b)
+	stopBinary(t, b, syscall.SIGTERM)
 
 	b = startBinary(t, bin, nil, env...)
 	ts = &testServer{addr: b.addr}
@@ -217,7 +200,7 @@ func TestQuestionnaireMillionAnswers(t *testing.T) {
 		{"text":"Pick","options":["a","b","c","d"]},
 		{"text":"Rate","kind":"scale","min":1,"max":5},
 		{"text":"Say","kind":"text"}]}`)
-	stopBinary(t, b)
+	stopBinary(t, b, syscall.SIGTERM)
 
 	// 700 000 single answers (option i%4), 200 000 scale (1 + i%5),
 	// 100 000 texts, 1 000 distinct.

@@ -75,8 +75,9 @@ const (
 	codeUnavailable = "unavailable"
 	// codeStoreError is 500: the questionnaire store failed.
 	codeStoreError = "store_error"
-	// codeStoreFull is 507: the questionnaire store has no room for a new
-	// questionnaire (--store-max-bytes, or a full disk).
+	// codeStoreFull is a store with no room: 503 for a room's message
+	// (--durable's disk is full; publishes resume when there is room),
+	// 507 for a new questionnaire (--store-max-bytes, or a full disk).
 	codeStoreFull = "store_full"
 )
 
@@ -110,14 +111,18 @@ func writeClusterTooBig(w http.ResponseWriter) {
 // writeNotSent answers a publish or direct message the node did not send:
 // its ask failed (err), or the cluster did not take it (tooBig,
 // unavailable, read only when err is nil). It reports whether it answered.
-func writeNotSent(w http.ResponseWriter, err error, failed func() (tooBig, unavailable bool)) bool {
+func writeNotSent(w http.ResponseWriter, err error, failed func() (tooBig, unavailable, full bool)) bool {
 	if err != nil {
 		writeUnavailable(w, err)
 		return true
 	}
-	switch tooBig, unavailable := failed(); {
+	switch tooBig, unavailable, full := failed(); {
 	case tooBig:
 		writeClusterTooBig(w)
+	case full:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, codeStoreFull,
+			"the message store is full (the disk under --data-dir has no room): the message was not stored; retry once there is room")
 	case unavailable:
 		writeClusterUnavailable(w)
 	default:

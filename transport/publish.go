@@ -122,7 +122,7 @@ func (rec *statisticRecord) check() error {
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, body []byte) {
 	start := time.Now()
 	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, body)
-	if writeNotSent(w, err, func() (bool, bool) { return res.TooBig, res.Unavailable }) {
+	if writeNotSent(w, err, func() (bool, bool, bool) { return res.TooBig, res.Unavailable, res.StoreFull }) {
 		return
 	}
 	if res.Refused != nil {
@@ -204,7 +204,7 @@ func (s *Server) sendDirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.node.Direct(r.Context(), to, s.cfg.PublisherID, body)
-	if writeNotSent(w, err, func() (bool, bool) { return res.TooBig, res.Unavailable }) {
+	if writeNotSent(w, err, func() (bool, bool, bool) { return res.TooBig, res.Unavailable, false }) {
 		return
 	}
 	if !res.Delivered {

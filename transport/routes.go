@@ -245,7 +245,9 @@ func writeHistory(w http.ResponseWriter, h historyBody) {
 		b.WriteString(strconv.FormatUint(e.Seq, 10))
 		b.WriteString(`,"id":"`)
 		b.WriteString(e.ID.String())
-		b.WriteString(`","msg":`)
+		b.WriteString(`","ts":`)
+		b.WriteString(strconv.FormatInt(e.TS, 10))
+		b.WriteString(`,"msg":`)
 		b.Write(e.Msg)
 		b.WriteByte('}')
 	}

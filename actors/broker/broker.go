@@ -19,6 +19,12 @@ var ErrUnavailable = errors.New("broker: cluster unavailable")
 // not sent, and never will be; the cluster is not unavailable.
 var ErrTooBig = errors.New("broker: message too big for the cluster")
 
+// ErrStoreFull is a Broker's answer to a message its store has no room
+// for: the disk under the node's data directory is full, or the store's
+// own limit is met. It was not stored; it may be sent again once there is
+// room.
+var ErrStoreFull = errors.New("broker: the store is full")
+
 // Broker is where a node's rooms keep their messages, and its way to the
 // other nodes of a cluster: a store of room messages in one order for
 // every node, with their history, and plain messages between nodes for
@@ -61,10 +67,11 @@ type Broker interface {
 
 	// Append stores msg (valid JSON) as the next message of room, sent
 	// by from. done is called once, maybe before Append returns, with
-	// the message's stream sequence once the store has acknowledged it,
-	// or with an error: only then is the message stored for sure. A
-	// message whose done saw an error may still have been stored (its
-	// acknowledgement lost), except ErrTooBig: it was not sent.
+	// the message's seq in its room (1 more than the one before) once
+	// the store has acknowledged it, or with an error: only then is the
+	// message stored for sure. A message whose done saw an error may
+	// still have been stored (its acknowledgement lost), except ErrTooBig
+	// and ErrStoreFull: it was not.
 	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
 
 	// Follow calls started once with the room's last sequence number
@@ -94,8 +101,8 @@ type Broker interface {
 
 // StreamMessage is one stored room message.
 type StreamMessage struct {
-	// Seq is the message's stream sequence: strictly increasing within a
-	// room, not contiguous.
+	// Seq is the message's seq in its room: 1 more than the one before,
+	// in every Broker.
 	Seq  uint64
 	From uuid.UUID
 	Msg  json.RawMessage

@@ -17,7 +17,14 @@ type historyLimits struct {
 	// bytes bounds the messages' total size, so that a few large publishes
 	// cannot make a room hold count times their size.
 	bytes int
+	// keepLast keeps the last message past ttl: the room's latest value.
+	keepLast bool
 }
+
+// latestRecheck is when a room that holds only its latest value is next
+// looked at: it keeps it, but its room need not wait longer than this to
+// ask again.
+const latestRecheck = 24 * time.Hour
 
 // entry is one message of a room's history.
 type entry struct {
@@ -69,8 +76,11 @@ func (h *history) add(e *entry, now time.Time) {
 
 // expire drops the entries older than the ttl.
 func (h *history) expire(now time.Time) {
-	drop := 0
-	for drop < len(h.entries) && now.Sub(h.entries[drop].at) >= h.limits.ttl {
+	drop, keep := 0, 0
+	if h.limits.keepLast {
+		keep = 1
+	}
+	for drop < len(h.entries)-keep && now.Sub(h.entries[drop].at) >= h.limits.ttl {
 		h.bytes -= h.entries[drop].size()
 		drop++
 	}
@@ -99,14 +109,6 @@ func (h *history) trim(bytes int, notAfter time.Time) int {
 	return drop
 }
 
-// oldest is when the oldest entry was added; zero when there is none.
-func (h *history) oldest() time.Time {
-	if len(h.entries) == 0 {
-		return time.Time{}
-	}
-	return h.entries[0].at
-}
-
 // since returns the entries after seq since, when they are every message
 // after it up to last (the room's last seq); complete is false when the
 // history does not reach back that far, and the entries are then what it
@@ -125,10 +127,19 @@ func (h *history) since(since, last uint64) (entries []*entry, complete bool) {
 	return h.entries[since+1-first:], true
 }
 
-// nextExpiry is when the oldest entry expires.
+// nextExpiry is when the oldest entry expires; a latest value kept alone
+// never does, and says when to look again.
 func (h *history) nextExpiry() (time.Time, bool) {
 	if len(h.entries) == 0 {
 		return time.Time{}, false
 	}
-	return h.entries[0].at.Add(h.limits.ttl), true
+	at := h.entries[0].at.Add(h.limits.ttl)
+	if h.limits.keepLast && len(h.entries) == 1 {
+		at = latestValueExpiry
+	}
+	return at, true
 }
+
+// latestValueExpiry is the expiry of a latest value kept alone: later than
+// any other, so that it is the last the budget takes.
+var latestValueExpiry = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

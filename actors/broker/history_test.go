@@ -47,6 +47,8 @@ func TestHistory(t *testing.T) {
 		{name: "one oversized entry still kept", h: fill(historyLimits{count: 100, ttl: time.Hour, bytes: sz(10)}, 2, 1, 50), since: 1, last: 2, want: []uint64{2}, complete: true},
 		{name: "ttl drops old", h: fill(historyLimits{count: 100, ttl: 3 * time.Second, bytes: 1 << 20}, 5), expireAt: t0.Add(7 * time.Second), since: 3, last: 5, want: []uint64{5}, complete: false},
 		{name: "nothing kept", h: fill(historyLimits{count: 0}, 5), since: 3, last: 5, complete: false},
+		{name: "ttl drops all", h: fill(historyLimits{count: 100, ttl: 3 * time.Second, bytes: 1 << 20}, 5), expireAt: t0.Add(time.Hour), since: 4, last: 5, complete: false},
+		{name: "latest value outlives the ttl", h: fill(historyLimits{count: 100, ttl: 3 * time.Second, bytes: 1 << 20, keepLast: true}, 5), expireAt: t0.Add(time.Hour), since: 4, last: 5, want: []uint64{5}, complete: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

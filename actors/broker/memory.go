@@ -29,6 +29,7 @@ type MemoryBroker struct {
 	mu      sync.Mutex
 	limits  historyLimits
 	budget  int // 0: none
+	latest  func(string) bool
 	stats   *MemoryStats
 	streams map[string]*memStream
 	// byAge orders the streams that hold history by their oldest entry:
@@ -50,6 +51,9 @@ type MemoryBrokerConfig struct {
 	HistoryTTL    time.Duration
 	HistoryBytes  int
 	HistoryBudget int
+	// Latest says which rooms keep their last message past HistoryTTL
+	// (their latest value). Nil means none.
+	Latest func(room string) bool
 	// Stats, when set, is kept told of what the histories hold; nil keeps
 	// the broker's own.
 	Stats *MemoryStats
@@ -87,6 +91,7 @@ func NewMemoryBroker(c MemoryBrokerConfig) *MemoryBroker {
 	return &MemoryBroker{
 		limits:  historyLimits{count: c.History, ttl: c.HistoryTTL, bytes: c.HistoryBytes},
 		budget:  c.HistoryBudget,
+		latest:  c.Latest,
 		stats:   c.Stats,
 		streams: make(map[string]*memStream),
 		subs:    make(map[*memSub]struct{}),
@@ -127,7 +132,9 @@ func (b *MemoryBroker) WatchEpoch(func(string)) {}
 func (b *MemoryBroker) stream(room string) *memStream {
 	s, ok := b.streams[room]
 	if !ok {
-		s = &memStream{name: room, epoch: uuid.NewString()[:8], hist: history{limits: b.limits}, index: -1}
+		limits := b.limits
+		limits.keepLast = b.latest != nil && b.latest(room)
+		s = &memStream{name: room, epoch: uuid.NewString()[:8], hist: history{limits: limits}, index: -1}
 		b.streams[room] = s
 	}
 	return s
@@ -189,6 +196,9 @@ func (b *MemoryBroker) Read(room string, after, upto uint64, done func(ReadResul
 	res := ReadResult{Last: s.last, Epoch: s.epoch, Held: s.hist.len()}
 	if res.Held > 0 {
 		res.HeldUntil = s.hist.entries[res.Held-1].at.Add(b.limits.ttl)
+		if recheck := time.Now().Add(latestRecheck); s.hist.limits.keepLast && res.HeldUntil.Before(recheck) {
+			res.HeldUntil = recheck
+		}
 	}
 	entries, complete := s.hist.since(after, s.last)
 	res.Complete = complete
@@ -241,7 +251,7 @@ func (b *MemoryBroker) armExpiry() {
 		return
 	}
 	next, _ := b.byAge[0].hist.nextExpiry()
-	d := max(time.Until(next), 0) + time.Millisecond
+	d := min(max(time.Until(next), 0), latestRecheck) + time.Millisecond
 	if b.expiry == nil {
 		b.expiry = time.AfterFunc(d, b.expire)
 		return
@@ -279,7 +289,11 @@ type streamHeap []*memStream
 
 func (h streamHeap) Len() int { return len(h) }
 func (h streamHeap) Less(i, j int) bool {
-	return h[i].hist.oldest().Before(h[j].hist.oldest())
+	// By expiry: by the oldest entry, the ttl being every room's, except
+	// that a latest value kept alone comes last.
+	a, _ := h[i].hist.nextExpiry()
+	b, _ := h[j].hist.nextExpiry()
+	return a.Before(b)
 }
 func (h streamHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]

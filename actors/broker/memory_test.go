@@ -159,3 +159,43 @@ func TestMemoryBrokerSubjects(t *testing.T) {
 		t.Fatalf("heard %q after unsubscribing", <-got)
 	}
 }
+
+// TestLatestValueOutlivesTheTTL: a room whose latest value is kept holds
+// its last message once the others have expired, and does not hold up the
+// expiry of other rooms behind it.
+func TestLatestValueOutlivesTheTTL(t *testing.T) {
+	b := NewMemoryBroker(MemoryBrokerConfig{History: 100, HistoryTTL: 50 * time.Millisecond, HistoryBytes: 1 << 20,
+		Latest: func(room string) bool { return room == "stats" }})
+	defer b.Close()
+	from := uuid.New()
+	for _, m := range []string{`1`, `2`, `3`} {
+		b.Append("stats", from, []byte(m), func(uint64, error) {})
+	}
+	b.Append("plain", from, []byte(`"x"`), func(uint64, error) {})
+	read := func(room string, after uint64) (res ReadResult) {
+		b.Read(room, after, 0, func(r ReadResult) { res = r })
+		return res
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for read("plain", 0).Held > 0 || read("stats", 0).Held > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s on, plain holds %d and stats %d messages: the ttl is 50 ms", read("plain", 0).Held, read("stats", 0).Held)
+		}
+		time.Sleep(10 * time.Millisecond) // the expiry runs on the broker's timer: polled
+	}
+	res := read("stats", 2)
+	if len(res.Messages) != 1 || res.Messages[0].Seq != 3 || string(res.Messages[0].Msg) != `3` || !res.Complete || res.Last != 3 {
+		t.Fatalf("stats after its ttl: %+v, want its last message alone", res)
+	}
+	if !res.HeldUntil.After(time.Now().Add(time.Hour)) {
+		t.Fatalf("stats is held until %v: its room would stop", res.HeldUntil)
+	}
+	// The timer goes on for the rooms that expire.
+	b.Append("plain", from, []byte(`"y"`), func(uint64, error) {})
+	for read("plain", 0).Held > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("plain's second message never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

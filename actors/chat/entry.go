@@ -27,7 +27,7 @@ func (e *entry) textFrame(room string) []byte {
 
 func (e *entry) jsonFrame(room string) []byte {
 	if e.json == nil {
-		e.json = appendV1Message(nil, e.id, room, e.seq, e.msg)
+		e.json = appendV1Message(nil, e.id, room, e.seq, e.at.UnixMilli(), e.msg)
 	}
 	return e.json
 }

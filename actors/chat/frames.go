@@ -53,6 +53,7 @@ const (
 	codeTooManySubscriptions = "too_many_subscriptions"
 	codeForbidden            = "forbidden"
 	codeRoomLimit            = "too_many_rooms"
+	codeStoreFull            = "store_full"
 )
 
 // Client frame types.

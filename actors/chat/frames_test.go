@@ -103,7 +103,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		switch fr.Type {
 		case frameTypeBroadcast, frameTypeDirect:
 			for _, out := range [][]byte{
-				appendV1Message(nil, id, "room", 1, fr.Msg),
+				appendV1Message(nil, id, "room", 1, 1700000000000, fr.Msg),
 				appendV1Direct(nil, id, fr.Msg),
 				appendBroadcast(nil, id, fr.Msg, "room"),
 			} {

@@ -92,13 +92,17 @@ func appendV1Presence(dst []byte, kind string, id uuid.UUID, room, name string) 
 	return append(dst, '}')
 }
 
-func appendV1Message(dst []byte, id uuid.UUID, room string, seq uint64, msg json.RawMessage) []byte {
+// appendV1Message encodes a message frame; ts is when the room's stream
+// accepted it, in Unix milliseconds.
+func appendV1Message(dst []byte, id uuid.UUID, room string, seq uint64, ts int64, msg json.RawMessage) []byte {
 	dst = append(dst, `{"type":"message","id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","room":`...)
 	dst = socket.AppendJSONString(dst, room)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, ts, 10)
 	dst = append(dst, `,"msg":`...)
 	dst = append(dst, msg...)
 	return append(dst, '}')

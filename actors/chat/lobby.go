@@ -519,7 +519,7 @@ func (l *lobby) history(ctx actor.Context, m *messages.GetHistory) {
 		h := &messages.History{Found: res.Last > 0 || known, Epoch: res.Epoch, Seq: res.Last, Complete: res.Complete,
 			Entries: make([]messages.HistoryEntry, len(res.Messages))}
 		for i, e := range res.Messages {
-			h.Entries[i] = messages.HistoryEntry{Seq: e.Seq, ID: e.From, Msg: e.Msg}
+			h.Entries[i] = messages.HistoryEntry{Seq: e.Seq, ID: e.From, Msg: e.Msg, TS: e.At.UnixMilli()}
 		}
 		root.Send(sender, h)
 	})

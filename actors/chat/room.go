@@ -27,9 +27,9 @@ import (
 // room follows it, so that every member on every node sees the same
 // messages in the same order. On a node alone the Broker is a
 // MemoryBroker and all of that happens in this actor's turn; with NATS
-// it takes a round trip. A message's seq is its stream sequence: strictly
-// increasing; contiguous in a MemoryBroker, not in JetStream. History is
-// the stream's.
+// it takes a round trip. A message's seq is its seq in the room's
+// stream: 1 more than the one before, in every Broker. History is the
+// stream's.
 //
 // Every frame is encoded once per protocol its members speak, and the same
 // bytes are handed to every member's session; handing over is a mailbox
@@ -578,10 +578,13 @@ func (r *room) appended(ctx actor.Context, m *appended) {
 
 // failed tells a publish's sender that it failed with err.
 func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
-	tooBig := errors.Is(err, broker.ErrTooBig)
+	tooBig, full := errors.Is(err, broker.ErrTooBig), errors.Is(err, broker.ErrStoreFull)
 	switch {
 	case p.requester != nil:
-		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig, TooBig: tooBig})
+		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig && !full, TooBig: tooBig, StoreFull: full})
+	case p.from != nil && full:
+		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeStoreFull,
+			"the message store is full: this message was not stored; send it again later")})
 	case p.from != nil && tooBig:
 		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeTooBig,
 			"the message is too big for the cluster: it was not sent")})
@@ -684,7 +687,7 @@ func (r *room) recovered(ctx actor.Context, m *roomRead) {
 	if ok {
 		for _, sm := range res.Messages {
 			if sm.Seq > rec.since && sm.Seq <= rec.upto {
-				e := entry{seq: sm.Seq, id: sm.From, msg: sm.Msg}
+				e := entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
 				ctx.Send(mb.pid, &messages.WsMessage{JSON: e.jsonFrame(r.name)})
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,8 +23,12 @@ import (
 // Config configures a Broker.
 type Config struct {
 	// URLs are the NATS servers, "nats://host:4222" or "host:4222"; any one
-	// of a NATS cluster is enough, the others are learnt. Required.
+	// of a NATS cluster is enough, the others are learnt. Required unless
+	// Embedded is set.
 	URLs []string
+	// Embedded, when set, is the node's own NATS server (--durable),
+	// reached through an in-process connection: no port, no URL.
+	Embedded *Embedded
 	// Creds is a NATS credentials file (JWT and NKey). Empty means none.
 	Creds string
 	// Token is a NATS authentication token. Empty means none.
@@ -49,6 +54,12 @@ type Config struct {
 	StreamPerRoom int
 	// HistoryTTL is how long the stream keeps a message. Zero means 5 min.
 	HistoryTTL time.Duration
+	// Latest says which rooms keep their last message past HistoryTTL,
+	// for LatestTTL: their latest value (the statistics room's last
+	// batch). Nil means none.
+	Latest func(room string) bool
+	// LatestTTL is how long a latest value is kept. Zero means 30 days.
+	LatestTTL time.Duration
 	// PublishTimeout bounds the wait for the stream's acknowledgement of
 	// a message; past it the sender is told it failed. Zero means 5 s.
 	PublishTimeout time.Duration
@@ -77,6 +88,9 @@ func (c Config) withDefaults() Config {
 	if c.HistoryTTL <= 0 {
 		c.HistoryTTL = 5 * time.Minute
 	}
+	if c.LatestTTL <= 0 {
+		c.LatestTTL = 30 * 24 * time.Hour
+	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 5 * time.Second
 	}
@@ -94,8 +108,17 @@ const (
 	// maxInflight bounds the publishes queued or awaiting their
 	// acknowledgement; past it Append and Publish fail at once.
 	maxInflight = 8192
-	// maxReads bounds the stream reads (history, recovery) run at once.
+	// maxReads bounds the stream reads (history, recovery) run at once:
+	// each is a consumer of its own, so that with the tail a node never
+	// has more than 1+maxReads consumers on the stream, however many
+	// rooms it follows.
 	maxReads = 32
+	// maxCASAttempts bounds how often an append is tried again when
+	// another node appended to its room first.
+	maxCASAttempts = 64
+	// maxFollowBuffer bounds what a starting follow holds while it looks
+	// its room's end up; past it the look-up starts again.
+	maxFollowBuffer = 4096
 )
 
 // payloadHeadroom is what a message's NATS payload may need beyond its
@@ -104,8 +127,11 @@ const (
 // broker.ErrTooBig rather than sent.
 const payloadHeadroom = 1024
 
-// headerFrom carries a room message's sender.
-const headerFrom = "Lobby-From"
+// Headers of a room message: its sender, and its seq in its room.
+const (
+	headerFrom = "Lobby-From"
+	headerSeq  = "Lobby-Seq"
+)
 
 // subjectRoom is the prefix of the stream's subjects.
 const subjectRoom = "lobby.room."
@@ -114,6 +140,18 @@ var _ broker.Broker = (*Broker)(nil)
 
 // Broker is a NATS connection serving one node. Make it with Connect and
 // close it with Close once the node has shut down.
+//
+// A room's messages carry their seq in the room (header Lobby-Seq): one
+// more than the room's last, set under JetStream's optimistic concurrency
+// (Nats-Expected-Last-Subject-Sequence), so that seqs are contiguous per
+// room whatever node appends: an append that finds another node's
+// message first is numbered again and retried. A room has at most one
+// append in flight from a node; rooms append in parallel.
+//
+// Every room this node follows is fed by one ordered consumer of the
+// whole stream, the tail: a node holds one consumer however many rooms it
+// follows (plus the reads', at most maxReads at once), where a consumer
+// per room met nats-server's limit of 1 000 and blocked every new room.
 type Broker struct {
 	// Static after Connect.
 	cfg     Config
@@ -132,6 +170,10 @@ type Broker struct {
 	streamOK atomic.Bool
 	// check asks the keeper to set the stream up now.
 	check chan struct{}
+	// maxPayload is the server's max_payload, read when connected: asking
+	// nats.go for it takes its connection lock, which a reconnect to a
+	// hung server holds for seconds.
+	maxPayload atomic.Int64
 
 	up    atomic.Bool
 	watch atomic.Pointer[func(bool)]
@@ -141,17 +183,96 @@ type Broker struct {
 	watchEpoch    atomic.Pointer[func(string)]
 	// inflight counts publishes queued or awaiting acknowledgement.
 	inflight atomic.Int64
-	// lag sums the messages stored and not yet delivered to the rooms
-	// followed; follows counts them.
+	// lag is the stream's messages not yet delivered to this node, as the
+	// tail last said; follows counts the rooms followed.
 	lag     atomic.Int64
 	follows atomic.Int64
+	// full is set while the store said it has no room left; appends fail
+	// at once (ErrStoreFull) until fullUntil, then try again.
+	full      atomic.Bool
+	fullUntil atomic.Int64
+	// leader is set while this node's embedded server leads the stream,
+	// as last checked.
+	leader atomic.Bool
+	// tailGen numbers the tails; tailLast is the stream sequence the tail
+	// last delivered, tailAt when (Unix ns); ackedLast is the highest one
+	// an append of this node was acknowledged: past tailLast for long,
+	// the tail is stalled.
+	tailGen   atomic.Uint64
+	tailLast  atomic.Uint64
+	tailAt    atomic.Int64
+	ackedLast atomic.Uint64
+
+	// mu guards rooms.
+	mu    sync.Mutex
+	rooms map[string]*roomState
+
+	// tailMu guards the tail's state: tailReady is closed once the tail
+	// runs for the stream of epoch tailEpoch; restartTail asks it to
+	// start again (the stream was made anew).
+	tailMu      sync.Mutex
+	tailReady   chan struct{}
+	tailRunning bool
+	tailEpoch   string
+	restartTail chan struct{}
 
 	out   chan outbound
-	acks  chan pendingAck
 	reads chan struct{}
 	// wg counts every goroutine the broker starts.
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+}
+
+// roomState is what the broker knows of one room, while it follows the
+// room or appends to it: its appends waiting, and its last message.
+type roomState struct {
+	subject string
+	queue   []pendingAppend
+	// writing is set while an appender goroutine serves the queue.
+	writing bool
+	// known is set when lastSeq and lastStream are the room's last
+	// message as last seen (an ack, the tail, a look-up); an append with
+	// an old one is refused by the stream and looked up again.
+	known      bool
+	lastSeq    uint64
+	lastStream uint64
+	follows    []*roomFollow
+}
+
+type pendingAppend struct {
+	from  uuid.UUID
+	msg   json.RawMessage
+	done  func(uint64, error)
+	start time.Time
+}
+
+// roomFollow is one Follow. While it starts (looks its room's end up)
+// what the tail delivers for it waits in buf; then it delivers what came
+// after the end it found.
+type roomFollow struct {
+	deliver func(broker.StreamMessage)
+	b       *Broker
+	ctx     context.Context
+	subject string
+
+	mu       sync.Mutex
+	epoch    string
+	starting bool
+	// after is the stream sequence of the room's last message when it
+	// started: what the tail delivers up to it was counted in its start.
+	after    uint64
+	buf      []tailMsg
+	overflow bool
+	// last is the room seq last delivered (or started from); repairing is
+	// set while the messages between it and one the tail delivered are
+	// read from the stream, the tail's waiting in buf.
+	last      uint64
+	repairing bool
+}
+
+type tailMsg struct {
+	stream uint64
+	sm     broker.StreamMessage
 }
 
 // streamState is the stream as set up, and its epoch.
@@ -160,38 +281,36 @@ type streamState struct {
 	epoch  string
 }
 
+// unreadyAfter is how long the stream may not answer before the node
+// turns unready: a NATS cluster elects a new stream leader within a few
+// seconds, which appends ride out.
+const unreadyAfter = 10 * time.Second
+
 // streamCheckInterval is how often the keeper checks that the stream
 // still exists and is the same (not deleted, or made anew by another
 // node), besides when an operation finds it missing.
 const streamCheckInterval = 5 * time.Second
 
-// outbound is one publish for the writer: a room message when done is
-// set, else a plain message.
+// outbound is one plain publish for the writer.
 type outbound struct {
-	msg   *nats.Msg
-	done  func(uint64, error)
-	start time.Time
-}
-
-type pendingAck struct {
-	f     jetstream.PubAckFuture
-	done  func(uint64, error)
-	start time.Time
+	msg *nats.Msg
 }
 
 // Connect connects to NATS, creates or updates the stream, and returns a
-// Broker; it fails when it is connected but cannot set the stream up
-// within ConnectTimeout. When NATS is unreachable it returns a Broker that
-// is not ready and keeps trying: the keeper sets the stream up once
-// connected. The broker reconnects by itself for as long as it lives.
+// Broker; it fails when NATS refuses the stream. When NATS is unreachable,
+// or does not answer for the stream in time (a NATS cluster electing its
+// leader), it returns a Broker that is not ready and keeps trying: the
+// keeper sets the stream up once it can. The broker reconnects by itself
+// for as long as it lives.
 func Connect(cfg Config) (*Broker, error) {
 	cfg = cfg.withDefaults()
-	if len(cfg.URLs) == 0 {
+	if len(cfg.URLs) == 0 && cfg.Embedded == nil {
 		return nil, errors.New("cluster: no NATS URL")
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger.With(slog.String("component", "nats")),
-		out: make(chan outbound, maxInflight), acks: make(chan pendingAck, maxInflight), reads: make(chan struct{}, maxReads),
-		check: make(chan struct{}, 1)}
+		out: make(chan outbound, maxInflight), reads: make(chan struct{}, maxReads),
+		check: make(chan struct{}, 1), rooms: make(map[string]*roomState),
+		tailReady: make(chan struct{}), restartTail: make(chan struct{}, 1)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.metrics = newMetrics(b)
 	opts := []nats.Option{
@@ -209,9 +328,9 @@ func Connect(cfg Config) (*Broker, error) {
 		// A node starts while NATS is down: it serves, unready, and
 		// connects when NATS comes.
 		nats.RetryOnFailedConnect(true),
-		nats.ConnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
+		nats.ConnectHandler(func(nc *nats.Conn) { b.maxPayload.Store(nc.MaxPayload()); b.setUp(true, nil) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.setUp(false, err) }),
-		nats.ReconnectHandler(func(*nats.Conn) { b.setUp(true, nil) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { b.maxPayload.Store(nc.MaxPayload()); b.setUp(true, nil) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			// Loud once per outage (a wrong credential would otherwise
 			// only show as a node never ready), quiet after.
@@ -238,11 +357,20 @@ func Connect(cfg Config) (*Broker, error) {
 	if cfg.User != "" {
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
 	}
+	url := strings.Join(cfg.URLs, ",")
+	if cfg.Embedded != nil {
+		opts = append(opts, nats.InProcessServer(cfg.Embedded.srv))
+		if cfg.Embedded.token != "" {
+			opts = append(opts, nats.Token(cfg.Embedded.token))
+		}
+		url = "in-process"
+	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connect to NATS %s: %w", strings.Join(cfg.URLs, ","), err)
+		return nil, fmt.Errorf("cluster: connect to NATS %s: %w", url, err)
 	}
 	b.nc = nc
+	b.maxPayload.Store(nc.MaxPayload())
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*maxInflight),
 		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
 	if err != nil {
@@ -250,30 +378,49 @@ func Connect(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("cluster: jetstream: %w", err)
 	}
 	b.js = js
+	start := func() {
+		b.wg.Add(3)
+		go b.writer()
+		go b.keeper()
+		go b.tailer()
+	}
 	if !nc.IsConnected() {
 		// The first connection failed: nats.go tries again, and the
 		// keeper sets the stream up once it is connected.
 		b.log.Warn("NATS unreachable: serving without the cluster (/readyz 503, publishes unavailable) until it is",
-			slog.String("url", strings.Join(cfg.URLs, ",")), slog.String("stream", cfg.Stream))
-		b.wg.Add(3)
-		go b.writer()
-		go b.acker()
-		go b.keeper()
+			slog.String("url", url), slog.String("stream", cfg.Stream))
+		start()
 		return b, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectTimeout)
-	defer cancel()
-	if err := b.setUpStream(ctx, true); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
+	setUpWait := cfg.ConnectTimeout
+	if cfg.Embedded != nil && cfg.Embedded.clustered {
+		// Its peers may not be up yet (they start one after the other):
+		// the node serves unready meanwhile, and the keeper sets the
+		// stream up once a majority answers.
+		setUpWait = time.Second
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), setUpWait)
+	defer cancel()
 	b.up.Store(nc.IsConnected())
 	b.metrics.connected.Set(boolGauge(b.up.Load()))
-	b.wg.Add(3)
-	go b.writer()
-	go b.acker()
-	go b.keeper()
-	b.log.Info("connected to NATS", slog.String("url", nc.ConnectedUrlRedacted()), slog.String("stream", cfg.Stream),
+	if err := b.setUpStream(ctx, true); err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code != 503 {
+			// NATS answered, and refused: a wrong setting, or a server
+			// too old. Trying again would not help.
+			nc.Close()
+			return nil, fmt.Errorf("cluster: create or update stream %s: %w", cfg.Stream, err)
+		}
+		// No answer in time: a NATS cluster still electing its leader,
+		// or nodes started at once. The keeper tries again.
+		b.log.Warn("the stream could not be set up yet: serving unready (/readyz 503) until it is",
+			slog.String("stream", cfg.Stream), slog.Any("err", err))
+		b.askCheck()
+		start()
+		return b, nil
+	}
+	start()
+	b.log.Info("connected to NATS", slog.String("url", url), slog.String("stream", cfg.Stream),
 		slog.String("epoch", b.Epoch()), slog.String("server_version", nc.ConnectedServerVersion()))
 	return b, nil
 }
@@ -281,6 +428,13 @@ func Connect(cfg Config) (*Broker, error) {
 // streamConfig is the stream every node sets up.
 func (b *Broker) streamConfig() jetstream.StreamConfig {
 	cfg := b.cfg
+	maxAge := cfg.HistoryTTL
+	if cfg.Latest != nil {
+		// Latest values outlive the history: the stream keeps messages
+		// for LatestTTL, and every other room's carry a TTL of
+		// HistoryTTL (Nats-TTL) so that they go when the history does.
+		maxAge = max(maxAge, cfg.LatestTTL)
+	}
 	return jetstream.StreamConfig{
 		Name:              cfg.Stream,
 		Description:       "Lobby room messages",
@@ -289,17 +443,22 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 		Storage:           jetstream.FileStorage,
 		Replicas:          cfg.Replicas,
 		MaxMsgsPerSubject: int64(cfg.StreamPerRoom),
-		MaxAge:            cfg.HistoryTTL,
+		MaxAge:            maxAge,
 		Duplicates:        min(2*time.Minute, cfg.HistoryTTL),
 		Discard:           jetstream.DiscardOld,
-		AllowDirect:       true,
+		// A replica may answer a direct get before it has caught up: a
+		// follow starting from a stale last message would skip what came
+		// after it. A replicated stream is read from its leader.
+		AllowDirect: cfg.Replicas == 1,
+		AllowMsgTTL: cfg.Latest != nil,
 	}
 }
 
 // setUpStream creates or updates the stream (create), or only looks it
 // up and creates it if it is missing, then takes its epoch: a hash of its
 // name and creation time, the same on every node. An epoch other than the
-// last one (the stream was made anew) is passed to the epoch watcher.
+// last one (the stream was made anew) restarts the tail and is passed to
+// the epoch watcher.
 func (b *Broker) setUpStream(ctx context.Context, create bool) error {
 	var stream jetstream.Stream
 	var err error
@@ -318,10 +477,16 @@ func (b *Broker) setUpStream(ctx context.Context, create bool) error {
 		}
 	}
 	info := stream.CachedInfo()
+	if e := b.cfg.Embedded; e != nil {
+		b.leader.Store(info.Cluster != nil && info.Cluster.Leader == e.srv.Name())
+	}
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s/%d", info.Config.Name, info.Created.UnixNano())
 	epoch := fmt.Sprintf("%08x", h.Sum32())
 	old := b.state.Swap(&streamState{stream: stream, epoch: epoch})
+	if old == nil || old.epoch != epoch {
+		b.kickTail()
+	}
 	if old == nil && b.watchEpoch.Load() != nil {
 		// Set up for the first time after a start without NATS.
 		(*b.watchEpoch.Load())(epoch)
@@ -356,17 +521,29 @@ func (b *Broker) keeper() {
 		case <-tick.C:
 		}
 		wait := 100 * time.Millisecond
+		var failing time.Time
 		for b.up.Load() {
 			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-			err := b.setUpStream(ctx, create)
+			err := b.setUpStream(ctx, create || b.state.Load() == nil)
 			cancel()
 			if err == nil || b.ctx.Err() != nil {
 				break
 			}
 			b.log.Debug("cluster: set up the stream: will retry", slog.Any("err", err), slog.Duration("in", wait))
-			if streamGone(err) {
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			switch {
+			case errors.Is(err, jetstream.ErrStreamNotFound):
 				b.streamOK.Store(false)
 				create = true
+			case time.Since(failing) > unreadyAfter:
+				// No answer for this long is no election any more.
+				if b.streamOK.Swap(false) {
+					b.log.Warn("the stream does not answer: appends fail (unavailable) and /readyz answers 503 until it does",
+						slog.String("stream", b.cfg.Stream), slog.Any("err", err))
+				}
+				create = create || streamGone(err)
 			}
 			t := time.NewTimer(wait)
 			select {
@@ -387,10 +564,17 @@ func streamGone(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
-// checkStream asks the keeper to set the stream up again if err says it
-// is gone; until then the broker is not ready and appends fail.
+// checkStream asks the keeper to check the stream if err says it may be
+// gone. Only a stream NATS says it does not have makes the broker unready
+// at once (appends then fail until it is set up again); no answer (a
+// stream leader lost, an election) is ridden out, and makes it unready
+// only if it lasts (the keeper's unreadyAfter).
 func (b *Broker) checkStream(err error) {
 	if err == nil || !streamGone(err) {
+		return
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		b.askCheck()
 		return
 	}
 	if b.streamOK.Swap(false) {
@@ -418,8 +602,8 @@ func (b *Broker) Close() {
 }
 
 func (b *Broker) setUp(up bool, err error) {
-	if b.up.Swap(up) == up {
-		return
+	if b.up.Swap(up) == up || b.ctx.Err() != nil {
+		return // no change, or closing
 	}
 	b.metrics.connected.Set(boolGauge(up))
 	// The stream may have been lost meanwhile (a NATS server back with
@@ -460,8 +644,16 @@ func (b *Broker) stream() jetstream.Stream {
 // Up implements broker.Broker.
 func (b *Broker) Up() bool { return b.up.Load() }
 
-// Ready implements broker.Broker.
-func (b *Broker) Ready() bool { return b.up.Load() && b.streamOK.Load() }
+// Ready implements broker.Broker: connected, the stream set up, and the
+// tail following it.
+func (b *Broker) Ready() bool {
+	if !b.up.Load() || !b.streamOK.Load() {
+		return false
+	}
+	b.tailMu.Lock()
+	defer b.tailMu.Unlock()
+	return b.tailRunning
+}
 
 // Watch implements broker.Broker.
 func (b *Broker) Watch(f func(up bool)) { b.watch.Store(&f) }
@@ -475,6 +667,11 @@ func roomSubject(room string) string {
 	return subjectRoom + strings.ReplaceAll(room, ".", "~")
 }
 
+// subjectRoomName is roomSubject's inverse.
+func subjectRoomName(subject string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(subject, subjectRoom), "~", ".")
+}
+
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, broker.ErrUnavailable) {
 		return broker.ErrUnavailable
@@ -486,12 +683,31 @@ func unavailable(err error) error {
 // NATS server's max_payload, less room for headers. It may change when
 // the connection moves to another server.
 func (b *Broker) MaxMessageBytes() int64 {
-	return b.nc.MaxPayload() - payloadHeadroom
+	return b.maxPayload.Load() - payloadHeadroom
 }
 
 func (b *Broker) tooBig(n int) bool {
-	limit := b.nc.MaxPayload()
+	limit := b.maxPayload.Load()
 	return limit > 0 && int64(n) > limit-payloadHeadroom
+}
+
+// fullRetry is how long after the store said it was full appends fail at
+// once, before one is tried again.
+const fullRetry = time.Second
+
+// storeFull reports whether err says the store has no room: the disk
+// under it full, or JetStream's own limit met.
+func storeFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10023, 10047: // insufficient resources, storage resources exceeded
+			return true
+		}
+	}
+	s := err.Error()
+	return strings.Contains(s, "no space left") || strings.Contains(s, "insufficient") ||
+		strings.Contains(s, "resources exceeded")
 }
 
 // Append implements broker.Broker.
@@ -500,16 +716,229 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 		done(0, broker.ErrTooBig)
 		return
 	}
-	if !b.streamOK.Load() {
+	if !b.streamOK.Load() || b.ctx.Err() != nil {
 		b.metrics.publishFailures.Inc()
 		done(0, unavailable(errors.New("the stream is not set up")))
 		return
 	}
-	m := &nats.Msg{Subject: roomSubject(room), Data: msg, Header: nats.Header{headerFrom: []string{from.String()}}}
-	if err := b.enqueue(outbound{msg: m, done: done, start: time.Now()}); err != nil {
-		b.metrics.publishFailures.Inc()
-		done(0, err)
+	if e := b.cfg.Embedded; e != nil && !e.hasRoom() {
+		b.metrics.storeFull.Inc()
+		if !b.full.Swap(true) {
+			b.log.Error("the store's disk is full: publishes are refused (503 store_full) until it has room again",
+				slog.String("dir", e.dir), slog.Int64("min_free", e.minFree))
+		}
+		done(0, broker.ErrStoreFull)
+		return
 	}
+	if b.full.Load() && time.Now().UnixNano() < b.fullUntil.Load() {
+		b.metrics.storeFull.Inc()
+		done(0, broker.ErrStoreFull)
+		return
+	}
+	if b.inflight.Add(1) > maxInflight {
+		b.inflight.Add(-1)
+		b.metrics.publishFailures.Inc()
+		done(0, unavailable(errors.New("too many publishes in flight")))
+		return
+	}
+	subject := roomSubject(room)
+	b.mu.Lock()
+	rs := b.roomLocked(subject)
+	rs.queue = append(rs.queue, pendingAppend{from: from, msg: msg, done: done, start: time.Now()})
+	start := !rs.writing
+	rs.writing = true
+	b.mu.Unlock()
+	if start {
+		b.wg.Add(1)
+		go b.appender(rs)
+	}
+}
+
+// roomLocked is subject's state, made if need be. b.mu is held.
+func (b *Broker) roomLocked(subject string) *roomState {
+	rs, ok := b.rooms[subject]
+	if !ok {
+		rs = &roomState{subject: subject}
+		b.rooms[subject] = rs
+	}
+	return rs
+}
+
+// forgetLocked drops a room's state once nothing uses it. b.mu is held.
+func (b *Broker) forgetLocked(rs *roomState) {
+	if !rs.writing && len(rs.queue) == 0 && len(rs.follows) == 0 && b.rooms[rs.subject] == rs {
+		delete(b.rooms, rs.subject)
+	}
+}
+
+// appender stores a room's queued appends one after the other, then
+// ends: each one's seq is the one after the last, which only its ack
+// says.
+func (b *Broker) appender(rs *roomState) {
+	defer b.wg.Done()
+	for {
+		b.mu.Lock()
+		if len(rs.queue) == 0 {
+			rs.writing = false
+			b.forgetLocked(rs)
+			b.mu.Unlock()
+			return
+		}
+		a := rs.queue[0]
+		rs.queue[0] = pendingAppend{}
+		rs.queue = rs.queue[1:]
+		b.mu.Unlock()
+		seq, err := b.store(rs, a)
+		b.inflight.Add(-1)
+		switch {
+		case err == nil:
+			if b.full.Swap(false) {
+				b.log.Info("the store has room again: publishes are stored")
+			}
+			b.metrics.out.WithLabelValues(kindRoom).Inc()
+			b.metrics.publishSeconds.Observe(time.Since(a.start).Seconds())
+		case errors.Is(err, broker.ErrStoreFull):
+			b.metrics.storeFull.Inc()
+			if !b.full.Swap(true) {
+				b.log.Error("the store is full: publishes are refused (503) until it has room again", slog.Any("err", err))
+			}
+			b.fullUntil.Store(time.Now().Add(fullRetry).UnixNano())
+		case !errors.Is(err, broker.ErrTooBig):
+			b.metrics.publishFailures.Inc()
+		}
+		a.done(seq, err)
+	}
+}
+
+// store appends one message to its room: numbered one more than the
+// room's last as known, on the condition that it still is its last; when
+// another node's came first, it looks the last up and tries again.
+func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	room := subjectRoomName(rs.subject)
+	ttl := ""
+	if b.cfg.Latest != nil && !b.cfg.Latest(room) {
+		// Whole seconds (Nats-TTL's least), rounded up: never shorter
+		// than the history's.
+		ttl = strconv.FormatInt(max(1, int64((b.cfg.HistoryTTL+time.Second-1)/time.Second)), 10) + "s"
+	}
+	// One id for every attempt: an attempt whose answer was lost (a
+	// stream leader that died, an election) is stored once however often
+	// it is sent again, and its ack then says where.
+	msgID := uuid.NewString()
+	wait := 25 * time.Millisecond
+	var lastErr error
+	for cas := 1; ; {
+		if ctx.Err() != nil {
+			if lastErr == nil {
+				lastErr = ctx.Err()
+			}
+			return 0, unavailable(lastErr)
+		}
+		b.mu.Lock()
+		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
+		b.mu.Unlock()
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, attemptTimeout)
+		var ack *jetstream.PubAck
+		err := error(nil)
+		if !known {
+			var last lastMessage
+			if last, err = b.lastMsg(attemptCtx, rs.subject); err == nil {
+				seq, stream = last.seq, last.stream
+				b.learn(rs, seq, stream)
+			}
+		}
+		if err == nil {
+			m := &nats.Msg{Subject: rs.subject, Data: a.msg, Header: nats.Header{
+				headerFrom:                          []string{a.from.String()},
+				headerSeq:                           []string{strconv.FormatUint(seq+1, 10)},
+				jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(stream, 10)},
+				jetstream.MsgIDHeader:               []string{msgID},
+			}}
+			if ttl != "" {
+				m.Header.Set(jetstream.MsgTTLHeader, ttl)
+			}
+			ack, err = b.js.PublishMsg(attemptCtx, m)
+		}
+		if err == nil && ack.Duplicate {
+			// Stored by an attempt before, maybe under another seq.
+			var sm *jetstream.RawStreamMsg
+			if st := b.stream(); st != nil {
+				sm, err = st.GetMsg(attemptCtx, ack.Sequence)
+			} else {
+				err = errNoStream
+			}
+			if err == nil {
+				seq = decode(sm.Sequence, sm.Header, sm.Data, sm.Time).Seq - 1
+			}
+		}
+		cancelAttempt()
+		if err == nil {
+			b.learn(rs, seq+1, ack.Sequence)
+			for {
+				old := b.ackedLast.Load()
+				if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {
+					break
+				}
+			}
+			return seq + 1, nil
+		}
+		lastErr = err
+		b.mu.Lock()
+		if rs.lastStream == stream {
+			rs.known = false
+		}
+		b.mu.Unlock()
+		var apiErr *jetstream.APIError
+		isAPI := errors.As(err, &apiErr)
+		switch {
+		case isAPI && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+			// Another node's message came first: numbered again, at once.
+			if cas++; cas > maxCASAttempts {
+				return 0, unavailable(err)
+			}
+			b.metrics.casRetries.Inc()
+			continue
+		case errors.Is(err, nats.ErrMaxPayload):
+			return 0, broker.ErrTooBig
+		case storeFull(err):
+			return 0, fmt.Errorf("%w: %w", broker.ErrStoreFull, err)
+		case errors.Is(err, jetstream.ErrStreamNotFound) && b.cfg.Replicas > 1:
+			// A replicated stream without a leader (an election, a
+			// majority lost) is "not found" meanwhile: tried again.
+			b.checkStream(err)
+		case errors.Is(err, jetstream.ErrStreamNotFound), isAPI && apiErr.Code < 500:
+			b.checkStream(err)
+			return 0, unavailable(err)
+		}
+		// No answer, or "try later": a stream leader lost, an election.
+		// Sent again (the same id) until PublishTimeout.
+		b.checkStream(err)
+		b.metrics.publishRetries.Inc()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, 400*time.Millisecond)
+	}
+}
+
+// attemptTimeout bounds one attempt to store a message: past it the
+// attempt is taken for lost (its server gone) and made again, with the
+// same message id.
+const attemptTimeout = time.Second
+
+// learn records a room's last message, unless a later one is known.
+func (b *Broker) learn(rs *roomState, seq, stream uint64) {
+	b.mu.Lock()
+	if stream >= rs.lastStream {
+		rs.known, rs.lastSeq, rs.lastStream = true, seq, stream
+	}
+	b.mu.Unlock()
 }
 
 // Publish implements broker.Broker.
@@ -517,10 +946,6 @@ func (b *Broker) Publish(subject, reply string, data []byte) error {
 	if b.tooBig(len(data)) {
 		return broker.ErrTooBig
 	}
-	return b.enqueue(outbound{msg: &nats.Msg{Subject: subject, Reply: reply, Data: data}})
-}
-
-func (b *Broker) enqueue(o outbound) error {
 	if !b.up.Load() || b.ctx.Err() != nil {
 		return broker.ErrUnavailable
 	}
@@ -528,86 +953,31 @@ func (b *Broker) enqueue(o outbound) error {
 		b.inflight.Add(-1)
 		return unavailable(errors.New("too many publishes in flight"))
 	}
-	b.out <- o // never blocks: inflight bounds what is queued
+	b.out <- outbound{msg: &nats.Msg{Subject: subject, Reply: reply, Data: data}} // never blocks: inflight bounds it
 	return nil
 }
 
-// writer publishes what is queued, in order.
+// writer publishes the plain messages queued, in order.
 func (b *Broker) writer() {
 	defer b.wg.Done()
 	for {
 		select {
 		case <-b.ctx.Done():
-			drain(b, b.out, func(o outbound) {
-				if o.done != nil {
-					o.done(0, broker.ErrUnavailable)
+			for {
+				select {
+				case <-b.out:
+					b.inflight.Add(-1)
+				default:
+					return
 				}
-			})
-			return
+			}
 		case o := <-b.out:
-			if o.done == nil {
-				b.inflight.Add(-1)
-				if err := b.nc.PublishMsg(o.msg); err != nil {
-					b.log.Debug("NATS publish failed", slog.String("subject", o.msg.Subject), slog.Any("err", err))
-					continue
-				}
-				b.metrics.out.WithLabelValues(kindOf(o.msg.Subject)).Inc()
+			b.inflight.Add(-1)
+			if err := b.nc.PublishMsg(o.msg); err != nil {
+				b.log.Debug("NATS publish failed", slog.String("subject", o.msg.Subject), slog.Any("err", err))
 				continue
 			}
-			f, err := b.js.PublishMsgAsync(o.msg)
-			if err != nil {
-				b.inflight.Add(-1)
-				if errors.Is(err, nats.ErrMaxPayload) {
-					// The server's max_payload changed since Append
-					// checked it.
-					o.done(0, broker.ErrTooBig)
-					continue
-				}
-				b.metrics.publishFailures.Inc()
-				o.done(0, unavailable(err))
-				continue
-			}
-			b.acks <- pendingAck{f: f, done: o.done, start: o.start} // never blocks: inflight bounds it
-		}
-	}
-}
-
-// drain answers what is still queued in ch once the broker is closing,
-// each one an inflight append or publish less.
-func drain[T any](b *Broker, ch <-chan T, answer func(T)) {
-	for {
-		select {
-		case v := <-ch:
-			b.inflight.Add(-1)
-			answer(v)
-		default:
-			return
-		}
-	}
-}
-
-// acker waits for the stream's acknowledgements, in publish order.
-func (b *Broker) acker() {
-	defer b.wg.Done()
-	for {
-		select {
-		case <-b.ctx.Done():
-			drain(b, b.acks, func(a pendingAck) { a.done(0, broker.ErrUnavailable) })
-			return
-		case a := <-b.acks:
-			select {
-			case ack := <-a.f.Ok():
-				b.metrics.out.WithLabelValues(kindRoom).Inc()
-				b.metrics.publishSeconds.Observe(time.Since(a.start).Seconds())
-				a.done(ack.Sequence, nil)
-			case err := <-a.f.Err():
-				b.metrics.publishFailures.Inc()
-				b.checkStream(err)
-				a.done(0, unavailable(err))
-			case <-b.ctx.Done():
-				a.done(0, broker.ErrUnavailable)
-			}
-			b.inflight.Add(-1)
+			b.metrics.out.WithLabelValues(kindOf(o.msg.Subject)).Inc()
 		}
 	}
 }
@@ -628,97 +998,388 @@ func (b *Broker) Subscribe(subject string, handle func(subject, reply string, da
 	return func() { _ = sub.Unsubscribe() }, nil
 }
 
-// lastSeq is the stream sequence of room subject's last message, 0 when it
-// has none.
-func (b *Broker) lastSeq(ctx context.Context, subject string) (uint64, error) {
+// lastMessage is a room's last stored message; zero when it has none.
+type lastMessage struct {
+	seq, stream uint64
+	sm          broker.StreamMessage
+}
+
+// lastMsg looks up subject's last message.
+func (b *Broker) lastMsg(ctx context.Context, subject string) (lastMessage, error) {
 	stream := b.stream()
 	if stream == nil {
-		return 0, errNoStream
+		return lastMessage{}, errNoStream
 	}
 	m, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+		return lastMessage{}, nil
 	}
 	if err != nil {
 		b.checkStream(err)
-		return 0, err
+		return lastMessage{}, err
 	}
-	return m.Sequence, nil
+	sm := decode(m.Sequence, m.Header, m.Data, m.Time)
+	return lastMessage{seq: sm.Seq, stream: m.Sequence, sm: sm}, nil
 }
 
-// Follow implements broker.Broker.
+// decode is a stored room message as a room sees it: its seq is the
+// room's (Lobby-Seq); a message stored without one (by an older Lobby)
+// counts by its stream sequence, which keeps the room's seqs increasing.
+func decode(stream uint64, h nats.Header, data []byte, at time.Time) broker.StreamMessage {
+	seq := stream
+	if s := h.Get(headerSeq); s != "" {
+		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+			seq = n
+		}
+	}
+	from, _ := uuid.Parse(h.Get(headerFrom))
+	return broker.StreamMessage{Seq: seq, From: from, Msg: data, At: at}
+}
+
+// kickTail asks the tail to start again, on the stream as now set up.
+func (b *Broker) kickTail() {
+	select {
+	case b.restartTail <- struct{}{}:
+	default:
+	}
+}
+
+// tailer runs the tail: one ordered consumer of every room's subject,
+// from the stream's end when it starts, whose messages go to the rooms
+// followed here. It starts again when the stream is made anew; nats.go
+// makes the consumer anew after a reconnection, from the last message it
+// delivered, so that nothing is skipped.
+func (b *Broker) tailer() {
+	defer b.wg.Done()
+	tailEpoch := "" // the epoch tailLast counts in
+	again := false  // start again at once: the tail stalled
+	for {
+		if !again {
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-b.restartTail:
+			}
+		}
+		again = false
+		if b.state.Load() == nil {
+			continue
+		}
+		var cc jetstream.ConsumeContext
+		var st *streamState
+		err := retry(b.ctx, func() error {
+			// The stream as now set up: it may be made anew meanwhile.
+			st = b.state.Load()
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			defer cancel()
+			start := b.tailLast.Load() + 1
+			if st.epoch != tailEpoch || start == 1 {
+				// A new stream, or the first tail: from its end.
+				info, err := st.stream.Info(ctx)
+				if err != nil {
+					b.checkStream(err)
+					return err
+				}
+				start = info.State.LastSeq + 1
+				b.tailLast.Store(start - 1)
+				b.ackedLast.Store(0)
+			}
+			cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
+				FilterSubjects:    []string{subjectRoom + "*"},
+				DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+				OptStartSeq:       start,
+				InactiveThreshold: time.Minute,
+			})
+			if err != nil {
+				b.consumerRefused(err)
+				b.checkStream(err)
+				return err
+			}
+			epoch, gen := st.epoch, b.tailGen.Add(1)
+			cc, err = cons.Consume(func(m jetstream.Msg) { b.onTail(epoch, gen, m) },
+				// Heartbeats every half second: a tail whose server
+				// died (its consumer with it) is made anew on another
+				// within about a second, not nats.go's default 30 s
+				// of pull expiry.
+				jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(500*time.Millisecond),
+				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+					b.log.Debug("the tail of the stream", slog.Any("err", err))
+					b.checkStream(err)
+				}))
+			return err
+		}, b.log, "follow the stream")
+		if err != nil {
+			return // closing
+		}
+		tailEpoch = st.epoch
+		b.tailAt.Store(time.Now().UnixNano())
+		b.tailMu.Lock()
+		b.tailEpoch, b.tailRunning = st.epoch, true
+		close(b.tailReady)
+		b.tailMu.Unlock()
+		tick := time.NewTicker(tailStall / 4)
+	wait:
+		for {
+			select {
+			case <-b.ctx.Done():
+				break wait
+			case <-b.restartTail:
+				b.kickTail() // read again by the loop
+				break wait
+			case <-tick.C:
+				// A liveness check of its own: nats.go makes a consumer
+				// whose server died anew, but with backoffs of up to 10 s
+				// a try, and a consumer that neither delivers nor misses
+				// a heartbeat is never made anew. The stream has taken
+				// messages past what the tail delivered, for a while: it
+				// is made anew, from its last delivery.
+				if b.ackedLast.Load() > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
+					b.metrics.tailRestarts.Inc()
+					b.log.Warn("the tail of the stream is stalled: making it anew from its last delivery",
+						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", b.ackedLast.Load()))
+					again = true
+					break wait
+				}
+			}
+		}
+		tick.Stop()
+		b.tailMu.Lock()
+		b.tailRunning = false
+		b.tailReady = make(chan struct{})
+		b.tailMu.Unlock()
+		cc.Stop()
+		select {
+		case <-cc.Closed():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// consumerRefused counts a consumer the server refused for its limit.
+func (b *Broker) consumerRefused(err error) {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMaximumConsumersLimit {
+		b.metrics.consumersRefused.Inc()
+		b.log.Warn("NATS refused a consumer: its limit of consumers is reached", slog.String("stream", b.cfg.Stream))
+	}
+}
+
+// tailStall is how long the tail may deliver nothing while the stream
+// has taken messages past it before it is made anew.
+const tailStall = 2 * time.Second
+
+// onTail hands one of the tail's messages to the follows of its room.
+func (b *Broker) onTail(epoch string, gen uint64, m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil || gen != b.tailGen.Load() || md.Sequence.Stream <= b.tailLast.Load() {
+		return // a tail stopped for a newer one, or what it delivered already
+	}
+	b.tailLast.Store(md.Sequence.Stream)
+	b.tailAt.Store(time.Now().UnixNano())
+	b.lag.Store(int64(md.NumPending))
+	b.metrics.in.WithLabelValues(kindRoom).Inc()
+	subject := m.Subject()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rs := b.rooms[subject]
+	if rs == nil {
+		return
+	}
+	sm := decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
+	if md.Sequence.Stream >= rs.lastStream {
+		rs.known, rs.lastSeq, rs.lastStream = true, sm.Seq, md.Sequence.Stream
+	}
+	for _, f := range rs.follows {
+		f.offer(epoch, md.Sequence.Stream, sm)
+	}
+}
+
+// offer is the tail's side of a follow.
+func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch != f.epoch {
+		return // the tail of a stream made anew, this follow of the lost one
+	}
+	if f.starting || f.repairing {
+		if len(f.buf) >= maxFollowBuffer {
+			f.overflow, f.buf = true, nil
+		}
+		if !f.overflow {
+			f.buf = append(f.buf, tailMsg{stream: stream, sm: sm})
+		}
+		return
+	}
+	f.push(stream, sm)
+}
+
+// push delivers one message after the follow's last, or, when messages
+// are missing between them, reads those from the stream first: a start
+// whose look-up of the room's end was answered by a stream leader still
+// applying its log (just elected) would otherwise skip them. f.mu is
+// held.
+func (f *roomFollow) push(stream uint64, sm broker.StreamMessage) {
+	if stream <= f.after || sm.Seq <= f.last {
+		return
+	}
+	if sm.Seq > f.last+1 {
+		f.repairing = true
+		f.buf = append(f.buf, tailMsg{stream: stream, sm: sm})
+		f.b.wg.Add(1)
+		go f.repair(f.last, sm.Seq-1)
+		return
+	}
+	f.deliver(sm)
+	f.last, f.after = sm.Seq, stream
+}
+
+// repair reads the room's messages after from up to to, delivers them,
+// then what the tail delivered meanwhile.
+func (f *roomFollow) repair(from, to uint64) {
+	b := f.b
+	defer b.wg.Done()
+	room := subjectRoomName(f.subject)
+	b.metrics.followRepairs.Inc()
+	var got []broker.StreamMessage
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	_ = retry(ctx, func() error {
+		res := b.read(ctx, room, from, to)
+		if res.Err != nil {
+			return res.Err
+		}
+		got = res.Messages
+		if !res.Complete {
+			return errors.New("the stream no longer holds them all")
+		}
+		return nil
+	}, b.log, "read what a follow missed in "+room)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(got) == 0 || got[0].Seq != from+1 {
+		b.log.Warn("a follow missed messages the stream no longer gives: its members see a gap",
+			slog.String("room", room), slog.Uint64("after", from), slog.Uint64("up_to", to))
+	}
+	for _, sm := range got {
+		if sm.Seq > f.last {
+			f.deliver(sm)
+			f.last = sm.Seq
+		}
+	}
+	buf := f.buf
+	f.buf, f.repairing = nil, false
+	for _, t := range buf {
+		if !f.repairing {
+			f.push(t.stream, t.sm)
+		} else {
+			f.buf = append(f.buf, t)
+		}
+	}
+}
+
+// waitTail waits until the tail runs, and returns its stream's epoch.
+func (b *Broker) waitTail(ctx context.Context) (string, error) {
+	for {
+		b.tailMu.Lock()
+		ready, running, epoch := b.tailReady, b.tailRunning, b.tailEpoch
+		b.tailMu.Unlock()
+		if running {
+			return epoch, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-ready:
+		}
+	}
+}
+
+// Follow implements broker.Broker: the room's follow is fed by the tail,
+// from the room's last message as looked up once the follow is in place.
 func (b *Broker) Follow(room string, deliver func(broker.StreamMessage), started func(last uint64, epoch string)) func() {
 	ctx, cancel := context.WithCancel(b.ctx)
+	subject := roomSubject(room)
+	f := &roomFollow{deliver: deliver, b: b, ctx: ctx, subject: subject}
+	b.follows.Add(1)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.follow(ctx, room, deliver, started)
+		b.follow(ctx, subject, f, started)
 	}()
-	return cancel
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			b.follows.Add(-1)
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if rs := b.rooms[subject]; rs != nil {
+				for i, g := range rs.follows {
+					if g == f {
+						rs.follows = append(rs.follows[:i], rs.follows[i+1:]...)
+						break
+					}
+				}
+				b.forgetLocked(rs)
+			}
+		})
+	}
 }
 
-// follow finds the room's last message, starts an ordered consumer after
-// it (trying again until it can, or ctx ends) and lets it deliver until
-// ctx ends.
-func (b *Broker) follow(ctx context.Context, room string, deliver func(broker.StreamMessage), started func(uint64, string)) {
-	subject := roomSubject(room)
-	var pending atomic.Int64 // this follow's part of b.lag
-	handler := func(m jetstream.Msg) {
-		md, err := m.Metadata()
+var errFollowOverflow = errors.New("the room's messages came faster than its end could be looked up")
+
+// follow puts f in place with the tail, looks the room's last message
+// up, and starts f after it (trying again until it can, or ctx ends).
+func (b *Broker) follow(ctx context.Context, subject string, f *roomFollow, started func(uint64, string)) {
+	registered := false
+	_ = retry(ctx, func() error {
+		epoch, err := b.waitTail(ctx)
 		if err != nil {
-			return
-		}
-		from, _ := uuid.Parse(m.Headers().Get(headerFrom))
-		b.metrics.in.WithLabelValues(kindRoom).Inc()
-		p := int64(md.NumPending)
-		b.lag.Add(p - pending.Swap(p))
-		deliver(broker.StreamMessage{Seq: md.Sequence.Stream, From: from, Msg: m.Data(), At: md.Timestamp})
-	}
-	b.follows.Add(1)
-	defer func() {
-		b.follows.Add(-1)
-		b.lag.Add(-pending.Swap(0))
-	}()
-	var cons jetstream.Consumer
-	var last uint64
-	err := retry(ctx, func() error {
-		var err error
-		opCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if last, err = b.lastSeq(opCtx, subject); err != nil {
 			return err
 		}
-		cons, err = b.js.OrderedConsumer(opCtx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
-			FilterSubjects:    []string{subject},
-			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:       last + 1,
-			InactiveThreshold: time.Minute,
-		})
-		b.checkStream(err)
-		return err
-	}, b.log, "follow room "+room)
-	if err != nil {
-		return // ctx ended
-	}
-	started(last, b.Epoch())
-	var cc jetstream.ConsumeContext
-	err = retry(ctx, func() error {
-		var err error
-		cc, err = cons.Consume(handler, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			b.log.Debug("room follow", slog.String("room", room), slog.Any("err", err))
-			b.checkStream(err)
-		}))
-		return err
-	}, b.log, "consume room "+room)
-	if err != nil {
-		return
-	}
-	<-ctx.Done()
-	cc.Stop()
-	select {
-	case <-cc.Closed():
-	case <-time.After(5 * time.Second):
-	}
+		f.mu.Lock()
+		f.epoch, f.starting, f.buf, f.overflow = epoch, true, nil, false
+		f.mu.Unlock()
+		if !registered {
+			b.mu.Lock()
+			if ctx.Err() != nil {
+				b.mu.Unlock()
+				return ctx.Err()
+			}
+			rs := b.roomLocked(subject)
+			rs.follows = append(rs.follows, f)
+			b.mu.Unlock()
+			registered = true
+		}
+		opCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		last, err := b.lastMsg(opCtx, subject)
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.overflow {
+			return errFollowOverflow
+		}
+		if f.epoch != b.Epoch() {
+			return errors.New("the stream was made anew")
+		}
+		// Under f.mu: the tail waits, so that started comes first and
+		// then what the tail had, then what it has next.
+		started(last.seq, f.epoch)
+		f.starting, f.after, f.last = false, last.stream, last.seq
+		buf := f.buf
+		f.buf = nil
+		for _, t := range buf {
+			if !f.repairing {
+				f.push(t.stream, t.sm)
+			} else {
+				f.buf = append(f.buf, t)
+			}
+		}
+		return nil
+	}, b.log, "follow room "+subjectRoomName(subject))
 }
 
 // retry calls f until it succeeds or ctx ends, waiting longer after each
@@ -758,7 +1419,20 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 			done(broker.ReadResult{Err: unavailable(ctx.Err())})
 			return
 		}
+		// A read that finds no stream leader (an election, a leadership
+		// handed over by a node stopping) is tried again while it may.
 		res := b.read(ctx, room, after, upto)
+		for wait := 25 * time.Millisecond; res.Err != nil && b.cfg.Replicas > 1 && ctx.Err() == nil; wait = min(2*wait, 400*time.Millisecond) {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			if ctx.Err() == nil {
+				res = b.read(ctx, room, after, upto)
+			}
+		}
 		<-b.reads
 		if res.Err != nil {
 			res.Err = unavailable(res.Err)
@@ -768,19 +1442,22 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 	}()
 }
 
+// read reads the room's messages after after up to upto: those within
+// HistoryTTL, the last History of them, or the room's last message alone
+// when the room keeps its latest value and nothing younger is left.
 func (b *Broker) read(ctx context.Context, room string, after, upto uint64) broker.ReadResult {
 	subject := roomSubject(room)
 	var res broker.ReadResult
-	last, err := b.lastSeq(ctx, subject)
+	last, err := b.lastMsg(ctx, subject)
 	if err != nil {
 		return broker.ReadResult{Err: err}
 	}
-	res.Last = last
-	if upto == 0 || upto > last {
-		upto = last
+	res.Last = last.seq
+	if upto == 0 || upto > last.seq {
+		upto = last.seq
 	}
 	if after >= upto {
-		res.Complete = after <= last
+		res.Complete = after <= last.seq
 		return res
 	}
 	if b.cfg.History <= 0 {
@@ -790,62 +1467,86 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) brok
 	if stream == nil {
 		return broker.ReadResult{Err: errNoStream}
 	}
+	kept := lastN[broker.StreamMessage]{n: b.cfg.History}
+	cutoff := time.Now().Add(-b.cfg.HistoryTTL)
+	if last.sm.At.After(cutoff) {
+		// Only the last History messages are history: older ones are
+		// dropped as newer ones are read, so that a read holds at most
+		// History of them however many are stored.
+		if err := b.scan(ctx, stream, subject, cutoff, last.stream, func(sm broker.StreamMessage) {
+			if sm.Seq > after && sm.Seq <= upto {
+				kept.push(sm)
+			}
+		}); err != nil {
+			return broker.ReadResult{Err: err}
+		}
+	} else if b.cfg.Latest != nil && b.cfg.Latest(room) && last.seq > after && last.seq <= upto {
+		kept.push(last.sm)
+	}
+	res.Messages = kept.slice()
+	res.Complete = !kept.dropped && len(res.Messages) > 0 && res.Messages[0].Seq == after+1
+	return res
+}
+
+// scan calls f with subject's messages stored since from, up to stream
+// sequence end, in order.
+func (b *Broker) scan(ctx context.Context, stream jetstream.Stream, subject string, from time.Time, end uint64, f func(broker.StreamMessage)) error {
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     subject,
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       max(after, 1),
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &from,
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: 10 * time.Second,
 		MemoryStorage:     true,
 	})
 	if err != nil {
+		b.consumerRefused(err)
 		b.checkStream(err)
-		return broker.ReadResult{Err: err}
+		return err
 	}
 	defer func() {
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = stream.DeleteConsumer(delCtx, cons.CachedInfo().Name)
 	}()
-	first := true
-	// Only the last History messages are history: older ones are
-	// dropped as newer ones are read, so that a read holds at most
-	// History of them however many are stored.
-	kept := lastN[broker.StreamMessage]{n: b.cfg.History}
+	// The consumer may sit on a replica still catching up: what it has
+	// runs out before end. It is given a little time to get there.
+	behind := time.Now().Add(2 * time.Second)
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
-			return broker.ReadResult{Err: err}
+			return err
 		}
-		n, end := 0, false
+		n, done, pending := 0, false, uint64(0)
 		for m := range batch.Messages() {
 			n++
 			md, err := m.Metadata()
 			if err != nil {
 				continue
 			}
-			seq := md.Sequence.Stream
-			if first {
-				first = false
-				res.Complete = after == 0 || seq == after
+			if md.Sequence.Stream <= end {
+				f(decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp))
 			}
-			if seq > after && seq <= upto {
-				from, _ := uuid.Parse(m.Headers().Get(headerFrom))
-				kept.push(broker.StreamMessage{Seq: seq, From: from, Msg: m.Data(), At: md.Timestamp})
-			}
-			if seq >= upto || md.NumPending == 0 {
-				end = true
-			}
+			done = done || md.Sequence.Stream >= end
+			pending = md.NumPending
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return broker.ReadResult{Err: err}
+			return err
 		}
-		if end || n == 0 {
-			res.Messages = kept.slice()
-			if kept.dropped {
-				res.Complete = false
-			}
-			return res
+		switch {
+		case done:
+			return nil
+		case n > 0 && pending > 0:
+			continue
+		case time.Now().After(behind):
+			return nil // what there is: the read says incomplete
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
 		}
 	}
 }

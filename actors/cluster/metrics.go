@@ -30,8 +30,16 @@ type metrics struct {
 	in, out         *prometheus.CounterVec
 	publishSeconds  prometheus.Histogram
 	publishFailures prometheus.Counter
-	connected       prometheus.Gauge
-	lag, follows    prometheus.GaugeFunc
+	storeFull       prometheus.Counter
+	casRetries      prometheus.Counter
+	publishRetries  prometheus.Counter
+	tailRestarts    prometheus.Counter
+	followRepairs   prometheus.Counter
+	// consumersRefused counts consumers NATS refused for its limit.
+	consumersRefused prometheus.Counter
+	connected        prometheus.Gauge
+	lag, follows     prometheus.GaugeFunc
+	leader           prometheus.GaugeFunc
 }
 
 func newMetrics(b *Broker) *metrics {
@@ -50,12 +58,33 @@ func newMetrics(b *Broker) *metrics {
 		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_publish_failures_total", Help: "Room messages not stored: NATS unreachable, the queue full, or no acknowledgement in time.",
 		}),
+		storeFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_store_full_total", Help: "Room messages refused because the store (the disk under --data-dir, or JetStream's limit) is full: answered 503 store_full.",
+		}),
+		casRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_append_retries_total", Help: "Appends numbered again because another node appended to the same room first.",
+		}),
+		publishRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_publish_retries_total", Help: "Attempts to store a room message made again (same message id) after no answer: a stream leader lost, an election.",
+		}),
+		tailRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_tail_restarts_total", Help: "Times the node's consumer of the stream was made anew because it delivered nothing while the stream took messages past it.",
+		}),
+		followRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_follow_repairs_total", Help: "Times a room followed here read messages the stream's tail had passed before the room's start (a look-up answered by a stream leader still catching up).",
+		}),
+		consumersRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_nats_consumers_refused_total", Help: "JetStream consumers NATS refused because its limit of consumers is reached.",
+		}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lobby_nats_connected", Help: "1 while the node is connected to NATS, else 0.",
 		}),
 		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the followed rooms' streams and not yet delivered to this node, summed.",
+			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the stream and not yet delivered to this node (its tail's pending count).",
 		}, func() float64 { return float64(b.lag.Load()) }),
+		leader: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lobby_nats_stream_leader", Help: "1 while this node's embedded NATS server (--durable) leads the stream, as checked every 5 s; else 0.",
+		}, func() float64 { return boolGauge(b.leader.Load()) }),
 		follows: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lobby_bridge_rooms_followed", Help: "Rooms whose stream this node follows (it has members in them).",
 		}, func() float64 { return float64(b.follows.Load()) }),
@@ -70,5 +99,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.connected, m.lag, m.follows}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.tailRestarts, m.followRepairs, m.consumersRefused, m.connected, m.lag, m.follows, m.leader}
 }

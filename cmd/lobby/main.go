@@ -145,6 +145,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.server.PublicURL = publicURL
 	o.server.RateBytes = float64(o.rateBytes)
+	// Empty, not nil: --latest-rooms "" keeps no room's latest value.
+	o.server.LatestRooms = append([]string{}, splitList(o.cluster.latest)...)
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
 	o.server.PublishOnlyRooms = splitList(o.publishOnly)
@@ -239,10 +241,14 @@ func run(args []string, stderr io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	broker, err := connectCluster(o.cluster, &o.server, log)
+	broker, embedded, err := connectCluster(o.cluster, o.dataDir, &o.server, log)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if embedded != nil {
+		// Shut down last: after the broker closed, its store written.
+		defer embedded.Shutdown()
 	}
 	if broker != nil {
 		// Closed after the server's Shutdown, which stops the actors

@@ -23,6 +23,7 @@ var notConfig = map[string]bool{
 	"pprof": true, "data-dir": true, "store-max-bytes": true, "log-level": true, "log-format": true, "rate-bytes": true,
 	"nats-url": true, "nats-creds": true, "nats-token": true, "nats-user": true,
 	"nats-password": true, "nats-stream": true, "nats-replicas": true,
+	"durable": true, "peers": true, "peer-addr": true, "durable-min-free": true, "latest-rooms": true,
 }
 
 // configFields maps the address of every field of cfg (embedded structs

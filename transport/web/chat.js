@@ -152,7 +152,7 @@ function join(name) {
         if (p.type === "joined") add(v, "join", { sender: p.id, text: `${display(v, p.id)} joined` });
         if (p.type === "left") add(v, "leave", { sender: p.id, text: `${display(v, p.id)} left` });
       }),
-      onMessage: mine((m) => add(v, "msg", { sender: m.id, text: text(m.msg), seq: m.seq, time: m.history ? null : new Date() })),
+      onMessage: mine((m) => add(v, "msg", { sender: m.id, text: text(m.msg), seq: m.seq, time: typeof m.ts === "number" ? new Date(m.ts) : m.history ? null : new Date() })),
       onGap: mine((g) =>
         add(v, "gap", {
           text:

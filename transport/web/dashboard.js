@@ -2,10 +2,11 @@
 // dailyNews (or ?room=<name>), where POST /dailyDashBoard publishes each
 // batch of statistic records as a JSON array, and shows the latest record
 // per product line and a chart of total_amount per product line. It starts
-// from the room's history, so it shows the recent past at once.
+// from the room's history, so it shows the recent past at once; the room
+// keeps its last batch past --history-ttl (its latest value), so a page
+// opened long after the last batch still shows the current state.
 //
-// The chart's x axis counts batches in the order the page got them: the
-// room's history keeps no times, so a time axis would have to guess.
+// The chart's x axis is time: when the room accepted each batch (its ts).
 import uPlot from "/vendor/uPlot.esm.js";
 import { Lobby, ROOM_PATTERN } from "/lobby.js";
 
@@ -19,13 +20,14 @@ const COLORS = ["#2457c5", "#d9480f", "#2b8a3e", "#ae3ec9", "#e67700", "#0c8599"
 const state = {
   room: "dailyNews",
   conn: "connecting",
-  // rows: product_line -> {record, seq, batch, at}; at is null for a
-  // record from the history.
+  // rows: product_line -> {record, seq, batch, at}; at is when the room
+  // accepted the record's batch (null if the server did not say).
   rows: new Map(),
   // lines are the product lines charted, in the order first seen.
   lines: [],
-  // chart: x is the batch numbers; y maps a product line to its
-  // total_amount in each batch (null when a batch did not have it).
+  // chart: x is the batches' times (Unix seconds, as uPlot's time scale
+  // takes them); y maps a product line to its total_amount in each batch
+  // (null when a batch did not have it).
   chart: { x: [], y: new Map() },
   batches: 0,
   lastSeq: 0,
@@ -81,12 +83,13 @@ function batch(m) {
   }
   const amounts = new Map();
   const n = state.batches + 1;
+  const at = typeof m.ts === "number" ? new Date(m.ts) : m.history ? null : new Date();
   for (const r of m.msg) {
     if (!isRecord(r)) {
       addOdd(m.seq, r);
       continue;
     }
-    state.rows.set(r.product_line, { record: r, seq: m.seq, batch: n, at: m.history ? null : new Date() });
+    state.rows.set(r.product_line, { record: r, seq: m.seq, batch: n, at });
     if (!state.chart.y.has(r.product_line)) {
       state.lines.push(r.product_line);
       state.chart.y.set(r.product_line, new Array(state.chart.x.length).fill(null));
@@ -95,7 +98,7 @@ function batch(m) {
   }
   if (amounts.size === 0) return;
   state.batches = n;
-  state.chart.x.push(n);
+  state.chart.x.push((at ?? new Date()).getTime() / 1000);
   for (const [line, ys] of state.chart.y) ys.push(amounts.has(line) ? amounts.get(line) : null);
   if (state.chart.x.length > MAX_POINTS) {
     state.chart.x.shift();
@@ -108,6 +111,13 @@ const count = new Intl.NumberFormat("en-US");
 
 function pad(n) {
   return String(n).padStart(2, "0");
+}
+
+// clock shows at as a time of day, with its date when it is not today.
+function clock(at) {
+  const time = `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+  if (at.toDateString() === new Date().toDateString()) return time;
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${time}`;
 }
 
 function cell(text, className) {
@@ -134,7 +144,7 @@ function renderTable() {
         cell(r.currency),
         cell(r.group_status),
         cell(`#${n}`, "num wide"),
-        cell(at ? `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}` : "earlier", "wide"),
+        cell(at ? clock(at) : "earlier", "wide"),
       );
       return tr;
     }),
@@ -169,13 +179,13 @@ function renderChart() {
   el.replaceChildren();
   const opts = {
     ...chartSize(),
-    scales: { x: { time: false } },
+    scales: { x: { time: true } },
     axes: [
-      { label: "batch", incrs: [1, 2, 5, 10, 20, 50, 100] },
+      { label: "time" },
       { label: "total amount", size: 70 },
     ],
     series: [
-      { label: "batch" },
+      { label: "time" },
       ...state.lines.map((l, i) => ({
         label: l,
         stroke: COLORS[i % COLORS.length],

@@ -115,6 +115,7 @@ export class Lobby {
   #pending = new Map(); // ref -> {resolve, reject, timer, subscribe}
   #asking = []; // rooms to subscribe to, once the window lets them
   #inFlight = new Set(); // rooms whose subscribe is not answered yet
+  #cooling = 0; // a timer while the server said rate_limited: no subscribes meanwhile
   #attempt = 0;
   #retryTimer = 0;
   #stableTimer = 0;
@@ -178,7 +179,8 @@ export class Lobby {
    *
    * @param {string} room the room (1 to 64 of A-Z a-z 0-9 _ . -).
    * @param {object} handlers the room's:
-   *   onMessage({id, room, seq, msg, history}) a room message, once, in order;
+   *   onMessage({id, room, seq, ts, msg, history}) a room message, once, in order
+   *     (ts: when the room accepted it, Unix ms);
    *   onPresence({type, id, room, members, names}) type is "welcome",
    *     "joined", "left" or "members"; members is the current list of
    *     session ids, names their display names where they have one;
@@ -293,7 +295,7 @@ export class Lobby {
 
   #pump() {
     const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.#cooling) return;
     while (this.#inFlight.size < SUBSCRIBE_WINDOW && this.#asking.length > 0) {
       const r = this.#asking.shift();
       if (this.#rooms.get(r.name) === r) this.#ask(ws, r);
@@ -312,16 +314,24 @@ export class Lobby {
     r._asking(frame);
     if (r._opts.name && r._opts.name !== this.#opts.name) frame.name = r._opts.name;
     const reject = (err) => {
-      answered();
       if (err.code !== "rate_limited") {
+        answered();
         r._refused(err);
         return;
       }
       // Over the connection's rate (many rooms asked again at once after
-      // a reconnect): ask again in a while, on this socket if it lasts.
-      setTimeout(() => {
-        if (this.#ws === ws && this.#rooms.get(r.name) === r) this._subscribe(r);
-      }, 500 + Math.random() * 1000);
+      // a reconnect): the whole connection waits a while before it asks
+      // for any room again. Asking on at once would meet the limit again
+      // and again, and refusals in a row close the connection.
+      if (this.#ws !== ws) return;
+      this.#inFlight.delete(r);
+      if (this.#rooms.get(r.name) === r && !this.#asking.includes(r)) this.#asking.unshift(r);
+      if (!this.#cooling) {
+        this.#cooling = setTimeout(() => {
+          this.#cooling = 0;
+          if (this.#ws === ws) this.#pump();
+        }, 500 + Math.random() * 1000);
+      }
     };
     this.#pending.set(ref, { subscribe: r, resolve: answered, reject, timer: 0 });
     ws.send(JSON.stringify(frame));
@@ -393,6 +403,8 @@ export class Lobby {
     this.#connected = false;
     this.#asking = [];
     this.#inFlight.clear();
+    clearTimeout(this.#cooling);
+    this.#cooling = 0;
     clearTimeout(this.#stableTimer);
     this.#failPending("disconnected", "the connection dropped before the ack; the message may or may not have been sent");
     if (this.#closed) return;
@@ -627,7 +639,7 @@ export class LobbyRoom {
       this.#emit("onGap", gap);
     }
     this.seq = f.seq;
-    const m = { id: f.id, room: f.room, seq: f.seq, msg: f.msg, history: false };
+    const m = { id: f.id, room: f.room, seq: f.seq, ts: f.ts, msg: f.msg, history: false };
     if (this.#held) this.#held.push(m);
     else this.#emit("onMessage", m);
   }
@@ -660,7 +672,7 @@ export class LobbyRoom {
         if (gap.epoch !== gap.previousEpoch || gap.seq > gap.since) this.#emit("onGap", gap);
       }
       for (const e of entries) {
-        this.#emit("onMessage", { id: e.id, room: this.name, seq: e.seq, msg: e.msg, history: true });
+        this.#emit("onMessage", { id: e.id, room: this.name, seq: e.seq, ts: e.ts, msg: e.msg, history: true });
       }
       if (--this.#loads === 0) {
         const held = this.#held;
