@@ -152,6 +152,9 @@ func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, 
 	s.hist.add(e, now)
 	b.changed(s, before)
 	b.enforceBudget()
+	// Published once the budget holds again: a scrape never sees the
+	// moment between the charge and the eviction it calls for.
+	b.stats.HistoryBytes.Store(int64(b.total))
 	sm := StreamMessage{Seq: e.seq, From: from, Msg: msg, At: now}
 	for _, f := range s.follows {
 		f.deliver(sm)
@@ -224,7 +227,9 @@ func (b *MemoryBroker) changed(s *memStream, before int) {
 	case s.index >= 0:
 		heap.Fix(&b.byAge, s.index)
 	}
-	b.stats.HistoryBytes.Store(int64(b.total))
+	if s.hist.bytes <= before { // a growth is published by Append, after enforceBudget
+		b.stats.HistoryBytes.Store(int64(b.total))
+	}
 	b.armExpiry()
 }
 
