@@ -308,17 +308,7 @@ func TestPeersRollingRestart(t *testing.T) {
 		rs = append(rs, r)
 		wg.Go(func() { r.run(ctx) })
 	}
-	eventually(t, "the clients to join", func() bool {
-		for _, r := range rs {
-			r.mu.Lock()
-			joined := r.epoch != ""
-			r.mu.Unlock()
-			if !joined {
-				return false
-			}
-		}
-		return true
-	})
+	waitJoined(t, rs)
 	pub := &publisher{acked: map[uint64]string{}}
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubDone := make(chan struct{})
@@ -392,17 +382,7 @@ func testPeersKillOne(t *testing.T, leader bool) {
 		rs = append(rs, r)
 		wg.Go(func() { r.run(ctx) })
 	}
-	eventually(t, "the clients to join", func() bool {
-		for _, r := range rs {
-			r.mu.Lock()
-			joined := r.epoch != ""
-			r.mu.Unlock()
-			if !joined {
-				return false
-			}
-		}
-		return true
-	})
+	waitJoined(t, rs)
 	pub := &publisher{acked: map[uint64]string{}}
 	pubCtx, stopPub := context.WithCancel(ctx)
 	var pubs sync.WaitGroup
@@ -469,4 +449,20 @@ func testPeersKillOne(t *testing.T, leader bool) {
 		return ok && got.Seq == want.Seq && got.Epoch == want.Epoch
 	})
 	t.Logf("node %d caught up %v after the kill", victim, time.Since(killed).Round(time.Millisecond))
+}
+
+// waitJoined waits until every recoverer has joined its room.
+func waitJoined(t *testing.T, rs []*recoverer) {
+	t.Helper()
+	eventually(t, "the clients to join", func() bool {
+		for _, r := range rs {
+			r.mu.Lock()
+			joined := r.epoch != ""
+			r.mu.Unlock()
+			if !joined {
+				return false
+			}
+		}
+		return true
+	})
 }
