@@ -96,7 +96,36 @@ type room struct {
 	published uint64
 	// linger wakes an empty room EmptyRoomLinger after it emptied.
 	linger *time.Timer
+
+	// presence coalesces the lobby.v1 joined and left frames of a burst
+	// (see announce).
+	presence presenceWindow
 }
+
+// presenceWindow counts the lobby.v1 presence frames a room sent in its
+// current window of presenceWindowLength.
+type presenceWindow struct {
+	timer *time.Timer
+	open  bool
+	sent  int
+	// due says that joins or leaves were coalesced since the last
+	// snapshot: the lobby.v1 members are owed a members frame.
+	due bool
+}
+
+// A room sends each lobby.v1 member at most presenceBurst joined or left
+// frames per presenceWindowLength; past that, the joins and leaves of the
+// window are told in one members frame at its end (or before the next
+// message, whichever is first). A reconnect storm (500 clients moving to
+// this node, the roster expiring the node they left) is otherwise ~1 000
+// presence frames to every member at once, more than a healthy client's
+// send queue holds (--send-queue, 256 by default), and it was closed as a
+// slow consumer mid-replay (issue 21, finding 13). A members frame with
+// 10 000 ids is ~380 KB; at most one per window, or per message in a storm.
+const (
+	presenceBurst        = 16
+	presenceWindowLength = 250 * time.Millisecond
+)
 
 // EmptyRoomLinger is how long a room with nothing left to do waits before
 // it asks to be stopped. A member who leaves and comes back (a page
@@ -181,6 +210,8 @@ type (
 	}
 	// lingerOver tells an empty room that it has lingered. Its timer → room.
 	lingerOver struct{}
+	// presenceOver ends a room's presence window. Its timer → room.
+	presenceOver struct{}
 	// heldRead says what the broker holds for an idle room. Broker → room.
 	heldRead struct{ res broker.ReadResult }
 	// followStarted gives a room its stream's last seq and epoch, before
@@ -361,6 +392,9 @@ func (r *room) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch, Members: r.memberIDs()})
 	case *lingerOver:
 		r.lingerOver(ctx)
+	case *presenceOver:
+		r.presence.open, r.presence.sent = false, 0
+		r.flushPresence(ctx)
 	case *heldRead:
 		r.held(ctx, m.res)
 	case *actor.Started:
@@ -371,6 +405,9 @@ func (r *room) Receive(ctx actor.Context) {
 		}
 		if r.linger != nil {
 			r.linger.Stop()
+		}
+		if r.presence.timer != nil {
+			r.presence.timer.Stop()
 		}
 	}
 }
@@ -514,6 +551,9 @@ func (r *room) deliver(ctx actor.Context, sm *broker.StreamMessage) {
 		return // a follow that resumed may deliver a message again
 	}
 	r.seq = sm.Seq
+	// The joins and leaves before the message, then the message: its
+	// sender is in the members list a client holds when it reads it.
+	r.flushPresence(ctx)
 	e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
 	r.sendAll(ctx, sm.Seq, r.speakers.messageFrame(e, r.name))
 	if len(r.residents) > 0 {
@@ -731,12 +771,47 @@ func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID, name strin
 	if r.members.len() == 0 {
 		return
 	}
-	r.sendAll(ctx, 0, r.speakers.presenceFrame(kind, id, r.name, name))
+	frame := r.speakers.presenceFrame(kind, id, r.name, name)
+	if frame.JSON != nil {
+		if !r.presence.open {
+			r.presence.open = true
+			socket.WakeAfter(ctx, &r.presence.timer, presenceWindowLength, &presenceOver{})
+		}
+		r.presence.sent++
+		if r.presence.sent > presenceBurst {
+			// A burst: the lobby.v1 members get a members frame instead
+			// (flushPresence). Text members, whose protocol has no
+			// member list, get every notice as the seed sends them.
+			frame.JSON, r.presence.due = nil, true
+			if frame.Data == nil {
+				return
+			}
+		}
+	}
+	r.sendAll(ctx, 0, frame)
 }
 
-// sendAll hands frame (a message's, with its seq, or 0) to every member.
+// flushPresence sends the lobby.v1 members the room's member list, as a
+// members frame without ref, when joins or leaves were coalesced since
+// the last one: it stands for all of them, whatever each member saw.
+func (r *room) flushPresence(ctx actor.Context) {
+	if !r.presence.due {
+		return
+	}
+	r.presence.due = false
+	if r.speakers.json == 0 {
+		return
+	}
+	r.sendAll(ctx, 0, &messages.WsMessage{JSON: appendV1Members(nil, nil, r.name, r.memberIDs(), r.memberNames())})
+}
+
+// sendAll hands frame (a message's, with its seq, or 0) to every member
+// whose protocol it has a payload for.
 func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage) {
 	for mb := range r.members.all() {
+		if mb.protocol == messages.ProtocolJSON && frame.JSON == nil || mb.protocol != messages.ProtocolJSON && frame.Data == nil {
+			continue
+		}
 		switch {
 		case mb.rec != nil:
 			if mb.rec.closed {
