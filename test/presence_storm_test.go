@@ -79,3 +79,50 @@ func TestRoomPresenceStorm(t *testing.T) {
 		t.Fatalf("members answer %s, want only %s", f.raw, watcher.id)
 	}
 }
+
+// TestBrowserPresenceStorm: lobby.js takes the members frame a room sends
+// for a burst of joins and leaves as the room's member list, and calls
+// onPresence with it. Like TestBrowser, it skips without Chromium unless
+// CI is set.
+func TestBrowserPresenceStorm(t *testing.T) {
+	ts := startServer(t, transport.Config{Config: actors.Config{Logger: quietLogger(t)}})
+	b := startBrowser(t)
+	p := b.open(t, "storm", ts.url("/status"))
+	p.waitFor("the page", `() => document.readyState === "complete"`)
+	p.waitFor("lobby.js in the room", `async () => {
+		if (!window.__storm) {
+			const { Lobby } = await import("/lobby.js");
+			window.__stormLobby = new Lobby(location.origin, {});
+			window.__stormTypes = [];
+			window.__storm = window.__stormLobby.join("pstorm", {
+				onPresence: (p) => window.__stormTypes.push(p.type),
+			});
+		}
+		return window.__storm.state === "live";
+	}`)
+	const storm = 60
+	others := make([]*jsonClient, storm)
+	ids := make([]string, storm)
+	for i := range others {
+		others[i] = joinJSON(t, ts, "/ws/pstorm")
+		ids[i] = others[i].id
+	}
+	// The first 40 leave; the page is left with the last 20, in join order.
+	for _, c := range others[:40] {
+		_ = c.ws.CloseNow()
+	}
+	want := ids[40:]
+	p.waitFor("the member list after the storm", `(want) => {
+		const others = window.__storm.members.filter((id) => id !== window.__stormLobby.id);
+		return window.__storm.members.length === want.length + 1 && others.every((id, i) => id === want[i]);
+	}`, want)
+	types := evaluate[[]string](p, `window.__stormTypes`)
+	if !slices.Contains(types, "members") {
+		t.Fatalf("onPresence got %v: no members frame, so the burst was not coalesced", types)
+	}
+	if n := len(types); n > storm {
+		t.Fatalf("onPresence was called %d times for %d joins and %d leaves", n, storm, 40)
+	}
+	t.Logf("onPresence was called %d times for %d joins and 40 leaves", len(types), storm)
+	p.close()
+}
