@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,9 +106,11 @@ type room struct {
 // presenceWindow counts the lobby.v1 presence frames a room sent in its
 // current window of presenceWindowLength.
 type presenceWindow struct {
-	timer *time.Timer
-	open  bool
-	sent  int
+	// length is presenceWindowLength but in tests.
+	length time.Duration
+	timer  *time.Timer
+	open   bool
+	sent   int
 	// due says that joins or leaves were coalesced since the last
 	// snapshot: the lobby.v1 members are owed a members frame.
 	due bool
@@ -332,11 +335,14 @@ type roomConfig struct {
 	// publishOnly: only publishers and residents may send (Config.PublishOnly).
 	publishOnly bool
 	log         *slog.Logger
+	// presenceWindow is presenceWindowLength when 0 (tests set it).
+	presenceWindow time.Duration
 }
 
 func newRoom(c roomConfig) *room {
 	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents,
 		publishOnly: c.publishOnly, log: c.log}
+	r.presence.length = cmp.Or(c.presenceWindow, presenceWindowLength)
 	for _, id := range c.remote {
 		r.remote.add(remoteMember(id))
 	}
@@ -775,7 +781,7 @@ func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID, name strin
 	if frame.JSON != nil {
 		if !r.presence.open {
 			r.presence.open = true
-			socket.WakeAfter(ctx, &r.presence.timer, presenceWindowLength, &presenceOver{})
+			socket.WakeAfter(ctx, &r.presence.timer, r.presence.length, &presenceOver{})
 		}
 		r.presence.sent++
 		if r.presence.sent > presenceBurst {
