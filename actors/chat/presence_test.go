@@ -202,7 +202,7 @@ func TestRoomPresenceWindowEnds(t *testing.T) {
 	rig := newPresenceRig(t, presenceWindowLength)
 	v1ID, v1 := rig.member(messages.ProtocolJSON)
 	parseV1(t, v1.next(t))
-	others := rig.joinOthers(presenceBurst + 5)
+	others := rig.joinOthers(presenceBurst + 20) // 20 held: more than half the room's
 	for range presenceBurst {
 		parseV1(t, v1.next(t))
 	}
@@ -215,5 +215,37 @@ func TestRoomPresenceWindowEnds(t *testing.T) {
 	rig.leave(others[:1])
 	if f := parseV1(t, v1.next(t)); f.Type != "left" || f.ID != others[0] {
 		t.Fatalf("in the next window %+v, want left %s", f, others[0])
+	}
+}
+
+// TestRoomPresenceHeldInABigRoom: in a room of 300, 30 joins past the
+// burst are fewer than a members frame would stand for
+// (presenceSnapshotAt): they are held and sent one by one before the
+// next message, in order, rather than as a list of 300.
+func TestRoomPresenceHeldInABigRoom(t *testing.T) {
+	rig := newPresenceRig(t, time.Hour)
+	v1ID, v1 := rig.member(messages.ProtocolJSON)
+	parseV1(t, v1.next(t))
+	rig.joinOthers(300)
+	rig.broadcast(v1ID, `"one"`)
+	for range presenceBurst {
+		parseV1(t, v1.next(t))
+	}
+	if f := parseV1(t, v1.next(t)); f.Type != "members" || len(f.Members) != 301 {
+		t.Fatalf("after 300 joins %+v, want a members frame of 301", f)
+	}
+	if f := parseV1(t, v1.next(t)); f.Type != "message" {
+		t.Fatalf("after the members frame %+v, want the message", f)
+	}
+	// The window is still open and its burst spent: these are held.
+	more := rig.joinOthers(30)
+	rig.broadcast(v1ID, `"two"`)
+	for i, id := range more {
+		if f := parseV1(t, v1.next(t)); f.Type != "joined" || f.ID != id {
+			t.Fatalf("frame %d %+v, want joined %s", i, f, id)
+		}
+	}
+	if got := v1.next(t); !strings.Contains(got, `"msg":"two"`) {
+		t.Fatalf("after the held joins %s, want the message", got)
 	}
 }

@@ -104,31 +104,44 @@ type room struct {
 }
 
 // presenceWindow counts the lobby.v1 presence frames a room sent in its
-// current window of presenceWindowLength.
+// current window of presenceWindowLength, and holds those it has not.
 type presenceWindow struct {
 	// length is presenceWindowLength but in tests.
 	length time.Duration
 	timer  *time.Timer
 	open   bool
 	sent   int
-	// due says that joins or leaves were coalesced since the last
-	// snapshot: the lobby.v1 members are owed a members frame.
-	due bool
+	// held are the lobby.v1 joined and left frames past the window's
+	// burst, in order, until the room flushes them (flushPresence).
+	held []*messages.WsMessage
+	// snapshot says that the joins and leaves held were too many (see
+	// presenceSnapshotAt), and dropped: the lobby.v1 members are owed a
+	// members frame instead.
+	snapshot bool
 }
 
 // A room sends each lobby.v1 member at most presenceBurst joined or left
-// frames per presenceWindowLength; past that, the joins and leaves of the
-// window are told in one members frame at its end (or before the next
-// message, whichever is first). A reconnect storm (500 clients moving to
-// this node, the roster expiring the node they left) is otherwise ~1 000
-// presence frames to every member at once, more than a healthy client's
-// send queue holds (--send-queue, 256 by default), and it was closed as a
-// slow consumer mid-replay (issue 21, finding 13). A members frame with
-// 10 000 ids is ~380 KB; at most one per window, or per message in a storm.
+// frames at once per presenceWindowLength; past that, it holds them until
+// the window ends or its next message, whichever is first, and then sends
+// them, or, when they are more than presenceSnapshotAt, one members frame
+// instead. A reconnect storm (500 clients moving to this node, the roster
+// expiring the node they left) was otherwise ~1 000 presence frames to
+// every member at once, more than a healthy client's send queue holds
+// (--send-queue, 256 by default), and it was closed as a slow consumer
+// mid-replay (issue 21, finding 13).
 const (
 	presenceBurst        = 16
 	presenceWindowLength = 250 * time.Millisecond
 )
+
+// presenceSnapshotAt is how many held joins and leaves a members frame
+// replaces in a room of n members: half of n, where the members frame
+// (~38 bytes an id) is no bigger than the frames it replaces (~80 bytes
+// each); never more than 128, so that what a member gets at once stays
+// well within its send queue. A big room with a steady churn gets its
+// joins and leaves one by one; a storm, one members frame a window.
+func presenceSnapshotAt(n int) int { return max(1, min(n/2, 128)) }
+
 
 // EmptyRoomLinger is how long a room with nothing left to do waits before
 // it asks to be stopped. A member who leaves and comes back (a page
@@ -779,16 +792,24 @@ func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID, name strin
 	}
 	frame := r.speakers.presenceFrame(kind, id, r.name, name)
 	if frame.JSON != nil {
-		if !r.presence.open {
-			r.presence.open = true
-			socket.WakeAfter(ctx, &r.presence.timer, r.presence.length, &presenceOver{})
+		w := &r.presence
+		if !w.open {
+			w.open = true
+			socket.WakeAfter(ctx, &w.timer, w.length, &presenceOver{})
 		}
-		r.presence.sent++
-		if r.presence.sent > presenceBurst {
-			// A burst: the lobby.v1 members get a members frame instead
-			// (flushPresence). Text members, whose protocol has no
-			// member list, get every notice as the seed sends them.
-			frame.JSON, r.presence.due = nil, true
+		w.sent++
+		if w.sent > presenceBurst {
+			// Held for lobby.v1 members (flushPresence). Text members,
+			// whose protocol has no member list, get every notice as the
+			// seed sends them.
+			if !w.snapshot {
+				w.held = append(w.held, &messages.WsMessage{JSON: frame.JSON})
+				if len(w.held) >= presenceSnapshotAt(r.members.len()+r.remote.len()) {
+					clear(w.held)
+					w.held, w.snapshot = w.held[:0], true
+				}
+			}
+			frame.JSON = nil
 			if frame.Data == nil {
 				return
 			}
@@ -797,18 +818,23 @@ func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID, name strin
 	r.sendAll(ctx, 0, frame)
 }
 
-// flushPresence sends the lobby.v1 members the room's member list, as a
-// members frame without ref, when joins or leaves were coalesced since
-// the last one: it stands for all of them, whatever each member saw.
+// flushPresence sends the lobby.v1 members the joins and leaves held in
+// the window, or the members frame (without ref) that stands for them:
+// the room's list, whatever each member saw.
 func (r *room) flushPresence(ctx actor.Context) {
-	if !r.presence.due {
+	w := &r.presence
+	if w.snapshot {
+		w.snapshot = false
+		if r.speakers.json > 0 {
+			r.sendAll(ctx, 0, &messages.WsMessage{JSON: appendV1Members(nil, nil, r.name, r.memberIDs(), r.memberNames())})
+		}
 		return
 	}
-	r.presence.due = false
-	if r.speakers.json == 0 {
-		return
+	for i, f := range w.held {
+		r.sendAll(ctx, 0, f)
+		w.held[i] = nil
 	}
-	r.sendAll(ctx, 0, &messages.WsMessage{JSON: appendV1Members(nil, nil, r.name, r.memberIDs(), r.memberNames())})
+	w.held = w.held[:0]
 }
 
 // sendAll hands frame (a message's, with its seq, or 0) to every member
