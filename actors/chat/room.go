@@ -142,7 +142,6 @@ const (
 // joins and leaves one by one; a storm, one members frame a window.
 func presenceSnapshotAt(n int) int { return max(1, min(n/2, 128)) }
 
-
 // EmptyRoomLinger is how long a room with nothing left to do waits before
 // it asks to be stopped. A member who leaves and comes back (a page
 // reload, a reconnect) finds the room still there instead of paying for a
