@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,7 +97,50 @@ type room struct {
 	published uint64
 	// linger wakes an empty room EmptyRoomLinger after it emptied.
 	linger *time.Timer
+
+	// presence coalesces the lobby.v1 joined and left frames of a burst
+	// (see announce).
+	presence presenceWindow
 }
+
+// presenceWindow counts the lobby.v1 presence frames a room sent in its
+// current window of presenceWindowLength, and holds those it has not.
+type presenceWindow struct {
+	// length is presenceWindowLength but in tests.
+	length time.Duration
+	timer  *time.Timer
+	open   bool
+	sent   int
+	// held are the lobby.v1 joined and left frames past the window's
+	// burst, in order, until the room flushes them (flushPresence).
+	held []*messages.WsMessage
+	// snapshot says that the joins and leaves held were too many (see
+	// presenceSnapshotAt), and dropped: the lobby.v1 members are owed a
+	// members frame instead.
+	snapshot bool
+}
+
+// A room sends each lobby.v1 member at most presenceBurst joined or left
+// frames at once per presenceWindowLength; past that, it holds them until
+// the window ends or its next message, whichever is first, and then sends
+// them, or, when they are more than presenceSnapshotAt, one members frame
+// instead. A reconnect storm (500 clients moving to this node, the roster
+// expiring the node they left) was otherwise ~1 000 presence frames to
+// every member at once, more than a healthy client's send queue holds
+// (--send-queue, 256 by default), and it was closed as a slow consumer
+// mid-replay (issue 21, finding 13).
+const (
+	presenceBurst        = 16
+	presenceWindowLength = 250 * time.Millisecond
+)
+
+// presenceSnapshotAt is how many held joins and leaves a members frame
+// replaces in a room of n members: half of n, where the members frame
+// (~38 bytes an id) is no bigger than the frames it replaces (~80 bytes
+// each); never more than 128, so that what a member gets at once stays
+// well within its send queue. A big room with a steady churn gets its
+// joins and leaves one by one; a storm, one members frame a window.
+func presenceSnapshotAt(n int) int { return max(1, min(n/2, 128)) }
 
 // EmptyRoomLinger is how long a room with nothing left to do waits before
 // it asks to be stopped. A member who leaves and comes back (a page
@@ -181,6 +225,8 @@ type (
 	}
 	// lingerOver tells an empty room that it has lingered. Its timer → room.
 	lingerOver struct{}
+	// presenceOver ends a room's presence window. Its timer → room.
+	presenceOver struct{}
 	// heldRead says what the broker holds for an idle room. Broker → room.
 	heldRead struct{ res broker.ReadResult }
 	// followStarted gives a room its stream's last seq and epoch, before
@@ -301,11 +347,14 @@ type roomConfig struct {
 	// publishOnly: only publishers and residents may send (Config.PublishOnly).
 	publishOnly bool
 	log         *slog.Logger
+	// presenceWindow is presenceWindowLength when 0 (tests set it).
+	presenceWindow time.Duration
 }
 
 func newRoom(c roomConfig) *room {
 	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents,
 		publishOnly: c.publishOnly, log: c.log}
+	r.presence.length = cmp.Or(c.presenceWindow, presenceWindowLength)
 	for _, id := range c.remote {
 		r.remote.add(remoteMember(id))
 	}
@@ -361,6 +410,9 @@ func (r *room) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.RoomInfo{Found: true, Room: r.name, Seq: r.seq, Epoch: r.epoch, Members: r.memberIDs()})
 	case *lingerOver:
 		r.lingerOver(ctx)
+	case *presenceOver:
+		r.presence.open, r.presence.sent = false, 0
+		r.flushPresence(ctx)
 	case *heldRead:
 		r.held(ctx, m.res)
 	case *actor.Started:
@@ -371,6 +423,9 @@ func (r *room) Receive(ctx actor.Context) {
 		}
 		if r.linger != nil {
 			r.linger.Stop()
+		}
+		if r.presence.timer != nil {
+			r.presence.timer.Stop()
 		}
 	}
 }
@@ -514,6 +569,9 @@ func (r *room) deliver(ctx actor.Context, sm *broker.StreamMessage) {
 		return // a follow that resumed may deliver a message again
 	}
 	r.seq = sm.Seq
+	// The joins and leaves before the message, then the message: its
+	// sender is in the members list a client holds when it reads it.
+	r.flushPresence(ctx)
 	e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
 	r.sendAll(ctx, sm.Seq, r.speakers.messageFrame(e, r.name))
 	if len(r.residents) > 0 {
@@ -731,12 +789,60 @@ func (r *room) announce(ctx actor.Context, kind string, id uuid.UUID, name strin
 	if r.members.len() == 0 {
 		return
 	}
-	r.sendAll(ctx, 0, r.speakers.presenceFrame(kind, id, r.name, name))
+	frame := r.speakers.presenceFrame(kind, id, r.name, name)
+	if frame.JSON != nil {
+		w := &r.presence
+		if !w.open {
+			w.open = true
+			socket.WakeAfter(ctx, &w.timer, w.length, &presenceOver{})
+		}
+		w.sent++
+		if w.sent > presenceBurst {
+			// Held for lobby.v1 members (flushPresence). Text members,
+			// whose protocol has no member list, get every notice as the
+			// seed sends them.
+			if !w.snapshot {
+				w.held = append(w.held, &messages.WsMessage{JSON: frame.JSON})
+				if len(w.held) >= presenceSnapshotAt(r.members.len()+r.remote.len()) {
+					clear(w.held)
+					w.held, w.snapshot = w.held[:0], true
+				}
+			}
+			frame.JSON = nil
+			if frame.Data == nil {
+				return
+			}
+		}
+	}
+	r.sendAll(ctx, 0, frame)
 }
 
-// sendAll hands frame (a message's, with its seq, or 0) to every member.
+// flushPresence sends the lobby.v1 members the joins and leaves held in
+// the window, or the members frame (without ref) that stands for them:
+// the room's list, whatever each member saw.
+func (r *room) flushPresence(ctx actor.Context) {
+	w := &r.presence
+	if w.snapshot {
+		w.snapshot = false
+		if r.speakers.json > 0 {
+			r.sendAll(ctx, 0, &messages.WsMessage{JSON: appendV1Members(nil, nil, r.name, r.memberIDs(), r.memberNames())})
+		}
+		return
+	}
+	for i, f := range w.held {
+		r.sendAll(ctx, 0, f)
+		w.held[i] = nil
+	}
+	w.held = w.held[:0]
+}
+
+// sendAll hands frame (a message's, with its seq, or 0) to every member
+// whose protocol it has a payload for.
 func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage) {
 	for mb := range r.members.all() {
+		if mb.protocol == messages.ProtocolJSON && frame.JSON == nil || mb.protocol != messages.ProtocolJSON && frame.Data == nil {
+			continue
+		}
 		switch {
 		case mb.rec != nil:
 			if mb.rec.closed {

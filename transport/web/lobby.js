@@ -183,7 +183,9 @@ export class Lobby {
    *     (ts: when the room accepted it, Unix ms);
    *   onPresence({type, id, room, members, names}) type is "welcome",
    *     "joined", "left" or "members"; members is the current list of
-   *     session ids, names their display names where they have one;
+   *     session ids, names their display names where they have one.
+   *     "members" (id null) is the answer to refreshMembers, or the list
+   *     the server sends instead of a burst of joins and leaves;
    *   onState(state, detail) the room's state;
    *   onGap({room, epoch, previousEpoch, since, seq}) messages may be
    *     missing: when epoch is previousEpoch, those after since up to seq;
@@ -620,6 +622,8 @@ export class LobbyRoom {
         delete this.names[f.id];
         break;
       case "members":
+        // Asked for, or sent unasked (no ref) for a burst of joins and
+        // leaves: either way the whole list, which replaces ours.
         this.members = f.members.slice();
         this.names = { ...(f.names || {}) };
         this.#presence("members", null);
