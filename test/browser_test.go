@@ -333,6 +333,17 @@ func TestBrowserDashboardFlood(t *testing.T) {
 	if n := evaluate[int](d, `document.querySelectorAll('#latest tr[data-line="Huge"], #latest tr[data-line="Neg"]').length`); n != 0 {
 		t.Errorf("the table shows %d rows of absurd figures", n)
 	}
+
+	// A page opened now takes all of it at once from the room's history,
+	// with the same bounds.
+	h := b.open(t, "dashboard-flood-history", "http://"+ts.addr+"/dashboard")
+	h.waitFor("the history drawn", `() => window.lobbyDashboard.drawn === 7 && document.querySelectorAll("#odd li").length === 20`)
+	f := evaluate[figures](h, figuresJS)
+	t.Logf("a page opened on this history: render %.1f ms of main thread, longest batch %.1f ms; %d elements",
+		f.RenderMs, evaluate[float64](h, `window.lobbyDashboard.timing.maxBatchMs`), f.Nodes)
+	if f.Nodes >= maxNodes || f.Rows != 200 || f.Builds != 1 || !strings.HasPrefix(f.Capped, "showing 200 of 10,000 product lines") {
+		t.Errorf("a page opened on the flood's history has %d elements, %d rows, built its chart %d times, and says %q", f.Nodes, f.Rows, f.Builds, f.Capped)
+	}
 }
 
 // thousands writes n with commas, as the page's en-US numbers.

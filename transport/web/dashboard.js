@@ -94,7 +94,9 @@ window.lobbyDashboard = {
 const $ = (id) => document.getElementById(id);
 
 const figure = (v, min) => typeof v === "number" && Number.isFinite(v) && v >= min && v <= MAX_FIGURE;
-const text = (v, min) => typeof v === "string" && v.length >= min && v.length <= MAX_TEXT;
+// text counts characters as the route does (code points, not UTF-16 units).
+const text = (v, min) =>
+  typeof v === "string" && v.length >= min && (v.length <= MAX_TEXT || (v.length <= 2 * MAX_TEXT && [...v].length <= MAX_TEXT));
 
 // isRecord reports whether r has the fields of a statistic record, with
 // figures a day of business can have.
