@@ -344,6 +344,19 @@ func TestBrowserDashboardFlood(t *testing.T) {
 	if f.Nodes >= maxNodes || f.Rows != 200 || f.Builds != 1 || !strings.HasPrefix(f.Capped, "showing 200 of 10,000 product lines") {
 		t.Errorf("a page opened on the flood's history has %d elements, %d rows, built its chart %d times, and says %q", f.Nodes, f.Rows, f.Builds, f.Capped)
 	}
+	h.close()
+
+	// The first 50 lines seen do not hold the chart for ever: once their
+	// values have all scrolled out (500 batches on), a line seen later
+	// takes their place.
+	for range 500 {
+		postDashboard(t, ts, []dashboardRecord{{"Later", 5, 1, 7, "EUR", "ok"}})
+	}
+	d.waitFor("Later alone in the chart", `() => window.lobbyDashboard.drawn >= 507 &&
+		JSON.stringify(window.lobbyDashboard.plotted.series) === '["time","Later"]'`)
+	if p := evaluate[plotted](d, `window.lobbyDashboard.plotted`); len(p.Data[0]) != 500 || *p.Data[1][len(p.Data[1])-1] != 7 {
+		t.Errorf("the chart keeps %d batches with Later at %v last, want 500 and 7", len(p.Data[0]), p.Data[1][len(p.Data[1])-1])
+	}
 }
 
 // thousands writes n with commas, as the page's en-US numbers.

@@ -18,8 +18,9 @@ import { Lobby, ROOM_PATTERN } from "/lobby.js";
 // MAX_LINES is how many product lines the page keeps at all, the most
 // recently updated: one full batch. TABLE_ROWS are shown in the table (in
 // ID order), a few screens of rows, ~1 800 elements, updated in place.
-// CHART_LINES are charted, the first seen: past a few dozen lines a chart
-// is unreadable anyway, and each is a series and a legend row. MAX_POINTS
+// CHART_LINES are charted, the first seen (until their values have all
+// scrolled out): past a few dozen lines a chart is unreadable anyway, and
+// each is a series and a legend row. MAX_POINTS
 // bounds the batches charted (each charted line keeps one value per
 // batch, a ring of MAX_POINTS), MAX_ODD the unexpected records listed and
 // MAX_NOTICES the notices; the oldest go first.
@@ -162,12 +163,17 @@ function batch(m) {
   }
   if (valid === 0) return;
   state.batches = n;
-  if (amounts.size === 0) return;
   state.chart.x.push((at ?? new Date()).getTime() / 1000);
   for (const [line, ys] of state.chart.y) ys.push(amounts.has(line) ? amounts.get(line) : null);
   if (state.chart.x.length > MAX_POINTS) {
     state.chart.x.shift();
-    for (const ys of state.chart.y.values()) ys.shift();
+    // A line whose values have all left the chart leaves it too, and
+    // makes room for one first seen later: the first 50 lines seen (a
+    // careless publisher's, say) do not hold the chart for ever.
+    for (const [line, ys] of state.chart.y) {
+      if (ys.shift() !== null && ys.every((v) => v === null)) state.chart.y.delete(line);
+    }
+    if (state.chart.y.size < state.lines.length) state.lines = state.lines.filter((l) => state.chart.y.has(l));
   }
 }
 
