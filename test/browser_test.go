@@ -254,9 +254,11 @@ func TestBrowserDashboardFlood(t *testing.T) {
 			builds: d.builds ?? 0, capped: document.querySelector("#capped")?.textContent ?? "",
 			batchMs: d.timing?.batchMs ?? 0, renderMs: d.timing?.renderMs ?? 0 };
 	})()`
-	// flood posts n records of new product lines and waits for the page
-	// to have drawn them; it checks the bounds and returns the figures.
+	// flood publishes n records of new product lines (with publish: by
+	// default POST /dailyDashBoard) and waits for the page to have drawn
+	// them; it checks the bounds and returns the figures.
 	const maxNodes, maxMainThreadMs = 5000, 1000.0
+	publish := func(records []dashboardRecord) { postDashboard(t, ts, records) }
 	flood := func(prefix string, firstID, n, batches int, capped string) figures {
 		t.Helper()
 		records := make([]dashboardRecord, n)
@@ -267,11 +269,11 @@ func TestBrowserDashboardFlood(t *testing.T) {
 		// them, to see what it did before.
 		before := evaluate[int](d, `window.lobbyDashboard.builds ?? 0`)
 		start := time.Now()
-		postDashboard(t, ts, records)
+		publish(records)
 		d.waitFor(fmt.Sprintf("batch %d drawn", batches), `(n) => (window.lobbyDashboard.drawn ?? window.lobbyDashboard.state.batches) === n`, batches)
 		shown := time.Since(start)
 		f := evaluate[figures](d, figuresJS)
-		t.Logf("%d records of new product lines: drawn %v after the POST; batch %.1f ms, render %.1f ms of main thread; %d elements",
+		t.Logf("%d records of new product lines: drawn %v after it was published; batch %.1f ms, render %.1f ms of main thread; %d elements",
 			n, shown.Round(time.Millisecond), f.BatchMs, f.RenderMs, f.Nodes)
 		if f.Nodes >= maxNodes || f.Rows != 200 || f.Series != 51 {
 			t.Fatalf("after %d records the page has %d elements (want < %d), %d table rows (want 200), %d series (want 51)", n, f.Nodes, maxNodes, f.Rows, f.Series)
@@ -356,6 +358,22 @@ func TestBrowserDashboardFlood(t *testing.T) {
 		JSON.stringify(window.lobbyDashboard.plotted.series) === '["time","Later"]'`)
 	if p := evaluate[plotted](d, `window.lobbyDashboard.plotted`); len(p.Data[0]) != 500 || *p.Data[1][len(p.Data[1])-1] != 7 {
 		t.Errorf("the chart keeps %d batches with Later at %v last, want 500 and 7", len(p.Data[0]), p.Data[1][len(p.Data[1])-1])
+	}
+
+	// A member of the room (no --publish-only-rooms here) sending
+	// 500-record arrays of new product lines, as finding 4 did.
+	member := joinJSON(t, ts, "/ws/dailyNews")
+	publish = func(records []dashboardRecord) {
+		msg, err := json.Marshal(records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		member.sendJSON(`{"type":"broadcast","msg":` + string(msg) + `}`)
+	}
+	for i := range 4 {
+		dropped := 1005 + 500*(i+1)
+		flood(fmt.Sprintf("W%d-", i), 40_000+1000*i, 500, 508+i, fmt.Sprintf(
+			"showing 200 of 10,000 product lines (the 10,000 updated last; %s older ones dropped) in the table (by ID), 50 in the chart (the first seen)", thousands(dropped)))
 	}
 }
 
