@@ -20,10 +20,10 @@ import { Lobby, ROOM_PATTERN } from "/lobby.js";
 // ID order), a few screens of rows, ~1 800 elements, updated in place.
 // CHART_LINES are charted, the first seen (until their values have all
 // scrolled out): past a few dozen lines a chart is unreadable anyway, and
-// each is a series and a legend row. MAX_POINTS
-// bounds the batches charted (each charted line keeps one value per
-// batch, a ring of MAX_POINTS), MAX_ODD the unexpected records listed and
-// MAX_NOTICES the notices; the oldest go first.
+// each is a series and a legend row. MAX_POINTS bounds the batches
+// charted (each charted line keeps one value per batch, a ring of
+// MAX_POINTS), MAX_ODD the unexpected records listed and MAX_NOTICES the
+// notices; the oldest go first.
 const MAX_LINES = 10_000;
 const TABLE_ROWS = 200;
 const CHART_LINES = 50;
