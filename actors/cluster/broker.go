@@ -1256,6 +1256,12 @@ func (f *roomFollow) repair(from, to uint64) {
 	}, b.log, "read what a follow missed in "+room)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.ctx.Err() != nil {
+		// The follow was stopped: nobody is left to deliver to, and
+		// replaying the buffer would only start this repair again.
+		f.buf, f.repairing = nil, false
+		return
+	}
 	if len(got) == 0 || got[0].Seq != from+1 {
 		b.log.Warn("a follow missed messages the stream no longer gives: its members see a gap",
 			slog.String("room", room), slog.Uint64("after", from), slog.Uint64("up_to", to))
@@ -1266,6 +1272,10 @@ func (f *roomFollow) repair(from, to uint64) {
 			f.last = sm.Seq
 		}
 	}
+	// What the stream could not give is given up, as the log says: the
+	// message that called for the repair then follows, instead of calling
+	// for the same repair again, for ever.
+	f.last = max(f.last, to)
 	buf := f.buf
 	f.buf, f.repairing = nil, false
 	for _, t := range buf {

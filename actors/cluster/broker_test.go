@@ -266,3 +266,54 @@ func TestEmbeddedStoreSurvivesARestart(t *testing.T) {
 		t.Fatalf("the first append after a restart has seq %d, want 4", seq)
 	}
 }
+
+// TestRepairThatFindsNothingGivesUp: a follow that meets a gap the stream
+// can no longer fill (here: no history kept) reports it and goes on with
+// the message that revealed it, rather than ask for the same repair again
+// for ever; and a repair of a follow that was stopped ends with it.
+func TestRepairThatFindsNothingGivesUp(t *testing.T) {
+	b := connect(t, startServer(t, t.TempDir()), Config{History: -1})
+	got := make(chan uint64, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &roomFollow{b: b, ctx: ctx, subject: roomSubject("gap"),
+		deliver: func(sm broker.StreamMessage) { got <- sm.Seq }}
+	f.mu.Lock()
+	f.push(9, broker.StreamMessage{Seq: 3}) // 1 and 2 are nowhere to be read
+	f.mu.Unlock()
+	select {
+	case seq := <-got:
+		if seq != 3 {
+			t.Fatalf("delivered seq %d, want 3", seq)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the message that revealed the gap was never delivered")
+	}
+	f.mu.Lock()
+	repairing, last := f.repairing, f.last
+	f.mu.Unlock()
+	if repairing || last != 3 {
+		t.Fatalf("after the repair: repairing %v, last %d; want false, 3", repairing, last)
+	}
+
+	stopped, stop := context.WithCancel(context.Background())
+	g := &roomFollow{b: b, ctx: stopped, subject: roomSubject("gap"),
+		deliver: func(sm broker.StreamMessage) { t.Errorf("a stopped follow delivered seq %d", sm.Seq) }}
+	stop()
+	g.mu.Lock()
+	g.push(9, broker.StreamMessage{Seq: 3})
+	g.mu.Unlock()
+	deadline := time.Now().Add(waitFor)
+	for {
+		g.mu.Lock()
+		repairing, held := g.repairing, len(g.buf)
+		g.mu.Unlock()
+		if !repairing && held == 0 {
+			break // and nothing is left to start another
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stopped follow still repairs (%v), holding %d messages", repairing, held)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
