@@ -69,7 +69,7 @@ func NewNode(cfg Config) *Node {
 	if n.broker == nil {
 		n.memory = broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,
 			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: &n.stats.MemoryStats,
-			Latest: latestRooms(cfg.LatestRooms)})
+			Latest: RoomSet(cfg.LatestRooms)})
 		n.broker = n.memory
 	}
 	n.startLobby(onWorkers)
@@ -307,9 +307,10 @@ func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
 }
 
-// latestRooms is the Latest of a MemoryBroker keeping rooms' latest
-// values, nil for none.
-func latestRooms(rooms []string) func(string) bool {
+// RoomSet reports whether a room is one of rooms, for a setting that
+// names rooms (Config.LatestRooms, Config.PublishOnlyRooms); nil for
+// none, so that the setting costs nothing when it is empty.
+func RoomSet(rooms []string) func(room string) bool {
 	if len(rooms) == 0 {
 		return nil
 	}

@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"slices"
-
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/lobby/lobby/actors/chat"
@@ -15,7 +13,7 @@ func (n *Node) startLobby(onWorkers actor.PropsOption) {
 	lobby, bridge, err := chat.Start(n.system.Root, chat.Config{Broker: n.broker, Clustered: cfg.Broker != nil,
 		KeepsHistory: cfg.History > 0, MaxRooms: cfg.MaxRooms, Log: cfg.Logger, Stats: &n.stats.Stats,
 		Props: []actor.PropsOption{onWorkers}, Policy: cfg.Policy, Residents: cfg.Residents,
-		PublishOnly: publishOnly(cfg.PublishOnlyRooms)})
+		PublishOnly: RoomSet(cfg.PublishOnlyRooms)})
 	if err != nil {
 		panic("actors: spawn the lobby: " + err.Error()) // a fresh system has no such names
 	}
@@ -29,11 +27,3 @@ func (n *Node) Clustered() bool { return n.cfg.Broker != nil }
 // node; on a clustered one, while its broker is connected and its stream
 // set up.
 func (n *Node) Ready() bool { return n.cfg.Broker == nil || n.cfg.Broker.Ready() }
-
-// publishOnly is Config.PublishOnlyRooms as chat.Config.PublishOnly.
-func publishOnly(rooms []string) func(string) bool {
-	if len(rooms) == 0 {
-		return nil
-	}
-	return func(room string) bool { return slices.Contains(rooms, room) }
-}

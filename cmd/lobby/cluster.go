@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/actors/cluster"
 	"github.com/lobby/lobby/transport"
 )
@@ -45,14 +46,6 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterOptions) {
 	fs.StringVar(&c.peerAddr, "peer-addr", "", "with --peers: host:port this node's embedded NATS server listens on for its peers")
 	fs.Int64Var(&c.minFree, "durable-min-free", 64<<20, "with --durable: bytes the disk under --data-dir must keep free; below it publishes are refused 503 store_full (negative: no check)")
 	fs.StringVar(&c.latest, "latest-rooms", "dailyNews", "comma-separated rooms that keep their last message past --history-ttl (their latest value)")
-}
-
-// latestRooms is the rooms that keep their latest value, nil for none.
-func latestRooms(rooms []string) func(string) bool {
-	if len(rooms) == 0 {
-		return nil
-	}
-	return func(room string) bool { return slices.Contains(rooms, room) }
 }
 
 // check refuses settings that do not go together.
@@ -116,7 +109,7 @@ func connectCluster(c clusterOptions, dataDir string, srv *transport.Config, log
 		Replicas:   max(replicas, 1),
 		History:    srv.History,
 		HistoryTTL: srv.HistoryTTL,
-		Latest:     latestRooms(srv.LatestRooms),
+		Latest:     actors.RoomSet(srv.LatestRooms),
 		// A durable node's stream is its history: it keeps what
 		// --history says, no margin for nodes that fall behind.
 		StreamPerRoom:  durablePerRoom(c, srv.History),
