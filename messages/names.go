@@ -5,6 +5,10 @@ import "unicode/utf8"
 // MaxRoomLen is the longest room name.
 const MaxRoomLen = 64
 
+// InvalidRoomText says, to whoever gave a name ValidRoom refuses, what a
+// room name is.
+const InvalidRoomText = "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -"
+
 // ValidRoom reports whether name is a room name: 1 to MaxRoomLen
 // characters of A-Z a-z 0-9 _ . -. The transport checks a path's room
 // with it before the upgrade, and a session a lobby.v1 client's

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/lobby/lobby/messages"
 )
 
 // publishRoute wraps every POST route: a POST from a web page of another
@@ -113,8 +115,8 @@ func (s *Server) readRoute(h http.HandlerFunc, perRoom bool) http.HandlerFunc {
 			return
 		}
 		room := r.PathValue("room")
-		if !validRoom(room) {
-			writeError(w, http.StatusBadRequest, codeInvalidRoom, invalidRoomMessage)
+		if !messages.ValidRoom(room) {
+			writeError(w, http.StatusBadRequest, codeInvalidRoom, messages.InvalidRoomText)
 			return
 		}
 		if err := s.checkClientToken(r, room); err != nil {

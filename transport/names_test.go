@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lobby/lobby/messages"
 )
 
 func TestValidRoom(t *testing.T) {
@@ -26,8 +28,8 @@ func TestValidRoom(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := validRoom(tt.room); got != tt.want {
-				t.Fatalf("validRoom(%q) = %v, want %v", tt.room, got, tt.want)
+			if got := messages.ValidRoom(tt.room); got != tt.want {
+				t.Fatalf("messages.ValidRoom(%q) = %v, want %v", tt.room, got, tt.want)
 			}
 		})
 	}
@@ -41,8 +43,8 @@ func FuzzValidRoom(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := validRoom(s), roomRE.MatchString(s); got != want {
-			t.Fatalf("validRoom(%q) = %v, want %v", s, got, want)
+		if got, want := messages.ValidRoom(s), roomRE.MatchString(s); got != want {
+			t.Fatalf("messages.ValidRoom(%q) = %v, want %v", s, got, want)
 		}
 	})
 }

@@ -137,8 +137,8 @@ func (s *Server) listRooms(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	after := q.Get("after")
-	if after != "" && !validRoom(after) {
-		writeError(w, http.StatusBadRequest, codeInvalidRoom, "after: "+invalidRoomMessage)
+	if after != "" && !messages.ValidRoom(after) {
+		writeError(w, http.StatusBadRequest, codeInvalidRoom, "after: "+messages.InvalidRoomText)
 		return
 	}
 	rooms, more, err := s.node.Rooms(r.Context(), after, limit)

@@ -45,8 +45,8 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	// ServeMux matches /ws/%2F to /ws/{$}, with an empty room: an encoded
 	// slash is not a name, so it is refused like %2F inside a name.
-	if !validRoom(room) {
-		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeInvalidRoom, invalidRoomMessage)
+	if !messages.ValidRoom(room) {
+		s.refuse(w, r, refusedBadRequest, http.StatusBadRequest, codeInvalidRoom, messages.InvalidRoomText)
 		return
 	}
 	join := actors.Join{Room: room}

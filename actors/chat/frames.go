@@ -75,7 +75,6 @@ const maxRefBytes = 256
 const (
 	errNotAnObject = "a frame is a JSON object with a string type"
 	errNoMsg       = "a broadcast or direct frame needs a msg"
-	errInvalidRoom = "a room name is 1 to 64 characters of A-Z a-z 0-9 _ . -"
 	errInvalidName = "a name is at most 32 characters, none of them a control character"
 )
 
@@ -104,7 +103,7 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 		f.Ref = nil
 	}
 	if f.Room != "" && !messages.ValidRoom(f.Room) {
-		return f, socket.NewFrameError(codeInvalidRoom, errInvalidRoom)
+		return f, socket.NewFrameError(codeInvalidRoom, messages.InvalidRoomText)
 	}
 	switch f.Type {
 	case frameTypeBroadcast:
@@ -113,7 +112,7 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 		}
 	case frameTypeSubscribe:
 		if f.Room == "" {
-			return f, socket.NewFrameError(codeInvalidRoom, "a subscribe frame needs a room: "+errInvalidRoom)
+			return f, socket.NewFrameError(codeInvalidRoom, "a subscribe frame needs a room: "+messages.InvalidRoomText)
 		}
 		if f.Since != nil && !bytes.Equal(f.Since, []byte("null")) {
 			n, err := strconv.ParseUint(string(f.Since), 10, 64)
@@ -132,7 +131,7 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 		f.Name = name
 	case frameTypeUnsubscribe:
 		if f.Room == "" {
-			return f, socket.NewFrameError(codeInvalidRoom, "an unsubscribe frame needs a room: "+errInvalidRoom)
+			return f, socket.NewFrameError(codeInvalidRoom, "an unsubscribe frame needs a room: "+messages.InvalidRoomText)
 		}
 	case frameTypeDirect:
 		if f.Msg == nil {
