@@ -138,7 +138,7 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		opts.Authorization = randomToken()
 		// A clean stop hands this server's stream and meta leaderships
 		// to its peers first (lame duck mode), so that a rolling restart
-		// waits on no election; 1 s for the hand-over, then it stops.
+		// waits on no election; 2 s for the hand-over, then it stops.
 		opts.LameDuckDuration = 2 * time.Second
 		opts.LameDuckGracePeriod = 100 * time.Millisecond
 		var routes []string
