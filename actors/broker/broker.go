@@ -82,7 +82,11 @@ type Broker interface {
 	// tells its follows apart (as a room does) rather than count on that.
 	// While the broker is disconnected Follow keeps trying, and resumes
 	// after the last message delivered once it is back: a message may
-	// then be delivered twice, never skipped (the stream's limits aside).
+	// then be delivered twice, never skipped (the stream's limits aside;
+	// a gap the stream can no longer fill is logged and given up).
+	// deliver and started run under the broker's locks: they hand the
+	// message on (a room sends itself an actor message) and must not call
+	// the Broker, stop included.
 	Follow(room string, deliver func(StreamMessage), started func(last uint64, epoch string)) (stop func())
 
 	// Read calls done once with the room's last sequence number and its
