@@ -960,8 +960,17 @@ func TestClusterRoomSeqsAreContiguous(t *testing.T) {
 	}
 	member := joinJSON(t, c.node(1), "/ws/count")
 	n := member.welcome.Seq
-	if n != 3 {
-		t.Fatalf("welcome seq %d after 3 messages, want 3", n)
+	// A node may answer a join before it has heard of a publish made on
+	// the other one a moment ago: its welcome is then a seq behind, and
+	// the message follows, the next seq. Nothing is skipped either way.
+	if n > 3 {
+		t.Fatalf("welcome seq %d after 3 messages", n)
+	}
+	for n < 3 {
+		if f := member.nextOf("message"); f.Seq != n+1 {
+			t.Fatalf("after welcome seq %d: %s, want seq %d", n, f.raw, n+1)
+		}
+		n++
 	}
 	for i := range 5 {
 		if status, body, err := post(c.node(0).url("/rooms/elsewhere/broadcast"), `"noise"`); err != nil || status != http.StatusOK {
