@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,8 +55,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ok, wait, _ := s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, codeRateLimited, "too many connects from this address; retry later")
+		s.refuseConnectRate(w, r, wait)
 		return
 	}
 	if s.draining.Load() {
@@ -66,12 +63,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.clientToken(r, room); err != nil {
-		if errors.Is(err, errForbiddenRoom) {
-			s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeForbidden, "the token does not allow room "+room)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
-		s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, codeUnauthorized, err.Error())
+		s.refuseToken(w, r, room, err)
 		return
 	}
 	if s.open.Add(1) > int64(s.cfg.MaxConnections) {

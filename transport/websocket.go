@@ -216,8 +216,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		ok, wait, share = s.connects.allow(remoteAddr(r, s.cfg.TrustProxy), time.Now())
 	}
 	if !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, codeRateLimited, "too many connects from this address; retry later")
+		s.refuseConnectRate(w, r, wait)
 		return
 	}
 	if s.draining.Load() {
@@ -233,12 +232,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 			return
 		}
 	} else if claims, err := s.clientToken(r, room); err != nil {
-		if errors.Is(err, errForbiddenRoom) {
-			s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeForbidden, "the token does not allow room "+room)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
-		s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, codeUnauthorized, err.Error())
+		s.refuseToken(w, r, room, err)
 		return
 	} else if claims != nil && route.claims != nil {
 		route.claims(claims)
@@ -489,4 +483,22 @@ func closeReason(conn *wsConn, readErr error) connClose {
 		return connClose{why: dcTooBig, code: websocket.StatusMessageTooBig, by: "server", err: readErr}
 	}
 	return connClose{why: dcConnectionLost, err: readErr}
+}
+
+// refuseConnectRate answers a connect over its address's connect rate,
+// a WebSocket's or an event stream's alike.
+func (s *Server) refuseConnectRate(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	s.refuse(w, r, refusedConnectRate, http.StatusTooManyRequests, codeRateLimited, "too many connects from this address; retry later")
+}
+
+// refuseToken answers a connect to room whose client token (clientToken)
+// failed with err: 403 for a room the token does not allow, else 401.
+func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, room string, err error) {
+	if errors.Is(err, errForbiddenRoom) {
+		s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeForbidden, "the token does not allow room "+room)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="lobby"`)
+	s.refuse(w, r, refusedUnauthorized, http.StatusUnauthorized, codeUnauthorized, err.Error())
 }
