@@ -183,9 +183,6 @@ func (s *session) join(ctx actor.Context, c *messages.Connect) {
 
 func (s *session) joined(ctx actor.Context, m *messages.Joined) {
 	i := s.find(m.Name)
-	if i < 0 && m.Name == "" && len(s.subs) == 1 {
-		i = 0 // a room of an older make, which does not say its name
-	}
 	if i < 0 || s.subs[i].pid != nil {
 		return
 	}
