@@ -53,10 +53,10 @@ func TestBridgeJoinsTwoNodesRooms(t *testing.T) {
 	// Both members get both messages, in the stream's one order.
 	pa := a.Spawn(a.SessionProps(sockettest.NewConn(), Join{Room: "other"})) // a second room, untouched
 	defer a.Stop(pa)
-	if _, err := a.Publish(ctx, "r", uuid.New(), []byte(`"from a"`)); err != nil {
+	if _, err := a.Publish(ctx, "r", uuid.New(), "", []byte(`"from a"`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Publish(ctx, "r", uuid.New(), []byte(`"from b"`)); err != nil {
+	if _, err := b.Publish(ctx, "r", uuid.New(), "", []byte(`"from b"`)); err != nil {
 		t.Fatal(err)
 	}
 	got := []string{ca.Next(t), ca.Next(t)}
@@ -107,7 +107,7 @@ func TestBridgeHistoryIsTheClusters(t *testing.T) {
 	_, _, leave := joinText(t, a, "h") // keeps the room alive on a
 	defer leave()
 	for i, n := range []*Node{a, b, a} {
-		if _, err := n.Publish(ctx, "h", uuid.New(), []byte{'0' + byte(i)}); err != nil {
+		if _, err := n.Publish(ctx, "h", uuid.New(), "", []byte{'0' + byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -37,6 +37,14 @@ type Config struct {
 	// their room, are dropped first. Zero means 256 MiB; negative, no
 	// budget but each room's own limits.
 	HistoryBudget int
+	// IdempotencyWindow is how long a publish's idempotency key is
+	// remembered: a publish with the same key to the same room within it
+	// is stored and delivered once (Node.Publish). It is at most
+	// HistoryTTL (a longer one is cut to it). A node on its own keeps at
+	// most 65 536 keys, the oldest forgotten first; a cluster's are
+	// JetStream's (the stream's window of duplicates, which a Broker's
+	// configuration sets). Zero means 2 min.
+	IdempotencyWindow time.Duration
 	// MaxRooms is the most rooms the node keeps at once; a join or publish
 	// that would create one more is refused (the member is closed 1013
 	// "too many rooms"). Zero means 100 000.
@@ -96,6 +104,7 @@ func DefaultConfig() Config {
 		LatestRooms:         []string{"dailyNews"},
 		HistoryBytes:        16 << 20,
 		HistoryBudget:       256 << 20,
+		IdempotencyWindow:   broker.DefaultIdempotencyWindow,
 		MaxRooms:            100_000,
 		HeldBudget:          64 << 20,
 		MaxSubscriptions:    chat.DefaultMaxSubscriptions,
@@ -129,6 +138,10 @@ func (c Config) withDefaults() Config {
 	if c.HistoryBudget == 0 {
 		c.HistoryBudget = d.HistoryBudget
 	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = d.IdempotencyWindow
+	}
+	c.IdempotencyWindow = min(c.IdempotencyWindow, c.HistoryTTL)
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = d.MaxRooms
 	}

@@ -50,7 +50,7 @@ func TestPolicyRefusalsAnswerTheSender(t *testing.T) {
 	if f, want := v1.Next(t), `{"type":"error","ref":7,"code":"shouting","message":"no shouting"}`; f != want {
 		t.Fatalf("lobby.v1 sender got %s, want %s", f, want)
 	}
-	res, err := n.Publish(ctx, "p", uuid.New(), []byte(`"HEY"`))
+	res, err := n.Publish(ctx, "p", uuid.New(), "", []byte(`"HEY"`))
 	if err != nil || res.Refused == nil || res.Refused.Code != "shouting" || res.Seq != 0 {
 		t.Fatalf("publish: %+v, %v; want refused, shouting, no seq", res, err)
 	}
@@ -96,14 +96,14 @@ func TestPanickingRoomClosesItsMembers(t *testing.T) {
 	if got, want := victim.NextClose(t), "1011 internal error"; got != want {
 		t.Fatalf("the doomed room's member closed %q, want %q", got, want)
 	}
-	if res, err := n.Publish(ctx, "fine", uuid.New(), []byte(`"still here"`)); err != nil || res.Delivered != 1 {
+	if res, err := n.Publish(ctx, "fine", uuid.New(), "", []byte(`"still here"`)); err != nil || res.Delivered != 1 {
 		t.Fatalf("publish to another room: %+v, %v", res, err)
 	}
 	if f := other.Next(t); !strings.Contains(f, "still here") {
 		t.Fatalf("the other room's member got %q", f)
 	}
 	again, _, _ := joinText(t, n, "doomed")
-	if res, err := n.Publish(ctx, "doomed", uuid.New(), []byte(`"anew"`)); err != nil || res.Delivered != 1 {
+	if res, err := n.Publish(ctx, "doomed", uuid.New(), "", []byte(`"anew"`)); err != nil || res.Delivered != 1 {
 		t.Fatalf("publish to the room made anew: %+v, %v", res, err)
 	}
 	if f := again.Next(t); !strings.Contains(f, "anew") {
@@ -158,7 +158,7 @@ func TestResidentsLiveInTheirRooms(t *testing.T) {
 	if j, ok := next().(*messages.MemberJoined); !ok || j.ID != id {
 		t.Fatalf("event %#v, want %s joined", j, id)
 	}
-	if _, err := n.Publish(ctx, "bot-r", uuid.New(), []byte(`"!ping"`)); err != nil {
+	if _, err := n.Publish(ctx, "bot-r", uuid.New(), "", []byte(`"!ping"`)); err != nil {
 		t.Fatal(err)
 	}
 	if m, ok := next().(*messages.RoomMessage); !ok || string(m.Msg) != `"!ping"` || m.Seq != 1 || m.Local {
@@ -219,7 +219,7 @@ func TestPanickingResidentIsStopped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the resident was not welcomed")
 	}
-	if _, err := n.Publish(context.Background(), "r", uuid.New(), []byte(`"crash"`)); err != nil {
+	if _, err := n.Publish(context.Background(), "r", uuid.New(), "", []byte(`"crash"`)); err != nil {
 		t.Fatal(err)
 	}
 	c.Next(t) // the member still gets the message

@@ -24,6 +24,11 @@ import (
 // ErrStopped is returned by Node's calls once Shutdown has begun.
 var ErrStopped = errors.New("actors: node stopped")
 
+// ErrNoAnswer is returned by Node's calls that got no answer in time (at
+// most 10 s, or the context's deadline): what they asked for may still
+// be done, a publish stored and delivered.
+var ErrNoAnswer = errors.New("actors: no answer in time")
+
 // Node runs one actor system with its lobby. All its methods are safe for
 // concurrent use.
 type Node struct {
@@ -69,7 +74,7 @@ func NewNode(cfg Config) *Node {
 	if n.broker == nil {
 		n.memory = broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,
 			HistoryBytes: cfg.HistoryBytes, HistoryBudget: cfg.HistoryBudget, Stats: &n.stats.MemoryStats,
-			Latest: RoomSet(cfg.LatestRooms)})
+			Latest: RoomSet(cfg.LatestRooms), IdempotencyWindow: cfg.IdempotencyWindow})
 		n.broker = n.memory
 	}
 	n.startLobby(onWorkers)
@@ -190,9 +195,12 @@ func (n *Node) Stop(pid *actor.PID) {
 // Publish broadcasts msg, which must be valid JSON, to room's members as sent
 // by publisher, and keeps it in the room's history (creating the room if
 // need be). With history off, a room that does not exist gets nothing:
-// Published is then zero.
-func (n *Node) Publish(ctx context.Context, room string, publisher uuid.UUID, msg []byte) (*messages.Published, error) {
-	return ask[*messages.Published](ctx, n, &messages.BroadcastMessage{ID: publisher, Msg: msg, RoomID: room})
+// Published is then zero. key, when not "", is the publisher's
+// idempotency key (messages.BroadcastMessage.Key): a second publish with
+// it to the room within Config.IdempotencyWindow is answered
+// Published.Duplicate, and neither stored nor delivered.
+func (n *Node) Publish(ctx context.Context, room string, publisher uuid.UUID, key string, msg []byte) (*messages.Published, error) {
+	return ask[*messages.Published](ctx, n, &messages.BroadcastMessage{ID: publisher, Msg: msg, RoomID: room, Key: key})
 }
 
 // Direct sends msg (valid JSON) from publisher to the session with id to.
@@ -235,9 +243,12 @@ func ask[T any](ctx context.Context, n *Node, msg any) (T, error) {
 		timeout = min(timeout, time.Until(d))
 	}
 	if timeout <= 0 {
-		return zero, context.DeadlineExceeded
+		return zero, fmt.Errorf("ask lobby %T: %w: %w", msg, ErrNoAnswer, context.DeadlineExceeded)
 	}
 	res, err := n.system.Root.RequestFuture(n.lobby, msg, timeout).Result()
+	if errors.Is(err, actor.ErrTimeout) {
+		return zero, fmt.Errorf("ask lobby %T: %w: %w", msg, ErrNoAnswer, err)
+	}
 	if err != nil {
 		return zero, fmt.Errorf("ask lobby %T: %w", msg, err)
 	}

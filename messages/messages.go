@@ -88,8 +88,13 @@ type BroadcastMessage struct {
 	RoomID string          `json:"room_id"`
 	// Ref, when set, is the sending client's reference: the room acks the
 	// message to From with its seq.
-	Ref  json.RawMessage `json:"-"`
-	From *actor.PID      `json:"-"`
+	Ref json.RawMessage `json:"-"`
+	// Key, when set, is the publisher's idempotency key (an HTTP
+	// Idempotency-Key): a message of the room with the same key within
+	// the node's IdempotencyWindow is stored and delivered once, and the
+	// later one answered Published.Duplicate.
+	Key  string     `json:"-"`
+	From *actor.PID `json:"-"`
 }
 
 // DirectMessage is a message for one session. Session → Lobby → Session for
@@ -180,6 +185,14 @@ type Published struct {
 	// Refused is set when the room's policy refused the message: nothing
 	// was sent.
 	Refused *Refusal
+	// Duplicate is true when the room had a message with the same Key
+	// within the window: this one was neither stored nor delivered, and
+	// Seq is the first one's (Delivered is 0).
+	Duplicate bool
+	// OutcomeUnknown is true, with Unavailable, when the stream was sent
+	// the message and did not answer in time: it may have stored it.
+	// Sent again with the same Key, it is stored at most once.
+	OutcomeUnknown bool
 }
 
 // Refusal is why a room's policy refused a message: a code clients may

@@ -73,6 +73,10 @@ const (
 	codeDraining = "draining"
 	// codeUnavailable is 503: the lobby or the cluster did not answer or acknowledge.
 	codeUnavailable = "unavailable"
+	// codeOutcomeUnknown is 503: a publish was handed to the room and the stream, and no answer came in time: it may have been stored (retry with the same Idempotency-Key).
+	codeOutcomeUnknown = "outcome_unknown"
+	// codeInvalidIdempotencyKey is 400: an Idempotency-Key that is not 1 to 64 visible ASCII characters, or more than one.
+	codeInvalidIdempotencyKey = "invalid_idempotency_key"
 	// codeStoreError is 500: the questionnaire store failed.
 	codeStoreError = "store_error"
 	// codeStoreFull is a store with no room: 503 for a room's message
@@ -99,6 +103,18 @@ func writeClusterUnavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusServiceUnavailable, codeUnavailable,
 		"the cluster is unavailable: the message may not have been delivered (or it was, and its acknowledgement was lost); retry later")
+}
+
+// writeOutcomeUnknown answers a publish whose outcome is unknown: the
+// message may have been stored, and is then delivered. keyed says the
+// request carried an Idempotency-Key, with which a retry is safe.
+func writeOutcomeUnknown(w http.ResponseWriter, keyed bool) {
+	w.Header().Set("Retry-After", "1")
+	msg := "no answer in time: the message may have been stored (and is then delivered); retry with the same Idempotency-Key, which stores it at most once"
+	if !keyed {
+		msg = "no answer in time: the message may have been stored (and is then delivered); a retry may deliver it twice: send an Idempotency-Key header to make retries safe"
+	}
+	writeError(w, http.StatusServiceUnavailable, codeOutcomeUnknown, msg)
 }
 
 // writeClusterTooBig answers a publish or send too big for the cluster's

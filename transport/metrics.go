@@ -59,6 +59,11 @@ type metrics struct {
 	// sseStreams counts the open server-sent event streams, a connection
 	// kind of their own (lobby_connections counts WebSockets).
 	sseStreams prometheus.Gauge
+	// duplicates and outcomeUnknown count the publishes answered as a
+	// duplicate of an earlier one with their Idempotency-Key, and those
+	// answered 503 outcome_unknown.
+	duplicates     prometheus.Counter
+	outcomeUnknown prometheus.Counter
 }
 
 func newMetrics(stats *actors.Stats) *metrics {
@@ -102,8 +107,14 @@ func newMetrics(stats *actors.Stats) *metrics {
 		participantsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lobby_questionnaire_participants_refused_total", Help: "Participant identities refused, by reason: rate_limited (--participant-rate of one address), full (--max-participants of one questionnaire).",
 		}, []string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_publish_duplicates_total", Help: "HTTP publishes whose Idempotency-Key the room had within --idempotency-window: answered with the first one's seq, neither stored nor delivered again.",
+		}),
+		outcomeUnknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_publish_outcome_unknown_total", Help: "HTTP publishes answered 503 outcome_unknown: no answer in time from the room or the stream, the message maybe stored.",
+		}),
 	}
-	m.registry.MustRegister(m.participantsIssued, m.participantsRefused)
+	m.registry.MustRegister(m.participantsIssued, m.participantsRefused, m.duplicates, m.outcomeUnknown)
 	for _, r := range []string{participantsRateLimited, participantsFull} {
 		m.participantsRefused.WithLabelValues(r)
 	}
@@ -124,6 +135,8 @@ func newMetrics(stats *actors.Stats) *metrics {
 			func() float64 { return float64(stats.ClusterDropped.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_history_evicted_total", Help: "History entries dropped, oldest first across rooms, to keep under --history-budget."},
 			func() float64 { return float64(stats.HistoryEvicted.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_idempotency_keys_evicted_total", Help: "Idempotency keys a single node forgot before --idempotency-window ended, to keep at most 65 536."},
+			func() float64 { return float64(stats.KeysEvicted.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_subscriptions", Help: "Memberships of connections in rooms: a single-room connection's one, and each room a lobby.v1 connection subscribed to."},
 			func() float64 { return float64(stats.Subscriptions.Load()) }),
 		m.sseStreams,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/messages"
 )
 
@@ -25,6 +26,10 @@ type publishBody struct {
 	ID        string `json:"id"`
 	Delivered int    `json:"delivered"`
 	Seq       uint64 `json:"seq"`
+	// Duplicate is true when the room had a publish with the request's
+	// Idempotency-Key within the window: Seq is that one's, and nothing
+	// was stored or delivered (Delivered is 0).
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // publishRoom is POST /rooms/{room}/broadcast: any JSON body, to every
@@ -34,11 +39,39 @@ func (s *Server) publishRoom(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
 	body, ok := s.readJSONBody(w, r)
 	if !ok {
 		return
 	}
-	s.publish(w, r, room, body)
+	s.publish(w, r, room, key, body)
+}
+
+// maxIdempotencyKey is the longest Idempotency-Key a publish may carry.
+const maxIdempotencyKey = 64
+
+// idempotencyKey is the request's Idempotency-Key header, "" for none. A
+// key is 1 to 64 visible ASCII characters (no spaces): what a UUID, a
+// ULID or a hash fits in, and nothing a log line or a NATS header could
+// be made to carry more with. On a bad key it has answered 400.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", true
+	}
+	bad := len(values) > 1 || len(values[0]) == 0 || len(values[0]) > maxIdempotencyKey
+	for i := 0; !bad && i < len(values[0]); i++ {
+		bad = values[0][i] < 0x21 || values[0][i] > 0x7e
+	}
+	if bad {
+		writeError(w, http.StatusBadRequest, codeInvalidIdempotencyKey,
+			fmt.Sprintf("an Idempotency-Key is one header of 1 to %d visible ASCII characters (no spaces)", maxIdempotencyKey))
+		return "", false
+	}
+	return values[0], true
 }
 
 // statisticRecord is one row of the seed's daily dashboard.
@@ -54,6 +87,10 @@ type statisticRecord struct {
 // publishDashboard is POST /dailyDashBoard: a JSON array of statistic
 // records, published to room dailyNews as posted.
 func (s *Server) publishDashboard(w http.ResponseWriter, r *http.Request) {
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
 	body, ok := s.readJSONBody(w, r)
 	if !ok {
 		return
@@ -62,7 +99,7 @@ func (s *Server) publishDashboard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidBody, "the body must be a JSON array of statistic records: "+err.Error())
 		return
 	}
-	s.publish(w, r, DashboardRoom, body)
+	s.publish(w, r, DashboardRoom, key, body)
 }
 
 // maxStatisticRecords bounds the records of one dashboard publish: a day's
@@ -119,10 +156,24 @@ func (rec *statisticRecord) check() error {
 	return nil
 }
 
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, room string, body []byte) {
+// publish publishes body to room, with the publisher's idempotency key
+// ("" for none), and answers the request.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, room, key string, body []byte) {
 	start := time.Now()
-	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, body)
+	res, err := s.node.Publish(r.Context(), room, s.cfg.PublisherID, key, body)
+	if errors.Is(err, actors.ErrNoAnswer) || err == nil && res.OutcomeUnknown {
+		// The room, or the stream, has the message and did not say in
+		// time what became of it: it may be stored and delivered.
+		s.metrics.outcomeUnknown.Inc()
+		writeOutcomeUnknown(w, key != "")
+		return
+	}
 	if writeNotSent(w, err, func() (bool, bool, bool) { return res.TooBig, res.Unavailable, res.StoreFull }) {
+		return
+	}
+	if res.Duplicate {
+		s.metrics.duplicates.Inc()
+		writeJSON(w, http.StatusOK, publishBody{Room: room, ID: s.cfg.PublisherID.String(), Seq: res.Seq, Duplicate: true})
 		return
 	}
 	if res.Refused != nil {

@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +14,18 @@ import (
 // message may not have been stored, a direct message not delivered (or
 // they were, their acknowledgement lost).
 var ErrUnavailable = errors.New("broker: cluster unavailable")
+
+// ErrOutcomeUnknown is a Broker's answer when the store was sent a
+// message and did not answer in time: it may have stored it, and then
+// delivers it to every member. It wraps ErrUnavailable. Sending the
+// message again with the same idempotency key (Append's key) stores it
+// at most once.
+var ErrOutcomeUnknown = fmt.Errorf("%w: the store did not answer in time: the message may have been stored", ErrUnavailable)
+
+// DefaultIdempotencyWindow is how long a broker remembers an idempotency
+// key when its configuration says nothing: JetStream's default window of
+// duplicates.
+const DefaultIdempotencyWindow = 2 * time.Minute
 
 // ErrTooBig is a Broker's answer to a message larger than the other
 // nodes can be sent (NATS's max_payload, less room for headers): it was
@@ -71,8 +84,16 @@ type Broker interface {
 	// the store has acknowledged it, or with an error: only then is the
 	// message stored for sure. A message whose done saw an error may
 	// still have been stored (its acknowledgement lost), except ErrTooBig
-	// and ErrStoreFull: it was not.
-	Append(room string, from uuid.UUID, msg json.RawMessage, done func(seq uint64, err error))
+	// and ErrStoreFull: it was not; ErrOutcomeUnknown says that it may
+	// well have been.
+	//
+	// key, when not "", is the publisher's idempotency key (an HTTP
+	// Idempotency-Key): a message of room with the same key appended
+	// within the broker's window of duplicates (IdempotencyWindow) is
+	// stored and delivered once. An Append whose key was seen is stored
+	// and delivered nothing: done gets the first one's seq and duplicate
+	// true.
+	Append(room string, from uuid.UUID, msg json.RawMessage, key string, done func(seq uint64, duplicate bool, err error))
 
 	// Follow calls started once with the room's last sequence number
 	// (0 for none) and its epoch, then deliver with every message of room

@@ -40,6 +40,35 @@ type MemoryBroker struct {
 	closed bool
 
 	subs map[*memSub]struct{}
+
+	// keys are the idempotency keys of the appends within window, node
+	// wide, each with its message's seq; keyOrder is their order of
+	// arrival (keyHead its first), which is also their order of expiry.
+	// At most maxIdempotencyKeys are kept: past it the oldest is
+	// forgotten before its window ends.
+	window   time.Duration
+	keys     map[idempotencyKey]keySeen
+	keyOrder []keyArrival
+	keyHead  int
+}
+
+// maxIdempotencyKeys bounds the idempotency keys a MemoryBroker keeps:
+// a key of 64 bytes and a room name of 64 cost about 250 bytes with the
+// map's and the queue's overhead, so at most about 16 MiB. A publisher
+// past 65 536 keyed publishes a window (546 a second, for 2 min) has its
+// oldest keys forgotten early, counted in MemoryStats.KeysEvicted.
+const maxIdempotencyKeys = 1 << 16
+
+type idempotencyKey struct{ room, key string }
+
+type keySeen struct {
+	seq uint64
+	at  time.Time
+}
+
+type keyArrival struct {
+	k  idempotencyKey
+	at time.Time
 }
 
 // MemoryBrokerConfig bounds what a MemoryBroker keeps.
@@ -57,6 +86,9 @@ type MemoryBrokerConfig struct {
 	// Stats, when set, is kept told of what the histories hold; nil keeps
 	// the broker's own.
 	Stats *MemoryStats
+	// IdempotencyWindow is how long an append's idempotency key is
+	// remembered (Broker.Append). Zero means DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
 }
 
 // MemoryStats are a MemoryBroker's gauges and counters, for metrics:
@@ -67,6 +99,9 @@ type MemoryStats struct {
 	// HistoryEvicted counts history entries dropped to keep the histories
 	// under the budget.
 	HistoryEvicted atomic.Uint64
+	// KeysEvicted counts idempotency keys forgotten before their window
+	// ended, to keep at most maxIdempotencyKeys.
+	KeysEvicted atomic.Uint64
 }
 
 type memStream struct {
@@ -88,6 +123,9 @@ func NewMemoryBroker(c MemoryBrokerConfig) *MemoryBroker {
 	if c.Stats == nil {
 		c.Stats = &MemoryStats{}
 	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = DefaultIdempotencyWindow
+	}
 	return &MemoryBroker{
 		limits:  historyLimits{count: c.History, ttl: c.HistoryTTL, bytes: c.HistoryBytes},
 		budget:  c.HistoryBudget,
@@ -95,6 +133,8 @@ func NewMemoryBroker(c MemoryBrokerConfig) *MemoryBroker {
 		stats:   c.Stats,
 		streams: make(map[string]*memStream),
 		subs:    make(map[*memSub]struct{}),
+		window:  c.IdempotencyWindow,
+		keys:    make(map[idempotencyKey]keySeen),
 	}
 }
 
@@ -141,13 +181,23 @@ func (b *MemoryBroker) stream(room string) *memStream {
 }
 
 // Append implements Broker.
-func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
+func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, key string, done func(uint64, bool, error)) {
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if key != "" {
+		b.expireKeys(now)
+		if seen, ok := b.keys[idempotencyKey{room: room, key: key}]; ok {
+			done(seen.seq, true, nil)
+			return
+		}
+	}
 	s := b.stream(room)
 	s.last++
 	e := &entry{seq: s.last, at: now, id: from, msg: msg}
+	if key != "" {
+		b.rememberKey(idempotencyKey{room: room, key: key}, e.seq, now)
+	}
 	before := s.hist.bytes
 	s.hist.add(e, now)
 	b.changed(s, before)
@@ -159,8 +209,44 @@ func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, 
 	for _, f := range s.follows {
 		f.deliver(sm)
 	}
-	done(e.seq, nil)
+	done(e.seq, false, nil)
 	b.forgetIfUnused(s)
+}
+
+// rememberKey records k as the key of the message seq. b.mu is held.
+func (b *MemoryBroker) rememberKey(k idempotencyKey, seq uint64, now time.Time) {
+	if len(b.keys) >= maxIdempotencyKeys {
+		b.dropOldestKey()
+		b.stats.KeysEvicted.Add(1)
+	}
+	b.keys[k] = keySeen{seq: seq, at: now}
+	b.keyOrder = append(b.keyOrder, keyArrival{k: k, at: now})
+}
+
+// expireKeys forgets the keys older than the window. b.mu is held.
+func (b *MemoryBroker) expireKeys(now time.Time) {
+	for b.keyHead < len(b.keyOrder) && now.Sub(b.keyOrder[b.keyHead].at) >= b.window {
+		b.dropOldestKey()
+	}
+}
+
+// dropOldestKey forgets the oldest key. b.mu is held.
+func (b *MemoryBroker) dropOldestKey() {
+	if b.keyHead == len(b.keyOrder) {
+		return
+	}
+	a := b.keyOrder[b.keyHead]
+	b.keyOrder[b.keyHead] = keyArrival{}
+	b.keyHead++
+	if seen, ok := b.keys[a.k]; ok && seen.at.Equal(a.at) {
+		delete(b.keys, a.k)
+	}
+	// The queue's dead front is given back once it is half of it.
+	if b.keyHead > len(b.keyOrder)/2 {
+		n := copy(b.keyOrder, b.keyOrder[b.keyHead:])
+		clear(b.keyOrder[n:])
+		b.keyOrder, b.keyHead = b.keyOrder[:n], 0
+	}
 }
 
 // Follow implements Broker.

@@ -26,7 +26,7 @@ func TestHistoryBudgetEvictsOldestFirstAcrossRooms(t *testing.T) {
 	// a gets 6 entries, then b 6, then c 6: 18 in all, room for 10.
 	for _, room := range []string{"a", "b", "c"} {
 		for i := range 6 {
-			b.Append(room, publisher, msg, func(seq uint64, err error) {
+			b.Append(room, publisher, msg, "", func(seq uint64, _ bool, err error) {
 				if err != nil || seq != uint64(i+1) {
 					t.Fatalf("append %d to %s: seq %d, %v", i+1, room, seq, err)
 				}
@@ -76,12 +76,12 @@ func TestMemoryBrokerContract(t *testing.T) {
 	}
 	stop2 := b.Follow("r", func(m StreamMessage) { got2 = append(got2, m.Seq) }, func(uint64, string) {})
 	acked := uint64(0)
-	b.Append("r", uuid.New(), []byte(`1`), func(seq uint64, err error) { acked = seq })
+	b.Append("r", uuid.New(), []byte(`1`), "", func(seq uint64, _ bool, err error) { acked = seq })
 	if acked != 1 || !slices.Equal(got1, []uint64{1}) || !slices.Equal(got2, []uint64{1}) {
 		t.Fatalf("after Append returned: acked %d, follows got %v and %v; want 1, [1], [1]", acked, got1, got2)
 	}
 	stop2()
-	b.Append("r", uuid.New(), []byte(`2`), func(uint64, error) {})
+	b.Append("r", uuid.New(), []byte(`2`), "", func(uint64, bool, error) {})
 	if !slices.Equal(got1, []uint64{1, 2}) || !slices.Equal(got2, []uint64{1}) {
 		t.Fatalf("follows got %v and %v, want [1 2] and [1]: a stopped follow gets nothing", got1, got2)
 	}
@@ -97,7 +97,7 @@ func TestMemoryBrokerContract(t *testing.T) {
 	defer off.Close()
 	var first string
 	stop := off.Follow("r", func(StreamMessage) {}, func(_ uint64, e string) { first = e })
-	off.Append("r", uuid.New(), []byte(`1`), func(uint64, error) {})
+	off.Append("r", uuid.New(), []byte(`1`), "", func(uint64, bool, error) {})
 	stop()
 	var again string
 	off.Follow("r", func(StreamMessage) {}, func(l uint64, e string) { again = e; last = l })()
@@ -169,9 +169,9 @@ func TestLatestValueOutlivesTheTTL(t *testing.T) {
 	defer b.Close()
 	from := uuid.New()
 	for _, m := range []string{`1`, `2`, `3`} {
-		b.Append("stats", from, []byte(m), func(uint64, error) {})
+		b.Append("stats", from, []byte(m), "", func(uint64, bool, error) {})
 	}
-	b.Append("plain", from, []byte(`"x"`), func(uint64, error) {})
+	b.Append("plain", from, []byte(`"x"`), "", func(uint64, bool, error) {})
 	read := func(room string, after uint64) (res ReadResult) {
 		b.Read(room, after, 0, func(r ReadResult) { res = r })
 		return res
@@ -191,7 +191,7 @@ func TestLatestValueOutlivesTheTTL(t *testing.T) {
 		t.Fatalf("stats is held until %v: its room would stop", res.HeldUntil)
 	}
 	// The timer goes on for the rooms that expire.
-	b.Append("plain", from, []byte(`"y"`), func(uint64, error) {})
+	b.Append("plain", from, []byte(`"y"`), "", func(uint64, bool, error) {})
 	for read("plain", 0).Held > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("plain's second message never expired")

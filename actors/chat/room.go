@@ -198,6 +198,9 @@ type pendingPublish struct {
 	// from is the sending lobby.v1 session, acked if it gave a ref.
 	from *actor.PID
 	ref  json.RawMessage
+	// dup is set when the broker had the message's idempotency key: it
+	// was not stored again, and seq is the first one's.
+	dup bool
 }
 
 // Messages of a room's own: from its broker's callbacks, its timer, the
@@ -246,6 +249,7 @@ type (
 	// Broker → room.
 	appended struct {
 		seq uint64
+		dup bool
 		err error
 		p   *pendingPublish
 	}
@@ -522,8 +526,8 @@ func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	in := &inline{}
 	r.follow.calling(true)
-	r.broker.Append(r.name, m.ID, m.Msg, func(seq uint64, err error) {
-		in.answer(root, self, &appended{seq: seq, err: err, p: p})
+	r.broker.Append(r.name, m.ID, m.Msg, m.Key, func(seq uint64, dup bool, err error) {
+		in.answer(root, self, &appended{seq: seq, dup: dup, err: err, p: p})
 	})
 	r.follow.calling(false)
 	// The message first, then its ack: the sender sees them in that order.
@@ -620,7 +624,7 @@ func (r *room) appended(ctx actor.Context, m *appended) {
 		r.checkIdle(ctx)
 		return
 	}
-	p.seq = m.seq
+	p.seq, p.dup = m.seq, m.dup
 	i, _ := slices.BinarySearchFunc(r.acks, p.seq, func(a *pendingPublish, seq uint64) int {
 		switch {
 		case a.seq < seq:
@@ -639,7 +643,8 @@ func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
 	tooBig, full := errors.Is(err, broker.ErrTooBig), errors.Is(err, broker.ErrStoreFull)
 	switch {
 	case p.requester != nil:
-		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig && !full, TooBig: tooBig, StoreFull: full})
+		ctx.Send(p.requester, &messages.Published{Unavailable: !tooBig && !full, TooBig: tooBig, StoreFull: full,
+			OutcomeUnknown: errors.Is(err, broker.ErrOutcomeUnknown)})
 	case p.from != nil && full:
 		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeStoreFull,
 			"the message store is full: this message was not stored; send it again later")})
@@ -668,6 +673,8 @@ func (r *room) resolveAcks(ctx actor.Context) {
 		}
 		n++
 		switch {
+		case p.requester != nil && p.dup:
+			ctx.Send(p.requester, &messages.Published{Seq: p.seq, Duplicate: true})
 		case p.requester != nil:
 			ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
 		case p.from != nil && p.ref != nil:

@@ -60,6 +60,10 @@ type Config struct {
 	Latest func(room string) bool
 	// LatestTTL is how long a latest value is kept. Zero means 30 days.
 	LatestTTL time.Duration
+	// IdempotencyWindow is the stream's window of duplicates: how long an
+	// append's idempotency key (its Nats-Msg-Id) is remembered, at most
+	// HistoryTTL. Zero means broker.DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
 	// PublishTimeout bounds the wait for the stream's acknowledgement of
 	// a message; past it the sender is told it failed. Zero means 5 s.
 	PublishTimeout time.Duration
@@ -91,6 +95,10 @@ func (c Config) withDefaults() Config {
 	if c.LatestTTL <= 0 {
 		c.LatestTTL = 30 * 24 * time.Hour
 	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = broker.DefaultIdempotencyWindow
+	}
+	c.IdempotencyWindow = min(c.IdempotencyWindow, c.HistoryTTL)
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 5 * time.Second
 	}
@@ -242,7 +250,8 @@ type roomState struct {
 type pendingAppend struct {
 	from  uuid.UUID
 	msg   json.RawMessage
-	done  func(uint64, error)
+	key   string
+	done  func(uint64, bool, error)
 	start time.Time
 }
 
@@ -444,7 +453,7 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 		Replicas:          cfg.Replicas,
 		MaxMsgsPerSubject: int64(cfg.StreamPerRoom),
 		MaxAge:            maxAge,
-		Duplicates:        min(2*time.Minute, cfg.HistoryTTL),
+		Duplicates:        cfg.IdempotencyWindow,
 		Discard:           jetstream.DiscardOld,
 		// A replica may answer a direct get before it has caught up: a
 		// follow starting from a stale last message would skip what came
@@ -711,14 +720,14 @@ func storeFull(err error) bool {
 }
 
 // Append implements broker.Broker.
-func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done func(uint64, error)) {
+func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, key string, done func(uint64, bool, error)) {
 	if b.tooBig(len(msg)) {
-		done(0, broker.ErrTooBig)
+		done(0, false, broker.ErrTooBig)
 		return
 	}
 	if !b.streamOK.Load() || b.ctx.Err() != nil {
 		b.metrics.publishFailures.Inc()
-		done(0, unavailable(errors.New("the stream is not set up")))
+		done(0, false, unavailable(errors.New("the stream is not set up")))
 		return
 	}
 	if e := b.cfg.Embedded; e != nil && !e.hasRoom() {
@@ -727,24 +736,24 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 			b.log.Error("the store's disk is full: publishes are refused (503 store_full) until it has room again",
 				slog.String("dir", e.dir), slog.Int64("min_free", e.minFree))
 		}
-		done(0, broker.ErrStoreFull)
+		done(0, false, broker.ErrStoreFull)
 		return
 	}
 	if b.full.Load() && time.Now().UnixNano() < b.fullUntil.Load() {
 		b.metrics.storeFull.Inc()
-		done(0, broker.ErrStoreFull)
+		done(0, false, broker.ErrStoreFull)
 		return
 	}
 	if b.inflight.Add(1) > maxInflight {
 		b.inflight.Add(-1)
 		b.metrics.publishFailures.Inc()
-		done(0, unavailable(errors.New("too many publishes in flight")))
+		done(0, false, unavailable(errors.New("too many publishes in flight")))
 		return
 	}
 	subject := roomSubject(room)
 	b.mu.Lock()
 	rs := b.roomLocked(subject)
-	rs.queue = append(rs.queue, pendingAppend{from: from, msg: msg, done: done, start: time.Now()})
+	rs.queue = append(rs.queue, pendingAppend{from: from, msg: msg, key: key, done: done, start: time.Now()})
 	start := !rs.writing
 	rs.writing = true
 	b.mu.Unlock()
@@ -788,7 +797,7 @@ func (b *Broker) appender(rs *roomState) {
 		rs.queue[0] = pendingAppend{}
 		rs.queue = rs.queue[1:]
 		b.mu.Unlock()
-		seq, err := b.store(rs, a)
+		seq, dup, err := b.store(rs, a)
 		b.inflight.Add(-1)
 		switch {
 		case err == nil:
@@ -806,14 +815,16 @@ func (b *Broker) appender(rs *roomState) {
 		case !errors.Is(err, broker.ErrTooBig):
 			b.metrics.publishFailures.Inc()
 		}
-		a.done(seq, err)
+		a.done(seq, dup, err)
 	}
 }
 
 // store appends one message to its room: numbered one more than the
 // room's last as known, on the condition that it still is its last; when
-// another node's came first, it looks the last up and tries again.
-func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
+// another node's came first, it looks the last up and tries again. dup
+// says the stream had the message's idempotency key already, from
+// another Append.
+func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	room := subjectRoomName(rs.subject)
@@ -825,8 +836,24 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 	}
 	// One id for every attempt: an attempt whose answer was lost (a
 	// stream leader that died, an election) is stored once however often
-	// it is sent again, and its ack then says where.
+	// it is sent again, and its ack then says where. A publisher's
+	// idempotency key is the id, so that its own retry, through any
+	// node, is stored once too (within the stream's window of
+	// duplicates); the room is part of it, so that one key in two rooms
+	// is two messages. A room name has no ':', a minted id neither.
 	msgID := uuid.NewString()
+	if a.key != "" {
+		msgID = room + ":" + a.key
+	}
+	// maybeStored is set once an attempt got no answer: the stream may
+	// hold the message, and a failure then says its outcome is unknown.
+	maybeStored, dup := false, false
+	fail := func(err error) error {
+		if maybeStored {
+			return fmt.Errorf("%w: %w", broker.ErrOutcomeUnknown, err)
+		}
+		return unavailable(err)
+	}
 	wait := 25 * time.Millisecond
 	var lastErr error
 	for cas := 1; ; {
@@ -834,7 +861,7 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 			if lastErr == nil {
 				lastErr = ctx.Err()
 			}
-			return 0, unavailable(lastErr)
+			return 0, false, fail(lastErr)
 		}
 		b.mu.Lock()
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
@@ -860,9 +887,17 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 				m.Header.Set(jetstream.MsgTTLHeader, ttl)
 			}
 			ack, err = b.js.PublishMsg(attemptCtx, m)
+			// After an attempt with no answer, a duplicate may be this
+			// Append's own, not a publisher's retry.
+			dup = err == nil && ack.Duplicate && a.key != "" && !maybeStored
+			var apiErr *jetstream.APIError
+			if err != nil && !errors.As(err, &apiErr) && !errors.Is(err, nats.ErrNoResponders) {
+				maybeStored = true
+			}
 		}
 		if err == nil && ack.Duplicate {
-			// Stored by an attempt before, maybe under another seq.
+			// Stored by an attempt before (or, with a key, by an Append
+			// before), maybe under another seq.
 			var sm *jetstream.RawStreamMsg
 			if st := b.stream(); st != nil {
 				sm, err = st.GetMsg(attemptCtx, ack.Sequence)
@@ -882,7 +917,7 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 					break
 				}
 			}
-			return seq + 1, nil
+			return seq + 1, dup, nil
 		}
 		lastErr = err
 		b.mu.Lock()
@@ -897,21 +932,21 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
 			// Another node's message came first: numbered again, at once.
 			if cas++; cas > maxCASAttempts {
-				return 0, unavailable(err)
+				return 0, false, fail(err)
 			}
 			b.metrics.casRetries.Inc()
 			continue
 		case errors.Is(err, nats.ErrMaxPayload):
-			return 0, broker.ErrTooBig
+			return 0, false, broker.ErrTooBig
 		case storeFull(err):
-			return 0, fmt.Errorf("%w: %w", broker.ErrStoreFull, err)
+			return 0, false, fmt.Errorf("%w: %w", broker.ErrStoreFull, err)
 		case errors.Is(err, jetstream.ErrStreamNotFound) && b.cfg.Replicas > 1:
 			// A replicated stream without a leader (an election, a
 			// majority lost) is "not found" meanwhile: tried again.
 			b.checkStream(err)
 		case errors.Is(err, jetstream.ErrStreamNotFound), isAPI && apiErr.Code < 500:
 			b.checkStream(err)
-			return 0, unavailable(err)
+			return 0, false, fail(err)
 		}
 		// No answer, or "try later": a stream leader lost, an election.
 		// Sent again (the same id) until PublishTimeout.

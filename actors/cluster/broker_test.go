@@ -67,7 +67,7 @@ func appendSync(t *testing.T, b *Broker, room, msg string) uint64 {
 		err error
 	}
 	ch := make(chan res, 1)
-	b.Append(room, uuid.New(), json.RawMessage(msg), func(seq uint64, err error) { ch <- res{seq, err} })
+	b.Append(room, uuid.New(), json.RawMessage(msg), "", func(seq uint64, _ bool, err error) { ch <- res{seq, err} })
 	select {
 	case r := <-ch:
 		if r.err != nil {

@@ -110,6 +110,9 @@ func connectCluster(c clusterOptions, dataDir string, srv *transport.Config, log
 		History:    srv.History,
 		HistoryTTL: srv.HistoryTTL,
 		Latest:     actors.RoomSet(srv.LatestRooms),
+		// The node's window of duplicates is the stream's, so that a
+		// key is remembered as long by every node.
+		IdempotencyWindow: srv.IdempotencyWindow,
 		// A durable node's stream is its history: it keeps what
 		// --history says, no margin for nodes that fall behind.
 		StreamPerRoom:  durablePerRoom(c, srv.History),

@@ -69,6 +69,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", d.MaxPublishBytes, "largest HTTP publish body (larger is answered 413)")
 	fs.IntVar(&o.server.History, "history", d.History, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
 	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
+	fs.DurationVar(&o.server.IdempotencyWindow, "idempotency-window", d.IdempotencyWindow, "how long a publish's Idempotency-Key is remembered: the same key to the same room within it is stored and delivered once (at most --history-ttl; with NATS, the stream's window of duplicates)")
 	fs.IntVar(&o.server.HistoryBytes, "history-bytes", d.HistoryBytes, "bytes one room's history may hold, messages and frames counted, however many messages")
 	fs.Int64Var(&o.server.BodyBudget, "body-budget", d.BodyBudget, "bytes of HTTP request bodies read at once, all requests together; a POST past it is answered 503")
 	fs.IntVar(&o.server.HistoryBudget, "history-budget", d.HistoryBudget, "bytes all rooms' histories may hold together, messages and frames counted; past it the oldest entries go first (negative: no budget)")
