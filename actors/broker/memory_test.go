@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,76 @@ func TestLatestValueOutlivesTheTTL(t *testing.T) {
 			t.Fatal("plain's second message never expired")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestIdempotencyKeysAreBounded: a key is remembered per room for the
+// window, and at most maxIdempotencyKeys of them: past that the oldest
+// is forgotten first and counted, and a retry with it is stored again.
+func TestIdempotencyKeysAreBounded(t *testing.T) {
+	stats := &MemoryStats{}
+	b := NewMemoryBroker(MemoryBrokerConfig{History: 10, HistoryTTL: time.Hour, HistoryBytes: 16 << 20, Stats: stats})
+	defer b.Close()
+	from := uuid.New()
+	appendKeyed := func(room, key string) (seq uint64, dup bool) {
+		b.Append(room, from, []byte(`1`), key, func(s uint64, d bool, err error) {
+			if err != nil {
+				t.Fatalf("append %s %s: %v", room, key, err)
+			}
+			seq, dup = s, d
+		})
+		return seq, dup
+	}
+	tests := []struct {
+		name, room, key string
+		seq             uint64
+		dup             bool
+	}{
+		{"first", "r", "k0", 1, false},
+		{"again", "r", "k0", 1, true},
+		{"another room", "s", "k0", 1, false},
+		{"another key", "r", "k1", 2, false},
+		{"no key", "r", "", 3, false},
+		{"no key again", "r", "", 4, false},
+	}
+	for _, tt := range tests {
+		if seq, dup := appendKeyed(tt.room, tt.key); seq != tt.seq || dup != tt.dup {
+			t.Fatalf("%s: seq %d duplicate %v, want %d %v", tt.name, seq, dup, tt.seq, tt.dup)
+		}
+	}
+	// Three keys are held; fill up to the bound, then one more.
+	for i := 3; i <= maxIdempotencyKeys; i++ {
+		appendKeyed("fill", "f"+strconv.Itoa(i))
+	}
+	if got := stats.KeysEvicted.Load(); got != 1 {
+		t.Fatalf("KeysEvicted = %d, want 1", got)
+	}
+	if len(b.keys) != maxIdempotencyKeys || len(b.keyOrder)-b.keyHead != maxIdempotencyKeys {
+		t.Fatalf("%d keys, %d queued, want %d", len(b.keys), len(b.keyOrder)-b.keyHead, maxIdempotencyKeys)
+	}
+	if _, dup := appendKeyed("r", "k0"); dup {
+		t.Fatal("the oldest key outlived the bound")
+	}
+	if _, dup := appendKeyed("r", "k1"); !dup {
+		t.Fatal("a key within the bound was forgotten")
+	}
+}
+
+// TestIdempotencyKeysExpire: a key older than the window is forgotten.
+func TestIdempotencyKeysExpire(t *testing.T) {
+	b := NewMemoryBroker(MemoryBrokerConfig{History: 10, HistoryTTL: time.Hour, HistoryBytes: 16 << 20, IdempotencyWindow: 20 * time.Millisecond})
+	defer b.Close()
+	var dup bool
+	b.Append("r", uuid.New(), []byte(`1`), "k", func(uint64, bool, error) {})
+	start := time.Now()
+	// Retried until it is stored again, as a publisher would.
+	for dup = true; dup && time.Since(start) < 5*time.Second; {
+		b.Append("r", uuid.New(), []byte(`1`), "k", func(_ uint64, d bool, _ error) { dup = d })
+	}
+	if dup {
+		t.Fatal("the key was remembered well past its window")
+	}
+	if since := time.Since(start); since < 20*time.Millisecond {
+		t.Fatalf("the key was forgotten after %v, within its window", since)
 	}
 }
