@@ -11,5 +11,5 @@ import (
 // close with others; they are counted from their first use.
 func CloseReasons() []socket.Reason {
 	return []socket.Reason{socket.HeartbeatTimeout, socket.RateLimit, socket.InternalError, socket.TooManyBeforeJoin,
-		socket.NodeBusy, socket.ShuttingDown, chat.RoomLimit, questionnaire.Replaced, questionnaire.StoreUnavailable}
+		socket.NodeBusy, socket.ShuttingDown, chat.RoomLimit, chat.FollowRefused, questionnaire.Replaced, questionnaire.StoreUnavailable}
 }

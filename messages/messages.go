@@ -193,6 +193,9 @@ type Published struct {
 	// the message and did not answer in time: it may have stored it.
 	// Sent again with the same Key, it is stored at most once.
 	OutcomeUnknown bool
+	// FollowRefused is true, with Unavailable, when the node could follow
+	// no room (NATS refused it a consumer): the message was not sent.
+	FollowRefused bool
 }
 
 // Refusal is why a room's policy refused a message: a code clients may

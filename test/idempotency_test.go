@@ -1,10 +1,20 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
 // The idempotency tests post the same Idempotency-Key twice (issue 21,
@@ -144,4 +154,116 @@ func TestIdempotencyKeyRefused(t *testing.T) {
 	if a := postKeyed(t, ts, "/rooms/refused/broadcast", strings.Repeat("k", 64), `"ok"`); a.Duplicate {
 		t.Fatalf("answered %+v", a)
 	}
+}
+
+// startLimitedNATS starts a NATS server whose account may hold at most
+// maxConsumers JetStream consumers, and stops it when the test ends.
+func startLimitedNATS(t *testing.T, maxConsumers int) *natsServer {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, `
+jetstream { store_dir: %q }
+accounts {
+  LOBBY {
+    jetstream { max_consumers: %d, max_mem: -1, max_file: -1, max_streams: -1 }
+    users [ { user: lobby, password: lobby } ]
+  }
+}
+no_auth_user: lobby
+`, filepath.Join(dir, "store"), maxConsumers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := natsserver.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatalf("nats config: %v", err)
+	}
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	s, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(waitFor) {
+		t.Fatal("the NATS server did not start")
+	}
+	n := &natsServer{srv: s, port: s.Addr().(*net.TCPAddr).Port, dir: dir}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// TestFollowRefusedIsRefusedAtOnce: NATS's account takes one consumer,
+// node 0's tail; node 1's is refused (issue 21, finding 2: a join then
+// waited 10 s for nothing, and a publish answered 503 after 10 s).
+// Node 1 is unready, and refuses at once: a join closed 1013 with its
+// reason, a lobby.v1 subscribe answered with an error frame, a publish
+// 503 with Retry-After; each counted. Node 0 serves as before.
+func TestFollowRefusedIsRefusedAtOnce(t *testing.T) {
+	n := startLimitedNATS(t, 1)
+	bin := buildLobby(t)
+	args := []string{"--addr", "127.0.0.1:0", "--nats-url", n.url(), "--connect-rate", "-1"}
+	a := &testServer{addr: startBinary(t, bin, args).addr}
+	joinJSON(t, a, "/ws/first") // node 0 follows: its tail holds the consumer
+	b := &testServer{addr: startBinary(t, bin, args).addr}
+	eventually(t, "node 1 to be refused its consumer", func() bool {
+		v, _ := metricSample(t, b, "lobby_nats_consumers_refused_total")
+		return v >= 1
+	})
+	if status, body := httpDo(t, "GET", b.url("/readyz"), nil, nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz on the refused node: %d %s", status, body)
+	}
+
+	start := time.Now()
+	c := dial(t, b, "/ws/refused")
+	c.expectClose(websocket.StatusTryAgainLater, "cluster refused this node a consumer: try another node or later")
+	j := &jsonClient{client: &client{t: t, ws: dialWS(t, b, "/ws/refused", &websocket.DialOptions{Subprotocols: []string{"lobby.v1"}})}}
+	j.expectClose(websocket.StatusTryAgainLater, "cluster refused this node a consumer: try another node or later")
+	s := connectWS(t, b, "")
+	s.sendJSON(`{"type":"subscribe","room":"refused","ref":7}`)
+	if f := s.nextOf("error"); f.Code != "unavailable" || string(f.Ref) != "7" {
+		t.Fatalf("subscribe answered %s, want an error unavailable with ref 7", f.raw)
+	}
+	status, resp, header := postWithHeader(t, b.url("/rooms/refused/broadcast"), `"x"`, nil)
+	expectJSONError(t, status, resp, http.StatusServiceUnavailable, "unavailable")
+	if header.Get("Retry-After") == "" {
+		t.Fatal("the refused publish has no Retry-After")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the refusals took %v, want at once", d)
+	}
+	if got := metricValue(t, b, `lobby_follow_refused_total{kind="join"}`); got != 3 {
+		t.Fatalf(`lobby_follow_refused_total{kind="join"} = %v, want 3`, got)
+	}
+	if got := metricValue(t, b, `lobby_follow_refused_total{kind="publish"}`); got != 1 {
+		t.Fatalf(`lobby_follow_refused_total{kind="publish"} = %v, want 1`, got)
+	}
+	// Node 0, which holds the consumer, serves as before.
+	if seq := publishOK(t, a, "first", `"still"`); seq != 1 {
+		t.Fatalf("node 0's publish got seq %d", seq)
+	}
+}
+
+// postWithHeader posts body to url with header, and returns the answer's
+// status, body and header.
+func postWithHeader(t *testing.T, url, body string, header http.Header) (int, []byte, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b, resp.Header
 }

@@ -168,6 +168,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, room, key strin
 		writeOutcomeUnknown(w, key != "")
 		return
 	}
+	if err == nil && res.FollowRefused {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable,
+			"this node can follow no room now (the cluster refuses it a consumer: NATS's limit of consumers is reached): the message was not sent; publish through another node, or retry later")
+		return
+	}
 	if writeNotSent(w, err, func() (bool, bool, bool) { return res.TooBig, res.Unavailable, res.StoreFull }) {
 		return
 	}

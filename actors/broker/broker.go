@@ -67,6 +67,13 @@ type Broker interface {
 	// set up: false while a lost stream is being made anew.
 	Ready() bool
 
+	// FollowRefused reports whether the store refuses the node what it
+	// needs to follow rooms (NATS's limit of consumers is reached): no
+	// follow starts, and none delivers, until it no longer does. A join
+	// or publish, which would wait for its room's follow, is refused at
+	// once meanwhile.
+	FollowRefused() bool
+
 	// Watch calls f with every change of Up, for the node's lifetime.
 	// It is called once, before any other method but Epoch and Up.
 	Watch(f func(up bool))

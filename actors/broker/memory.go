@@ -162,6 +162,9 @@ func (b *MemoryBroker) Up() bool { return true }
 // Ready implements Broker.
 func (b *MemoryBroker) Ready() bool { return true }
 
+// FollowRefused implements Broker: a process never refuses itself.
+func (b *MemoryBroker) FollowRefused() bool { return false }
+
 // Watch implements Broker: Up never changes.
 func (b *MemoryBroker) Watch(func(bool)) {}
 

@@ -131,6 +131,11 @@ var (
 	// recoveryTooSlow closes a member whose replay took so long that the
 	// frames held for it reached maxHeldFrames.
 	recoveryTooSlow = socket.Reason{Code: socket.CloseTryAgainLater, Text: "recovery too slow", Label: "policy"}
+	// FollowRefused closes a member refused because the node can follow
+	// no room: NATS refuses it a consumer (broker.Broker.FollowRefused).
+	// Its join would wait for as long as that lasts; another node may
+	// take it now.
+	FollowRefused = socket.Reason{Code: socket.CloseTryAgainLater, Text: "cluster refused this node a consumer: try another node or later", Label: "follow_refused"}
 )
 
 func (l *lobby) Receive(ctx actor.Context) {
@@ -286,6 +291,16 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 			message: "already subscribed to room " + m.Room})
 		return
 	}
+	if l.broker.FollowRefused() {
+		l.stats.JoinsFollowRefused.Add(1)
+		if known {
+			ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: codeUnavailable,
+				message: "the cluster refuses this node a consumer (NATS's limit of consumers): room " + m.Room + " cannot be followed here now; try another node or later"})
+			return
+		}
+		ctx.Send(m.Session, &messages.Close{Reason: FollowRefused})
+		return
+	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
 		if known {
@@ -405,6 +420,12 @@ func (l *lobby) publish(ctx actor.Context, m *messages.BroadcastMessage) {
 				ctx.Send(r.pid, m)
 			}
 		}
+		return
+	}
+	if l.broker.FollowRefused() {
+		// Its room would store it and never hear it back: not sent.
+		l.stats.PublishesFollowRefused.Add(1)
+		ctx.Respond(&messages.Published{Unavailable: true, FollowRefused: true})
 		return
 	}
 	r, ok := l.rooms[m.RoomID]

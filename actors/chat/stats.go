@@ -20,6 +20,11 @@ type Stats struct {
 	// cluster was unavailable (that protocol has no error frame to say
 	// so). Written by the rooms.
 	ClusterDropped atomic.Uint64
+	// JoinsFollowRefused and PublishesFollowRefused count the joins
+	// (subscribes included) and HTTP publishes refused at once because
+	// the node could follow no room (broker.Broker.FollowRefused).
+	// Written by the lobby.
+	JoinsFollowRefused, PublishesFollowRefused atomic.Uint64
 	SubscriptionStats
 }
 

@@ -210,6 +210,9 @@ type Broker struct {
 	tailLast  atomic.Uint64
 	tailAt    atomic.Int64
 	ackedLast atomic.Uint64
+	// tailRefused is set while NATS refuses the tail its consumer (its
+	// limit of consumers reached), until the tail runs again.
+	tailRefused atomic.Bool
 
 	// mu guards rooms.
 	mu    sync.Mutex
@@ -1126,7 +1129,7 @@ func (b *Broker) tailer() {
 				InactiveThreshold: time.Minute,
 			})
 			if err != nil {
-				b.consumerRefused(err)
+				b.tailRefused.Store(b.consumerRefused(err))
 				b.checkStream(err)
 				return err
 			}
@@ -1147,6 +1150,7 @@ func (b *Broker) tailer() {
 			return // closing
 		}
 		tailEpoch = st.epoch
+		b.tailRefused.Store(false)
 		b.tailAt.Store(time.Now().UnixNano())
 		b.tailMu.Lock()
 		b.tailEpoch, b.tailRunning = st.epoch, true
@@ -1190,14 +1194,21 @@ func (b *Broker) tailer() {
 	}
 }
 
-// consumerRefused counts a consumer the server refused for its limit.
-func (b *Broker) consumerRefused(err error) {
+// consumerRefused counts a consumer the server refused for its limit,
+// and reports whether err is that.
+func (b *Broker) consumerRefused(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMaximumConsumersLimit {
 		b.metrics.consumersRefused.Inc()
 		b.log.Warn("NATS refused a consumer: its limit of consumers is reached", slog.String("stream", b.cfg.Stream))
+		return true
 	}
+	return false
 }
+
+// FollowRefused implements broker.Broker: NATS refuses the tail its
+// consumer.
+func (b *Broker) FollowRefused() bool { return b.tailRefused.Load() }
 
 // tailStall is how long the tail may deliver nothing while the stream
 // has taken messages past it before it is made anew.
