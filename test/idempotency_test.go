@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,4 +267,144 @@ func postWithHeader(t *testing.T, url, body string, header http.Header) (int, []
 		t.Fatal(err)
 	}
 	return resp.StatusCode, b, resp.Header
+}
+
+// freezer is a TCP proxy to a NATS server that can stop passing bytes
+// either way, as a hung server would, and pass what it held on once
+// thawed: what the node sent meanwhile reaches the server late, as a
+// publish whose answer was lost.
+type freezer struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cond   *sync.Cond
+	frozen bool
+	wg     sync.WaitGroup
+}
+
+func startFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, target: target}
+	f.cond = sync.NewCond(&f.mu)
+	var conns sync.Map
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			conns.Store(c, up)
+			f.wg.Add(2)
+			go f.pipe(c, up)
+			go f.pipe(up, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		f.thaw()
+		conns.Range(func(c, up any) bool {
+			_ = c.(net.Conn).Close()
+			_ = up.(net.Conn).Close()
+			return true
+		})
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *freezer) url() string { return "nats://" + f.ln.Addr().String() }
+
+// pipe copies from to to, one read at a time, each held while frozen.
+func (f *freezer) pipe(from, to net.Conn) {
+	defer f.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		f.mu.Lock()
+		for f.frozen {
+			f.cond.Wait()
+		}
+		f.mu.Unlock()
+		if n > 0 {
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				_ = from.Close()
+				return
+			}
+		}
+		if err != nil {
+			_ = to.Close()
+			return
+		}
+	}
+}
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	f.frozen = true
+	f.mu.Unlock()
+}
+
+func (f *freezer) thaw() {
+	f.mu.Lock()
+	f.frozen = false
+	f.cond.Broadcast()
+	f.mu.Unlock()
+}
+
+// TestPublishOutcomeUnknown: a publish that NATS takes and does not
+// answer in time (the server hangs, then goes on) is answered 503
+// outcome_unknown with Retry-After, not a plain unavailable (issue 21,
+// "Cluster faults" 5: 29 % of the "failed" publishes of a hung NATS were
+// stored and delivered later). The message is stored once it goes on,
+// and the retry with the same Idempotency-Key answers duplicate with its
+// seq: its member receives it once.
+func TestPublishOutcomeUnknown(t *testing.T) {
+	n := startNATS(t, -1, t.TempDir())
+	fz := startFreezer(t, strings.TrimPrefix(n.url(), "nats://"))
+	ts := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", fz.url(), "--connect-rate", "-1"}).addr}
+	m := joinJSON(t, ts, "/ws/hung")
+	// A first message, so that the node knows the room's last and sends
+	// the next one at once: a node that must look the last up first sends
+	// nothing while NATS hangs, and answers a plain unavailable.
+	publishOK(t, ts, "hung", `"before"`)
+	m.nextOf("message")
+
+	fz.freeze()
+	status, body, header := postWithHeader(t, ts.url("/rooms/hung/broadcast"), `{"n":1}`, http.Header{"Idempotency-Key": {"retry-me"}})
+	expectJSONError(t, status, body, http.StatusServiceUnavailable, "outcome_unknown")
+	if header.Get("Retry-After") == "" || !strings.Contains(string(body), "same Idempotency-Key") {
+		t.Fatalf("outcome_unknown without Retry-After (%q) or advice: %s", header.Get("Retry-After"), body)
+	}
+	fz.thaw()
+
+	// The attempts the node made meanwhile reach NATS now: stored once.
+	if f := m.nextOf("message"); f.Seq != 2 || string(f.Msg) != `{"n":1}` {
+		t.Fatalf("the member got %s, want the message stored late", f.raw)
+	}
+	eventually(t, "the node to be ready again", func() bool {
+		status, _ := httpDo(t, "GET", ts.url("/readyz"), nil, nil)
+		return status == http.StatusOK
+	})
+	again := postKeyed(t, ts, "/rooms/hung/broadcast", "retry-me", `{"n":1}`)
+	if !again.Duplicate || again.Seq != 2 {
+		t.Fatalf("the retry answered %+v, want a duplicate of seq 2", again)
+	}
+	marker := postKeyed(t, ts, "/rooms/hung/broadcast", "marker", `"marker"`)
+	if f := m.nextOf("message"); f.Seq != marker.Seq || string(f.Msg) != `"marker"` {
+		t.Fatalf("the member got %s, want the marker: the retry was delivered", f.raw)
+	}
+	if got := metricValue(t, ts, "lobby_publish_outcome_unknown_total"); got != 1 {
+		t.Fatalf("lobby_publish_outcome_unknown_total = %v, want 1", got)
+	}
 }
