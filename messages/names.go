@@ -51,3 +51,27 @@ func CleanName(name string) (string, bool) {
 	}
 	return name, true
 }
+
+// MaxIdempotencyKey is the longest idempotency key a publish may carry.
+const MaxIdempotencyKey = 64
+
+// InvalidIdempotencyKeyText says what an idempotency key is, for the
+// answer to one that is not.
+const InvalidIdempotencyKeyText = "an idempotency key is 1 to 64 visible ASCII characters (no spaces)"
+
+// ValidIdempotencyKey reports whether key is an idempotency key (an HTTP
+// publish's Idempotency-Key, a lobby.v1 broadcast's key): 1 to
+// MaxIdempotencyKey visible ASCII characters, what a UUID, a ULID or a
+// hash fits in, and nothing a log line or a NATS header could be made
+// to carry more with.
+func ValidIdempotencyKey(key string) bool {
+	if len(key) == 0 || len(key) > MaxIdempotencyKey {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

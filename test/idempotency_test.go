@@ -104,14 +104,72 @@ func checkIdempotent(t *testing.T, nodes []*testServer, room string) {
 	}
 }
 
+// checkIdempotentFrames sends one lobby.v1 broadcast key again from a
+// new connection on every node, as a client that reconnected and
+// retried: each retry is acked duplicate with the first one's seq, a
+// member receives it once, and an HTTP publish with the key in the room
+// is a duplicate too. A bad key is an error frame invalid_key.
+func checkIdempotentFrames(t *testing.T, nodes []*testServer, room string) {
+	t.Helper()
+	member := joinJSON(t, nodes[len(nodes)-1], "/ws/"+room)
+	sender := joinJSON(t, nodes[0], "/ws/"+room)
+	sender.sendJSON(`{"type":"broadcast","msg":"once","ref":1,"key":"frame-1"}`)
+	ack := nextSkipping(sender, "ack")
+	if ack.Seq == 0 || strings.Contains(ack.raw, "duplicate") {
+		t.Fatalf("the first broadcast was acked %s", ack.raw)
+	}
+	_ = sender.ws.CloseNow()
+	for i, n := range nodes {
+		retry := joinJSON(t, n, "/ws/"+room)
+		retry.sendJSON(`{"type":"broadcast","msg":"once","ref":2,"key":"frame-1"}`)
+		if again := nextSkipping(retry, "ack"); again.Seq != ack.Seq || !strings.Contains(again.raw, `"duplicate":true`) {
+			t.Fatalf("retry %d was acked %s, want a duplicate of seq %d", i, again.raw, ack.Seq)
+		}
+		retry.sendJSON(`{"type":"broadcast","msg":"x","ref":3,"key":"a b"}`)
+		if f := nextSkipping(retry, "error"); f.Code != "invalid_key" || string(f.Ref) != "3" {
+			t.Fatalf("a bad key was answered %s", f.raw)
+		}
+		_ = retry.ws.CloseNow()
+	}
+	if a := postKeyed(t, nodes[0], "/rooms/"+room+"/broadcast", "frame-1", `"once"`); !a.Duplicate || a.Seq != ack.Seq {
+		t.Fatalf("an HTTP publish with the frame's key answered %+v", a)
+	}
+	marker := postKeyed(t, nodes[0], "/rooms/"+room+"/broadcast", "frame-marker", `"marker"`)
+	if f := member.nextOf("message"); f.Seq != ack.Seq || string(f.Msg) != `"once"` {
+		t.Fatalf("the member got %s first", f.raw)
+	}
+	if f := member.nextOf("message"); f.Seq != marker.Seq || string(f.Msg) != `"marker"` {
+		t.Fatalf("the member got %s, want the marker: a retry was delivered", f.raw)
+	}
+}
+
+// nextSkipping reads c's frames up to one of type typ, skipping message
+// frames too: a sender gets its own message, and a cluster node may
+// deliver one stored just before a join after its welcome.
+func nextSkipping(c *jsonClient, typ string) frame {
+	c.t.Helper()
+	for {
+		f := c.next()
+		switch {
+		case f.Type == typ:
+			return f
+		case f.Type == "message", f.Type == "joined", f.Type == "left", f.Type == "members" && f.Ref == nil:
+		default:
+			c.t.Fatalf("got %s while waiting for a %s frame", f.raw, typ)
+		}
+	}
+}
+
 func TestIdempotentPublishMemory(t *testing.T) {
 	ts := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--connect-rate", "-1"}).addr}
 	checkIdempotent(t, []*testServer{ts}, "keyed")
+	checkIdempotentFrames(t, []*testServer{ts}, "framed")
 }
 
 func TestIdempotentPublishCluster(t *testing.T) {
 	c := startCluster(t, 2)
 	checkIdempotent(t, []*testServer{c.node(0), c.node(1)}, "keyed")
+	checkIdempotentFrames(t, []*testServer{c.node(0), c.node(1)}, "framed")
 }
 
 func TestIdempotentPublishDurable(t *testing.T) {

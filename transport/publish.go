@@ -50,25 +50,17 @@ func (s *Server) publishRoom(w http.ResponseWriter, r *http.Request) {
 	s.publish(w, r, room, key, body)
 }
 
-// maxIdempotencyKey is the longest Idempotency-Key a publish may carry.
-const maxIdempotencyKey = 64
-
-// idempotencyKey is the request's Idempotency-Key header, "" for none. A
-// key is 1 to 64 visible ASCII characters (no spaces): what a UUID, a
-// ULID or a hash fits in, and nothing a log line or a NATS header could
-// be made to carry more with. On a bad key it has answered 400.
+// idempotencyKey is the request's Idempotency-Key header, "" for none
+// (messages.ValidIdempotencyKey says what a key is). On a bad key, or
+// two, it has answered 400.
 func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
 	values := r.Header.Values("Idempotency-Key")
 	if len(values) == 0 {
 		return "", true
 	}
-	bad := len(values) > 1 || len(values[0]) == 0 || len(values[0]) > maxIdempotencyKey
-	for i := 0; !bad && i < len(values[0]); i++ {
-		bad = values[0][i] < 0x21 || values[0][i] > 0x7e
-	}
-	if bad {
+	if len(values) > 1 || !messages.ValidIdempotencyKey(values[0]) {
 		writeError(w, http.StatusBadRequest, codeInvalidIdempotencyKey,
-			fmt.Sprintf("an Idempotency-Key is one header of 1 to %d visible ASCII characters (no spaces)", maxIdempotencyKey))
+			"a publish takes one Idempotency-Key header: "+messages.InvalidIdempotencyKeyText)
 		return "", false
 	}
 	return values[0], true

@@ -12,7 +12,7 @@ import (
 )
 
 // clientFrame is a lobby.v1 client's frame:
-// {"type":"broadcast","room":..,"msg":..,"ref":..},
+// {"type":"broadcast","room":..,"msg":..,"ref":..,"key":..},
 // {"type":"direct","to":..,"msg":..,"ref":..}, {"type":"members","room":..,"ref":..},
 // {"type":"subscribe","room":..,"since":N,"epoch":..,"name":..,"ref":..} or
 // {"type":"unsubscribe","room":..,"ref":..}. A broadcast's or members'
@@ -26,6 +26,8 @@ type clientFrame struct {
 	Since json.RawMessage `json:"since"`
 	Epoch string          `json:"epoch"`
 	Name  string          `json:"name"`
+	// Key is a broadcast's idempotency key, nil for none.
+	Key *string `json:"key"`
 	// to is To parsed, for a direct frame; since, recover are Since
 	// parsed, for a subscribe.
 	to      uuid.UUID
@@ -54,6 +56,9 @@ const (
 	codeForbidden            = "forbidden"
 	codeRoomLimit            = "too_many_rooms"
 	codeStoreFull            = "store_full"
+	// The idempotency keys' (transport/PROTOCOL.md, "Idempotent publishes").
+	codeInvalidKey     = "invalid_key"
+	codeOutcomeUnknown = "outcome_unknown"
 )
 
 // Client frame types.
@@ -77,6 +82,14 @@ const (
 	errNoMsg       = "a broadcast or direct frame needs a msg"
 	errInvalidName = "a name is at most 32 characters, none of them a control character"
 )
+
+// key is the frame's idempotency key, "" for none.
+func (f *clientFrame) key() string {
+	if f.Key == nil {
+		return ""
+	}
+	return *f.Key
+}
 
 // decodeClientFrame parses one lobby.v1 client frame. On failure it returns
 // the frame's ref when the frame was good enough to carry one.
@@ -109,6 +122,9 @@ func decodeClientFrame(data []byte) (clientFrame, *socket.FrameError) {
 	case frameTypeBroadcast:
 		if f.Msg == nil {
 			return f, socket.NewFrameError(codeMissingMsg, errNoMsg)
+		}
+		if f.Key != nil && !messages.ValidIdempotencyKey(*f.Key) {
+			return f, socket.NewFrameError(codeInvalidKey, messages.InvalidIdempotencyKeyText)
 		}
 	case frameTypeSubscribe:
 		if f.Room == "" {

@@ -48,6 +48,11 @@ func TestDecodeClientFrame(t *testing.T) {
 		{name: "broadcast to a room", frame: `{"type":"broadcast","room":"r","msg":1}`, typ: "broadcast"},
 		{name: "broadcast to a bad room", frame: `{"type":"broadcast","room":"../x","msg":1}`, code: codeInvalidRoom},
 		{name: "members of a room", frame: `{"type":"members","room":"r"}`, typ: "members"},
+		{name: "broadcast with a key", frame: `{"type":"broadcast","msg":1,"key":"` + strings.Repeat("k", 64) + `"}`, typ: "broadcast"},
+		{name: "empty key", frame: `{"type":"broadcast","msg":1,"key":"","ref":4}`, code: codeInvalidKey, ref: "4"},
+		{name: "long key", frame: `{"type":"broadcast","msg":1,"key":"` + strings.Repeat("k", 65) + `"}`, code: codeInvalidKey},
+		{name: "key with a space", frame: `{"type":"broadcast","msg":1,"key":"a b"}`, code: codeInvalidKey},
+		{name: "key not a string", frame: `{"type":"broadcast","msg":1,"key":5,"ref":6}`, code: socket.CodeInvalidFrame, ref: "6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +101,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			return
 		}
 		if fr.Ref != nil {
-			if out := appendV1Ack(nil, fr.Ref, "room", 1); !json.Valid(out) {
+			if out := appendV1Ack(nil, fr.Ref, "room", 1, false); !json.Valid(out) {
 				t.Fatalf("ack %q is not valid JSON", out)
 			}
 		}

@@ -118,7 +118,7 @@ func appendV1Direct(dst []byte, id uuid.UUID, msg json.RawMessage) []byte {
 
 // appendV1Ack encodes an ack; an empty room and a zero seq (a direct
 // message has neither) are left out.
-func appendV1Ack(dst []byte, ref json.RawMessage, room string, seq uint64) []byte {
+func appendV1Ack(dst []byte, ref json.RawMessage, room string, seq uint64, duplicate bool) []byte {
 	dst = append(dst, `{"type":"ack","ref":`...)
 	dst = append(dst, ref...)
 	if room != "" {
@@ -128,6 +128,9 @@ func appendV1Ack(dst []byte, ref json.RawMessage, room string, seq uint64) []byt
 	if seq != 0 {
 		dst = append(dst, `,"seq":`...)
 		dst = strconv.AppendUint(dst, seq, 10)
+	}
+	if duplicate {
+		dst = append(dst, `,"duplicate":true`...)
 	}
 	return append(dst, '}')
 }

@@ -199,8 +199,9 @@ type pendingPublish struct {
 	from *actor.PID
 	ref  json.RawMessage
 	// dup is set when the broker had the message's idempotency key: it
-	// was not stored again, and seq is the first one's.
-	dup bool
+	// was not stored again, and seq is the first one's. keyed says the
+	// message had a key.
+	dup, keyed bool
 }
 
 // Messages of a room's own: from its broker's callbacks, its timer, the
@@ -505,7 +506,7 @@ func (r *room) started(ctx actor.Context, m *followStarted) {
 }
 
 func (r *room) broadcast(ctx actor.Context, m *messages.BroadcastMessage) {
-	p := &pendingPublish{from: m.From, ref: m.Ref, f: r.follow}
+	p := &pendingPublish{from: m.From, ref: m.Ref, f: r.follow, keyed: m.Key != ""}
 	if ctx.Sender() != nil {
 		// Only a publish is a request (the lobby forwards it, keeping its
 		// requester); sessions send.
@@ -648,6 +649,9 @@ func (r *room) failed(ctx actor.Context, p *pendingPublish, err error) {
 	case p.from != nil && full:
 		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeStoreFull,
 			"the message store is full: this message was not stored; send it again later")})
+	case p.from != nil && p.keyed && errors.Is(err, broker.ErrOutcomeUnknown):
+		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeOutcomeUnknown,
+			"no answer in time: the message may have been stored (and is then delivered); send it again with the same key, which stores it at most once")})
 	case p.from != nil && tooBig:
 		ctx.Send(p.from, &messages.WsMessage{JSON: socket.AppendErrorFrame(nil, p.ref, codeTooBig,
 			"the message is too big for the cluster: it was not sent")})
@@ -678,7 +682,7 @@ func (r *room) resolveAcks(ctx actor.Context) {
 		case p.requester != nil:
 			ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
 		case p.from != nil && p.ref != nil:
-			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, r.name, p.seq)})
+			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, r.name, p.seq, p.dup)})
 		}
 	}
 	if n > 0 {

@@ -132,7 +132,7 @@ func (s *session) Receive(ctx actor.Context) {
 		case !m.Delivered:
 			s.sendError(m.Ref, codeUnknownSession, "no session has that id")
 		case m.Ref != nil:
-			s.conn.Send(appendV1Ack(nil, m.Ref, "", 0), false)
+			s.conn.Send(appendV1Ack(nil, m.Ref, "", 0, false), false)
 		}
 	case *messages.Joined:
 		s.joined(ctx, m)
@@ -267,7 +267,7 @@ func (s *session) flushPending(ctx actor.Context) {
 				room = s.home
 			}
 			if s.find(room) >= 0 {
-				ctx.Send(s.lobby, &messages.BroadcastMessage{ID: s.id, Msg: f.Msg, RoomID: room})
+				ctx.Send(s.lobby, &messages.BroadcastMessage{ID: s.id, Msg: f.Msg, RoomID: room, Key: f.key()})
 			}
 		case frameTypeDirect:
 			ctx.Send(s.lobby, &messages.DirectMessage{ID: s.id, To: f.to, Msg: f.Msg})
@@ -321,7 +321,7 @@ func (s *session) fromJSONClient(ctx actor.Context, m *messages.ClientMessage) {
 	switch f.Type {
 	case frameTypeBroadcast:
 		if sub := s.roomOf(&f); sub != nil {
-			ctx.Send(sub.pid, &messages.BroadcastMessage{ID: s.id, Msg: f.Msg, RoomID: sub.room, Ref: f.Ref, From: ctx.Self()})
+			ctx.Send(sub.pid, &messages.BroadcastMessage{ID: s.id, Msg: f.Msg, RoomID: sub.room, Ref: f.Ref, Key: f.key(), From: ctx.Self()})
 		}
 	case frameTypeDirect:
 		ctx.Send(s.lobby, &messages.DirectMessage{ID: s.id, To: f.to, Msg: f.Msg, Ref: f.Ref, From: ctx.Self()})
