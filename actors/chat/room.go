@@ -626,6 +626,15 @@ func (r *room) appended(ctx actor.Context, m *appended) {
 		return
 	}
 	p.seq, p.dup = m.seq, m.dup
+	if p.dup {
+		// Delivered, if at all, when it was first stored: nothing is
+		// left to wait for. Its seq may be past this room's, in a room
+		// made anew since (a MemoryBroker's keys outlive a stream that
+		// lost its history).
+		r.answerStored(ctx, p)
+		r.checkIdle(ctx)
+		return
+	}
 	i, _ := slices.BinarySearchFunc(r.acks, p.seq, func(a *pendingPublish, seq uint64) int {
 		switch {
 		case a.seq < seq:
@@ -676,19 +685,24 @@ func (r *room) resolveAcks(ctx actor.Context) {
 			break
 		}
 		n++
-		switch {
-		case p.requester != nil && p.dup:
-			ctx.Send(p.requester, &messages.Published{Seq: p.seq, Duplicate: true})
-		case p.requester != nil:
-			ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
-		case p.from != nil && p.ref != nil:
-			ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, r.name, p.seq, p.dup)})
-		}
+		r.answerStored(ctx, p)
 	}
 	if n > 0 {
 		clear(r.acks[:n])
 		r.acks = slices.Delete(r.acks, 0, n)
 		r.checkIdle(ctx)
+	}
+}
+
+// answerStored tells a publish's sender that its message is stored.
+func (r *room) answerStored(ctx actor.Context, p *pendingPublish) {
+	switch {
+	case p.requester != nil && p.dup:
+		ctx.Send(p.requester, &messages.Published{Seq: p.seq, Duplicate: true})
+	case p.requester != nil:
+		ctx.Send(p.requester, &messages.Published{Delivered: r.members.len(), Seq: p.seq})
+	case p.from != nil && p.ref != nil:
+		ctx.Send(p.from, &messages.WsMessage{JSON: appendV1Ack(nil, p.ref, r.name, p.seq, p.dup)})
 	}
 }
 
