@@ -72,18 +72,35 @@ func checkIdempotent(t *testing.T, nodes []*testServer, room string) {
 	if marker.Duplicate || marker.Seq != orig.Seq+1 {
 		t.Fatalf("the publish after the retries answered %+v, want seq %d", marker, orig.Seq+1)
 	}
-	for i, m := range members {
-		if f := m.nextOf("message"); f.Seq != orig.Seq || string(f.Msg) != `{"n":1}` {
-			t.Fatalf("member %d: first message %s, want seq %d", i, f.raw, orig.Seq)
+	// Once the room has gone on, a retry is still the first one's, on
+	// every node, whatever each knows of the room's last message.
+	for _, n := range nodes {
+		waitRoomSeq(t, n, room, marker.Seq)
+	}
+	for i, n := range nodes {
+		again := postKeyed(t, n, "/rooms/"+room+"/broadcast", key, `{"n":1}`)
+		if !again.Duplicate || again.Seq != orig.Seq {
+			t.Fatalf("late retry %d (node %s) answered %+v, want duplicate of %+v", i, n.addr, again, orig)
 		}
-		if f := m.nextOf("message"); f.Seq != marker.Seq || string(f.Msg) != `"marker"` {
-			t.Fatalf("member %d: second message %s, want the marker (seq %d): the key was delivered twice", i, f.raw, marker.Seq)
+	}
+	marker2 := postKeyed(t, first, "/rooms/"+room+"/broadcast", "marker-2", `"marker 2"`)
+	if marker2.Duplicate || marker2.Seq != marker.Seq+1 {
+		t.Fatalf("the publish after the late retries answered %+v, want seq %d", marker2, marker.Seq+1)
+	}
+	for i, m := range members {
+		for _, want := range []struct {
+			seq uint64
+			msg string
+		}{{orig.Seq, `{"n":1}`}, {marker.Seq, `"marker"`}, {marker2.Seq, `"marker 2"`}} {
+			if f := m.nextOf("message"); f.Seq != want.seq || string(f.Msg) != want.msg {
+				t.Fatalf("member %d: got %s, want seq %d %s: the key was delivered twice", i, f.raw, want.seq, want.msg)
+			}
 		}
 	}
 	for _, n := range nodes {
-		waitRoomSeq(t, n, room, marker.Seq)
-		if got := historyMessages(t, n, room); got != 2 {
-			t.Fatalf("history of %s on %s holds %d messages, want 2", room, n.addr, got)
+		waitRoomSeq(t, n, room, marker2.Seq)
+		if got := historyMessages(t, n, room); got != 3 {
+			t.Fatalf("history of %s on %s holds %d messages, want 3", room, n.addr, got)
 		}
 	}
 	// The same key in another room, and on the statistics route, is a
