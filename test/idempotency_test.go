@@ -304,9 +304,11 @@ func TestFollowRefusedIsRefusedAtOnce(t *testing.T) {
 	if header.Get("Retry-After") == "" {
 		t.Fatal("the refused publish has no Retry-After")
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	d := time.Since(start)
+	if d > 2*time.Second {
 		t.Fatalf("the refusals took %v, want at once", d)
 	}
+	t.Logf("two joins, a subscribe and a publish refused in %v", d.Round(time.Millisecond))
 	if got := metricValue(t, b, `lobby_follow_refused_total{kind="join"}`); got != 3 {
 		t.Fatalf(`lobby_follow_refused_total{kind="join"} = %v, want 3`, got)
 	}
@@ -456,11 +458,13 @@ func TestPublishOutcomeUnknown(t *testing.T) {
 	m.nextOf("message")
 
 	fz.freeze()
+	start := time.Now()
 	status, body, header := postWithHeader(t, ts.url("/rooms/hung/broadcast"), `{"n":1}`, http.Header{"Idempotency-Key": {"retry-me"}})
 	expectJSONError(t, status, body, http.StatusServiceUnavailable, "outcome_unknown")
 	if header.Get("Retry-After") == "" || !strings.Contains(string(body), "same Idempotency-Key") {
 		t.Fatalf("outcome_unknown without Retry-After (%q) or advice: %s", header.Get("Retry-After"), body)
 	}
+	t.Logf("outcome_unknown after %v", time.Since(start).Round(time.Millisecond))
 	fz.thaw()
 
 	// The attempts the node made meanwhile reach NATS now: stored once.
