@@ -96,16 +96,11 @@ func (n *Node) Stats() *Stats { return n.stats }
 // syscall. Yielding every 16 messages lets the writer keep up.
 const socketThroughput = 16
 
-// socketActorOpts are the props options of every actor that serves a socket:
-// the node's workers (actors/internal/dispatch), and a lock-free linked-list mailbox.
-// protoactor's default mailbox is a ring that doubles when a burst outruns
-// its actor and never shrinks: after 1 000 members join a room, each
-// member's ring keeps room for the thousand joined notices it once held
-// (8 KB on average) for the rest of the connection. The linked list costs
-// one small allocation per message and holds nothing once drained. It is
-// unbounded like the ring; the bound is the connection's queue behind it.
+// socketActorOpts are the props options of every actor that serves a
+// socket: the node's workers (actors/internal/dispatch). socket.Props
+// gives them their mailbox.
 func socketActorOpts(w *dispatch.Workers) []actor.PropsOption {
-	return []actor.PropsOption{actor.WithDispatcher(w), actor.WithMailbox(actor.UnboundedLockfree())}
+	return []actor.PropsOption{actor.WithDispatcher(w)}
 }
 
 // Join says what a new session asks of its room (chat.Join).

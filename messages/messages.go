@@ -72,6 +72,11 @@ type WsMessage struct {
 	// for such a client.
 	JSON   []byte
 	Binary bool
+	// Batch, when not nil, holds several frames in this one message, in
+	// order, and the fields above are unused: a room hands each member
+	// the messages it delivers at once in one WsMessage, so that a member
+	// costs one mailbox message however many there are.
+	Batch []*WsMessage
 }
 
 // BroadcastMessage is a message for every member of a room, the sender

@@ -49,7 +49,9 @@ type wsConn struct {
 	// last batch, reused so that a steady stream allocates no slices.
 	queue, spare []wsconn.Frame
 	queuedBytes  int
-	writing      bool          // a writer goroutine is running
+	writing      bool          // a writer goroutine is running, or Flush is writing
+	held         bool          // the actor is in a turn: Flush writes what it sends
+	tail         bool          // wsconn.Conn holds bytes Flush could not write
 	pingDue      bool          // the writer is to send a ping
 	closing      bool          // no more frames are accepted
 	why          socket.Reason // the server's close, if it closed
@@ -104,7 +106,9 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 	}
 	c.queue = append(c.queue, wsconn.Frame{Data: data, Binary: binary})
 	c.queuedBytes += len(data)
-	c.startWriterLocked()
+	if !c.held {
+		c.startWriterLocked()
+	}
 	// A producer that finds the queue a quarter full gives its CPU to the
 	// writer: on a busy machine the writer (just woken) may otherwise not
 	// run before a burst fills the queue, and a client that reads fine
@@ -116,6 +120,76 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 		c.mu.Lock()
 	}
 	return true
+}
+
+// Hold implements socket.Batcher: the frames sent from now on wait for
+// Flush, which the actor's mailbox calls when its turn ends.
+func (c *wsConn) Hold() {
+	c.mu.Lock()
+	c.held = true
+	c.mu.Unlock()
+}
+
+// Flush implements socket.Batcher. It writes the frames queued in the
+// calling goroutine (the actor's worker) as far as the socket takes them
+// without waiting: in a run of deliveries, most clients take their frames
+// at once, and no writer goroutine is started for them. What the socket
+// does not take, and frames it cannot write now, go to a writer.
+func (c *wsConn) Flush() {
+	c.mu.Lock()
+	c.held = false
+	if c.writing || c.closing || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	batch := c.queue
+	c.queue, c.spare, c.queuedBytes = c.spare[:0], nil, 0
+	c.writing = true
+	// Counted like a writer, so that shutdown waits for it and a writer
+	// it starts is counted before shutdown can stop waiting.
+	c.goroutines.Add(1)
+	defer c.goroutines.Done()
+	c.mu.Unlock()
+
+	taken, err := c.batch.TryWriteFrames(batch)
+	if err != nil {
+		// The failure closes the connection, which may wait: not in an
+		// actor's turn.
+		c.mu.Lock()
+		c.goroutines.Add(1)
+		c.mu.Unlock()
+		go func() {
+			defer c.goroutines.Done()
+			c.writeFailed(err)
+		}()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !taken {
+		// Back in front of what was sent meanwhile, for the writer.
+		c.queue = append(batch, c.queue...)
+		for _, f := range batch {
+			c.queuedBytes += len(f.Data)
+		}
+		c.goroutines.Add(1)
+		go c.writeLoop()
+		return
+	}
+	c.metrics.delivered.Add(float64(len(batch)))
+	clear(batch)
+	if c.spare == nil && cap(batch) <= c.limits.maxFrames {
+		c.spare = batch[:0]
+	}
+	c.tail = c.batch.Pending()
+	if c.tail || len(c.queue) > 0 || c.pingDue || c.closing {
+		// Still to write, or a close asked for meanwhile: the writer
+		// does it, and the close frame after it.
+		c.goroutines.Add(1)
+		go c.writeLoop()
+		return
+	}
+	c.writing = false
 }
 
 // Close implements socket.Conn.
@@ -222,9 +296,9 @@ func (c *wsConn) writeLoop() {
 	_ = growStack()
 	for {
 		c.mu.Lock()
-		batch, ping := c.queue, c.pingDue
-		c.pingDue = false
-		if len(batch) == 0 && !ping {
+		batch, ping, tail := c.queue, c.pingDue, c.tail
+		c.pingDue, c.tail = false, false
+		if len(batch) == 0 && !ping && !tail {
 			// Idle again: a burst's grown slices are not kept for the life
 			// of the connection, only a small queue for the next frames.
 			c.spare = nil
@@ -244,28 +318,7 @@ func (c *wsConn) writeLoop() {
 		c.mu.Unlock()
 
 		if err := c.writeBatch(batch, ping); err != nil {
-			c.mu.Lock()
-			if !c.closing {
-				c.closing = true
-				c.why = slowConsumer
-				if !isTimeout(err) {
-					c.why = writeFailed
-				}
-			}
-			c.writing = false
-			c.queue, c.spare = nil, nil
-			c.mu.Unlock()
-			// A failed or timed-out write leaves the stream broken
-			// mid-frame: nothing more can be written. A client that is
-			// not reading is closed now. A peer that is gone (a reset, a
-			// broken pipe) may have sent frames before it went, which the
-			// kernel still holds for the reader: it gets lostPeerDrain to
-			// read them, and then its read fails and the connection ends.
-			if isTimeout(err) {
-				c.closeTCP()
-			} else {
-				_ = c.batch.Conn.SetReadDeadline(time.Now().Add(lostPeerDrain))
-			}
+			c.writeFailed(err)
 			return
 		}
 		c.metrics.delivered.Add(float64(len(batch)))
@@ -276,6 +329,32 @@ func (c *wsConn) writeLoop() {
 			c.spare = batch[:0]
 		}
 		c.mu.Unlock()
+	}
+}
+
+// writeFailed ends the writing after a write failed with err.
+func (c *wsConn) writeFailed(err error) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		c.why = slowConsumer
+		if !isTimeout(err) {
+			c.why = writeFailed
+		}
+	}
+	c.writing = false
+	c.queue, c.spare = nil, nil
+	c.mu.Unlock()
+	// A failed or timed-out write leaves the stream broken mid-frame:
+	// nothing more can be written. A client that is not reading is closed
+	// now. A peer that is gone (a reset, a broken pipe) may have sent
+	// frames before it went, which the kernel still holds for the reader:
+	// it gets lostPeerDrain to read them, and then its read fails and the
+	// connection ends.
+	if isTimeout(err) {
+		c.closeTCP()
+	} else {
+		_ = c.batch.Conn.SetReadDeadline(time.Now().Add(lostPeerDrain))
 	}
 }
 

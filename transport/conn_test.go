@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +128,76 @@ func BenchmarkConnSend(b *testing.B) {
 	}
 	if err := <-done; err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestFlushWritesATurnWithoutAWriter: frames sent in one held turn are
+// written by Flush itself, in order, and no writer is left running.
+func TestFlushWritesATurnWithoutAWriter(t *testing.T) {
+	c, client := serverConn(t, connLimits{maxFrames: 64, maxBytes: 1 << 20, writeTimeout: time.Second})
+	c.Hold()
+	for i := range 5 {
+		if !c.Send([]byte{'a' + byte(i)}, false) {
+			t.Fatalf("frame %d refused", i)
+		}
+	}
+	c.mu.Lock()
+	writing := c.writing
+	c.mu.Unlock()
+	if writing {
+		t.Fatal("a held Send started a writer")
+	}
+	c.Flush()
+	c.mu.Lock()
+	writing, queued := c.writing, len(c.queue)
+	c.mu.Unlock()
+	if writing || queued != 0 {
+		t.Fatalf("after Flush to a socket with room: writing %v, %d queued; want it all written", writing, queued)
+	}
+	for i := range 5 {
+		_, p, err := client.Read(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(p) != string(rune('a'+i)) {
+			t.Fatalf("frame %d is %q", i, p)
+		}
+	}
+}
+
+// TestFlushHandsTheRestToTheWriter: turns flushed to a client that reads
+// nothing fill the kernel's buffers part way through a frame; the rest of
+// that frame, and every later frame, still arrive whole and in order once
+// the client reads.
+func TestFlushHandsTheRestToTheWriter(t *testing.T) {
+	c, client := serverConn(t, connLimits{maxFrames: 1024, maxBytes: 64 << 20, writeTimeout: 10 * time.Second})
+	const n, size = 200, 40 << 10 // 8 MB: more than loopback buffers hold
+	frame := func(i int) []byte {
+		p := []byte(strings.Repeat(string(rune('a'+i%26)), size))
+		copy(p, strconv.Itoa(i)+":")
+		return p
+	}
+	sawTail := false
+	for i := range n {
+		c.Hold()
+		if !c.Send(frame(i), false) {
+			t.Fatalf("frame %d refused", i)
+		}
+		c.Flush()
+		c.mu.Lock()
+		sawTail = sawTail || c.writing
+		c.mu.Unlock()
+	}
+	if !sawTail {
+		t.Fatal("the socket took 8 MB unread: the test did not reach a partial write")
+	}
+	for i := range n {
+		_, p, err := client.Read(t.Context())
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(p, frame(i)) {
+			t.Fatalf("frame %d arrived as %q…", i, p[:min(len(p), 16)])
+		}
 	}
 }

@@ -31,17 +31,32 @@ type presenceRig struct {
 type recorder struct {
 	json   bool
 	frames chan []byte
+	// batches, if not nil, receives the size of each Batch handed over.
+	batches chan int
 }
 
 func (r *recorder) Receive(ctx actor.Context) {
 	if m, ok := ctx.Message().(*messages.WsMessage); ok {
-		data := m.Data
-		if r.json {
-			data = m.JSON
+		if m.Batch == nil {
+			r.record(m)
+			return
 		}
-		if data != nil {
-			r.frames <- data
+		if r.batches != nil {
+			r.batches <- len(m.Batch)
 		}
+		for _, f := range m.Batch {
+			r.record(f)
+		}
+	}
+}
+
+func (r *recorder) record(m *messages.WsMessage) {
+	data := m.Data
+	if r.json {
+		data = m.JSON
+	}
+	if data != nil {
+		r.frames <- data
 	}
 }
 
@@ -59,7 +74,14 @@ func (r *recorder) next(t *testing.T) string {
 
 // newPresenceRig's room has a presence window of window.
 func newPresenceRig(t *testing.T, window time.Duration) *presenceRig {
-	b := broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: 10, HistoryTTL: time.Minute})
+	return newRig(t, window, broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: 10, HistoryTTL: time.Minute}))
+}
+
+// newRig is newPresenceRig on broker b, which it closes.
+func newRig(t *testing.T, window time.Duration, b interface {
+	broker.Broker
+	Close()
+}) *presenceRig {
 	rig := &presenceRig{t: t, system: actor.NewActorSystem()}
 	rooms := make(chan *actor.PID, 1)
 	rig.parent = rig.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {

@@ -559,13 +559,56 @@ func (r *room) refuse(ctx actor.Context, p *pendingPublish, id uuid.UUID, no *me
 	r.checkIdle(ctx)
 }
 
-// drain delivers what waits in the follow's box.
+// drain delivers what waits in the follow's box. Several messages go to
+// each member as one WsMessage (its Batch): a member's session handles
+// one message for all of them, and writes them in one go.
 func (r *room) drain(ctx actor.Context) {
 	box := r.follow.take()
-	for i := range box {
-		r.deliver(ctx, &box[i])
+	if len(box) == 1 {
+		r.deliver(ctx, &box[0])
+	} else if len(box) > 1 {
+		r.deliverAll(ctx, box)
 	}
 	clear(box)
+}
+
+// deliverAll is deliver for several stream messages at once.
+func (r *room) deliverAll(ctx actor.Context, box []broker.StreamMessage) {
+	r.flushPresence(ctx)
+	var seqs []uint64
+	var frames []*messages.WsMessage
+	for i := range box {
+		sm := &box[i]
+		if !r.following || sm.Seq <= r.seq {
+			continue
+		}
+		r.seq = sm.Seq
+		e := &entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
+		seqs = append(seqs, sm.Seq)
+		frames = append(frames, r.speakers.messageFrame(e, r.name))
+		if len(r.residents) > 0 {
+			local := r.members.get(sm.From) != nil || slices.Contains(r.residentIDs, sm.From)
+			r.tellResidents(ctx, &messages.RoomMessage{Room: r.name, Seq: sm.Seq, From: sm.From, Msg: sm.Msg, At: sm.At, Local: local})
+		}
+	}
+	switch len(frames) {
+	case 0:
+		return
+	case 1:
+		r.sendAll(ctx, seqs[0], frames[0])
+	default:
+		batch := &messages.WsMessage{Batch: frames}
+		for mb := range r.members.all() {
+			if mb.rec != nil || seqs[0] <= mb.skip {
+				for i, f := range frames {
+					r.sendTo(ctx, mb, seqs[i], f)
+				}
+				continue
+			}
+			ctx.Send(mb.pid, batch)
+		}
+	}
+	r.resolveAcks(ctx)
 }
 
 // deliver hands one stream message to every member here, once.
@@ -865,24 +908,29 @@ func (r *room) flushPresence(ctx actor.Context) {
 // whose protocol it has a payload for.
 func (r *room) sendAll(ctx actor.Context, seq uint64, frame *messages.WsMessage) {
 	for mb := range r.members.all() {
-		if mb.protocol == messages.ProtocolJSON && frame.JSON == nil || mb.protocol != messages.ProtocolJSON && frame.Data == nil {
-			continue
+		r.sendTo(ctx, mb, seq, frame)
+	}
+}
+
+// sendTo is sendAll for one member.
+func (r *room) sendTo(ctx actor.Context, mb *member, seq uint64, frame *messages.WsMessage) {
+	if mb.protocol == messages.ProtocolJSON && frame.JSON == nil || mb.protocol != messages.ProtocolJSON && frame.Data == nil {
+		return
+	}
+	switch {
+	case mb.rec != nil:
+		if mb.rec.closed {
+			return
 		}
-		switch {
-		case mb.rec != nil:
-			if mb.rec.closed {
-				continue
-			}
-			if len(mb.rec.held) == maxHeldFrames {
-				ctx.Send(mb.pid, &messages.Close{Reason: recoveryTooSlow})
-				mb.rec.closed, mb.rec.held = true, nil
-				continue
-			}
-			mb.rec.held = append(mb.rec.held, heldFrame{seq: seq, frame: frame})
-		case seq != 0 && seq <= mb.skip:
-		default:
-			ctx.Send(mb.pid, frame)
+		if len(mb.rec.held) == maxHeldFrames {
+			ctx.Send(mb.pid, &messages.Close{Reason: recoveryTooSlow})
+			mb.rec.closed, mb.rec.held = true, nil
+			return
 		}
+		mb.rec.held = append(mb.rec.held, heldFrame{seq: seq, frame: frame})
+	case seq != 0 && seq <= mb.skip:
+	default:
+		ctx.Send(mb.pid, frame)
 	}
 }
 

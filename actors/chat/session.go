@@ -103,13 +103,13 @@ type (
 func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *messages.WsMessage:
-		data := m.Data
-		if s.protocol == messages.ProtocolJSON {
-			data = m.JSON
+		if m.Batch != nil {
+			for _, f := range m.Batch {
+				s.sendFrame(f)
+			}
+			return
 		}
-		if data != nil {
-			s.conn.Send(data, m.Binary)
-		}
+		s.sendFrame(m)
 	case *messages.ClientMessage:
 		if s.transit > 0 {
 			s.hold(m)
@@ -401,4 +401,15 @@ func (s *session) warnRate(m *messages.ClientMessage) {
 
 func (s *session) sendError(ref []byte, code, message string) {
 	s.conn.Send(socket.AppendErrorFrame(nil, ref, code, message), false)
+}
+
+// sendFrame sends the client frame's payload in its protocol, if it has one.
+func (s *session) sendFrame(m *messages.WsMessage) {
+	data := m.Data
+	if s.protocol == messages.ProtocolJSON {
+		data = m.JSON
+	}
+	if data != nil {
+		s.conn.Send(data, m.Binary)
+	}
 }

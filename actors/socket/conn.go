@@ -65,3 +65,23 @@ type Conn interface {
 	// not call it; the wrapper Props puts around them does.
 	ActorStopped()
 }
+
+// Batcher is a Conn that writes an actor's frames in batches: the frames
+// an actor sends in one turn (one run of its mailbox) go to the socket
+// together, at the turn's end, from the actor's own goroutine, instead of
+// waking a writer for each. Props arranges the calls; an actor makes none.
+type Batcher interface {
+	Conn
+	// Hold makes Send queue without writing, until Flush. The actor's
+	// wrapper calls it before each message.
+	Hold()
+	// Flush writes what is queued without waiting for the network, handing
+	// what the socket does not take to the Conn's writer, and ends Hold.
+	// The actor's mailbox calls it when a run ends, and every
+	// FlushEvery messages of a long run.
+	Flush()
+}
+
+// FlushEvery is how many messages of one mailbox run a Batcher holds at
+// most before it writes them: a mailbox that never empties still writes.
+const FlushEvery = 16

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -261,14 +262,20 @@ func (b *Conn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.out.scan(p)
-	var n int
-	var err error
-	if b.hold {
-		n, err = b.appendLocked(p)
-	} else {
-		n, err = b.writeLocked(p)
+	switch {
+	case b.hold:
+		return b.appendLocked(p)
+	case b.buf != nil:
+		// What TryWriteFrames could not write goes first.
+		n, err := b.appendLocked(p)
+		if err == nil {
+			err = b.flushLocked()
+		}
+		b.releaseBufLocked()
+		return n, err
+	default:
+		return b.writeLocked(p)
 	}
-	return n, err
 }
 
 // appendLocked adds p to the batch held.
@@ -336,12 +343,107 @@ func (b *Conn) WriteFrames(frames []Frame, ping bool) error {
 	if err == nil {
 		err = b.flushLocked()
 	}
-	if b.buf != nil {
-		*b.buf = (*b.buf)[:0]
-		batchBuffers.Put(b.buf)
-		b.buf = nil
-	}
+	b.releaseBufLocked()
 	return err
+}
+
+// TryWriteFrames writes frames as WriteFrames does, but only what the
+// socket takes at once: it never waits. It lets an actor write its
+// client's frames itself, in its own turn on a worker, where handing them
+// to a writer goroutine would cost a goroutine start, a deadline and a
+// trip through the scheduler for every frame (most of a delivery's CPU
+// outside the write itself).
+//
+// It reports taken if Conn now has every frame, written or held: whatever
+// the socket did not take stays in Conn, and the next WriteFrames (or a
+// control frame coder/websocket writes) writes it first, so the caller
+// must see that one follows. It reports !taken, having done nothing, when
+// it cannot write now without waiting: coder/websocket is part way
+// through a frame, or the connection has no file descriptor; the caller
+// then writes the frames with WriteFrames.
+func (b *Conn) TryWriteFrames(frames []Frame) (taken bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.raw == nil || !b.out.atBoundary() || b.buf != nil {
+		return false, nil
+	}
+	size := 0
+	for _, f := range frames {
+		size += maxFrameHeader + len(f.Data)
+	}
+	if size > maxBatchBytes {
+		// More than one write's worth: writing it would mean waiting.
+		return false, nil
+	}
+	if b.out.closed {
+		return true, net.ErrClosed
+	}
+	b.buf = batchBuffers.Get().(*[]byte)
+	for _, f := range frames {
+		*b.buf = appendFrameHeader(*b.buf, f.Binary, len(f.Data))
+		*b.buf = append(*b.buf, f.Data...)
+	}
+	if err = b.tryFlushLocked(); err != nil {
+		b.releaseBufLocked()
+	}
+	return true, err
+}
+
+// maxFrameHeader is the longest header of a server frame.
+const maxFrameHeader = 10
+
+// Pending reports whether Conn holds bytes that TryWriteFrames could not
+// write yet.
+func (b *Conn) Pending() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf != nil && len(*b.buf) > 0
+}
+
+// tryFlushLocked writes what the batch holds without waiting, and keeps
+// what the socket does not take.
+func (b *Conn) tryFlushLocked() error {
+	if b.buf == nil {
+		return nil
+	}
+	p := *b.buf
+	var n int
+	var werr error
+	err := b.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), p)
+			if werr != syscall.EINTR {
+				return true // done, whatever came of it: never wait here
+			}
+		}
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The deadline of an earlier blocking write has passed: the
+		// writer's write sets a new one.
+		n, err = 0, nil
+	case err != nil:
+		return err
+	case werr == syscall.EAGAIN:
+		n = 0
+	case werr != nil:
+		return werr
+	}
+	if n == len(p) {
+		b.releaseBufLocked()
+		return nil
+	}
+	*b.buf = p[:copy(p, p[n:])]
+	return nil
+}
+
+func (b *Conn) releaseBufLocked() {
+	if b.buf == nil {
+		return
+	}
+	*b.buf = (*b.buf)[:0]
+	batchBuffers.Put(b.buf)
+	b.buf = nil
 }
 
 // maxBoundaryWaits bounds how many times WriteFrames gives way to a frame
@@ -374,6 +476,7 @@ func (b *Conn) Release(timeout time.Duration) {
 	b.timeout = min(b.timeout, timeout)
 	// The connection is ending; a write error changes nothing.
 	_ = b.flushLocked()
+	b.releaseBufLocked()
 }
 
 func (b *Conn) flushLocked() error {

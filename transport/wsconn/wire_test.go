@@ -297,3 +297,84 @@ func FuzzInScanner(f *testing.F) {
 		}
 	})
 }
+
+// tcpPair is a loopback TCP connection: TryWriteFrames needs a file
+// descriptor, which net.Pipe has not.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { client.Close() })
+	return server, client
+}
+
+// TestTryWriteFramesKeepsWhatTheSocketRefused: frames the socket does not
+// take at once stay in Conn, and a control frame coder/websocket writes
+// afterwards follows them instead of cutting into them.
+func TestTryWriteFramesKeepsWhatTheSocketRefused(t *testing.T) {
+	server, client := tcpPair(t)
+	b := newConn(server, 10*time.Second, nil)
+	defer b.Close()
+	data := bytes.Repeat([]byte{'d'}, 50<<10)
+	var want []byte
+	for i := 0; !b.Pending(); i++ {
+		if i == 1000 {
+			t.Fatal("50 MB taken by a socket nobody reads")
+		}
+		taken, err := b.TryWriteFrames([]Frame{{Data: data}})
+		if err != nil || !taken {
+			t.Fatalf("TryWriteFrames: taken %v, %v", taken, err)
+		}
+		want = append(append(want, appendFrameHeader(nil, false, len(data))...), data...)
+	}
+	if taken, err := b.TryWriteFrames([]Frame{{Data: data}}); taken || err != nil {
+		t.Fatalf("TryWriteFrames with bytes still held: taken %v, %v; want it left to the writer", taken, err)
+	}
+	pong := frame(true, opPong, []byte("p"), false)
+	want = append(want, pong...)
+	got := make(chan []byte, 1)
+	go func() {
+		buf, _ := io.ReadAll(io.LimitReader(client, int64(len(want))))
+		got <- buf
+	}()
+	if _, err := b.Write(pong); err != nil {
+		t.Fatal(err)
+	}
+	if b.Pending() {
+		t.Fatal("bytes still held after a write")
+	}
+	if !bytes.Equal(<-got, want) {
+		t.Fatal("the wire does not hold the frames, whole and in order, then the pong")
+	}
+}
+
+// TestTryWriteFramesWaitsForNoFrame: while coder/websocket is part way
+// through a frame, TryWriteFrames writes nothing and says so.
+func TestTryWriteFramesWaitsForNoFrame(t *testing.T) {
+	server, _ := tcpPair(t)
+	b := newConn(server, time.Second, nil)
+	defer b.Close()
+	f := frame(true, opPong, bytes.Repeat([]byte{'x'}, 120), false)
+	if _, err := b.Write(f[:50]); err != nil {
+		t.Fatal(err)
+	}
+	if taken, err := b.TryWriteFrames([]Frame{{Data: []byte("data")}}); taken || err != nil || b.Pending() {
+		t.Fatalf("TryWriteFrames mid-frame: taken %v, err %v, pending %v; want nothing done", taken, err, b.Pending())
+	}
+}
