@@ -10,8 +10,9 @@
 //
 // It stays thin: each upgraded connection gets one actor (a session, a
 // questionnaire socket, or any socket kind the node serves: echo and the
-// actor types of Config.Sockets) and one wsConn, the connection's
-// single writer behind a bounded queue (conn.go), over a wsconn.Conn that
+// actor types of Config.Sockets) and one wsConn, a bounded queue that
+// the actor's turn flushes itself, with a writer goroutine for what the
+// socket does not take at once (conn.go), over a wsconn.Conn that
 // writes a batch in one syscall and keeps the heartbeat below
 // coder/websocket (package wsconn). The transport reads the socket and
 // hands every frame to the actor; everything else happens in the actors.

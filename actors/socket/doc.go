@@ -2,7 +2,8 @@
 // the Conn it writes through, the close reasons it closes with (values
 // with a code, a text and a metric label), the heartbeat that keeps the
 // connection alive, the panic guard, the props wrapper that tells the
-// transport when the actor has stopped, the hold of a client's frames
+// transport when the actor has stopped and has a Batcher Conn write what
+// the actor sent in a turn when the turn ends, the hold of a client's frames
 // until the actor has joined, the rate-limit strikes, and the frame
 // errors and JSON string encoding its protocols share. Base puts them
 // together for an actor type of one's own, and Kind registers one

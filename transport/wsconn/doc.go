@@ -5,7 +5,10 @@
 // It owns three things. Writes: while the connection's writer holds a
 // batch, Conn collects every frame (its own, framed by WriteFrames, and
 // the control frames coder/websocket writes) and sends them in one
-// write(), under a write deadline. The heartbeat: pings go into the
+// write(), under a write deadline. TryWriteFrames writes without
+// waiting, for a socket actor at the end of its turn: what the socket
+// does not take stays in Conn and goes out first in the writer's next
+// write. The heartbeat: pings go into the
 // outgoing stream, the client's pongs are taken out of the incoming one,
 // and control frames are counted against a budget (ErrControlFlood).
 // Idle reads: WaitData waits on the descriptor, holding no buffer, so an
