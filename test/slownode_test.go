@@ -1,0 +1,130 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The slow-node tests (issue 21, cluster faults, item 7) stop the real
+// binary with SIGSTOP, as a node starved of CPU or paused by its host
+// is, and continue it with SIGCONT.
+
+// reader reads a client's frames in the background, as a live client
+// does (coder/websocket answers pings only while it reads), until the
+// connection ends.
+type reader struct {
+	frames chan string
+	// done receives the error the reads ended with.
+	done chan error
+}
+
+func readAll(c *client) *reader {
+	r := &reader{frames: make(chan string, 4096), done: make(chan error, 1)}
+	go func() {
+		for {
+			_, data, err := c.ws.Read(context.Background())
+			if err != nil {
+				r.done <- err
+				return
+			}
+			select {
+			case r.frames <- string(data):
+			default:
+				r.done <- fmt.Errorf("more than %d frames unread", cap(r.frames))
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// next is the next frame the reader got, failing the test if the
+// connection ended first.
+func (r *reader) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case f := <-r.frames:
+		return f
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("the connection ended: %v", err)
+	case <-time.After(waitFor):
+		t.Fatal("no frame")
+	}
+	return ""
+}
+
+// alive fails the test if the connection has ended.
+func (r *reader) alive(t *testing.T, name string) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("%s: the connection ended: %v", name, err)
+	default:
+	}
+}
+
+// stopFor stops the binary for d (SIGSTOP), then continues it.
+func (b *binaryServer) stopFor(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP: %v", err)
+	}
+	time.Sleep(d) // the stop itself: nothing to wait on, the node is not running
+	if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT: %v", err)
+	}
+}
+
+// TestStoppedNodeKeepsItsClients: a node stopped for longer than the
+// client timeout (SIGSTOP, as a host pausing it or a CPU quota starving
+// it) did not read its clients' pongs meanwhile; they wait in the
+// kernel's buffers. Continued, it must not close them for a heartbeat
+// timeout, while a client that really is silent is still closed.
+func TestStoppedNodeKeepsItsClients(t *testing.T) {
+	bin := buildLobby(t)
+	node := startBinary(t, bin, []string{"--addr", "127.0.0.1:0", "--connect-rate", "-1",
+		"--heartbeat", "200ms", "--client-timeout", "1s"})
+	ts := &testServer{addr: node.addr}
+	const clients = 20
+	readers := make([]*reader, clients)
+	for i := range readers {
+		c := join(t, ts, "/ws/stopped")
+		readers[i] = readAll(c)
+	}
+	// The control: a client that answers no ping (it never reads),
+	// connected just before the stop.
+	_ = dial(t, ts, "/ws/stopped")
+
+	node.stopFor(t, 3*time.Second)
+
+	// The silent client is closed a client timeout after the node is
+	// back: by then every healthy client's heartbeat has ticked.
+	const timeouts = `lobby_disconnects_total{reason="heartbeat_timeout"}`
+	eventually(t, "the silent client to be closed", func() bool {
+		v, _ := metricSample(t, ts, timeouts)
+		return v >= 1
+	})
+	status, body, err := post(ts.url("/rooms/stopped/broadcast"), `{"after":"the stop"}`)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("publish after the stop: %d %s %v", status, body, err)
+	}
+	for i, r := range readers {
+		for {
+			f := r.next(t)
+			if strings.Contains(f, `"after":"the stop"`) {
+				break
+			}
+		}
+		r.alive(t, fmt.Sprintf("client %d", i))
+	}
+	if v := metricValue(t, ts, timeouts); v != 1 {
+		t.Fatalf("%s = %v after the stop, want 1 (the silent client only)", timeouts, v)
+	}
+}
