@@ -79,7 +79,7 @@ type memStream struct {
 }
 
 type memFollow struct {
-	deliver func(StreamMessage)
+	deliver func(StreamMessage) <-chan struct{}
 }
 
 // NewMemoryBroker makes a MemoryBroker. Close stops its expiry timer and
@@ -119,8 +119,8 @@ func (b *MemoryBroker) Epoch() string { return "" }
 // Up implements Broker: a process is always up to itself.
 func (b *MemoryBroker) Up() bool { return true }
 
-// Ready implements Broker.
-func (b *MemoryBroker) Ready() bool { return true }
+// Ready implements Broker: always ready.
+func (b *MemoryBroker) Ready() error { return nil }
 
 // Watch implements Broker: Up never changes.
 func (b *MemoryBroker) Watch(func(bool)) {}
@@ -157,14 +157,17 @@ func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, 
 	b.stats.HistoryBytes.Store(int64(b.total))
 	sm := StreamMessage{Seq: e.seq, From: from, Msg: msg, At: now}
 	for _, f := range s.follows {
-		f.deliver(sm)
+		// Delivered in the caller's turn, which takes it at once: no
+		// follow holds more than this message, and what deliver says
+		// of its room for more is moot.
+		_ = f.deliver(sm)
 	}
 	done(e.seq, nil)
 	b.forgetIfUnused(s)
 }
 
 // Follow implements Broker.
-func (b *MemoryBroker) Follow(room string, deliver func(StreamMessage), started func(uint64, string)) func() {
+func (b *MemoryBroker) Follow(room string, deliver func(StreamMessage) <-chan struct{}, started func(uint64, string)) func() {
 	b.mu.Lock()
 	s := b.stream(room)
 	f := &memFollow{deliver: deliver}
