@@ -14,7 +14,8 @@ func (n *Node) startLobby(onWorkers actor.PropsOption) {
 	lobby, bridge, err := chat.Start(n.system.Root, chat.Config{Broker: n.broker, Clustered: cfg.Broker != nil,
 		KeepsHistory: cfg.History > 0, MaxRooms: cfg.MaxRooms, Log: cfg.Logger, Stats: &n.stats.Stats,
 		Props: []actor.PropsOption{onWorkers}, Policy: cfg.Policy, Residents: cfg.Residents,
-		PublishOnly: RoomSet(cfg.PublishOnlyRooms)})
+		PublishOnly: RoomSet(cfg.PublishOnlyRooms),
+		Replay:      broker.ReplayLimit{Messages: max(cfg.MaxReplay, 0), Bytes: max(cfg.MaxReplayBytes, 0)}})
 	if err != nil {
 		panic("actors: spawn the lobby: " + err.Error()) // a fresh system has no such names
 	}

@@ -128,3 +128,51 @@ func TestStoppedNodeKeepsItsClients(t *testing.T) {
 		t.Fatalf("%s = %v after the stop, want 1 (the silent client only)", timeouts, v)
 	}
 }
+
+// TestClusterRecoveryReadsTheWholeStream: a lobby.v1 client that missed
+// more than --history messages (its node fell behind, or it was away)
+// recovers them all from the stream, which keeps far more, on any node;
+// a recovery longer than its send queue takes at once (three quarters of
+// --send-queue) is answered recovered:false and counted, rather than
+// closing the client as a slow consumer mid-replay.
+func TestClusterRecoveryReadsTheWholeStream(t *testing.T) {
+	c := startCluster(t, 2, "--history", "10", "--send-queue", "64")
+	tests := []struct {
+		name     string
+		missed   int
+		recovers bool
+	}{
+		{name: "four times the history", missed: 40, recovers: true},
+		{name: "more than the send queue takes", missed: 60, recovers: false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			room := fmt.Sprintf("whole%d", i)
+			first := joinJSON(t, c.node(0), "/ws/"+room)
+			since, epoch := first.welcome.Seq, first.welcome.Epoch
+			_ = first.ws.CloseNow()
+			for n := range tt.missed {
+				if status, body, err := post(c.node(0).url("/rooms/"+room+"/broadcast"), fmt.Sprintf(`{"n":%d}`, n)); err != nil || status != http.StatusOK {
+					t.Fatalf("publish %d: %d %s %v", n, status, body, err)
+				}
+			}
+			waitRoomSeq(t, c.node(1), room, since+uint64(tt.missed))
+			back := joinJSON(t, c.node(1), fmt.Sprintf("/ws/%s?since=%d&epoch=%s", room, since, epoch))
+			if back.welcome.Recovered != tt.recovers {
+				t.Fatalf("welcome %s after %d missed, want recovered %v", back.welcome.raw, tt.missed, tt.recovers)
+			}
+			if !tt.recovers {
+				if v := metricValue(t, c.node(1), "lobby_recoveries_too_long_total"); v != 1 {
+					t.Fatalf("lobby_recoveries_too_long_total %v, want 1", v)
+				}
+				return
+			}
+			for n := range tt.missed {
+				f := back.nextOf("message")
+				if want := fmt.Sprintf(`{"n":%d}`, n); string(f.Msg) != want || f.Seq != since+uint64(n)+1 {
+					t.Fatalf("replayed %s, want %s at seq %d", f.raw, want, since+uint64(n)+1)
+				}
+			}
+		})
+	}
+}

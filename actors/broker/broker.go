@@ -104,8 +104,16 @@ type Broker interface {
 	Follow(room string, deliver func(StreamMessage) (full <-chan struct{}), started func(last uint64, epoch string)) (stop func())
 
 	// Read calls done once with the room's last sequence number and its
-	// stored messages after after, up to upto (0: to the last).
+	// stored messages after after, up to upto (0: to the last): its
+	// history, the last History of them at most.
 	Read(room string, after, upto uint64, done func(ReadResult))
+
+	// Replay is Read for a member's recovery: every message the store
+	// still keeps after after, up to upto, however many History is (a
+	// cluster's stream keeps more than its history), unless they are
+	// more than limit: then done is given no messages and Complete
+	// false, since no more could be handed to the member at once.
+	Replay(room string, after, upto uint64, limit ReplayLimit, done func(ReadResult))
 
 	// Publish sends data on subject, with reply as its reply subject
 	// ("" for none), at most once. It fails with ErrTooBig, at once, when
@@ -126,6 +134,19 @@ type StreamMessage struct {
 	Msg  json.RawMessage
 	// At is when the store took it.
 	At time.Time
+}
+
+// ReplayLimit bounds a Replay: what a member's send queue takes at once.
+type ReplayLimit struct {
+	// Messages is the most messages replayed; zero means no limit.
+	Messages int
+	// Bytes is the most bytes of messages replayed; zero means no limit.
+	Bytes int
+}
+
+// Over reports whether n messages of bytes bytes are more than l.
+func (l ReplayLimit) Over(n, bytes int) bool {
+	return l.Messages > 0 && n > l.Messages || l.Bytes > 0 && bytes > l.Bytes
 }
 
 // ReadResult answers Broker.Read.

@@ -218,6 +218,27 @@ func (b *MemoryBroker) Read(room string, after, upto uint64, done func(ReadResul
 	b.forgetIfUnused(s)
 }
 
+// Replay implements Broker: a node's history is all it keeps, so it is
+// Read, within limit.
+func (b *MemoryBroker) Replay(room string, after, upto uint64, limit ReplayLimit, done func(ReadResult)) {
+	b.Read(room, after, upto, func(res ReadResult) {
+		done(withinLimit(res, limit))
+	})
+}
+
+// withinLimit is res, or res without its messages and incomplete when
+// they are more than limit.
+func withinLimit(res ReadResult, limit ReplayLimit) ReadResult {
+	bytes := 0
+	for _, m := range res.Messages {
+		bytes += len(m.Msg)
+	}
+	if limit.Over(len(res.Messages), bytes) {
+		res.Messages, res.Complete = nil, false
+	}
+	return res
+}
+
 // changed accounts for a change of s's history, which held before bytes.
 // b.mu is held.
 func (b *MemoryBroker) changed(s *memStream, before int) {

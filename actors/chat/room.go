@@ -59,6 +59,8 @@ type room struct {
 	// to send what every dashboard must draw (issue 21, finding 4).
 	publishOnly bool
 	log         *slog.Logger
+	// replay bounds a recovering member's replay (Config.Replay).
+	replay broker.ReplayLimit
 
 	// residentKinds are the node's; residents are this room's, spawned
 	// once its stream's end is known.
@@ -381,11 +383,12 @@ type roomConfig struct {
 	log         *slog.Logger
 	// presenceWindow is presenceWindowLength when 0 (tests set it).
 	presenceWindow time.Duration
+	replay         broker.ReplayLimit
 }
 
 func newRoom(c roomConfig) *room {
 	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents,
-		publishOnly: c.publishOnly, log: c.log}
+		publishOnly: c.publishOnly, log: c.log, replay: c.replay}
 	r.presence.length = cmp.Or(c.presenceWindow, presenceWindowLength)
 	for _, id := range c.remote {
 		r.remote.add(remoteMember(id))
@@ -739,12 +742,17 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), false)})
 	case m.Since == r.seq:
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), true)})
+	case m.Since < r.seq && r.replay.Over(int(min(r.seq-m.Since, math.MaxInt32)), 0):
+		// More than its send queue takes at once: it would be closed as
+		// a slow consumer mid-replay. It refetches instead.
+		r.stats.ReplaysTooLong.Add(1)
+		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), false)})
 	default:
 		r.members.get(m.ID).rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs(), names: r.memberNames(), ref: m.Ref}
 		r.inflight++
 		root, self, id := ctx.ActorSystem().Root, ctx.Self(), m.ID
 		in := &inline{}
-		r.broker.Read(r.name, m.Since, r.seq, func(res broker.ReadResult) {
+		r.broker.Replay(r.name, m.Since, r.seq, r.replay, func(res broker.ReadResult) {
 			in.answer(root, self, &roomRead{member: id, res: res})
 		})
 		if rr, ok := in.returned().(*roomRead); ok {

@@ -20,6 +20,9 @@ type Stats struct {
 	// cluster was unavailable (that protocol has no error frame to say
 	// so). Written by the rooms.
 	ClusterDropped atomic.Uint64
+	// ReplaysTooLong counts recoveries answered recovered:false because
+	// they were longer than Config.Replay. Written by the rooms.
+	ReplaysTooLong atomic.Uint64
 	SubscriptionStats
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -1315,7 +1316,7 @@ func (f *roomFollow) repair(from, to uint64) {
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
 	_ = retry(ctx, func() error {
-		res := b.read(ctx, room, from, to)
+		res := b.read(ctx, room, from, to, readLimit{history: true})
 		if res.Err != nil {
 			return res.Err
 		}
@@ -1492,8 +1493,28 @@ func retry(ctx context.Context, f func() error, log *slog.Logger, what string) e
 	}
 }
 
-// Read implements broker.Broker.
+// Read implements broker.Broker: the room's history, its last History
+// messages.
 func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResult)) {
+	b.readAsync(room, after, upto, readLimit{history: true}, done)
+}
+
+// Replay implements broker.Broker: what the stream keeps of the room
+// (StreamPerRoom messages within HistoryTTL), not only its history, so
+// that a member whose node fell behind, or who was away for more than
+// History messages, recovers; within limit, what its send queue takes.
+func (b *Broker) Replay(room string, after, upto uint64, limit broker.ReplayLimit, done func(broker.ReadResult)) {
+	b.readAsync(room, after, upto, readLimit{replay: limit}, done)
+}
+
+// readLimit says what a read returns: the history (the last History
+// messages), or a replay of everything kept, within its limit.
+type readLimit struct {
+	history bool
+	replay  broker.ReplayLimit
+}
+
+func (b *Broker) readAsync(room string, after, upto uint64, limit readLimit, done func(broker.ReadResult)) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -1507,7 +1528,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 		}
 		// A read that finds no stream leader (an election, a leadership
 		// handed over by a node stopping) is tried again while it may.
-		res := b.read(ctx, room, after, upto)
+		res := b.read(ctx, room, after, upto, limit)
 		for wait := 25 * time.Millisecond; res.Err != nil && b.cfg.Replicas > 1 && ctx.Err() == nil; wait = min(2*wait, 400*time.Millisecond) {
 			t := time.NewTimer(wait)
 			select {
@@ -1516,7 +1537,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 			}
 			t.Stop()
 			if ctx.Err() == nil {
-				res = b.read(ctx, room, after, upto)
+				res = b.read(ctx, room, after, upto, limit)
 			}
 		}
 		<-b.reads
@@ -1529,9 +1550,10 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 }
 
 // read reads the room's messages after after up to upto: those within
-// HistoryTTL, the last History of them, or the room's last message alone
-// when the room keeps its latest value and nothing younger is left.
-func (b *Broker) read(ctx context.Context, room string, after, upto uint64) broker.ReadResult {
+// HistoryTTL, the last History of them (or, for a replay, all of them
+// within its limit), or the room's last message alone when the room
+// keeps its latest value and nothing younger is left.
+func (b *Broker) read(ctx context.Context, room string, after, upto uint64, limit readLimit) broker.ReadResult {
 	subject := roomSubject(room)
 	var res broker.ReadResult
 	last, err := b.lastMsg(ctx, subject)
@@ -1554,20 +1576,35 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) brok
 		return broker.ReadResult{Err: errNoStream}
 	}
 	kept := lastN[broker.StreamMessage]{n: b.cfg.History}
+	bytes := 0
+	if !limit.history {
+		// A room's seqs are contiguous: how many there are to replay is
+		// known before anything is read.
+		if limit.replay.Over(int(min(upto-after, math.MaxInt32)), 0) {
+			return res // incomplete: more than the member can be handed
+		}
+		kept.n = int(min(upto-after, uint64(b.cfg.StreamPerRoom)))
+	}
 	cutoff := time.Now().Add(-b.cfg.HistoryTTL)
 	if last.sm.At.After(cutoff) {
 		// Only the last History messages are history: older ones are
 		// dropped as newer ones are read, so that a read holds at most
 		// History of them however many are stored.
 		if err := b.scan(ctx, stream, subject, cutoff, last.stream, func(sm broker.StreamMessage) {
-			if sm.Seq > after && sm.Seq <= upto {
+			if sm.Seq > after && sm.Seq <= upto && !(!limit.history && limit.replay.Over(0, bytes)) {
+				// A replay past its byte limit keeps nothing more: it
+				// is answered incomplete.
 				kept.push(sm)
+				bytes += len(sm.Msg)
 			}
 		}); err != nil {
 			return broker.ReadResult{Err: err}
 		}
 	} else if b.cfg.Latest != nil && b.cfg.Latest(room) && last.seq > after && last.seq <= upto {
 		kept.push(last.sm)
+	}
+	if !limit.history && limit.replay.Over(0, bytes) {
+		return res // incomplete: more bytes than the member can be handed
 	}
 	res.Messages = kept.slice()
 	res.Complete = !kept.dropped && len(res.Messages) > 0 && res.Messages[0].Seq == after+1
