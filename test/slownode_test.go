@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -175,4 +176,113 @@ func TestClusterRecoveryReadsTheWholeStream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterStoppedNodeCatchesUp: node 1 of two is stopped (SIGSTOP)
+// for 3 s, longer than its clients' timeout, while a room it has members
+// in gets 50 publishes a second on node 0; continued, its members get
+// every message, in order, and none is closed (neither for the
+// heartbeats it could not read nor as slow consumers); the node says how
+// late it delivered them, and its heap did not grow with the backlog,
+// which waited in the stream.
+func TestClusterStoppedNodeCatchesUp(t *testing.T) {
+	c := startCluster(t, 2, "--heartbeat", "200ms", "--client-timeout", "1s")
+	const members, total = 10, 200
+	type member struct {
+		c *jsonClient
+		r *reader
+	}
+	ms := make([]member, members)
+	for i := range ms {
+		jc := joinJSON(t, c.node(1), "/ws/behind")
+		ms[i] = member{c: jc, r: readAll(jc.client)}
+	}
+	heapBefore := metricValue(t, c.node(1), "go_memstats_heap_inuse_bytes")
+
+	publishErr := make(chan error, 1)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := range total {
+			<-tick.C
+			status, body, err := post(c.node(0).url("/rooms/behind/broadcast"), fmt.Sprintf(`{"n":%d}`, n))
+			if err != nil || status != http.StatusOK {
+				publishErr <- fmt.Errorf("publish %d: %d %s %v", n, status, body, err)
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // some messages before the stop, live
+	c.nodes[1].stopFor(t, 3*time.Second)
+	<-published
+	select {
+	case err := <-publishErr:
+		t.Fatal(err)
+	default:
+	}
+
+	var first uint64
+	for i, m := range ms {
+		for n := 0; n < total; {
+			var f frame
+			raw := m.r.next(t)
+			if err := json.Unmarshal([]byte(raw), &f); err != nil {
+				t.Fatalf("member %d: %q: %v", i, raw, err)
+			}
+			if f.Type != "message" {
+				continue
+			}
+			if n == 0 && i == 0 {
+				first = f.Seq
+			}
+			if want := fmt.Sprintf(`{"n":%d}`, n); string(f.Msg) != want || f.Seq != first+uint64(n) {
+				t.Fatalf("member %d: got %s, want %s at seq %d", i, raw, want, first+uint64(n))
+			}
+			n++
+		}
+		m.r.alive(t, fmt.Sprintf("member %d", i))
+	}
+	for _, reason := range []string{"heartbeat_timeout", "slow_consumer"} {
+		if v, _ := metricSample(t, c.node(1), `lobby_disconnects_total{reason="`+reason+`"}`); v != 0 {
+			t.Fatalf("node 1 closed %v clients for %s", v, reason)
+		}
+	}
+	// The messages published during the stop were delivered late, and
+	// the node says so.
+	late := metricValue(t, c.node(1), "lobby_bridge_delivery_delay_seconds_count") - bucketAtLeast(t, c.node(1), "lobby_bridge_delivery_delay_seconds", 1)
+	if late < 100 {
+		t.Fatalf("%v messages counted delivered a second or more late after a 3 s stop at 50/s, want 100 or more", late)
+	}
+	grown := metricValue(t, c.node(1), "go_memstats_heap_inuse_bytes") - heapBefore
+	t.Logf("after the stop: %v messages delivered a second or more late; heap grew %.1f MiB", late, grown/(1<<20))
+	if grown > 32<<20 {
+		t.Fatalf("node 1's heap grew by %.0f MiB catching up %d messages", grown/(1<<20), total)
+	}
+}
+
+// bucketAtLeast is the count of histogram's first bucket whose bound is
+// at least le.
+func bucketAtLeast(t *testing.T, ts *testServer, histogram string, le float64) float64 {
+	t.Helper()
+	status, body := httpDo(t, "GET", ts.url("/metrics"), nil, nil)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: %d", status)
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, histogram+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		var bound, count float64
+		if _, err := fmt.Sscanf(strings.Replace(rest, `"} `, " ", 1), "%g %g", &bound, &count); err != nil {
+			continue // +Inf
+		}
+		if bound >= le {
+			return count
+		}
+	}
+	t.Fatalf("/metrics has no bucket of %s at %v or more", histogram, le)
+	return 0
 }

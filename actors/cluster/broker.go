@@ -1212,6 +1212,7 @@ func (b *Broker) onTail(epoch string, gen uint64, stopping <-chan struct{}, m je
 	b.tailLast.Store(md.Sequence.Stream)
 	b.tailAt.Store(time.Now().UnixNano())
 	b.lag.delivered(md.Sequence.Stream, md.NumPending, md.Timestamp)
+	b.metrics.deliveryDelay.Observe(max(time.Since(md.Timestamp), 0).Seconds())
 	b.metrics.in.WithLabelValues(kindRoom).Inc()
 	subject := m.Subject()
 	var full []fullFollow

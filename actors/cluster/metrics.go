@@ -29,6 +29,7 @@ func kindOf(subject string) string {
 type metrics struct {
 	in, out         *prometheus.CounterVec
 	publishSeconds  prometheus.Histogram
+	deliveryDelay   prometheus.Histogram
 	publishFailures prometheus.Counter
 	storeFull       prometheus.Counter
 	casRetries      prometheus.Counter
@@ -59,6 +60,11 @@ func newMetrics(b *Broker) *metrics {
 			Name:    "lobby_bridge_publish_seconds",
 			Help:    "Time from a room message's publish to the stream's acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 12),
+		}),
+		deliveryDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lobby_bridge_delivery_delay_seconds",
+			Help:    "Time from the stream taking a room message to this node's consumer handing it to its rooms: how far behind the node was when it delivered it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 		}),
 		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_publish_failures_total", Help: "Room messages not stored: NATS unreachable, the queue full, or no acknowledgement in time.",
@@ -113,5 +119,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.tailRestarts, m.tailPaused, m.behindTotal, m.followRepairs, m.consumersRefused, m.connected, m.lag, m.lagSeconds, m.follows, m.leader}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.deliveryDelay, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.tailRestarts, m.tailPaused, m.behindTotal, m.followRepairs, m.consumersRefused, m.connected, m.lag, m.lagSeconds, m.follows, m.leader}
 }
