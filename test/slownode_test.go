@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lobby/lobby/actors/broker"
+	"github.com/lobby/lobby/transport"
 )
 
 // The slow-node tests (issue 21, cluster faults, item 7) stop the real
@@ -251,12 +255,14 @@ func TestClusterStoppedNodeCatchesUp(t *testing.T) {
 	}
 	// The messages published during the stop were delivered late, and
 	// the node says so.
-	late := metricValue(t, c.node(1), "lobby_bridge_delivery_delay_seconds_count") - bucketAtLeast(t, c.node(1), "lobby_bridge_delivery_delay_seconds", 1)
+	// About 150 were published during the stop: all but those of its
+	// last quarter second were delivered a quarter second late or more.
+	late := metricValue(t, c.node(1), "lobby_bridge_delivery_delay_seconds_count") - bucketAtLeast(t, c.node(1), "lobby_bridge_delivery_delay_seconds", 0.25)
 	if late < 100 {
-		t.Fatalf("%v messages counted delivered a second or more late after a 3 s stop at 50/s, want 100 or more", late)
+		t.Fatalf("%v messages counted delivered a quarter second or more late after a 3 s stop at 50/s, want 100 or more", late)
 	}
 	grown := metricValue(t, c.node(1), "go_memstats_heap_inuse_bytes") - heapBefore
-	t.Logf("after the stop: %v messages delivered a second or more late; heap grew %.1f MiB", late, grown/(1<<20))
+	t.Logf("after the stop: %v messages delivered a quarter second or more late; heap grew %.1f MiB", late, grown/(1<<20))
 	if grown > 32<<20 {
 		t.Fatalf("node 1's heap grew by %.0f MiB catching up %d messages", grown/(1<<20), total)
 	}
@@ -285,4 +291,43 @@ func bucketAtLeast(t *testing.T, ts *testServer, histogram string, le float64) f
 	}
 	t.Fatalf("/metrics has no bucket of %s at %v or more", histogram, le)
 	return 0
+}
+
+// behindBroker is a node's broker that says the node is behind its
+// stream, as the NATS broker does past --max-stream-lag.
+type behindBroker struct {
+	*broker.MemoryBroker
+	behind atomic.Bool
+}
+
+func (b *behindBroker) Ready() error {
+	if b.behind.Load() {
+		return fmt.Errorf("%w: 40 messages not delivered yet, the oldest stored 7.5 s ago (limit 5s)", broker.ErrBehind)
+	}
+	return nil
+}
+
+// TestReadyzSaysBehind: a node behind its stream answers /readyz 503
+// with status behind and the broker's reason, not "cluster unavailable",
+// and 200 again once it has caught up.
+func TestReadyzSaysBehind(t *testing.T) {
+	mb := broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: 100, HistoryTTL: time.Minute, HistoryBytes: 1 << 20})
+	t.Cleanup(mb.Close)
+	b := &behindBroker{MemoryBroker: mb}
+	b.behind.Store(true)
+	cfg := transport.Config{}
+	cfg.Broker = b
+	ts := startServer(t, cfg)
+	status, body := httpDo(t, "GET", ts.url("/readyz"), nil, nil)
+	var got struct{ Status, Message string }
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("/readyz %s: %v", body, err)
+	}
+	if status != http.StatusServiceUnavailable || got.Status != "behind" || !strings.Contains(got.Message, "7.5 s ago") {
+		t.Fatalf("/readyz behind: %d %s, want 503 with status behind and the reason", status, body)
+	}
+	b.behind.Store(false)
+	if status, body := httpDo(t, "GET", ts.url("/readyz"), nil, nil); status != http.StatusOK {
+		t.Fatalf("/readyz caught up: %d %s", status, body)
+	}
 }
