@@ -118,6 +118,10 @@ func (b *Broker) behindErr() error {
 		return nil
 	}
 	l := b.Lag()
+	if l.Messages == 0 {
+		// Caught up since the last probe, which will say so.
+		return nil
+	}
 	return fmt.Errorf("%w: %d messages not delivered yet, the oldest stored %.1f s ago (limit %v)",
 		broker.ErrBehind, l.Messages, l.Age.Seconds(), b.cfg.MaxLag)
 }
