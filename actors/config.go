@@ -57,6 +57,14 @@ type Config struct {
 	// in at once (its connect path's included); a subscribe past it is
 	// answered with an error frame too_many_subscriptions. Zero means 100.
 	MaxSubscriptions int
+	// MaxReplay and MaxReplayBytes bound what a recovering lobby.v1
+	// member is replayed at once: no more than its send queue takes, or
+	// it would be closed as a slow consumer mid-replay. A recovery longer
+	// than that is answered recovered:false (the client refetches). The
+	// transport sets three quarters of its send queue's frames and half
+	// its bytes. Zero means 192 messages and 2 MiB; negative, no bound.
+	MaxReplay      int
+	MaxReplayBytes int
 	// Questionnaires keeps the questionnaires. Nil means the node serves
 	// none: its questionnaire calls return ErrNoStore. The node does not
 	// close it; close it after Shutdown.
@@ -108,6 +116,8 @@ func DefaultConfig() Config {
 		MaxRooms:            100_000,
 		HeldBudget:          64 << 20,
 		MaxSubscriptions:    chat.DefaultMaxSubscriptions,
+		MaxReplay:           192,
+		MaxReplayBytes:      2 << 20,
 		QuestionnaireLinger: 30 * time.Second,
 		MaxParticipants:     10_000,
 	}
@@ -150,6 +160,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = d.MaxSubscriptions
+	}
+	if c.MaxReplay == 0 {
+		c.MaxReplay = d.MaxReplay
+	}
+	if c.MaxReplayBytes == 0 {
+		c.MaxReplayBytes = d.MaxReplayBytes
 	}
 	if c.QuestionnaireLinger <= 0 {
 		c.QuestionnaireLinger = d.QuestionnaireLinger

@@ -108,6 +108,13 @@ func (c *wsConn) Send(data []byte, binary bool) bool {
 	c.queuedBytes += len(data)
 	if !c.held {
 		c.startWriterLocked()
+	} else if !c.writing && len(c.queue) >= max(1, c.limits.maxFrames/4) {
+		// One message may carry many frames (a room's batch): write
+		// them before they fill the queue, whatever the turn's end.
+		c.mu.Unlock()
+		c.flush(true)
+		c.mu.Lock()
+		return true
 	}
 	// A producer that finds the queue a quarter full gives its CPU to the
 	// writer: on a busy machine the writer (just woken) may otherwise not
@@ -135,9 +142,13 @@ func (c *wsConn) Hold() {
 // without waiting: in a run of deliveries, most clients take their frames
 // at once, and no writer goroutine is started for them. What the socket
 // does not take, and frames it cannot write now, go to a writer.
-func (c *wsConn) Flush() {
+func (c *wsConn) Flush() { c.flush(false) }
+
+// flush writes what is queued, as Flush, and leaves the connection held
+// if hold is set.
+func (c *wsConn) flush(hold bool) {
 	c.mu.Lock()
-	c.held = false
+	c.held = hold
 	if c.writing || c.closing || len(c.queue) == 0 {
 		c.mu.Unlock()
 		return

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -199,5 +200,39 @@ func TestFlushHandsTheRestToTheWriter(t *testing.T) {
 		if !bytes.Equal(p, frame(i)) {
 			t.Fatalf("frame %d arrived as %q…", i, p[:min(len(p), 16)])
 		}
+	}
+}
+
+// TestHeldSendsWriteBeforeTheQueueFills: one turn that sends more frames
+// than the queue holds (a room's batch of a backlog) writes them as they
+// come instead of holding them all to its end, and a client that reads
+// gets every one.
+func TestHeldSendsWriteBeforeTheQueueFills(t *testing.T) {
+	c, client := serverConn(t, connLimits{maxFrames: 64, maxBytes: 1 << 20, writeTimeout: 10 * time.Second})
+	const n = 1000
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			_, p, err := client.Read(t.Context())
+			if err != nil {
+				done <- err
+				return
+			}
+			if string(p) != strconv.Itoa(i) {
+				done <- fmt.Errorf("frame %d is %q", i, p)
+				return
+			}
+		}
+		done <- nil
+	}()
+	c.Hold()
+	for i := range n {
+		if !c.Send([]byte(strconv.Itoa(i)), false) {
+			t.Fatalf("frame %d of one turn refused: the turn held more than the queue takes", i)
+		}
+	}
+	c.Flush()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -131,6 +131,8 @@ func newMetrics(stats *actors.Stats) *metrics {
 			func() float64 { return float64(stats.HistoryBytes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_held_bytes", Help: "Bytes of frames clients sent before their join completed, held until it does, against --held-budget."},
 			func() float64 { return float64(stats.Held.Used()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_recoveries_too_long_total", Help: "lobby.v1 recoveries answered recovered:false because they were longer than a send queue takes at once (three quarters of --send-queue, half of --send-queue-bytes)."},
+			func() float64 { return float64(stats.ReplaysTooLong.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_cluster_dropped_total", Help: "Text-protocol frames dropped because the cluster was unavailable (that protocol has no error frame)."},
 			func() float64 { return float64(stats.ClusterDropped.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_history_evicted_total", Help: "History entries dropped, oldest first across rooms, to keep under --history-budget."},

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lobby/lobby/actors"
 	"github.com/lobby/lobby/actors/socket"
 	"github.com/lobby/lobby/messages"
 )
@@ -104,8 +106,14 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		return
 	}
-	if !s.node.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "cluster unavailable"})
+	if err := s.node.Ready(); err != nil {
+		// A node behind its stream works, but late: a load balancer
+		// should send new clients to another.
+		status := "cluster unavailable"
+		if errors.Is(err, actors.ErrBehind) {
+			status = "behind"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "message": err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

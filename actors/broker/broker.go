@@ -32,6 +32,12 @@ const DefaultIdempotencyWindow = 2 * time.Minute
 // not sent, and never will be; the cluster is not unavailable.
 var ErrTooBig = errors.New("broker: message too big for the cluster")
 
+// ErrBehind is a Broker's readiness while its node has fallen further
+// behind the stream than it may (it delivers messages that are older
+// than its limit): the node works, but its members see the others'
+// messages late, and a load balancer should send new clients elsewhere.
+var ErrBehind = errors.New("broker: this node is behind the stream")
+
 // ErrStoreFull is a Broker's answer to a message its store has no room
 // for: the disk under the node's data directory is full, or the store's
 // own limit is met. It was not stored; it may be sent again once there is
@@ -63,9 +69,11 @@ type Broker interface {
 	// Up reports whether the broker is connected.
 	Up() bool
 
-	// Ready reports whether the broker is connected and its stream is
-	// set up: false while a lost stream is being made anew.
-	Ready() bool
+	// Ready reports nil while the broker is connected, its stream is set
+	// up and this node keeps up with it; otherwise why not: an error
+	// wrapping ErrUnavailable (disconnected, a lost stream being made
+	// anew) or ErrBehind (the node has fallen too far behind the stream).
+	Ready() error
 
 	// FollowRefused reports whether the store refuses the node what it
 	// needs to follow rooms (NATS's limit of consumers is reached): no
@@ -105,7 +113,13 @@ type Broker interface {
 	// Follow calls started once with the room's last sequence number
 	// (0 for none) and its epoch, then deliver with every message of room
 	// stored after it, in order, from one goroutine, until stop is
-	// called. A MemoryBroker calls neither once stop has returned; the
+	// called. deliver returns nil while the follower has room for more;
+	// when it holds as much as it may, it returns a channel it closes
+	// once it has taken what it holds: the broker then delivers nothing
+	// more, to this follow or another, before the channel is closed or
+	// stop is called (backpressure: the node reads the stream no faster
+	// than its rooms hand it on). A MemoryBroker, which delivers in its
+	// caller's turn, ignores it. A MemoryBroker calls neither once stop has returned; the
 	// NATS broker may still call deliver briefly after, so a follower
 	// tells its follows apart (as a room does) rather than count on that.
 	// While the broker is disconnected Follow keeps trying, and resumes
@@ -115,11 +129,19 @@ type Broker interface {
 	// deliver and started run under the broker's locks: they hand the
 	// message on (a room sends itself an actor message) and must not call
 	// the Broker, stop included.
-	Follow(room string, deliver func(StreamMessage), started func(last uint64, epoch string)) (stop func())
+	Follow(room string, deliver func(StreamMessage) (full <-chan struct{}), started func(last uint64, epoch string)) (stop func())
 
 	// Read calls done once with the room's last sequence number and its
-	// stored messages after after, up to upto (0: to the last).
+	// stored messages after after, up to upto (0: to the last): its
+	// history, the last History of them at most.
 	Read(room string, after, upto uint64, done func(ReadResult))
+
+	// Replay is Read for a member's recovery: every message the store
+	// still keeps after after, up to upto, however many History is (a
+	// cluster's stream keeps more than its history), unless they are
+	// more than limit: then done is given no messages and Complete
+	// false, since no more could be handed to the member at once.
+	Replay(room string, after, upto uint64, limit ReplayLimit, done func(ReadResult))
 
 	// Publish sends data on subject, with reply as its reply subject
 	// ("" for none), at most once. It fails with ErrTooBig, at once, when
@@ -140,6 +162,19 @@ type StreamMessage struct {
 	Msg  json.RawMessage
 	// At is when the store took it.
 	At time.Time
+}
+
+// ReplayLimit bounds a Replay: what a member's send queue takes at once.
+type ReplayLimit struct {
+	// Messages is the most messages replayed; zero means no limit.
+	Messages int
+	// Bytes is the most bytes of messages replayed; zero means no limit.
+	Bytes int
+}
+
+// Over reports whether n messages of bytes bytes are more than l.
+func (l ReplayLimit) Over(n, bytes int) bool {
+	return l.Messages > 0 && n > l.Messages || l.Bytes > 0 && bytes > l.Bytes
 }
 
 // ReadResult answers Broker.Read.

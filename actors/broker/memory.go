@@ -114,7 +114,7 @@ type memStream struct {
 }
 
 type memFollow struct {
-	deliver func(StreamMessage)
+	deliver func(StreamMessage) <-chan struct{}
 }
 
 // NewMemoryBroker makes a MemoryBroker. Close stops its expiry timer and
@@ -159,8 +159,8 @@ func (b *MemoryBroker) Epoch() string { return "" }
 // Up implements Broker: a process is always up to itself.
 func (b *MemoryBroker) Up() bool { return true }
 
-// Ready implements Broker.
-func (b *MemoryBroker) Ready() bool { return true }
+// Ready implements Broker: always ready.
+func (b *MemoryBroker) Ready() error { return nil }
 
 // FollowRefused implements Broker: a process never refuses itself.
 func (b *MemoryBroker) FollowRefused() bool { return false }
@@ -210,7 +210,10 @@ func (b *MemoryBroker) Append(room string, from uuid.UUID, msg json.RawMessage, 
 	b.stats.HistoryBytes.Store(int64(b.total))
 	sm := StreamMessage{Seq: e.seq, From: from, Msg: msg, At: now}
 	for _, f := range s.follows {
-		f.deliver(sm)
+		// Delivered in the caller's turn, which takes it at once: no
+		// follow holds more than this message, and what deliver says
+		// of its room for more is moot.
+		_ = f.deliver(sm)
 	}
 	done(e.seq, false, nil)
 	b.forgetIfUnused(s)
@@ -253,7 +256,7 @@ func (b *MemoryBroker) dropOldestKey() {
 }
 
 // Follow implements Broker.
-func (b *MemoryBroker) Follow(room string, deliver func(StreamMessage), started func(uint64, string)) func() {
+func (b *MemoryBroker) Follow(room string, deliver func(StreamMessage) <-chan struct{}, started func(uint64, string)) func() {
 	b.mu.Lock()
 	s := b.stream(room)
 	f := &memFollow{deliver: deliver}
@@ -302,6 +305,27 @@ func (b *MemoryBroker) Read(room string, after, upto uint64, done func(ReadResul
 	}
 	done(res)
 	b.forgetIfUnused(s)
+}
+
+// Replay implements Broker: a node's history is all it keeps, so it is
+// Read, within limit.
+func (b *MemoryBroker) Replay(room string, after, upto uint64, limit ReplayLimit, done func(ReadResult)) {
+	b.Read(room, after, upto, func(res ReadResult) {
+		done(withinLimit(res, limit))
+	})
+}
+
+// withinLimit is res, or res without its messages and incomplete when
+// they are more than limit.
+func withinLimit(res ReadResult, limit ReplayLimit) ReadResult {
+	bytes := 0
+	for _, m := range res.Messages {
+		bytes += len(m.Msg)
+	}
+	if limit.Over(len(res.Messages), bytes) {
+		res.Messages, res.Complete = nil, false
+	}
+	return res
 }
 
 // changed accounts for a change of s's history, which held before bytes.

@@ -71,11 +71,11 @@ func TestMemoryBrokerContract(t *testing.T) {
 	var got1, got2 []uint64
 	var last uint64 = 99
 	var epoch string
-	stop1 := b.Follow("r", func(m StreamMessage) { got1 = append(got1, m.Seq) }, func(l uint64, e string) { last, epoch = l, e })
+	stop1 := b.Follow("r", func(m StreamMessage) <-chan struct{} { got1 = append(got1, m.Seq); return nil }, func(l uint64, e string) { last, epoch = l, e })
 	if last != 0 || epoch == "" {
 		t.Fatalf("a new stream's follow started at %d in epoch %q, want 0 and an epoch", last, epoch)
 	}
-	stop2 := b.Follow("r", func(m StreamMessage) { got2 = append(got2, m.Seq) }, func(uint64, string) {})
+	stop2 := b.Follow("r", func(m StreamMessage) <-chan struct{} { got2 = append(got2, m.Seq); return nil }, func(uint64, string) {})
 	acked := uint64(0)
 	b.Append("r", uuid.New(), []byte(`1`), "", func(seq uint64, _ bool, err error) { acked = seq })
 	if acked != 1 || !slices.Equal(got1, []uint64{1}) || !slices.Equal(got2, []uint64{1}) {
@@ -97,11 +97,11 @@ func TestMemoryBrokerContract(t *testing.T) {
 	off := NewMemoryBroker(MemoryBrokerConfig{})
 	defer off.Close()
 	var first string
-	stop := off.Follow("r", func(StreamMessage) {}, func(_ uint64, e string) { first = e })
+	stop := off.Follow("r", func(StreamMessage) <-chan struct{} { return nil }, func(_ uint64, e string) { first = e })
 	off.Append("r", uuid.New(), []byte(`1`), "", func(uint64, bool, error) {})
 	stop()
 	var again string
-	off.Follow("r", func(StreamMessage) {}, func(l uint64, e string) { again = e; last = l })()
+	off.Follow("r", func(StreamMessage) <-chan struct{} { return nil }, func(l uint64, e string) { again = e; last = l })()
 	if again == first || last != 0 {
 		t.Fatalf("a forgotten stream came back at %d in epoch %q (was %q), want 0 in a new epoch", last, again, first)
 	}

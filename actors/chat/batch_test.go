@@ -21,14 +21,14 @@ type burstBroker struct {
 	heldOne chan struct{} // signalled for each delivery held
 }
 
-func (b *burstBroker) Follow(room string, deliver func(broker.StreamMessage), started func(uint64, string)) func() {
-	return b.MemoryBroker.Follow(room, func(sm broker.StreamMessage) {
+func (b *burstBroker) Follow(room string, deliver func(broker.StreamMessage) <-chan struct{}, started func(uint64, string)) func() {
+	return b.MemoryBroker.Follow(room, func(sm broker.StreamMessage) <-chan struct{} {
 		b.mu.Lock()
 		if b.holding {
 			b.held = append(b.held, sm)
 			b.mu.Unlock()
 			b.heldOne <- struct{}{}
-			return
+			return nil
 		}
 		held := b.held
 		b.held = nil
@@ -36,7 +36,7 @@ func (b *burstBroker) Follow(room string, deliver func(broker.StreamMessage), st
 		for _, h := range held {
 			deliver(h)
 		}
-		deliver(sm)
+		return deliver(sm)
 	}, started)
 }
 

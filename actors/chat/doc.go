@@ -19,8 +19,10 @@
 // is bounded where a client can make it grow: the frames a session holds
 // before it has joined, or while a subscribe or unsubscribe is on its
 // way (socket.Hold), the rooms one session is in (Join.MaxSubscriptions),
-// what a recovering member holds (maxHeldFrames), the rooms
-// (Config.MaxRooms), and their histories (the Broker's limits); each
+// what a recovering member holds (maxHeldFrames) and is replayed
+// (Config.Replay: what its send queue takes), what a room's follow box
+// holds before its broker waits (maxFollowBox, maxFollowBoxBytes), the
+// rooms (Config.MaxRooms), and their histories (the Broker's limits); each
 // connection's outbound queue is the transport's.
 //
 // It may import actors/broker, actors/socket, messages and protoactor-go;

@@ -45,6 +45,8 @@ type lobby struct {
 	policy      Policy
 	residents   []Resident
 	publishOnly func(room string) bool
+	// replay bounds a recovering member's replay (Config.Replay).
+	replay broker.ReplayLimit
 	// broker keeps the rooms' streams; their history is read from it.
 	broker broker.Broker
 	stats  *Stats
@@ -93,6 +95,7 @@ type lobbyConfig struct {
 	policy      Policy
 	residents   []Resident
 	publishOnly func(room string) bool
+	replay      broker.ReplayLimit
 }
 
 func newLobby(c lobbyConfig) *lobby {
@@ -108,6 +111,7 @@ func newLobby(c lobbyConfig) *lobby {
 		policy:       c.policy,
 		residents:    c.residents,
 		publishOnly:  c.publishOnly,
+		replay:       c.replay,
 		remote:       make(map[string][]uuid.UUID),
 		stats:        c.stats,
 		roomOpts:     c.roomOpts,
@@ -478,7 +482,8 @@ func (l *lobby) room(ctx actor.Context, name string) *roomEntry {
 		return nil
 	}
 	c := roomConfig{name: name, broker: l.broker, remote: slices.Clone(l.remote[name]), stats: l.stats,
-		policy: l.policy, residents: l.residents, publishOnly: l.publishOnly != nil && l.publishOnly(name), log: l.log}
+		policy: l.policy, residents: l.residents, publishOnly: l.publishOnly != nil && l.publishOnly(name), log: l.log,
+		replay: l.replay}
 	// A room's props decide what becomes of its children, the residents,
 	// when one fails: it is stopped (protoactor asks the parent).
 	opts := append(slices.Clone(l.roomOpts), actor.WithSupervisor(stopResident))

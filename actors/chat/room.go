@@ -59,6 +59,8 @@ type room struct {
 	// to send what every dashboard must draw (issue 21, finding 4).
 	publishOnly bool
 	log         *slog.Logger
+	// replay bounds a recovering member's replay (Config.Replay).
+	replay broker.ReplayLimit
 
 	// residentKinds are the node's; residents are this room's, spawned
 	// once its stream's end is known.
@@ -272,26 +274,54 @@ type (
 // fan-out would. One that comes from the broker's own goroutine (NATS)
 // wakes the room with one followWake for all that arrive before it
 // drains them.
+//
+// The box is bounded (maxFollowBox, maxFollowBoxBytes): past its bound
+// put tells the broker to wait until the room has taken it, and the
+// broker stops reading the stream meanwhile (broker.Broker.Follow). A
+// node too slow for its stream (starved of CPU) then falls behind in the
+// stream, which keeps every message and shows the lag, instead of in
+// its heap; no member is closed or misses a message for it.
 type follow struct {
 	stop func()
 
 	mu       sync.Mutex
 	box      []broker.StreamMessage
 	spare    []broker.StreamMessage
+	boxBytes int
+	// taken, while the box is full, is closed by the next take.
+	taken    chan struct{}
 	inCall   bool // the room drains box when its call returns
 	notified bool // a followWake is on its way
 }
 
-// put is the broker's side: deliver.
-func (f *follow) put(root *actor.RootContext, self *actor.PID, sm broker.StreamMessage) {
+// A follow's box holds at most maxFollowBox messages or maxFollowBoxBytes
+// of them (and the one that passes the bound) before its broker waits:
+// a turn's worth for a busy room, which drains its box whole each turn.
+const (
+	maxFollowBox      = 1024
+	maxFollowBoxBytes = 4 << 20
+)
+
+// put is the broker's side: deliver. It returns a channel, closed once
+// the room has taken its box, when the box is full.
+func (f *follow) put(root *actor.RootContext, self *actor.PID, sm broker.StreamMessage) <-chan struct{} {
 	f.mu.Lock()
 	f.box = append(f.box, sm)
+	f.boxBytes += len(sm.Msg)
 	wake := !f.inCall && !f.notified
 	f.notified = f.notified || wake
+	var full chan struct{}
+	if len(f.box) >= maxFollowBox || f.boxBytes >= maxFollowBoxBytes {
+		if f.taken == nil {
+			f.taken = make(chan struct{})
+		}
+		full = f.taken
+	}
 	f.mu.Unlock()
 	if wake {
 		root.Send(self, &followWake{f: f})
 	}
+	return full
 }
 
 // take is the room's side: what waits in box, in stream order. The slice
@@ -299,8 +329,12 @@ func (f *follow) put(root *actor.RootContext, self *actor.PID, sm broker.StreamM
 func (f *follow) take() []broker.StreamMessage {
 	f.mu.Lock()
 	box := f.box
-	f.box, f.spare = f.spare[:0], box
+	f.box, f.spare, f.boxBytes = f.spare[:0], box, 0
 	f.notified = false
+	if f.taken != nil {
+		close(f.taken)
+		f.taken = nil
+	}
 	f.mu.Unlock()
 	return box
 }
@@ -354,11 +388,12 @@ type roomConfig struct {
 	log         *slog.Logger
 	// presenceWindow is presenceWindowLength when 0 (tests set it).
 	presenceWindow time.Duration
+	replay         broker.ReplayLimit
 }
 
 func newRoom(c roomConfig) *room {
 	r := &room{name: c.name, broker: c.broker, stats: c.stats, policy: c.policy, residentKinds: c.residents,
-		publishOnly: c.publishOnly, log: c.log}
+		publishOnly: c.publishOnly, log: c.log, replay: c.replay}
 	r.presence.length = cmp.Or(c.presenceWindow, presenceWindowLength)
 	for _, id := range c.remote {
 		r.remote.add(remoteMember(id))
@@ -474,7 +509,7 @@ func (r *room) startFollow(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	in := &inline{}
 	f.stop = r.broker.Follow(r.name,
-		func(sm broker.StreamMessage) { f.put(root, self, sm) },
+		func(sm broker.StreamMessage) <-chan struct{} { return f.put(root, self, sm) },
 		func(last uint64, epoch string) { in.answer(root, self, &followStarted{f: f, last: last, epoch: epoch}) })
 	if m, ok := in.returned().(*followStarted); ok {
 		r.started(ctx, m)
@@ -775,12 +810,17 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), false)})
 	case m.Since == r.seq:
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), true)})
+	case m.Since < r.seq && r.replay.Over(int(min(r.seq-m.Since, math.MaxInt32)), 0):
+		// More than its send queue takes at once: it would be closed as
+		// a slow consumer mid-replay. It refetches instead.
+		r.stats.ReplaysTooLong.Add(1)
+		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), false)})
 	default:
 		r.members.get(m.ID).rec = &recovery{since: m.Since, upto: r.seq, members: r.memberIDs(), names: r.memberNames(), ref: m.Ref}
 		r.inflight++
 		root, self, id := ctx.ActorSystem().Root, ctx.Self(), m.ID
 		in := &inline{}
-		r.broker.Read(r.name, m.Since, r.seq, func(res broker.ReadResult) {
+		r.broker.Replay(r.name, m.Since, r.seq, r.replay, func(res broker.ReadResult) {
 			in.answer(root, self, &roomRead{member: id, res: res})
 		})
 		if rr, ok := in.returned().(*roomRead); ok {

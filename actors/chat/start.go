@@ -39,6 +39,10 @@ type Config struct {
 	// PublishOnly reports whether only HTTP publishers (and residents)
 	// may send into room: its members read. Nil means any member may send.
 	PublishOnly func(room string) bool
+	// Replay bounds what a recovering lobby.v1 member is replayed at once
+	// (what its send queue takes): a recovery past it is answered
+	// recovered:false. Zero fields mean no bound.
+	Replay broker.ReplayLimit
 }
 
 // Names of a node's lobby and, clustered, its bridge: each needs the
@@ -60,7 +64,7 @@ func Start(root *actor.RootContext, c Config) (lobby, bridge *actor.PID, err err
 	lobby, err = root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newLobby(lobbyConfig{log: c.Log, keepsHistory: c.KeepsHistory, maxRooms: c.MaxRooms,
 			broker: c.Broker, stats: c.Stats, roomOpts: c.Props, bridge: bridgePID,
-			policy: c.Policy, residents: c.Residents, publishOnly: c.PublishOnly})
+			policy: c.Policy, residents: c.Residents, publishOnly: c.PublishOnly, replay: c.Replay})
 	}, c.Props...), lobbyName)
 	if err != nil || !c.Clustered {
 		return lobby, nil, err

@@ -25,6 +25,9 @@ type Stats struct {
 	// the node could follow no room (broker.Broker.FollowRefused).
 	// Written by the lobby.
 	JoinsFollowRefused, PublishesFollowRefused atomic.Uint64
+	// ReplaysTooLong counts recoveries answered recovered:false because
+	// they were longer than Config.Replay. Written by the rooms.
+	ReplaysTooLong atomic.Uint64
 	SubscriptionStats
 }
 

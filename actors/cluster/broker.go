@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,12 @@ type Config struct {
 	// at start.
 	// Zero means 10 s.
 	ConnectTimeout time.Duration
+	// MaxLag is how far behind the stream the node may fall, measured as
+	// the age of the oldest message it has not delivered yet, before it
+	// turns unready (Ready says broker.ErrBehind); it is ready again once
+	// it is within half of it. Zero means 5 s; negative, never unready
+	// for lag.
+	MaxLag time.Duration
 	// Logger receives the broker's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -104,6 +111,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.MaxLag == 0 {
+		c.MaxLag = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -191,10 +201,10 @@ type Broker struct {
 	watchEpoch    atomic.Pointer[func(string)]
 	// inflight counts publishes queued or awaiting acknowledgement.
 	inflight atomic.Int64
-	// lag is the stream's messages not yet delivered to this node, as the
-	// tail last said; follows counts the rooms followed.
-	lag     atomic.Int64
+	// follows counts the rooms followed.
 	follows atomic.Int64
+	// lag is how far the tail is behind the stream (lag.go).
+	lag lagState
 	// full is set while the store said it has no room left; appends fail
 	// at once (ErrStoreFull) until fullUntil, then try again.
 	full      atomic.Bool
@@ -262,7 +272,7 @@ type pendingAppend struct {
 // what the tail delivers for it waits in buf; then it delivers what came
 // after the end it found.
 type roomFollow struct {
-	deliver func(broker.StreamMessage)
+	deliver func(broker.StreamMessage) <-chan struct{}
 	b       *Broker
 	ctx     context.Context
 	subject string
@@ -391,10 +401,11 @@ func Connect(cfg Config) (*Broker, error) {
 	}
 	b.js = js
 	start := func() {
-		b.wg.Add(3)
+		b.wg.Add(4)
 		go b.writer()
 		go b.keeper()
 		go b.tailer()
+		go b.lagWatcher()
 	}
 	if !nc.IsConnected() {
 		// The first connection failed: nats.go tries again, and the
@@ -656,15 +667,22 @@ func (b *Broker) stream() jetstream.Stream {
 // Up implements broker.Broker.
 func (b *Broker) Up() bool { return b.up.Load() }
 
-// Ready implements broker.Broker: connected, the stream set up, and the
-// tail following it.
-func (b *Broker) Ready() bool {
-	if !b.up.Load() || !b.streamOK.Load() {
-		return false
+// Ready implements broker.Broker: connected, the stream set up, the tail
+// following it, and not too far behind it (Config.MaxLag).
+func (b *Broker) Ready() error {
+	switch {
+	case !b.up.Load():
+		return unavailable(errors.New("NATS is not connected"))
+	case !b.streamOK.Load():
+		return unavailable(errors.New("the stream is not set up"))
 	}
 	b.tailMu.Lock()
-	defer b.tailMu.Unlock()
-	return b.tailRunning
+	running := b.tailRunning
+	b.tailMu.Unlock()
+	if !running {
+		return unavailable(errors.New("the node does not follow the stream yet"))
+	}
+	return b.behindErr()
 }
 
 // Watch implements broker.Broker.
@@ -1105,6 +1123,9 @@ func (b *Broker) tailer() {
 		}
 		var cc jetstream.ConsumeContext
 		var st *streamState
+		// abort is closed when this tail stops: onTail, waiting for its
+		// rooms, waits no more.
+		var abort chan struct{}
 		err := retry(b.ctx, func() error {
 			// The stream as now set up: it may be made anew meanwhile.
 			st = b.state.Load()
@@ -1121,6 +1142,7 @@ func (b *Broker) tailer() {
 				start = info.State.LastSeq + 1
 				b.tailLast.Store(start - 1)
 				b.ackedLast.Store(0)
+				b.lag.restart(start-1, info.State.LastTime)
 			}
 			cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
 				FilterSubjects:    []string{subjectRoom + "*"},
@@ -1134,12 +1156,18 @@ func (b *Broker) tailer() {
 				return err
 			}
 			epoch, gen := st.epoch, b.tailGen.Add(1)
-			cc, err = cons.Consume(func(m jetstream.Msg) { b.onTail(epoch, gen, m) },
+			abort = make(chan struct{})
+			stopping := abort
+			cc, err = cons.Consume(func(m jetstream.Msg) { b.onTail(epoch, gen, stopping, m) },
 				// Heartbeats every half second: a tail whose server
 				// died (its consumer with it) is made anew on another
 				// within about a second, not nats.go's default 30 s
 				// of pull expiry.
 				jetstream.PullExpiry(3*time.Second), jetstream.PullHeartbeat(500*time.Millisecond),
+				// What nats.go holds for the tail, pulled and not yet
+				// handed on: while the rooms hold the tail back
+				// (onTail), this is all the node reads ahead.
+				jetstream.PullMaxMessagesWithBytesLimit(tailPullMessages, b.tailPullBytes()),
 				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 					b.log.Debug("the tail of the stream", slog.Any("err", err))
 					b.checkStream(err)
@@ -1172,7 +1200,9 @@ func (b *Broker) tailer() {
 				// a heartbeat is never made anew. The stream has taken
 				// messages past what the tail delivered, for a while: it
 				// is made anew, from its last delivery.
-				if b.ackedLast.Load() > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
+				// A tail that its rooms hold back (onTail) is not
+				// stalled.
+				if !b.lag.paused.Load() && b.ackedLast.Load() > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
 					b.metrics.tailRestarts.Inc()
 					b.log.Warn("the tail of the stream is stalled: making it anew from its last delivery",
 						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", b.ackedLast.Load()))
@@ -1186,6 +1216,7 @@ func (b *Broker) tailer() {
 		b.tailRunning = false
 		b.tailReady = make(chan struct{})
 		b.tailMu.Unlock()
+		close(abort)
 		cc.Stop()
 		select {
 		case <-cc.Closed():
@@ -1215,37 +1246,78 @@ func (b *Broker) FollowRefused() bool { return b.tailRefused.Load() }
 const tailStall = 2 * time.Second
 
 // onTail hands one of the tail's messages to the follows of its room.
-func (b *Broker) onTail(epoch string, gen uint64, m jetstream.Msg) {
+// When a follow says it holds as much as it may, onTail waits until it
+// has taken it (or stops, or the tail does) before it returns: nats.go
+// pulls no more meanwhile, and the node falls behind in the stream,
+// which keeps the messages, rather than in its heap (backpressure).
+func (b *Broker) onTail(epoch string, gen uint64, stopping <-chan struct{}, m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil || gen != b.tailGen.Load() || md.Sequence.Stream <= b.tailLast.Load() {
 		return // a tail stopped for a newer one, or what it delivered already
 	}
 	b.tailLast.Store(md.Sequence.Stream)
 	b.tailAt.Store(time.Now().UnixNano())
-	b.lag.Store(int64(md.NumPending))
+	b.lag.delivered(md.Sequence.Stream, md.NumPending, md.Timestamp)
+	b.metrics.deliveryDelay.Observe(max(time.Since(md.Timestamp), 0).Seconds())
 	b.metrics.in.WithLabelValues(kindRoom).Inc()
 	subject := m.Subject()
+	var full []fullFollow
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	rs := b.rooms[subject]
-	if rs == nil {
-		return
+	if rs := b.rooms[subject]; rs != nil {
+		sm := decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
+		if md.Sequence.Stream >= rs.lastStream {
+			rs.known, rs.lastSeq, rs.lastStream = true, sm.Seq, md.Sequence.Stream
+		}
+		for _, f := range rs.follows {
+			if taken := f.offer(epoch, md.Sequence.Stream, sm); taken != nil {
+				full = append(full, fullFollow{ctx: f.ctx, taken: taken})
+			}
+		}
 	}
-	sm := decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
-	if md.Sequence.Stream >= rs.lastStream {
-		rs.known, rs.lastSeq, rs.lastStream = true, sm.Seq, md.Sequence.Stream
-	}
-	for _, f := range rs.follows {
-		f.offer(epoch, md.Sequence.Stream, sm)
+	b.mu.Unlock()
+	if len(full) > 0 {
+		b.holdBack(stopping, full)
 	}
 }
 
-// offer is the tail's side of a follow.
-func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage) {
+// fullFollow is a follow that holds as much as it may, until taken is
+// closed (or ctx ends: the follow was stopped).
+type fullFollow struct {
+	ctx   context.Context
+	taken <-chan struct{}
+}
+
+// holdBack waits until every follow of full has taken what it holds, the
+// tail stops, or the broker closes.
+func (b *Broker) holdBack(stopping <-chan struct{}, full []fullFollow) {
+	b.lag.paused.Store(true)
+	start := time.Now()
+	defer func() {
+		b.metrics.tailPaused.Add(time.Since(start).Seconds())
+		// The stall check counts from now: the tail delivered nothing
+		// meanwhile because it was held.
+		b.tailAt.Store(time.Now().UnixNano())
+		b.lag.paused.Store(false)
+	}()
+	for _, f := range full {
+		select {
+		case <-f.taken:
+		case <-f.ctx.Done():
+		case <-stopping:
+			return
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+// offer is the tail's side of a follow: what deliver said (nil, or a
+// channel closed once the follower has taken what it holds).
+func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage) <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if epoch != f.epoch {
-		return // the tail of a stream made anew, this follow of the lost one
+		return nil // the tail of a stream made anew, this follow of the lost one
 	}
 	if f.starting || f.repairing {
 		if len(f.buf) >= maxFollowBuffer {
@@ -1254,29 +1326,30 @@ func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage)
 		if !f.overflow {
 			f.buf = append(f.buf, tailMsg{stream: stream, sm: sm})
 		}
-		return
+		return nil
 	}
-	f.push(stream, sm)
+	return f.push(stream, sm)
 }
 
 // push delivers one message after the follow's last, or, when messages
 // are missing between them, reads those from the stream first: a start
 // whose look-up of the room's end was answered by a stream leader still
-// applying its log (just elected) would otherwise skip them. f.mu is
-// held.
-func (f *roomFollow) push(stream uint64, sm broker.StreamMessage) {
+// applying its log (just elected) would otherwise skip them. It returns
+// what deliver did. f.mu is held.
+func (f *roomFollow) push(stream uint64, sm broker.StreamMessage) <-chan struct{} {
 	if stream <= f.after || sm.Seq <= f.last {
-		return
+		return nil
 	}
 	if sm.Seq > f.last+1 {
 		f.repairing = true
 		f.buf = append(f.buf, tailMsg{stream: stream, sm: sm})
 		f.b.wg.Add(1)
 		go f.repair(f.last, sm.Seq-1)
-		return
+		return nil
 	}
-	f.deliver(sm)
+	full := f.deliver(sm)
 	f.last, f.after = sm.Seq, stream
+	return full
 }
 
 // repair reads the room's messages after from up to to, delivers them,
@@ -1290,7 +1363,7 @@ func (f *roomFollow) repair(from, to uint64) {
 	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
 	defer cancel()
 	_ = retry(ctx, func() error {
-		res := b.read(ctx, room, from, to)
+		res := b.read(ctx, room, from, to, readLimit{history: true})
 		if res.Err != nil {
 			return res.Err
 		}
@@ -1312,9 +1385,12 @@ func (f *roomFollow) repair(from, to uint64) {
 		b.log.Warn("a follow missed messages the stream no longer gives: its members see a gap",
 			slog.String("room", room), slog.Uint64("after", from), slog.Uint64("up_to", to))
 	}
+	// What the repair delivers, and the tail's messages it held, are
+	// delivered whatever the follower says of its room: they are bounded
+	// already (History, maxFollowBuffer), and only the tail may wait.
 	for _, sm := range got {
 		if sm.Seq > f.last {
-			f.deliver(sm)
+			_ = f.deliver(sm)
 			f.last = sm.Seq
 		}
 	}
@@ -1326,7 +1402,7 @@ func (f *roomFollow) repair(from, to uint64) {
 	f.buf, f.repairing = nil, false
 	for _, t := range buf {
 		if !f.repairing {
-			f.push(t.stream, t.sm)
+			_ = f.push(t.stream, t.sm)
 		} else {
 			f.buf = append(f.buf, t)
 		}
@@ -1352,7 +1428,7 @@ func (b *Broker) waitTail(ctx context.Context) (string, error) {
 
 // Follow implements broker.Broker: the room's follow is fed by the tail,
 // from the room's last message as looked up once the follow is in place.
-func (b *Broker) Follow(room string, deliver func(broker.StreamMessage), started func(last uint64, epoch string)) func() {
+func (b *Broker) Follow(room string, deliver func(broker.StreamMessage) <-chan struct{}, started func(last uint64, epoch string)) func() {
 	ctx, cancel := context.WithCancel(b.ctx)
 	subject := roomSubject(room)
 	f := &roomFollow{deliver: deliver, b: b, ctx: ctx, subject: subject}
@@ -1427,9 +1503,11 @@ func (b *Broker) follow(ctx context.Context, subject string, f *roomFollow, star
 		f.starting, f.after, f.last = false, last.stream, last.seq
 		buf := f.buf
 		f.buf = nil
+		// Delivered whatever the follower says of its room, as a
+		// repair's are: buf is bounded (maxFollowBuffer).
 		for _, t := range buf {
 			if !f.repairing {
-				f.push(t.stream, t.sm)
+				_ = f.push(t.stream, t.sm)
 			} else {
 				f.buf = append(f.buf, t)
 			}
@@ -1462,8 +1540,28 @@ func retry(ctx context.Context, f func() error, log *slog.Logger, what string) e
 	}
 }
 
-// Read implements broker.Broker.
+// Read implements broker.Broker: the room's history, its last History
+// messages.
 func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResult)) {
+	b.readAsync(room, after, upto, readLimit{history: true}, done)
+}
+
+// Replay implements broker.Broker: what the stream keeps of the room
+// (StreamPerRoom messages within HistoryTTL), not only its history, so
+// that a member whose node fell behind, or who was away for more than
+// History messages, recovers; within limit, what its send queue takes.
+func (b *Broker) Replay(room string, after, upto uint64, limit broker.ReplayLimit, done func(broker.ReadResult)) {
+	b.readAsync(room, after, upto, readLimit{replay: limit}, done)
+}
+
+// readLimit says what a read returns: the history (the last History
+// messages), or a replay of everything kept, within its limit.
+type readLimit struct {
+	history bool
+	replay  broker.ReplayLimit
+}
+
+func (b *Broker) readAsync(room string, after, upto uint64, limit readLimit, done func(broker.ReadResult)) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -1477,7 +1575,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 		}
 		// A read that finds no stream leader (an election, a leadership
 		// handed over by a node stopping) is tried again while it may.
-		res := b.read(ctx, room, after, upto)
+		res := b.read(ctx, room, after, upto, limit)
 		for wait := 25 * time.Millisecond; res.Err != nil && b.cfg.Replicas > 1 && ctx.Err() == nil; wait = min(2*wait, 400*time.Millisecond) {
 			t := time.NewTimer(wait)
 			select {
@@ -1486,7 +1584,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 			}
 			t.Stop()
 			if ctx.Err() == nil {
-				res = b.read(ctx, room, after, upto)
+				res = b.read(ctx, room, after, upto, limit)
 			}
 		}
 		<-b.reads
@@ -1499,9 +1597,10 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 }
 
 // read reads the room's messages after after up to upto: those within
-// HistoryTTL, the last History of them, or the room's last message alone
-// when the room keeps its latest value and nothing younger is left.
-func (b *Broker) read(ctx context.Context, room string, after, upto uint64) broker.ReadResult {
+// HistoryTTL, the last History of them (or, for a replay, all of them
+// within its limit), or the room's last message alone when the room
+// keeps its latest value and nothing younger is left.
+func (b *Broker) read(ctx context.Context, room string, after, upto uint64, limit readLimit) broker.ReadResult {
 	subject := roomSubject(room)
 	var res broker.ReadResult
 	last, err := b.lastMsg(ctx, subject)
@@ -1524,20 +1623,35 @@ func (b *Broker) read(ctx context.Context, room string, after, upto uint64) brok
 		return broker.ReadResult{Err: errNoStream}
 	}
 	kept := lastN[broker.StreamMessage]{n: b.cfg.History}
+	bytes := 0
+	if !limit.history {
+		// A room's seqs are contiguous: how many there are to replay is
+		// known before anything is read.
+		if limit.replay.Over(int(min(upto-after, math.MaxInt32)), 0) {
+			return res // incomplete: more than the member can be handed
+		}
+		kept.n = int(min(upto-after, uint64(b.cfg.StreamPerRoom)))
+	}
 	cutoff := time.Now().Add(-b.cfg.HistoryTTL)
 	if last.sm.At.After(cutoff) {
 		// Only the last History messages are history: older ones are
 		// dropped as newer ones are read, so that a read holds at most
 		// History of them however many are stored.
 		if err := b.scan(ctx, stream, subject, cutoff, last.stream, func(sm broker.StreamMessage) {
-			if sm.Seq > after && sm.Seq <= upto {
+			if sm.Seq > after && sm.Seq <= upto && !(!limit.history && limit.replay.Over(0, bytes)) {
+				// A replay past its byte limit keeps nothing more: it
+				// is answered incomplete.
 				kept.push(sm)
+				bytes += len(sm.Msg)
 			}
 		}); err != nil {
 			return broker.ReadResult{Err: err}
 		}
 	} else if b.cfg.Latest != nil && b.cfg.Latest(room) && last.seq > after && last.seq <= upto {
 		kept.push(last.sm)
+	}
+	if !limit.history && limit.replay.Over(0, bytes) {
+		return res // incomplete: more bytes than the member can be handed
 	}
 	res.Messages = kept.slice()
 	res.Complete = !kept.dropped && len(res.Messages) > 0 && res.Messages[0].Seq == after+1

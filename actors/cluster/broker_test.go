@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -50,7 +51,7 @@ func connect(t *testing.T, e *Embedded, cfg Config) *Broker {
 	}
 	t.Cleanup(b.Close)
 	deadline := time.Now().Add(waitFor)
-	for !b.Ready() {
+	for b.Ready() != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the broker did not get ready")
 		}
@@ -91,7 +92,7 @@ type follower struct {
 
 func follow(b *Broker, room string) *follower {
 	f := &follower{started: make(chan uint64, 1), more: make(chan struct{}, 1)}
-	f.stop = b.Follow(room, func(sm broker.StreamMessage) {
+	f.stop = b.Follow(room, func(sm broker.StreamMessage) <-chan struct{} {
 		f.mu.Lock()
 		f.got = append(f.got, sm)
 		f.mu.Unlock()
@@ -99,6 +100,7 @@ func follow(b *Broker, room string) *follower {
 		case f.more <- struct{}{}:
 		default:
 		}
+		return nil
 	}, func(last uint64, _ string) { f.started <- last })
 	return f
 }
@@ -277,7 +279,7 @@ func TestRepairThatFindsNothingGivesUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := &roomFollow{b: b, ctx: ctx, subject: roomSubject("gap"),
-		deliver: func(sm broker.StreamMessage) { got <- sm.Seq }}
+		deliver: func(sm broker.StreamMessage) <-chan struct{} { got <- sm.Seq; return nil }}
 	f.mu.Lock()
 	f.push(9, broker.StreamMessage{Seq: 3}) // 1 and 2 are nowhere to be read
 	f.mu.Unlock()
@@ -298,7 +300,10 @@ func TestRepairThatFindsNothingGivesUp(t *testing.T) {
 
 	stopped, stop := context.WithCancel(context.Background())
 	g := &roomFollow{b: b, ctx: stopped, subject: roomSubject("gap"),
-		deliver: func(sm broker.StreamMessage) { t.Errorf("a stopped follow delivered seq %d", sm.Seq) }}
+		deliver: func(sm broker.StreamMessage) <-chan struct{} {
+			t.Errorf("a stopped follow delivered seq %d", sm.Seq)
+			return nil
+		}}
 	stop()
 	g.mu.Lock()
 	g.push(9, broker.StreamMessage{Seq: 3})
@@ -315,5 +320,96 @@ func TestRepairThatFindsNothingGivesUp(t *testing.T) {
 			t.Fatalf("a stopped follow still repairs (%v), holding %d messages", repairing, held)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSlowFollowHoldsTheTailBack: a follower that says it holds as much
+// as it may gets nothing more until it has taken it; meanwhile the node
+// falls behind in the stream, not in its heap, and shows it: its lag
+// counts the messages it has not delivered, and past MaxLag it is
+// unready (ErrBehind) until it has caught up. A tail held back is not
+// taken for stalled and made anew.
+func TestSlowFollowHoldsTheTailBack(t *testing.T) {
+	const hold, total = 10, 100
+	b := connect(t, startServer(t, t.TempDir()), Config{MaxLag: 300 * time.Millisecond})
+	var (
+		mu    sync.Mutex
+		got   []uint64
+		taken = make(chan struct{})
+		full  = true
+	)
+	more := make(chan struct{}, 1)
+	started := make(chan struct{})
+	stop := b.Follow("slow", func(sm broker.StreamMessage) <-chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, sm.Seq)
+		select {
+		case more <- struct{}{}:
+		default:
+		}
+		if full && len(got) >= hold {
+			return taken
+		}
+		return nil
+	}, func(uint64, string) { close(started) })
+	defer stop()
+	<-started
+	gen := b.tailGen.Load()
+	for i := range total {
+		appendSync(t, b, "slow", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	deadline := time.Now().Add(waitFor)
+	for !errors.Is(b.Ready(), broker.ErrBehind) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Ready %v with the follow held back, want ErrBehind", b.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	n := len(got)
+	mu.Unlock()
+	if n != hold {
+		t.Fatalf("%d messages delivered to a follow that holds %d and took none", n, hold)
+	}
+	if lag := b.Lag(); lag.Messages != total-hold || lag.Age < 300*time.Millisecond {
+		t.Fatalf("lag %+v while held back, want %d messages, older than 300ms", lag, total-hold)
+	}
+
+	mu.Lock()
+	full = false
+	close(taken)
+	mu.Unlock()
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= total {
+			break
+		}
+		select {
+		case <-more:
+		case <-time.After(waitFor):
+			t.Fatalf("%d of %d messages delivered after the follow took what it held", n, total)
+		}
+	}
+	mu.Lock()
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("delivery %d has seq %d, want %d", i, seq, i+1)
+		}
+	}
+	mu.Unlock()
+	for b.Ready() != nil {
+		if time.Now().After(deadline.Add(waitFor)) {
+			t.Fatalf("Ready %v once caught up, want nil", b.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lag := b.Lag(); lag != (Lag{}) {
+		t.Fatalf("lag %+v once caught up, want none", lag)
+	}
+	if g := b.tailGen.Load(); g != gen {
+		t.Fatalf("the tail was made anew %d times while it was held back", g-gen)
 	}
 }

@@ -20,6 +20,12 @@
 // a node holds one consumer however many rooms it follows, and one per
 // read in progress (at most 32).
 //
+// The tail reads no further ahead than its rooms take: a room's follow
+// that holds as much as it may makes the tail wait (backpressure), so a
+// node too slow for its stream falls behind in the stream, not in its
+// heap. How far behind it is, the stream is asked every second (lag.go):
+// past Config.MaxLag the broker is not Ready (broker.ErrBehind).
+//
 // Embedded is a NATS server run in the node's process (--durable): its
 // JetStream store under the data directory, reached in process, and with
 // peers (--peers) one of a NATS cluster of such nodes.

@@ -29,16 +29,22 @@ func kindOf(subject string) string {
 type metrics struct {
 	in, out         *prometheus.CounterVec
 	publishSeconds  prometheus.Histogram
+	deliveryDelay   prometheus.Histogram
 	publishFailures prometheus.Counter
 	storeFull       prometheus.Counter
 	casRetries      prometheus.Counter
 	publishRetries  prometheus.Counter
 	tailRestarts    prometheus.Counter
-	followRepairs   prometheus.Counter
+	// tailPaused counts the seconds the tail waited for its rooms;
+	// behindTotal the times the node turned unready for its lag.
+	tailPaused    prometheus.Counter
+	behindTotal   prometheus.Counter
+	followRepairs prometheus.Counter
 	// consumersRefused counts consumers NATS refused for its limit.
 	consumersRefused prometheus.Counter
 	connected        prometheus.Gauge
-	lag, follows     prometheus.GaugeFunc
+	lag, lagSeconds  prometheus.GaugeFunc
+	follows          prometheus.GaugeFunc
 	leader           prometheus.GaugeFunc
 }
 
@@ -55,6 +61,11 @@ func newMetrics(b *Broker) *metrics {
 			Help:    "Time from a room message's publish to the stream's acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 12),
 		}),
+		deliveryDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lobby_bridge_delivery_delay_seconds",
+			Help:    "Time from the stream taking a room message to this node's consumer handing it to its rooms: how far behind the node was when it delivered it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+		}),
 		publishFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_publish_failures_total", Help: "Room messages not stored: NATS unreachable, the queue full, or no acknowledgement in time.",
 		}),
@@ -70,6 +81,12 @@ func newMetrics(b *Broker) *metrics {
 		tailRestarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_tail_restarts_total", Help: "Times the node's consumer of the stream was made anew because it delivered nothing while the stream took messages past it.",
 		}),
+		tailPaused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_tail_paused_seconds_total", Help: "Seconds the node's consumer of the stream waited for a room to take the messages it holds (backpressure: the node reads the stream no faster than its rooms hand it on).",
+		}),
+		behindTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lobby_bridge_behind_total", Help: "Times the node turned unready because the oldest stream message it had not delivered was older than --max-stream-lag.",
+		}),
 		followRepairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lobby_bridge_follow_repairs_total", Help: "Times a room followed here read messages the stream's tail had passed before the room's start (a look-up answered by a stream leader still catching up).",
 		}),
@@ -80,8 +97,11 @@ func newMetrics(b *Broker) *metrics {
 			Name: "lobby_nats_connected", Help: "1 while the node is connected to NATS, else 0.",
 		}),
 		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the stream and not yet delivered to this node (its tail's pending count).",
-		}, func() float64 { return float64(b.lag.Load()) }),
+			Name: "lobby_bridge_stream_lag", Help: "Messages stored in the stream and not yet delivered to this node's rooms (the stream's last sequence, probed every second, less its consumer's last delivered).",
+		}, func() float64 { return float64(b.Lag().Messages) }),
+		lagSeconds: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lobby_bridge_stream_lag_seconds", Help: "Age of the oldest stream message not yet delivered to this node's rooms; 0 when it has them all. Past --max-stream-lag the node is unready.",
+		}, func() float64 { return b.Lag().Age.Seconds() }),
 		leader: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lobby_nats_stream_leader", Help: "1 while this node's embedded NATS server (--durable) leads the stream, as checked every 5 s; else 0.",
 		}, func() float64 { return boolGauge(b.leader.Load()) }),
@@ -99,5 +119,5 @@ func newMetrics(b *Broker) *metrics {
 // Collectors are the broker's metrics, for the node's registry.
 func (b *Broker) Collectors() []prometheus.Collector {
 	m := b.metrics
-	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.tailRestarts, m.followRepairs, m.consumersRefused, m.connected, m.lag, m.follows, m.leader}
+	return []prometheus.Collector{m.in, m.out, m.publishSeconds, m.deliveryDelay, m.publishFailures, m.storeFull, m.casRetries, m.publishRetries, m.tailRestarts, m.tailPaused, m.behindTotal, m.followRepairs, m.consumersRefused, m.connected, m.lag, m.lagSeconds, m.follows, m.leader}
 }

@@ -15,11 +15,23 @@ type HeartbeatTick struct{}
 // Every it closes a connection whose client has been silent for longer
 // than Timeout, and pings it otherwise.
 //
+// A client is judged only on the time its node was running: a tick that
+// comes late (the process stopped, or starved of CPU: its timers, its
+// mailboxes and its socket reads all late together) does not count its
+// own lateness as the client's silence. The client's pongs may then sit
+// unread in the kernel's buffers; it is given a fresh Timeout from the
+// late tick instead of being closed for what the node failed to read.
+//
 // The timer is a time.AfterFunc, so an idle connection costs no goroutine.
 type Heartbeat struct {
 	Every   time.Duration
 	Timeout time.Duration
 	timer   *time.Timer
+	// due is when the tick on its way was meant to come.
+	due time.Time
+	// grace, once set, is when a client silent only for the node's own
+	// lateness was given a fresh Timeout: its silence counts from there.
+	grace time.Time
 }
 
 // Start arms the first tick; call it on actor.Started.
@@ -31,7 +43,9 @@ func (h *Heartbeat) Start(ctx actor.Context) {
 	// after a restart); with a fixed first tick their pings would go on
 	// coming in one burst every interval, a burst of a write and a read
 	// per client that every frame sent meanwhile waits behind.
-	h.timer = time.AfterFunc(firstTick(h.Every), func() { root.Send(self, tick) })
+	first := firstTick(h.Every)
+	h.due = time.Now().Add(first)
+	h.timer = time.AfterFunc(first, func() { root.Send(self, tick) })
 }
 
 // firstTick is a random point of the second half of the interval.
@@ -42,11 +56,26 @@ func firstTick(every time.Duration) time.Duration {
 // Tick checks the client on HeartbeatTick; it reports false when it
 // closed the connection.
 func (h *Heartbeat) Tick(conn Conn) bool {
-	if time.Since(conn.LastSeen()) > h.Timeout {
-		conn.Abort(HeartbeatTimeout)
-		return false
+	return h.tick(conn, time.Now())
+}
+
+func (h *Heartbeat) tick(conn Conn, now time.Time) bool {
+	seen := conn.LastSeen()
+	if h.grace.After(seen) {
+		seen = h.grace
+	}
+	if silent := now.Sub(seen); silent > h.Timeout {
+		// late is how long after its time this tick came: time the node
+		// did not run, and could not read the client either.
+		late := max(now.Sub(h.due), 0)
+		if silent-late > h.Timeout {
+			conn.Abort(HeartbeatTimeout)
+			return false
+		}
+		h.grace = now
 	}
 	conn.Ping()
+	h.due = now.Add(h.Every)
 	h.timer.Reset(h.Every)
 	return true
 }

@@ -25,6 +25,7 @@ type clusterOptions struct {
 	password string
 	stream   string
 	replicas int
+	maxLag   time.Duration
 
 	durable  bool
 	peers    string
@@ -40,6 +41,7 @@ func addClusterFlags(fs *flag.FlagSet, c *clusterOptions) {
 	fs.StringVar(&c.user, "nats-user", "", "NATS user name")
 	fs.StringVar(&c.password, "nats-password", "", "NATS password for --nats-user")
 	fs.StringVar(&c.stream, "nats-stream", "LOBBY", "JetStream stream holding the rooms' messages (every node of a cluster must use the same)")
+	fs.DurationVar(&c.maxLag, "max-stream-lag", 5*time.Second, "in a cluster, how old the oldest stream message this node has not delivered yet may be before /readyz answers 503 \"behind\" (ready again within half of it; 0: never)")
 	fs.IntVar(&c.replicas, "nats-replicas", 0, "replicas of the stream: 3 on a 3-server NATS cluster (0: 3 with 3 or more --peers, else 1)")
 	fs.BoolVar(&c.durable, "durable", false, "keep every room's history and epoch in --data-dir, in an embedded NATS JetStream: a restart loses no acknowledged message")
 	fs.StringVar(&c.peers, "peers", "", "with --durable: comma-separated host:port of the other nodes' --peer-addr; their embedded NATS servers form one cluster with replicated streams")
@@ -117,6 +119,7 @@ func connectCluster(c clusterOptions, dataDir string, srv *transport.Config, log
 		// --history says, no margin for nodes that fall behind.
 		StreamPerRoom:  durablePerRoom(c, srv.History),
 		PublishTimeout: publishTimeout(c),
+		MaxLag:         maxLag(c.maxLag),
 		Logger:         log,
 	})
 	if err != nil {
@@ -137,6 +140,15 @@ func durablePerRoom(c clusterOptions, history int) int {
 		return max(history, 1)
 	}
 	return 0
+}
+
+// maxLag is cluster.Config.MaxLag for --max-stream-lag, whose 0 means
+// never unready for lag.
+func maxLag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // peersWithSelf is the peers and this node, each once.

@@ -22,7 +22,7 @@ var notConfig = map[string]bool{
 	"addr": true, "insecure-publish": true, "allowed-origins": true, "allowed-hosts": true, "publish-only-rooms": true,
 	"pprof": true, "data-dir": true, "store-max-bytes": true, "log-level": true, "log-format": true, "rate-bytes": true,
 	"nats-url": true, "nats-creds": true, "nats-token": true, "nats-user": true,
-	"nats-password": true, "nats-stream": true, "nats-replicas": true,
+	"nats-password": true, "nats-stream": true, "nats-replicas": true, "max-stream-lag": true,
 	"durable": true, "peers": true, "peer-addr": true, "durable-min-free": true, "latest-rooms": true,
 }
 
