@@ -255,7 +255,11 @@ func run(args []string, stderr io.Writer) (err error) {
 		// that use it: deferred before the drain's defers run.
 		defer broker.Close()
 	}
-	srv := transport.New(o.server)
+	srv, err := transport.New(o.server)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("--data-dir %q: %w", o.dataDir, err)
+	}
 	if o.pprof {
 		srv.EnablePprof()
 		log.Warn("pprof is served under /debug/pprof/; keep this server off untrusted networks")
