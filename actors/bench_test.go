@@ -46,7 +46,7 @@ func (c *countConn) ActorStopped()       {}
 func BenchmarkRoomFanout(b *testing.B) {
 	for _, members := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1})
+			n := benchNode(b, Config{Logger: slog.New(slog.DiscardHandler), History: -1})
 			defer n.Shutdown(context.Background())
 			broadcasts := max(b.N/members, 1)
 			conns := make([]*countConn, members)
@@ -89,7 +89,7 @@ func BenchmarkRoomFanout(b *testing.B) {
 //	go test ./actors -run '^$' -bench RoomsFanout -cpu 1,2
 func BenchmarkRoomsFanout(b *testing.B) {
 	const rooms, members = 100, 20
-	n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1})
+	n := benchNode(b, Config{Logger: slog.New(slog.DiscardHandler), History: -1})
 	defer n.Shutdown(context.Background())
 	perRoom := max(b.N/(rooms*members), 1)
 	var conns []*countConn
@@ -196,7 +196,7 @@ func BenchmarkSubscriptionMemory(b *testing.B) {
 		rooms[i] = fmt.Sprintf("room-%d", i)
 	}
 	for b.Loop() {
-		n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1, Heartbeat: time.Hour, ClientTimeout: time.Hour})
+		n := benchNode(b, Config{Logger: slog.New(slog.DiscardHandler), History: -1, Heartbeat: time.Hour, ClientTimeout: time.Hour})
 		base := heapInUse()
 		pids := make([]*actor.PID, sessions)
 		for i := range pids {
@@ -233,7 +233,7 @@ func BenchmarkSubscribedFanout(b *testing.B) {
 			name = fmt.Sprintf("%d-rooms", perMember)
 		}
 		b.Run(name, func(b *testing.B) {
-			n := NewNode(Config{Logger: slog.New(slog.DiscardHandler), History: -1, Heartbeat: time.Hour, ClientTimeout: time.Hour})
+			n := benchNode(b, Config{Logger: slog.New(slog.DiscardHandler), History: -1, Heartbeat: time.Hour, ClientTimeout: time.Hour})
 			defer n.Shutdown(context.Background())
 			broadcasts := max(b.N/members, 1)
 			conns := make([]*messageConn, members)
@@ -278,4 +278,14 @@ func BenchmarkSubscribedFanout(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(broadcasts*members), "ns/delivery")
 		})
 	}
+}
+
+// benchNode starts a node of cfg for a benchmark, which shuts it down.
+func benchNode(b *testing.B, cfg Config) *Node {
+	b.Helper()
+	n, err := NewNode(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

@@ -15,7 +15,10 @@ import (
 func newTestNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	n := NewNode(cfg)
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { n.Shutdown(context.Background()) })
 	return n
 }

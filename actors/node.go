@@ -51,8 +51,11 @@ type Node struct {
 	questionnaires *questionnaire.Service
 }
 
-// NewNode starts an actor system and its lobby actor.
-func NewNode(cfg Config) *Node {
+// NewNode starts an actor system, its lobby actor and, with
+// Config.Questionnaires, the questionnaires. It fails only when the
+// questionnaires' store cannot give what they need to start (their
+// participant token secret); the node is then stopped again.
+func NewNode(cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	// protoactor logs dead letters at info, and a frame racing a session's
 	// stop is a normal dead letter; only its warnings are worth our log.
@@ -79,10 +82,15 @@ func NewNode(cfg Config) *Node {
 	}
 	n.startLobby(onWorkers)
 	if cfg.Questionnaires != nil {
-		n.questionnaires = questionnaire.Start(system.Root, questionnaire.Config{Store: cfg.Questionnaires,
+		q, err := questionnaire.Start(system.Root, questionnaire.Config{Store: cfg.Questionnaires,
 			Linger: cfg.QuestionnaireLinger, MaxParticipants: cfg.MaxParticipants, Log: cfg.Logger, Props: []actor.PropsOption{onWorkers}})
+		if err != nil {
+			n.Shutdown(context.Background())
+			return nil, fmt.Errorf("start questionnaires: %w", err)
+		}
+		n.questionnaires = q
 	}
-	return n
+	return n, nil
 }
 
 // Stats are the node's gauges and counters, for metrics.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,18 @@ type testStore struct {
 	// then waits for a value on it before it returns them: an answer
 	// written meanwhile is newer than what it read.
 	holdAnswers chan struct{}
+	// secrets counts the Secret calls; with secretErr set, Secret fails
+	// with it.
+	secrets   atomic.Int32
+	secretErr error
+}
+
+func (s *testStore) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	s.secrets.Add(1)
+	if s.secretErr != nil {
+		return nil, s.secretErr
+	}
+	return s.Store.Secret(ctx, name, size)
 }
 
 func (s *testStore) Answers(ctx context.Context, id, participant string) ([]store.Answer, error) {
@@ -510,5 +523,42 @@ func TestShutdownCutsStoreWritesAtItsDeadline(t *testing.T) {
 	n.Shutdown(ctx)
 	if err := <-st.unblocked; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the blocked write ended with %v, want the shutdown's cancellation", err)
+	}
+}
+
+// TestParticipantSecretReadAtStart: the node reads the participant token
+// secret once, when it starts, and never again, however many identities
+// it issues and checks; a store that cannot give it fails the start with
+// an error that says so (it used to fail the first participant's request
+// instead, and read the secret under a lock on every call until then).
+func TestParticipantSecretReadAtStart(t *testing.T) {
+	st := openTestStore(t, t.TempDir())
+	n := newTestNode(t, Config{Questionnaires: st})
+	if got := st.secrets.Load(); got != 1 {
+		t.Fatalf("the node read the secret %d times as it started, want once", got)
+	}
+	id := createTest(t, n, lunch())
+	for range 3 {
+		p, err := n.NewParticipant(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.AuthorizeParticipant(id, p.ID, p.Token); err != nil {
+			t.Fatalf("the token issued with %s: %v", p.ID, err)
+		}
+	}
+	if got := st.secrets.Load(); got != 1 {
+		t.Fatalf("the node read the secret %d times, want once, at its start", got)
+	}
+
+	broken := openTestStore(t, t.TempDir())
+	broken.secretErr = errors.New("disk on fire")
+	node, err := NewNode(Config{Questionnaires: broken, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		node.Shutdown(context.Background())
+		t.Fatal("a node whose store cannot give the participant token secret started")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "participant token secret") || !strings.Contains(msg, "disk on fire") {
+		t.Fatalf("the start failed with %q, want it to name the participant token secret and the store's error", msg)
 	}
 }

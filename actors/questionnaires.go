@@ -46,11 +46,11 @@ func (n *Node) NewParticipant(ctx context.Context, id string) (ParticipantIdenti
 
 // AuthorizeParticipant returns nil when token is the one issued with
 // participant for questionnaire id, else ErrWrongParticipantToken.
-func (n *Node) AuthorizeParticipant(ctx context.Context, id, participant, token string) error {
+func (n *Node) AuthorizeParticipant(id, participant, token string) error {
 	if n.questionnaires == nil {
 		return ErrNoStore
 	}
-	return n.questionnaires.AuthorizeParticipant(ctx, id, participant, token)
+	return n.questionnaires.AuthorizeParticipant(id, participant, token)
 }
 
 // CreateQuestionnaire validates and stores a new questionnaire, with a new

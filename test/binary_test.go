@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lobby/lobby/actors/questionnaire/store"
 )
 
 // TestBinaryServesAndDrainsOnSIGTERM runs the real binary the way a user
@@ -88,12 +90,18 @@ func TestBinaryHelpAndBadFlags(t *testing.T) {
 		{name: "bad duration", args: []string{"--heartbeat", "soon"}, want: "invalid value"},
 		{name: "bad environment value", env: "LOBBY_SEND_QUEUE=lots", want: "LOBBY_SEND_QUEUE"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: "--log-format"},
+		// A replay longer than the send queue closed a recovering client
+		// as a slow consumer mid-replay.
+		{name: "history above the send queue", args: []string{"--history", "300"}, want: "refusing --history 300 with --send-queue 256"},
 		{name: "invalid port", args: []string{"--addr", "127.0.0.1:99999"}, want: "listen"},
 		{name: "data dir is a file", args: []string{"--data-dir", bin}, want: "--data-dir"},
 		{name: "data dir holds no database", env: "LOBBY_DATA_DIR=" + notADatabase(t), want: "not a database"},
 		// Issue 21, finding 11: two processes on one data dir each kept
 		// state that the other's writes contradicted.
 		{name: "data dir in use by another process", env: "LOBBY_DATA_DIR=" + inUse(t, bin), want: "in use by another Lobby process"},
+		// A store that cannot give the participant token secret fails
+		// the start, not the first participant's request.
+		{name: "participant token secret unusable", env: "LOBBY_DATA_DIR=" + shortSecret(t), want: "participant token secret: 1 bytes in the store, too short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +155,24 @@ func notADatabase(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "lobby.db"), []byte(strings.Repeat("not SQLite\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// shortSecret is a data directory whose store holds a participant token
+// secret of one byte, too short to sign with.
+func shortSecret(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	st, err := store.OpenSQLite(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Secret(ctx, "participant-token", 1); err != nil {
 		t.Fatal(err)
 	}
 	return dir

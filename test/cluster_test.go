@@ -418,7 +418,7 @@ func (c *jsonClient) expectPresence(kind, id string) {
 // since and epoch: it gets every message once, in order.
 func TestClusterRecoveryOnAnotherNode(t *testing.T) {
 	const total = 600
-	c := startCluster(t, 3, "--history", "5000")
+	c := startCluster(t, 3, "--history", "5000", "--send-queue", "5001")
 	sub := joinJSON(t, c.node(1), "/ws/feed")
 	epoch := sub.welcome.Epoch
 

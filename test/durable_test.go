@@ -215,7 +215,7 @@ func TestDurableKillUnderLoad(t *testing.T) {
 	wg.Wait()
 	waitExit(t, node, syscall.SIGKILL)
 
-	node = startDurable(t, dir, "--history", "10000")
+	node = startDurable(t, dir, "--history", "10000", "--send-queue", "10001")
 	ts = &testServer{addr: node.addr}
 	h := historyOf(t, ts, "load", 0)
 	stored := map[uint64]string{}

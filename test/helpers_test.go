@@ -114,7 +114,12 @@ func startServer(t testing.TB, cfg transport.Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{srv: transport.New(cfg), addr: ln.Addr().String(), served: make(chan error, 1)}
+	srv, err := transport.New(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { ts.served <- ts.srv.Serve(ln) }()
 	t.Cleanup(func() { ts.stop(t) })
 	return ts

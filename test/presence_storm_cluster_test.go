@@ -22,7 +22,7 @@ import (
 // ends with the right member list.
 func TestClusterReconnectStorm(t *testing.T) {
 	const storm, replay = 200, 20
-	c := startCluster(t, 2, "--send-queue", "32")
+	c := startCluster(t, 2, "--send-queue", "32", "--history", "31")
 	a, b := c.node(0), c.node(1)
 	clients := make([]*jsonClient, storm)
 	for i := range clients {

@@ -54,7 +54,10 @@ func TestShutdownFlushesThenClosesEverySocketWith1001(t *testing.T) {
 }
 
 func TestReadinessTurnsFalseWhenDraining(t *testing.T) {
-	srv := transport.New(transport.Config{Config: actors.Config{Logger: testLogger(t)}})
+	srv, err := transport.New(transport.Config{Config: actors.Config{Logger: testLogger(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusOK {

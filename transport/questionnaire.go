@@ -429,7 +429,7 @@ func (s *Server) serveParticipant(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		if token != "" {
-			if err := s.node.AuthorizeParticipant(r.Context(), id, participant, token); err != nil {
+			if err := s.node.AuthorizeParticipant(id, participant, token); err != nil {
 				if errors.Is(err, actors.ErrWrongParticipantToken) {
 					s.refuse(w, r, refusedForbidden, http.StatusForbidden, codeInvalidParticipantToken,
 						"that is not the token issued with this participant id for this questionnaire")

@@ -366,8 +366,9 @@ type Server struct {
 	stopping bool
 }
 
-// New makes a Server and starts its actor node.
-func New(cfg Config) *Server {
+// New makes a Server and starts its actor node. It fails when the node
+// cannot start (actors.NewNode).
+func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:      cfg,
@@ -375,7 +376,11 @@ func New(cfg Config) *Server {
 		conns:    make(map[trackedConn]struct{}),
 		shutdown: make(chan struct{}),
 	}
-	s.node = actors.NewNode(cfg.Config)
+	node, err := actors.NewNode(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	s.node = node
 	s.metrics = newMetrics(s.node.Stats())
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	web, err := loadWebAssets(webFiles, "web")
@@ -401,7 +406,7 @@ func New(cfg Config) *Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
-	return s
+	return s, nil
 }
 
 // ServeHTTP serves one request; it lets tests and embedders mount the server

@@ -22,7 +22,10 @@ import (
 // ends.
 func webServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	s := New(Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}})
+	s, err := New(Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -267,7 +270,10 @@ func questionnaireServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler), Questionnaires: st}})
+	s, err := New(Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler), Questionnaires: st}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lobby/lobby/actors/questionnaire/store"
 )
@@ -63,10 +64,6 @@ func (s *Service) NewParticipant(ctx context.Context, id string) (ParticipantIde
 	if !validQuestionnaireID(id) {
 		return ParticipantIdentity{}, ErrUnknownQuestionnaire
 	}
-	secret, err := s.participantSecret(ctx)
-	if err != nil {
-		return ParticipantIdentity{}, err
-	}
 	switch err := s.store.AddParticipant(ctx, id, s.maxParticipants); {
 	case errors.Is(err, store.ErrNotFound):
 		return ParticipantIdentity{}, ErrUnknownQuestionnaire
@@ -76,40 +73,37 @@ func (s *Service) NewParticipant(ctx context.Context, id string) (ParticipantIde
 		return ParticipantIdentity{}, fmt.Errorf("new participant: %w", err)
 	}
 	participant := newParticipantID()
-	return ParticipantIdentity{ID: participant, Token: participantToken(secret, id, participant)}, nil
+	return ParticipantIdentity{ID: participant, Token: participantToken(s.secret, id, participant)}, nil
 }
 
 // AuthorizeParticipant returns nil when token is the one NewParticipant
 // issued with participant for questionnaire id, else
-// ErrWrongParticipantToken. It does not look the questionnaire up.
-func (s *Service) AuthorizeParticipant(ctx context.Context, id, participant, token string) error {
-	secret, err := s.participantSecret(ctx)
-	if err != nil {
-		return err
-	}
-	want := participantToken(secret, id, participant)
+// ErrWrongParticipantToken. It does not look the questionnaire up, nor
+// call the store.
+func (s *Service) AuthorizeParticipant(id, participant, token string) error {
+	want := participantToken(s.secret, id, participant)
 	if !hmac.Equal([]byte(token), []byte(want)) {
 		return ErrWrongParticipantToken
 	}
 	return nil
 }
 
-// participantSecret is the secret participant tokens are signed with,
-// read from the store (made there the first time) once.
-func (s *Service) participantSecret(ctx context.Context) ([]byte, error) {
-	s.secretMu.Lock()
-	defer s.secretMu.Unlock()
-	if s.secret != nil {
-		return s.secret, nil
-	}
-	secret, err := s.store.Secret(ctx, secretName, secretSize)
+// secretTimeout bounds the store's answer for the participant token
+// secret at Start.
+const secretTimeout = 10 * time.Second
+
+// participantSecret reads the secret participant tokens are signed with
+// from the store (which makes it the first time). Start calls it once,
+// before anything else: a store that cannot give it fails the start, not
+// the first participant's request.
+func participantSecret(ctx context.Context, st store.Store) ([]byte, error) {
+	secret, err := st.Secret(ctx, secretName, secretSize)
 	if err != nil {
 		return nil, fmt.Errorf("participant token secret: %w", err)
 	}
 	if len(secret) < 16 {
-		return nil, fmt.Errorf("participant token secret: %d bytes in the store, too short", len(secret))
+		return nil, fmt.Errorf("participant token secret: %d bytes in the store, too short (want %d)", len(secret), secretSize)
 	}
-	s.secret = secret
 	return secret, nil
 }
 

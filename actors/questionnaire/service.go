@@ -53,15 +53,14 @@ type Service struct {
 	once   sync.Once
 	// maxParticipants is Config.MaxParticipants, with its default.
 	maxParticipants int
-
-	secretMu sync.Mutex // guards secret
-	// secret signs participant tokens; nil until first read from the
-	// store.
+	// secret signs participant tokens: the store's, read by Start.
 	secret []byte
 }
 
-// Start spawns the registry at root.
-func Start(root *actor.RootContext, c Config) *Service {
+// Start reads the participant token secret from c.Store (making it
+// there the first time), then spawns the registry at root. A store that
+// cannot give the secret within 10 s fails it, and nothing is spawned.
+func Start(root *actor.RootContext, c Config) (*Service, error) {
 	if c.Linger <= 0 {
 		c.Linger = 30 * time.Second
 	}
@@ -74,7 +73,13 @@ func Start(root *actor.RootContext, c Config) *Service {
 	case c.MaxParticipants < 0:
 		c.MaxParticipants = math.MaxInt32
 	}
-	s := &Service{store: c.Store, root: root, maxParticipants: c.MaxParticipants}
+	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
+	secret, err := participantSecret(ctx, c.Store)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{store: c.Store, root: root, maxParticipants: c.MaxParticipants, secret: secret}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.registry = root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor {
 		return &questionnaires{
@@ -91,7 +96,7 @@ func Start(root *actor.RootContext, c Config) *Service {
 		// The registry's props decide what becomes of a questionnaire that
 		// fails (protoactor asks the parent): it is stopped.
 	}, append(append([]actor.PropsOption(nil), c.Props...), actor.WithSupervisor(stopQuestionnaire))...), "questionnaires")
-	return s
+	return s, nil
 }
 
 // Presenter makes the presenter actor of questionnaire id for env's

@@ -27,7 +27,11 @@ func Example() {
 	cfg := transport.Config{Config: actors.Config{Logger: slog.New(slog.DiscardHandler)}}
 	cfg.Policy = moderated.Policy{Prefix: "kids-", Words: []string{"darn"}} // the one registration line
 
-	srv := transport.New(cfg)
+	srv, err := transport.New(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go func() { _ = srv.Serve(ln) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
