@@ -165,8 +165,9 @@ type Broker struct {
 	// state is the stream as last set up or checked, and its epoch.
 	state atomic.Pointer[streamState]
 	// streamOK is set while the stream is known to exist: cleared when
-	// the connection is lost or an operation finds no stream, set again
-	// by the keeper once it has checked or made it anew.
+	// the connection is lost (a stream of one replica, which its server
+	// may have lost) or an operation finds no stream, set again by the
+	// keeper once it has checked or made it anew.
 	streamOK atomic.Bool
 	// check asks the keeper to set the stream up now.
 	check chan struct{}
@@ -208,11 +209,13 @@ type Broker struct {
 	rooms map[string]*roomState
 
 	// tailMu guards the tail's state: tailReady is closed once the tail
-	// runs for the stream of epoch tailEpoch; restartTail asks it to
-	// start again (the stream was made anew).
+	// runs for the stream of epoch tailEpoch; tailStopped is when a tail
+	// that ran stopped to start again, zero while it runs; restartTail
+	// asks it to start again (the stream was made anew).
 	tailMu      sync.Mutex
 	tailReady   chan struct{}
 	tailRunning bool
+	tailStopped time.Time
 	tailEpoch   string
 	restartTail chan struct{}
 
@@ -606,9 +609,17 @@ func (b *Broker) setUp(up bool, err error) {
 		return // no change, or closing
 	}
 	b.metrics.connected.Set(boolGauge(up))
-	// The stream may have been lost meanwhile (a NATS server back with
-	// an empty store): not ready until the keeper has set it up again.
-	b.streamOK.Store(false)
+	if b.cfg.Replicas == 1 {
+		// The stream may have been lost meanwhile (a NATS server back
+		// with an empty store): not ready until the keeper has set it up
+		// again. A replicated stream outlives one server: a connection
+		// moved off a server that died finds it on the others, and the
+		// keeper's check below says so, or turns the node unready if it
+		// does not for unreadyAfter. Clearing it here made the node
+		// unready for as long as that check waited on a NATS cluster
+		// electing its meta leader (5 s and more).
+		b.streamOK.Store(false)
+	}
 	if up {
 		b.attemptLogged.Store(false)
 		b.askCheck()
@@ -645,14 +656,18 @@ func (b *Broker) stream() jetstream.Stream {
 func (b *Broker) Up() bool { return b.up.Load() }
 
 // Ready implements broker.Broker: connected, the stream set up, and the
-// tail following it.
+// tail following it, or being made anew for less than unreadyAfter. A
+// tail whose server died is made anew only once the NATS cluster has a
+// meta leader again, which an election of 4 to 9 s may take when that
+// server led it: the node rides that out as it does a stream leader's
+// election, rather than empty a load balancer's pool.
 func (b *Broker) Ready() bool {
 	if !b.up.Load() || !b.streamOK.Load() {
 		return false
 	}
 	b.tailMu.Lock()
 	defer b.tailMu.Unlock()
-	return b.tailRunning
+	return b.tailRunning || !b.tailStopped.IsZero() && time.Since(b.tailStopped) < unreadyAfter
 }
 
 // Watch implements broker.Broker.
@@ -716,9 +731,13 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, done f
 		done(0, broker.ErrTooBig)
 		return
 	}
-	if !b.streamOK.Load() || b.ctx.Err() != nil {
+	if !b.up.Load() || !b.streamOK.Load() || b.ctx.Err() != nil {
 		b.metrics.publishFailures.Inc()
-		done(0, unavailable(errors.New("the stream is not set up")))
+		why := "the stream is not set up"
+		if !b.up.Load() {
+			why = "not connected to NATS"
+		}
+		done(0, unavailable(errors.New(why)))
 		return
 	}
 	if e := b.cfg.Embedded; e != nil && !e.hasRoom() {
@@ -1061,6 +1080,7 @@ func (b *Broker) tailer() {
 			case <-b.restartTail:
 			}
 		}
+		stalled := again
 		again = false
 		if b.state.Load() == nil {
 			continue
@@ -1114,7 +1134,11 @@ func (b *Broker) tailer() {
 		tailEpoch = st.epoch
 		b.tailAt.Store(time.Now().UnixNano())
 		b.tailMu.Lock()
-		b.tailEpoch, b.tailRunning = st.epoch, true
+		if stalled {
+			b.log.Info("the tail of the stream is made anew", slog.Uint64("from", b.tailLast.Load()+1),
+				slog.Duration("after", time.Since(b.tailStopped)))
+		}
+		b.tailEpoch, b.tailRunning, b.tailStopped = st.epoch, true, time.Time{}
 		close(b.tailReady)
 		b.tailMu.Unlock()
 		tick := time.NewTicker(tailStall / 4)
@@ -1144,14 +1168,22 @@ func (b *Broker) tailer() {
 		}
 		tick.Stop()
 		b.tailMu.Lock()
-		b.tailRunning = false
+		b.tailRunning, b.tailStopped = false, time.Now()
 		b.tailReady = make(chan struct{})
 		b.tailMu.Unlock()
-		cc.Stop()
-		select {
-		case <-cc.Closed():
-		case <-time.After(5 * time.Second):
-		}
+		// Stopping the old one waits for nats.go's own attempt to make its
+		// consumer anew, which a request lost with its server holds for
+		// up to 10 s: the new tail does not wait for it (what the old one
+		// delivers meanwhile is dropped by its generation).
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			cc.Stop()
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+			}
+		}()
 	}
 }
 
