@@ -833,7 +833,11 @@ func (b *Broker) appender(rs *roomState) {
 // room's last as known, on the condition that it still is its last; when
 // another node's came first, it looks the last up and tries again.
 func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
+	// PublishTimeout counts from the Append: a room's appends are stored
+	// one after the other, and each one's wait after the last one's would
+	// add up (a hung NATS server held a publish behind a member's
+	// broadcasts for twice the timeout, past the node's own 10 s).
+	ctx, cancel := context.WithDeadline(b.ctx, a.start.Add(b.cfg.PublishTimeout))
 	defer cancel()
 	room := subjectRoomName(rs.subject)
 	ttl := ""
@@ -847,6 +851,15 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 	// it is sent again, and its ack then says where.
 	msgID := uuid.NewString()
 	wait := 25 * time.Millisecond
+	pause := func() {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, 400*time.Millisecond)
+	}
 	var lastErr error
 	for cas := 1; ; {
 		if ctx.Err() != nil {
@@ -854,6 +867,15 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 				lastErr = ctx.Err()
 			}
 			return 0, unavailable(lastErr)
+		}
+		if !b.up.Load() {
+			// Disconnected: a reconnect to a hung server holds nats.go's
+			// connection lock for up to ConnectTimeout, which an attempt
+			// would wait on past its deadline. The connection is waited
+			// for instead, until PublishTimeout.
+			lastErr = errors.New("not connected to NATS")
+			pause()
+			continue
 		}
 		b.mu.Lock()
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
@@ -936,13 +958,7 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, error) {
 		// Sent again (the same id) until PublishTimeout.
 		b.checkStream(err)
 		b.metrics.publishRetries.Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		wait = min(2*wait, 400*time.Millisecond)
+		pause()
 	}
 }
 
