@@ -209,8 +209,8 @@ type Broker struct {
 	rooms map[string]*roomState
 
 	// tailMu guards the tail's state: tailReady is closed once the tail
-	// runs for the stream of epoch tailEpoch; tailStopped is when a tail
-	// that ran stopped to start again, zero while it runs; restartTail
+	// runs for the stream of epoch tailEpoch; tailStopped is when a
+	// stalled tail stopped to be made anew, zero otherwise; restartTail
 	// asks it to start again (the stream was made anew).
 	tailMu      sync.Mutex
 	tailReady   chan struct{}
@@ -1184,7 +1184,13 @@ func (b *Broker) tailer() {
 		}
 		tick.Stop()
 		b.tailMu.Lock()
-		b.tailRunning, b.tailStopped = false, time.Now()
+		b.tailRunning, b.tailStopped = false, time.Time{}
+		if again {
+			// Made anew from where it stopped, the same stream: the node
+			// stays ready meanwhile. A stream made anew is not ridden
+			// out: its rooms' follows start again once the new tail runs.
+			b.tailStopped = time.Now()
+		}
 		b.tailReady = make(chan struct{})
 		b.tailMu.Unlock()
 		// Stopping the old one waits for nats.go's own attempt to make its
