@@ -616,8 +616,8 @@ func (b *Broker) setUp(up bool, err error) {
 		// moved off a server that died finds it on the others, and the
 		// keeper's check below says so, or turns the node unready if it
 		// does not for unreadyAfter. Clearing it here made the node
-		// unready for as long as that check waited on a NATS cluster
-		// electing its meta leader (5 s and more).
+		// unready for as long as that check took after the move: 5 s
+		// when its first request was lost with the server.
 		b.streamOK.Store(false)
 	}
 	if up {
@@ -656,11 +656,11 @@ func (b *Broker) stream() jetstream.Stream {
 func (b *Broker) Up() bool { return b.up.Load() }
 
 // Ready implements broker.Broker: connected, the stream set up, and the
-// tail following it, or being made anew for less than unreadyAfter. A
-// tail whose server died is made anew only once the NATS cluster has a
-// meta leader again, which an election of 4 to 9 s may take when that
-// server led it: the node rides that out as it does a stream leader's
-// election, rather than empty a load balancer's pool.
+// tail following it, or being made anew after a stall for less than
+// unreadyAfter. A tail whose consumer died with its server takes a new
+// consumer, which waits for the NATS cluster (its meta group may be
+// electing a leader too): the node rides that out as it does a stream
+// leader's election, rather than empty a load balancer's pool.
 func (b *Broker) Ready() bool {
 	if !b.up.Load() || !b.streamOK.Load() {
 		return false
