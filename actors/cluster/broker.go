@@ -203,6 +203,10 @@ type Broker struct {
 	tailLast  atomic.Uint64
 	tailAt    atomic.Int64
 	ackedLast atomic.Uint64
+	// streamLast is the stream's last sequence as the keeper last read
+	// it (every streamCheckInterval, and after a reconnection): a node
+	// that appends nothing would otherwise never find its tail stalled.
+	streamLast atomic.Uint64
 
 	// mu guards rooms.
 	mu    sync.Mutex
@@ -480,6 +484,7 @@ func (b *Broker) setUpStream(ctx context.Context, create bool) error {
 		}
 	}
 	info := stream.CachedInfo()
+	b.streamLast.Store(info.State.LastSeq)
 	if e := b.cfg.Embedded; e != nil {
 		b.leader.Store(info.Cluster != nil && info.Cluster.Leader == e.srv.Name())
 	}
@@ -1173,10 +1178,11 @@ func (b *Broker) tailer() {
 				// a heartbeat is never made anew. The stream has taken
 				// messages past what the tail delivered, for a while: it
 				// is made anew, from its last delivery.
-				if b.ackedLast.Load() > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
+				stored := max(b.ackedLast.Load(), b.streamLast.Load())
+				if stored > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
 					b.metrics.tailRestarts.Inc()
 					b.log.Warn("the tail of the stream is stalled: making it anew from its last delivery",
-						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", b.ackedLast.Load()))
+						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", stored))
 					again = true
 					break wait
 				}
