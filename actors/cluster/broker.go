@@ -1199,18 +1199,27 @@ func (b *Broker) tailer() {
 		}
 		b.tailReady = make(chan struct{})
 		b.tailMu.Unlock()
-		// Stopping the old one waits for nats.go's own attempt to make its
-		// consumer anew, which a request lost with its server holds for
-		// up to 10 s: the new tail does not wait for it (what the old one
-		// delivers meanwhile is dropped by its generation).
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
+		stop := func() {
 			cc.Stop()
 			select {
 			case <-cc.Closed():
 			case <-time.After(5 * time.Second):
 			}
+		}
+		if !again {
+			stop()
+			continue
+		}
+		// Stopping a stalled one waits for nats.go's own attempt to make
+		// its consumer anew, which a request lost with its server holds
+		// for up to 10 s: the new tail does not wait for it (what the old
+		// one delivers meanwhile is dropped by its generation). A tail
+		// of a stream made anew still waits for the old one to stop
+		// (TestClusterStreamLost lost a message without it).
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			stop()
 		}()
 	}
 }
