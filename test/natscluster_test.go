@@ -1272,7 +1272,10 @@ func TestNATSClusterSenderOrderAcrossALeaderChange(t *testing.T) {
 	sendDone := make(chan struct{})
 	go func() {
 		defer close(sendDone)
-		tick := time.NewTicker(5 * time.Millisecond)
+		// 100 a second: a tail stalled 2 s then hands a member about
+		// 200 at once, under its 256-frame queue (past it the member is
+		// closed as a slow consumer, fault 1's burst, not this test's).
+		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for n := 0; ; n++ {
 			select {
@@ -1332,6 +1335,9 @@ func TestNATSClusterSenderOrderAcrossALeaderChange(t *testing.T) {
 		nc.names[leader], senderNode, c.onSrv, elected.Round(time.Millisecond), total, len(want), codes)
 	for i, m := range logs {
 		got := m.waitAll(want, 15*time.Second)
+		if _, closed := m.snapshot(); closed != nil {
+			t.Errorf("member on node %d: closed: %v", i, closed)
+		}
 		seen := map[int]bool{}
 		disorder := 0
 		for j, g := range got {
