@@ -183,8 +183,9 @@ type Broker struct {
 	// state is the stream as last set up or checked, and its epoch.
 	state atomic.Pointer[streamState]
 	// streamOK is set while the stream is known to exist: cleared when
-	// the connection is lost or an operation finds no stream, set again
-	// by the keeper once it has checked or made it anew.
+	// the connection is lost (a stream of one replica, which its server
+	// may have lost) or an operation finds no stream, set again by the
+	// keeper once it has checked or made it anew.
 	streamOK atomic.Bool
 	// check asks the keeper to set the stream up now.
 	check chan struct{}
@@ -223,17 +224,23 @@ type Broker struct {
 	// tailRefused is set while NATS refuses the tail its consumer (its
 	// limit of consumers reached), until the tail runs again.
 	tailRefused atomic.Bool
+	// streamLast is the stream's last sequence as the keeper last read
+	// it (every streamCheckInterval, and after a reconnection): a node
+	// that appends nothing would otherwise never find its tail stalled.
+	streamLast atomic.Uint64
 
 	// mu guards rooms.
 	mu    sync.Mutex
 	rooms map[string]*roomState
 
 	// tailMu guards the tail's state: tailReady is closed once the tail
-	// runs for the stream of epoch tailEpoch; restartTail asks it to
-	// start again (the stream was made anew).
+	// runs for the stream of epoch tailEpoch; tailStopped is when a
+	// stalled tail stopped to be made anew, zero otherwise; restartTail
+	// asks it to start again (the stream was made anew).
 	tailMu      sync.Mutex
 	tailReady   chan struct{}
 	tailRunning bool
+	tailStopped time.Time
 	tailEpoch   string
 	restartTail chan struct{}
 
@@ -500,6 +507,7 @@ func (b *Broker) setUpStream(ctx context.Context, create bool) error {
 		}
 	}
 	info := stream.CachedInfo()
+	b.streamLast.Store(info.State.LastSeq)
 	if e := b.cfg.Embedded; e != nil {
 		b.leader.Store(info.Cluster != nil && info.Cluster.Leader == e.srv.Name())
 	}
@@ -629,9 +637,17 @@ func (b *Broker) setUp(up bool, err error) {
 		return // no change, or closing
 	}
 	b.metrics.connected.Set(boolGauge(up))
-	// The stream may have been lost meanwhile (a NATS server back with
-	// an empty store): not ready until the keeper has set it up again.
-	b.streamOK.Store(false)
+	if b.cfg.Replicas == 1 {
+		// The stream may have been lost meanwhile (a NATS server back
+		// with an empty store): not ready until the keeper has set it up
+		// again. A replicated stream outlives one server: a connection
+		// moved off a server that died finds it on the others, and the
+		// keeper's check below says so, or turns the node unready if it
+		// does not for unreadyAfter. Clearing it here made the node
+		// unready for as long as that check took after the move: 5 s
+		// when its first request was lost with the server.
+		b.streamOK.Store(false)
+	}
 	if up {
 		b.attemptLogged.Store(false)
 		b.askCheck()
@@ -668,7 +684,12 @@ func (b *Broker) stream() jetstream.Stream {
 func (b *Broker) Up() bool { return b.up.Load() }
 
 // Ready implements broker.Broker: connected, the stream set up, the tail
-// following it, and not too far behind it (Config.MaxLag).
+// following it, or being made anew after a stall for less than
+// unreadyAfter, and not too far behind it (Config.MaxLag). A tail whose
+// consumer died with its server takes a new consumer, which waits for
+// the NATS cluster (its meta group may be electing a leader too): the
+// node rides that out as it does a stream leader's election, rather than
+// empty a load balancer's pool.
 func (b *Broker) Ready() error {
 	switch {
 	case !b.up.Load():
@@ -677,9 +698,9 @@ func (b *Broker) Ready() error {
 		return unavailable(errors.New("the stream is not set up"))
 	}
 	b.tailMu.Lock()
-	running := b.tailRunning
+	following := b.tailRunning || !b.tailStopped.IsZero() && time.Since(b.tailStopped) < unreadyAfter
 	b.tailMu.Unlock()
-	if !running {
+	if !following {
 		return unavailable(errors.New("the node does not follow the stream yet"))
 	}
 	return b.behindErr()
@@ -746,9 +767,13 @@ func (b *Broker) Append(room string, from uuid.UUID, msg json.RawMessage, key st
 		done(0, false, broker.ErrTooBig)
 		return
 	}
-	if !b.streamOK.Load() || b.ctx.Err() != nil {
+	if !b.up.Load() || !b.streamOK.Load() || b.ctx.Err() != nil {
 		b.metrics.publishFailures.Inc()
-		done(0, false, unavailable(errors.New("the stream is not set up")))
+		why := "the stream is not set up"
+		if !b.up.Load() {
+			why = "not connected to NATS"
+		}
+		done(0, false, unavailable(errors.New(why)))
 		return
 	}
 	if e := b.cfg.Embedded; e != nil && !e.hasRoom() {
@@ -846,7 +871,11 @@ func (b *Broker) appender(rs *roomState) {
 // says the stream had the message's idempotency key already, from
 // another Append.
 func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
+	// PublishTimeout counts from the Append: a room's appends are stored
+	// one after the other, and each one's wait after the last one's would
+	// add up (a hung NATS server held a publish behind a member's
+	// broadcasts for twice the timeout, past the node's own 10 s).
+	ctx, cancel := context.WithDeadline(b.ctx, a.start.Add(b.cfg.PublishTimeout))
 	defer cancel()
 	room := subjectRoomName(rs.subject)
 	ttl := ""
@@ -876,6 +905,15 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 		return unavailable(err)
 	}
 	wait := 25 * time.Millisecond
+	pause := func() {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, 400*time.Millisecond)
+	}
 	var lastErr error
 	for cas := 1; ; {
 		if ctx.Err() != nil {
@@ -883,6 +921,15 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 				lastErr = ctx.Err()
 			}
 			return 0, false, fail(lastErr)
+		}
+		if !b.up.Load() {
+			// Disconnected: a reconnect to a hung server holds nats.go's
+			// connection lock for up to ConnectTimeout, which an attempt
+			// would wait on past its deadline. The connection is waited
+			// for instead, until PublishTimeout.
+			lastErr = errors.New("not connected to NATS")
+			pause()
+			continue
 		}
 		b.mu.Lock()
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
@@ -973,13 +1020,7 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 		// Sent again (the same id) until PublishTimeout.
 		b.checkStream(err)
 		b.metrics.publishRetries.Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		wait = min(2*wait, 400*time.Millisecond)
+		pause()
 	}
 }
 
@@ -1117,6 +1158,7 @@ func (b *Broker) tailer() {
 			case <-b.restartTail:
 			}
 		}
+		stalled := again
 		again = false
 		if b.state.Load() == nil {
 			continue
@@ -1181,7 +1223,11 @@ func (b *Broker) tailer() {
 		b.tailRefused.Store(false)
 		b.tailAt.Store(time.Now().UnixNano())
 		b.tailMu.Lock()
-		b.tailEpoch, b.tailRunning = st.epoch, true
+		if stalled {
+			b.log.Info("the tail of the stream is made anew", slog.Uint64("from", b.tailLast.Load()+1),
+				slog.Duration("after", time.Since(b.tailStopped)))
+		}
+		b.tailEpoch, b.tailRunning, b.tailStopped = st.epoch, true, time.Time{}
 		close(b.tailReady)
 		b.tailMu.Unlock()
 		tick := time.NewTicker(tailStall / 4)
@@ -1202,10 +1248,11 @@ func (b *Broker) tailer() {
 				// is made anew, from its last delivery.
 				// A tail that its rooms hold back (onTail) is not
 				// stalled.
-				if !b.lag.paused.Load() && b.ackedLast.Load() > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
+				stored := max(b.ackedLast.Load(), b.streamLast.Load())
+				if !b.lag.paused.Load() && stored > b.tailLast.Load() && time.Since(time.Unix(0, b.tailAt.Load())) > tailStall {
 					b.metrics.tailRestarts.Inc()
 					b.log.Warn("the tail of the stream is stalled: making it anew from its last delivery",
-						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", b.ackedLast.Load()))
+						slog.Uint64("delivered", b.tailLast.Load()), slog.Uint64("stored", stored))
 					again = true
 					break wait
 				}
@@ -1213,15 +1260,38 @@ func (b *Broker) tailer() {
 		}
 		tick.Stop()
 		b.tailMu.Lock()
-		b.tailRunning = false
+		b.tailRunning, b.tailStopped = false, time.Time{}
+		if again {
+			// Made anew from where it stopped, the same stream: the node
+			// stays ready meanwhile. A stream made anew is not ridden
+			// out: its rooms' follows start again once the new tail runs.
+			b.tailStopped = time.Now()
+		}
 		b.tailReady = make(chan struct{})
 		b.tailMu.Unlock()
 		close(abort)
-		cc.Stop()
-		select {
-		case <-cc.Closed():
-		case <-time.After(5 * time.Second):
+		stop := func() {
+			cc.Stop()
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+			}
 		}
+		if !again {
+			stop()
+			continue
+		}
+		// Stopping a stalled one waits for nats.go's own attempt to make
+		// its consumer anew, which a request lost with its server holds
+		// for up to 10 s: the new tail does not wait for it (what the old
+		// one delivers meanwhile is dropped by its generation). A tail
+		// of a stream made anew still waits for the old one to stop
+		// (TestClusterStreamLost lost a message without it).
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			stop()
+		}()
 	}
 }
 

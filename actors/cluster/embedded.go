@@ -173,7 +173,11 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("cluster: --peer-addr %s: cannot listen for peers (in use?)", c.ClusterAddr)
 	}
-	return &Embedded{srv: srv, dir: c.Dir, minFree: c.MinFree, token: opts.Authorization, clustered: c.ClusterAddr != ""}, nil
+	e := &Embedded{srv: srv, dir: c.Dir, minFree: c.MinFree, token: opts.Authorization, clustered: c.ClusterAddr != ""}
+	// Room until a check says otherwise: an Append that finds the first
+	// check under way (checked set, room not yet) must not be refused.
+	e.room.Store(true)
+	return e, nil
 }
 
 // Shutdown stops the server, its store written; one of a cluster hands
