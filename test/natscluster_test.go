@@ -723,7 +723,7 @@ func TestNATSClusterServerOfANodeDies(t *testing.T) {
 // still open.
 func TestNATSClusterStreamLeaderDies(t *testing.T) {
 	nc := startNATSCluster(t, false)
-	c := startNATSNodes(t, nc, 3, "--history", "10000", "--rate", "-1", "--rate-bytes", "-1")
+	c := startNATSNodes(t, nc, 3, "--history", "10000", "--send-queue", "10001", "--rate", "-1", "--rate-bytes", "-1")
 	// The worst server to lose leads both the stream and the JetStream
 	// meta group (which makes consumers): the stream's leadership is
 	// moved to it, and a node's connection must be on it too, so that
