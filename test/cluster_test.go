@@ -34,7 +34,13 @@ type natsServer struct {
 // JetStream store in dir, and stops it when the test ends.
 func startNATS(t *testing.T, port int, dir string) *natsServer {
 	t.Helper()
-	opts := &natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
+	return startNATSWith(t, &natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}, dir)
+}
+
+// startNATSWith starts a NATS server with opts, its store in dir, and
+// stops it when the test ends.
+func startNATSWith(t *testing.T, opts *natsserver.Options, dir string) *natsServer {
+	t.Helper()
 	s, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)

@@ -255,17 +255,7 @@ no_auth_user: lobby
 		t.Fatalf("nats config: %v", err)
 	}
 	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
-	s, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(waitFor) {
-		t.Fatal("the NATS server did not start")
-	}
-	n := &natsServer{srv: s, port: s.Addr().(*net.TCPAddr).Port, dir: dir}
-	t.Cleanup(n.stop)
-	return n
+	return startNATSWith(t, opts, dir)
 }
 
 // TestFollowRefusedIsRefusedAtOnce: NATS's account takes one consumer,

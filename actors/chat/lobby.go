@@ -297,22 +297,14 @@ func (l *lobby) connect(ctx actor.Context, m *messages.Connect) {
 	}
 	if l.broker.FollowRefused() {
 		l.stats.JoinsFollowRefused.Add(1)
-		if known {
-			ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: codeUnavailable,
-				message: "the cluster refuses this node a consumer (NATS's limit of consumers): room " + m.Room + " cannot be followed here now; try another node or later"})
-			return
-		}
-		ctx.Send(m.Session, &messages.Close{Reason: FollowRefused})
+		refuseJoin(ctx, m, known, codeUnavailable, FollowRefused,
+			"the cluster refuses this node a consumer (NATS's limit of consumers): room "+m.Room+" cannot be followed here now; try another node or later")
 		return
 	}
 	r := l.room(ctx, m.Room)
 	if r == nil {
-		if known {
-			ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: codeRoomLimit,
-				message: "the server has as many rooms as it may: room " + m.Room + " was not made"})
-			return
-		}
-		ctx.Send(m.Session, &messages.Close{Reason: RoomLimit})
+		refuseJoin(ctx, m, known, codeRoomLimit, RoomLimit,
+			"the server has as many rooms as it may: room "+m.Room+" was not made")
 		return
 	}
 	r.members++
@@ -581,4 +573,15 @@ func (l *lobby) remoteLeave(ctx actor.Context, m *remoteLeave) {
 	} else if len(ids) == 0 {
 		l.names.Delete(m.room)
 	}
+}
+
+// refuseJoin answers a join the lobby cannot make: a session already in
+// rooms (known) is told by an error frame for its subscribe (code,
+// message) and stays; a new one is closed for why.
+func refuseJoin(ctx actor.Context, m *messages.Connect, known bool, code string, why socket.Reason, message string) {
+	if known {
+		ctx.Send(m.Session, &subscribeRefused{room: m.Room, ref: m.Ref, code: code, message: message})
+		return
+	}
+	ctx.Send(m.Session, &messages.Close{Reason: why})
 }

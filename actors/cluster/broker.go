@@ -357,9 +357,9 @@ func Connect(cfg Config) (*Broker, error) {
 		// A node starts while NATS is down: it serves, unready, and
 		// connects when NATS comes.
 		nats.RetryOnFailedConnect(true),
-		nats.ConnectHandler(func(nc *nats.Conn) { b.maxPayload.Store(nc.MaxPayload()); b.setUp(true, nil) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.setUp(false, err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { b.maxPayload.Store(nc.MaxPayload()); b.setUp(true, nil) }),
+		nats.ConnectHandler(func(nc *nats.Conn) { b.maxPayload.Store(nc.MaxPayload()); b.setUp(nc, true, nil) }),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) { b.setUp(nc, false, err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { b.maxPayload.Store(nc.MaxPayload()); b.setUp(nc, true, nil) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			// Loud once per outage (a wrong credential would otherwise
 			// only show as a node never ready), quiet after.
@@ -632,7 +632,10 @@ func (b *Broker) Close() {
 	})
 }
 
-func (b *Broker) setUp(up bool, err error) {
+// setUp takes nc from nats.go's callback: b.nc may not be set yet when
+// the first connect's handler runs (RetryOnFailedConnect calls it from
+// its own goroutine).
+func (b *Broker) setUp(nc *nats.Conn, up bool, err error) {
 	if b.up.Swap(up) == up || b.ctx.Err() != nil {
 		return // no change, or closing
 	}
@@ -651,7 +654,7 @@ func (b *Broker) setUp(up bool, err error) {
 	if up {
 		b.attemptLogged.Store(false)
 		b.askCheck()
-		b.log.Info("NATS connected: the cluster is available once the stream is set up", slog.String("url", b.nc.ConnectedUrlRedacted()))
+		b.log.Info("NATS connected: the cluster is available once the stream is set up", slog.String("url", nc.ConnectedUrlRedacted()))
 	} else {
 		b.log.Warn("NATS connection lost: publishes fail (unavailable) and /readyz answers 503 until it is back", slog.Any("err", err))
 	}

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -34,19 +35,21 @@ func Props(conn Conn, log *slog.Logger, produce func() actor.Actor, opts ...acto
 }
 
 // turnEnd flushes a Batcher when its actor's mailbox run ends, and every
-// FlushEvery messages. protoactor calls it from the run only, one run at
-// a time, so n needs no lock.
+// FlushEvery messages. protoactor calls MailboxEmpty after it has marked
+// the mailbox idle, so a new run may already be under way on another
+// worker: n is shared, and a Flush may meet the next run's Hold (the
+// Batcher is safe for that: at worst a frame goes out a turn early).
 type turnEnd struct {
 	b Batcher
-	n int
+	n atomic.Int32
 }
 
 func (t *turnEnd) MailboxStarted()   {}
 func (t *turnEnd) MessagePosted(any) {}
-func (t *turnEnd) MailboxEmpty()     { t.n = 0; t.b.Flush() }
+func (t *turnEnd) MailboxEmpty()     { t.n.Store(0); t.b.Flush() }
 func (t *turnEnd) MessageReceived(any) {
-	if t.n++; t.n >= FlushEvery {
-		t.n = 0
+	if t.n.Add(1) >= FlushEvery {
+		t.n.Store(0)
 		t.b.Flush()
 	}
 }
