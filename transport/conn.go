@@ -175,6 +175,9 @@ func (c *wsConn) flush(hold bool) {
 		}()
 		return
 	}
+	// Only this call leaves bytes held; asked before c.mu, which is
+	// never held while wsconn.Conn's lock is taken.
+	tail := taken && c.batch.Pending()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !taken {
@@ -192,7 +195,7 @@ func (c *wsConn) flush(hold bool) {
 	if c.spare == nil && cap(batch) <= c.limits.maxFrames {
 		c.spare = batch[:0]
 	}
-	c.tail = c.batch.Pending()
+	c.tail = tail
 	if c.tail || len(c.queue) > 0 || c.pingDue || c.closing {
 		// Still to write, or a close asked for meanwhile: the writer
 		// does it, and the close frame after it.
