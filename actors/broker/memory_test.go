@@ -258,8 +258,10 @@ func TestIdempotencyKeysExpire(t *testing.T) {
 	b := NewMemoryBroker(MemoryBrokerConfig{History: 10, HistoryTTL: time.Hour, HistoryBytes: 16 << 20, IdempotencyWindow: 20 * time.Millisecond})
 	defer b.Close()
 	var dup bool
-	b.Append("r", uuid.New(), []byte(`1`), "k", func(uint64, bool, error) {})
+	// Taken before the key is stored: it is remembered from then on, so
+	// it cannot be forgotten less than its window after this.
 	start := time.Now()
+	b.Append("r", uuid.New(), []byte(`1`), "k", func(uint64, bool, error) {})
 	// Retried until it is stored again, as a publisher would.
 	for dup = true; dup && time.Since(start) < 5*time.Second; {
 		b.Append("r", uuid.New(), []byte(`1`), "k", func(_ uint64, d bool, _ error) { dup = d })
