@@ -547,6 +547,13 @@ func (c *jsonClient) sendJSON(v string) {
 // httpDo sends a request and returns the status and body.
 func httpDo(t testing.TB, method, url string, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
+	status, b, _ := httpDoHeader(t, method, url, body, header)
+	return status, b
+}
+
+// httpDoHeader is httpDo, with the answer's header too.
+func httpDoHeader(t testing.TB, method, url string, body []byte, header http.Header) (int, []byte, http.Header) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
@@ -565,7 +572,7 @@ func httpDo(t testing.TB, method, url string, body []byte, header http.Header) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, b, resp.Header
 }
 
 // expectJSONError checks that an answer is a JSON error with status and

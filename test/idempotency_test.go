@@ -1,10 +1,8 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -289,7 +287,7 @@ func TestFollowRefusedIsRefusedAtOnce(t *testing.T) {
 	if f := s.nextOf("error"); f.Code != "unavailable" || string(f.Ref) != "7" {
 		t.Fatalf("subscribe answered %s, want an error unavailable with ref 7", f.raw)
 	}
-	status, resp, header := postWithHeader(t, b.url("/rooms/refused/broadcast"), `"x"`, nil)
+	status, resp, header := httpDoHeader(t, "POST", b.url("/rooms/refused/broadcast"), []byte(`"x"`), nil)
 	expectJSONError(t, status, resp, http.StatusServiceUnavailable, "unavailable")
 	if header.Get("Retry-After") == "" {
 		t.Fatal("the refused publish has no Retry-After")
@@ -309,31 +307,6 @@ func TestFollowRefusedIsRefusedAtOnce(t *testing.T) {
 	if seq := publishOK(t, a, "first", `"still"`); seq != 1 {
 		t.Fatalf("node 0's publish got seq %d", seq)
 	}
-}
-
-// postWithHeader posts body to url with header, and returns the answer's
-// status, body and header.
-func postWithHeader(t *testing.T, url, body string, header http.Header) (int, []byte, http.Header) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b, resp.Header
 }
 
 // freezer is a TCP proxy to a NATS server that can stop passing bytes
@@ -449,7 +422,7 @@ func TestPublishOutcomeUnknown(t *testing.T) {
 
 	fz.freeze()
 	start := time.Now()
-	status, body, header := postWithHeader(t, ts.url("/rooms/hung/broadcast"), `{"n":1}`, http.Header{"Idempotency-Key": {"retry-me"}})
+	status, body, header := httpDoHeader(t, "POST", ts.url("/rooms/hung/broadcast"), []byte(`{"n":1}`), http.Header{"Idempotency-Key": {"retry-me"}})
 	expectJSONError(t, status, body, http.StatusServiceUnavailable, "outcome_unknown")
 	if header.Get("Retry-After") == "" || !strings.Contains(string(body), "same Idempotency-Key") {
 		t.Fatalf("outcome_unknown without Retry-After (%q) or advice: %s", header.Get("Retry-After"), body)
