@@ -69,10 +69,10 @@ func NewNode(cfg Config) (*Node, error) {
 	w := dispatch.Start(dispatch.Default(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w),
 		stats: &Stats{Held: socket.NewHoldBudget(int64(cfg.HeldBudget))}}
-	// The lobby and the rooms run on the workers too, with protoactor's
-	// default ring mailbox: they live long, and a ring is the cheaper
-	// queue.
-	onWorkers := actor.WithDispatcher(w)
+	// The lobby and the rooms run on the workers too, before the socket
+	// actors (dispatch.Workers.First), with protoactor's default ring
+	// mailbox: they live long, and a ring is the cheaper queue.
+	onWorkers := actor.WithDispatcher(w.First())
 	n.broker = cfg.Broker
 	if n.broker == nil {
 		n.memory = broker.NewMemoryBroker(broker.MemoryBrokerConfig{History: cfg.History, HistoryTTL: cfg.HistoryTTL,

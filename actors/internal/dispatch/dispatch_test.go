@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -28,5 +30,65 @@ func TestWorkersRunEveryRunScheduledBeforeAndAfterStop(t *testing.T) {
 	wg.Wait()
 	if ran != n+1 {
 		t.Fatalf("%d runs, want %d", ran, n+1)
+	}
+}
+
+// TestFirstRunsGoBeforeTheOthers: with the worker busy, a run scheduled
+// through First overtakes the runs queued before it.
+func TestFirstRunsGoBeforeTheOthers(t *testing.T) {
+	w := Start(1, 16)
+	defer w.Stop()
+	release := make(chan struct{})
+	order := make(chan string, 3)
+	w.Schedule(func() { <-release }) // the worker is busy
+	w.Schedule(func() { order <- "a" })
+	w.Schedule(func() { order <- "b" })
+	w.First().Schedule(func() { order <- "first" })
+	close(release)
+	var got []string
+	for range 3 {
+		got = append(got, <-order)
+	}
+	if want := []string{"first", "a", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("ran %v, want %v", got, want)
+	}
+}
+
+// TestFirstDoesNotStarveTheOthers: a room that always has work (its run
+// schedules the next) still lets a member's run through.
+func TestFirstDoesNotStarveTheOthers(t *testing.T) {
+	w := Start(1, 16)
+	var stop atomic.Bool
+	var busy func()
+	busy = func() {
+		if !stop.Load() {
+			w.First().Schedule(busy)
+		}
+	}
+	w.First().Schedule(busy)
+	ran := make(chan struct{})
+	w.Schedule(func() { close(ran) })
+	<-ran // the test's deadline fails it otherwise
+	stop.Store(true)
+	w.Stop()
+}
+
+// TestStopRunsFirstsRunsToo: runs scheduled through First before and
+// after Stop all run.
+func TestStopRunsFirstsRunsToo(t *testing.T) {
+	w := Start(2, 16)
+	var wg sync.WaitGroup
+	var ran atomic.Int64
+	run := func() { ran.Add(1); wg.Done() }
+	const n = 2 * workerQueue
+	wg.Add(n + 1)
+	for range n {
+		w.First().Schedule(run)
+	}
+	w.Stop()
+	w.First().Schedule(run)
+	wg.Wait()
+	if ran.Load() != n+1 {
+		t.Fatalf("%d runs, want %d", ran.Load(), n+1)
 	}
 }
