@@ -256,6 +256,13 @@ func (b *bodyBudget) reserve(addr netip.Addr, n int64) bool {
 	return true
 }
 
+// inUse is how many bytes are charged now.
+func (b *bodyBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
 // errBodyBudget is the read error of a body that the body budget has no
 // room for.
 var errBodyBudget = errors.New("transport: body budget spent")
@@ -381,7 +388,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.node = node
-	s.metrics = newMetrics(s.node.Stats())
+	s.metrics = newMetrics(s.node.Stats(), &s.bodies)
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	web, err := loadWebAssets(webFiles, "web")
 	if err != nil {
