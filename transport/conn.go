@@ -55,6 +55,8 @@ type wsConn struct {
 	pingDue      bool          // the writer is to send a ping
 	closing      bool          // no more frames are accepted
 	why          socket.Reason // the server's close, if it closed
+	// drained is called once the queue is next empty (WhenDrained).
+	drained func()
 }
 
 // connLimits bounds one connection.
@@ -70,7 +72,7 @@ const idleQueueCap = 4
 // The reasons the transport closes sockets with, besides the actors'
 // (socket.Reason; transport/PROTOCOL.md, "Close codes").
 var (
-	slowConsumer = socket.Reason{Code: socket.ClosePolicyViolation, Text: "slow consumer", Label: "slow_consumer"}
+	slowConsumer = socket.SlowConsumer
 	// writeFailed is a write that failed rather than timed out: it met a
 	// peer that is gone (reset, broken pipe); the client did not fall
 	// behind.
@@ -178,6 +180,13 @@ func (c *wsConn) flush(hold bool) {
 	// Only this call leaves bytes held; asked before c.mu, which is
 	// never held while wsconn.Conn's lock is taken.
 	tail := taken && c.batch.Pending()
+	var drained func()
+	// Called once c.mu is released (deferred calls run last first).
+	defer func() {
+		if drained != nil {
+			drained()
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !taken {
@@ -204,6 +213,45 @@ func (c *wsConn) flush(hold bool) {
 		return
 	}
 	c.writing = false
+	drained = c.takeDrainedLocked()
+}
+
+// Room implements socket.Pacer.
+func (c *wsConn) Room() (frames, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limits.maxFrames - len(c.queue), c.limits.maxBytes - c.queuedBytes
+}
+
+// Bound implements socket.Pacer.
+func (c *wsConn) Bound() (frames, bytes int) { return c.limits.maxFrames, c.limits.maxBytes }
+
+// WhenDrained implements socket.Pacer.
+func (c *wsConn) WhenDrained(drained func()) {
+	c.mu.Lock()
+	if c.closing {
+		c.drained = nil
+		c.mu.Unlock()
+		return
+	}
+	if c.writing || c.tail || len(c.queue) > 0 {
+		c.drained = drained
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	drained()
+}
+
+// takeDrainedLocked is the WhenDrained callback due now that the queue
+// is empty, if any, for the caller to call once c.mu is released.
+func (c *wsConn) takeDrainedLocked() func() {
+	drained := c.drained
+	c.drained = nil
+	if c.closing {
+		return nil
+	}
+	return drained
 }
 
 // Close implements socket.Conn.
@@ -322,9 +370,13 @@ func (c *wsConn) writeLoop() {
 			c.writing = false
 			closeNow := c.closing && c.why.Code != 0
 			why := c.why
+			drained := c.takeDrainedLocked()
 			c.mu.Unlock()
 			if closeNow {
 				_ = c.ws.Close(websocket.StatusCode(why.Code), why.Text)
+			}
+			if drained != nil {
+				drained()
 			}
 			return
 		}

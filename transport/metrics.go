@@ -135,7 +135,7 @@ func newMetrics(stats *actors.Stats, bodies *bodyBudget) *metrics {
 			func() float64 { return float64(stats.Held.Used()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_http_body_bytes", Help: "Bytes charged for the HTTP request bodies being read (twice what was read of each), against --body-budget."},
 			func() float64 { return float64(bodies.inUse()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_recoveries_too_long_total", Help: "lobby.v1 recoveries answered recovered:false because they were longer than a send queue takes at once (three quarters of --send-queue, half of --send-queue-bytes)."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_recoveries_too_long_total", Help: "lobby.v1 recoveries answered recovered:false because they were longer than a replay may hold (10 000 messages, 8 MiB)."},
 			func() float64 { return float64(stats.ReplaysTooLong.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_cluster_dropped_total", Help: "Text-protocol frames dropped because the cluster was unavailable (that protocol has no error frame)."},
 			func() float64 { return float64(stats.ClusterDropped.Load()) }),

@@ -195,14 +195,6 @@ func (c Config) withDefaults() Config {
 	positive(&c.DrainTimeout, d.DrainTimeout)
 	positive(&c.SendQueue, d.SendQueue)
 	positive(&c.SendQueueBytes, d.SendQueueBytes)
-	// A replay no longer than what the queue takes beside the live
-	// frames that come meanwhile.
-	if c.MaxReplay == 0 {
-		c.MaxReplay = c.SendQueue * 3 / 4
-	}
-	if c.MaxReplayBytes == 0 {
-		c.MaxReplayBytes = c.SendQueueBytes / 2
-	}
 	positive(&c.MaxMessageBytes, d.MaxMessageBytes)
 	positive(&c.MaxPublishBytes, d.MaxPublishBytes)
 	positive(&c.BodyBudget, d.BodyBudget)
