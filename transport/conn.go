@@ -55,8 +55,7 @@ type wsConn struct {
 	pingDue      bool          // the writer is to send a ping
 	closing      bool          // no more frames are accepted
 	why          socket.Reason // the server's close, if it closed
-	// drained is called once the queue is next empty (WhenDrained).
-	drained func()
+	drained      drainWait     // called once the queue is next empty
 }
 
 // connLimits bounds one connection.
@@ -213,14 +212,14 @@ func (c *wsConn) flush(hold bool) {
 		return
 	}
 	c.writing = false
-	drained = c.takeDrainedLocked()
+	drained = c.drained.take(c.closing)
 }
 
 // Room implements socket.Pacer.
 func (c *wsConn) Room() (frames, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.limits.maxFrames - len(c.queue), c.limits.maxBytes - c.queuedBytes
+	return c.limits.room(len(c.queue), c.queuedBytes)
 }
 
 // Bound implements socket.Pacer.
@@ -229,29 +228,45 @@ func (c *wsConn) Bound() (frames, bytes int) { return c.limits.maxFrames, c.limi
 // WhenDrained implements socket.Pacer.
 func (c *wsConn) WhenDrained(drained func()) {
 	c.mu.Lock()
-	if c.closing {
-		c.drained = nil
-		c.mu.Unlock()
-		return
-	}
-	if c.writing || c.tail || len(c.queue) > 0 {
-		c.drained = drained
-		c.mu.Unlock()
-		return
-	}
+	now := c.drained.wait(drained, c.writing || c.tail || len(c.queue) > 0, c.closing)
 	c.mu.Unlock()
-	drained()
+	if now != nil {
+		now()
+	}
 }
 
-// takeDrainedLocked is the WhenDrained callback due now that the queue
-// is empty, if any, for the caller to call once c.mu is released.
-func (c *wsConn) takeDrainedLocked() func() {
-	drained := c.drained
-	c.drained = nil
-	if c.closing {
+// drainWait holds a queue's WhenDrained callback (socket.Pacer); its
+// owner's mutex guards it. The callback is called once that mutex is
+// released: it sends an actor a message, and must not meet the lock.
+type drainWait struct{ drained func() }
+
+// wait keeps drained for when the queue is next empty (busy: it is not
+// now), or returns it to be called now; it drops it while closing.
+func (w *drainWait) wait(drained func(), busy, closing bool) (now func()) {
+	switch {
+	case closing:
+		w.drained = nil
+		return nil
+	case busy:
+		w.drained = drained
 		return nil
 	}
 	return drained
+}
+
+// take is the callback due now that the queue is empty, if any.
+func (w *drainWait) take(closing bool) func() {
+	drained := w.drained
+	w.drained = nil
+	if closing {
+		return nil
+	}
+	return drained
+}
+
+// room is what a queue of frames frames and bytes bytes has room for.
+func (l connLimits) room(frames, bytes int) (int, int) {
+	return l.maxFrames - frames, l.maxBytes - bytes
 }
 
 // Close implements socket.Conn.
@@ -370,7 +385,7 @@ func (c *wsConn) writeLoop() {
 			c.writing = false
 			closeNow := c.closing && c.why.Code != 0
 			why := c.why
-			drained := c.takeDrainedLocked()
+			drained := c.drained.take(c.closing)
 			c.mu.Unlock()
 			if closeNow {
 				_ = c.ws.Close(websocket.StatusCode(why.Code), why.Text)

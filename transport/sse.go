@@ -179,9 +179,9 @@ type sseConn struct {
 	aborted bool
 	why     socket.Reason
 	// writing is set while run writes a batch; drained is called once
-	// the queue is next empty (WhenDrained).
+	// the queue is next empty.
 	writing bool
-	drained func()
+	drained drainWait
 }
 
 func newSSEConn(w http.ResponseWriter, limits connLimits, m *metrics) *sseConn {
@@ -328,8 +328,8 @@ func (c *sseConn) run(ctx context.Context) string {
 		c.mu.Lock()
 		c.writing = false
 		var drained func()
-		if len(c.queue) == 0 && !c.closing {
-			drained, c.drained = c.drained, nil
+		if len(c.queue) == 0 {
+			drained = c.drained.take(c.closing)
 		}
 		c.mu.Unlock()
 		if drained != nil {
@@ -342,7 +342,7 @@ func (c *sseConn) run(ctx context.Context) string {
 func (c *sseConn) Room() (frames, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.limits.maxFrames - len(c.queue), c.limits.maxBytes - c.queuedBytes
+	return c.limits.room(len(c.queue), c.queuedBytes)
 }
 
 // Bound implements socket.Pacer.
@@ -351,18 +351,11 @@ func (c *sseConn) Bound() (frames, bytes int) { return c.limits.maxFrames, c.lim
 // WhenDrained implements socket.Pacer.
 func (c *sseConn) WhenDrained(drained func()) {
 	c.mu.Lock()
-	if c.closing {
-		c.drained = nil
-		c.mu.Unlock()
-		return
-	}
-	if c.writing || len(c.queue) > 0 {
-		c.drained = drained
-		c.mu.Unlock()
-		return
-	}
+	now := c.drained.wait(drained, c.writing || len(c.queue) > 0, c.closing)
 	c.mu.Unlock()
-	drained()
+	if now != nil {
+		now()
+	}
 }
 
 // write writes what fill puts in the buffer, and flushes it to the
