@@ -236,6 +236,28 @@ func TestRecoveryLongerThanTheSendQueue(t *testing.T) {
 		})
 	}
 
+	t.Run("an event stream", func(t *testing.T) {
+		ts := startServer(t, transport.Config{SendQueue: queue, Config: actors.Config{History: 4 * queue, Logger: quietLogger(t)}})
+		keeper := joinJSON(t, ts, "/ws/streamed")
+		since, epoch := keeper.welcome.Seq, keeper.welcome.Epoch
+		_ = keeper.ws.CloseNow()
+		for n := 1; n <= 3*queue; n++ {
+			publishTo(t, ts, "streamed", fmt.Sprintf(`{"n":%d,"pad":"%s"}`, n, pad))
+		}
+		s := openEvents(t, ts, fmt.Sprintf("/rooms/streamed/events?since=%d&epoch=%s", since, epoch), nil)
+		if _, w := s.nextEvent("welcome"); !w.Recovered {
+			t.Fatalf("welcome %.200s, want recovered", w.raw)
+		}
+		for n := 1; n <= 3*queue; n++ {
+			if _, f := s.nextEvent("message"); f.Seq != since+uint64(n) {
+				t.Fatalf("replayed seq %d, want %d", f.Seq, since+uint64(n))
+			}
+		}
+		if n := metricValue(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`); n != 0 {
+			t.Fatalf("%v streams closed as slow consumers", n)
+		}
+	})
+
 	t.Run("a client that reads nothing", func(t *testing.T) {
 		// Closed for what it does not read (the write timeout), not for
 		// the pongs it does not send.
