@@ -58,11 +58,12 @@ type Config struct {
 	// answered with an error frame too_many_subscriptions. Zero means 100.
 	MaxSubscriptions int
 	// MaxReplay and MaxReplayBytes bound what a recovering lobby.v1
-	// member is replayed at once: no more than its send queue takes, or
-	// it would be closed as a slow consumer mid-replay. A recovery longer
-	// than that is answered recovered:false (the client refetches). The
-	// transport sets three quarters of its send queue's frames and half
-	// its bytes. Zero means 192 messages and 2 MiB; negative, no bound.
+	// member is replayed: its session hands the replay to the socket as
+	// the client reads it (a queue at a time), and holds the rest
+	// meanwhile, so these bound that memory, not the client's queue. A
+	// recovery longer than that is answered recovered:false (the client
+	// refetches). Zero means 10 000 messages (what a cluster's stream
+	// keeps of a room) and 8 MiB; negative, no bound.
 	MaxReplay      int
 	MaxReplayBytes int
 	// Questionnaires keeps the questionnaires. Nil means the node serves
@@ -116,8 +117,8 @@ func DefaultConfig() Config {
 		MaxRooms:            100_000,
 		HeldBudget:          64 << 20,
 		MaxSubscriptions:    chat.DefaultMaxSubscriptions,
-		MaxReplay:           192,
-		MaxReplayBytes:      2 << 20,
+		MaxReplay:           10_000,
+		MaxReplayBytes:      8 << 20,
 		QuestionnaireLinger: 30 * time.Second,
 		MaxParticipants:     10_000,
 	}

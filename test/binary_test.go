@@ -90,9 +90,6 @@ func TestBinaryHelpAndBadFlags(t *testing.T) {
 		{name: "bad duration", args: []string{"--heartbeat", "soon"}, want: "invalid value"},
 		{name: "bad environment value", env: "LOBBY_SEND_QUEUE=lots", want: "LOBBY_SEND_QUEUE"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: "--log-format"},
-		// A replay longer than the send queue closed a recovering client
-		// as a slow consumer mid-replay.
-		{name: "history above the send queue", args: []string{"--history", "300"}, want: "refusing --history 300 with --send-queue 256"},
 		{name: "invalid port", args: []string{"--addr", "127.0.0.1:99999"}, want: "listen"},
 		{name: "data dir is a file", args: []string{"--data-dir", bin}, want: "--data-dir"},
 		{name: "data dir holds no database", env: "LOBBY_DATA_DIR=" + notADatabase(t), want: "not a database"},

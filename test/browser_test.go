@@ -786,6 +786,9 @@ type cutProxy struct {
 	conns map[net.Conn]struct{}
 	// gate, when not nil, holds new connections until it is closed.
 	gate chan struct{}
+	// deaf drops what the server sends on the connections there are now,
+	// until cut: a network that lost the answers.
+	deaf map[net.Conn]bool
 }
 
 func startProxy(t *testing.T, target string) *cutProxy {
@@ -836,7 +839,7 @@ func (p *cutProxy) pipe(c net.Conn) {
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	go func() { p.copyDown(c, up); done <- struct{}{} }()
 	<-done
 	c.Close()
 	up.Close()
@@ -847,6 +850,38 @@ func (p *cutProxy) pipe(c net.Conn) {
 	p.mu.Unlock()
 }
 
+// copyDown copies what the server sends on up to the client c, dropping
+// it while c is deaf.
+func (p *cutProxy) copyDown(c, up net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := up.Read(buf)
+		p.mu.Lock()
+		deaf := p.deaf[c]
+		p.mu.Unlock()
+		if n > 0 && !deaf {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// deafen drops, from now until cut, what the server sends on every
+// connection there is: the client's frames reach the server, its answers
+// are lost.
+func (p *cutProxy) deafen() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deaf = make(map[net.Conn]bool)
+	for c := range p.conns {
+		p.deaf[c] = true
+	}
+}
+
 // cut closes every connection through the proxy and says how many client
 // connections it closed.
 func (p *cutProxy) cut() int {
@@ -855,6 +890,7 @@ func (p *cutProxy) cut() int {
 	for c := range p.conns {
 		c.Close()
 	}
+	p.deaf = nil
 	return len(p.conns) / 2
 }
 

@@ -1,10 +1,12 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,4 +163,116 @@ func TestBadRecoveryQuery(t *testing.T) {
 		status, body := httpDo(t, "GET", ts.url("/ws/r"+q), nil, upgradeHeader())
 		expectJSONError(t, status, body, http.StatusBadRequest, "invalid_since")
 	}
+}
+
+// TestRecoveryLongerThanTheSendQueue: a lobby.v1 client that missed three
+// send queues' worth of messages (of 16 KiB, more than the kernel's
+// buffers take at once) recovers them all, in order, and is not closed:
+// its replay goes out as it reads it, a queue at a time. Sent at once, it
+// passed the queue's bound and the client was closed 1008 slow consumer
+// mid-replay, or, within a replay bound of what the queue takes, told
+// recovered:false. A client that reads nothing is still closed as a slow
+// consumer; a recovery past the replay bound (the memory a replay may
+// hold) is still recovered:false.
+func TestRecoveryLongerThanTheSendQueue(t *testing.T) {
+	const queue = 64
+	pad := strings.Repeat("x", 16<<10)
+	tests := []struct {
+		name      string
+		missed    int
+		maxReplay int
+		recovered bool
+	}{
+		{name: "three send queues", missed: 3 * queue, recovered: true},
+		{name: "past the replay bound", missed: 3 * queue, maxReplay: 2 * queue, recovered: false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, transport.Config{SendQueue: queue,
+				Config: actors.Config{History: 4 * queue, MaxReplay: tt.maxReplay, Logger: quietLogger(t)}})
+			room := fmt.Sprintf("long%d", i)
+			keeper := joinJSON(t, ts, "/ws/"+room) // keeps the room and its epoch
+			since, epoch := keeper.welcome.Seq, keeper.welcome.Epoch
+			_ = keeper.ws.CloseNow()
+			keeper = joinJSON(t, ts, "/ws/"+room)
+			go func() {
+				// The keeper reads nothing that matters; read it all, so
+				// that it is no slow consumer itself.
+				for {
+					if _, _, err := keeper.ws.Read(context.Background()); err != nil {
+						return
+					}
+				}
+			}()
+			for n := 1; n <= tt.missed; n++ {
+				if status, body := httpDo(t, "POST", ts.url("/rooms/"+room+"/broadcast"), fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, n, pad), nil); status != http.StatusOK {
+					t.Fatalf("publish %d: %d %s", n, status, body)
+				}
+			}
+
+			back := joinJSON(t, ts, fmt.Sprintf("/ws/%s?since=%d&epoch=%s", room, since, epoch))
+			if back.welcome.Recovered != tt.recovered {
+				t.Fatalf("welcome %.200s after %d missed, want recovered %v", back.welcome.raw, tt.missed, tt.recovered)
+			}
+			if !tt.recovered {
+				waitMetric(t, ts, "lobby_recoveries_too_long_total", 1)
+				return
+			}
+			for n := 1; n <= tt.missed; n++ {
+				f := back.nextOf("message")
+				if want := fmt.Sprintf(`{"n":%d,"pad":"%s"}`, n, pad); string(f.Msg) != want || f.Seq != since+uint64(n) {
+					t.Fatalf("replayed %.80s at seq %d, want n %d at seq %d", f.Msg, f.Seq, n, since+uint64(n))
+				}
+			}
+			if status, body := httpDo(t, "POST", ts.url("/rooms/"+room+"/broadcast"), []byte(`"live"`), nil); status != http.StatusOK {
+				t.Fatalf("publish: %d %s", status, body)
+			}
+			if f := back.nextOf("message"); string(f.Msg) != `"live"` {
+				t.Fatalf("after the replay got %.200s, want the live message", f.raw)
+			}
+			if n := metricValue(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`); n != 0 {
+				t.Fatalf("%v clients closed as slow consumers", n)
+			}
+		})
+	}
+
+	t.Run("an event stream", func(t *testing.T) {
+		ts := startServer(t, transport.Config{SendQueue: queue, Config: actors.Config{History: 4 * queue, Logger: quietLogger(t)}})
+		keeper := joinJSON(t, ts, "/ws/streamed")
+		since, epoch := keeper.welcome.Seq, keeper.welcome.Epoch
+		_ = keeper.ws.CloseNow()
+		for n := 1; n <= 3*queue; n++ {
+			publishTo(t, ts, "streamed", fmt.Sprintf(`{"n":%d,"pad":"%s"}`, n, pad))
+		}
+		s := openEvents(t, ts, fmt.Sprintf("/rooms/streamed/events?since=%d&epoch=%s", since, epoch), nil)
+		if _, w := s.nextEvent("welcome"); !w.Recovered {
+			t.Fatalf("welcome %.200s, want recovered", w.raw)
+		}
+		for n := 1; n <= 3*queue; n++ {
+			if _, f := s.nextEvent("message"); f.Seq != since+uint64(n) {
+				t.Fatalf("replayed seq %d, want %d", f.Seq, since+uint64(n))
+			}
+		}
+		if n := metricValue(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`); n != 0 {
+			t.Fatalf("%v streams closed as slow consumers", n)
+		}
+	})
+
+	t.Run("a client that reads nothing", func(t *testing.T) {
+		// Closed for what it does not read (the write timeout), not for
+		// the pongs it does not send.
+		ts := startServer(t, transport.Config{SendQueue: queue, WriteTimeout: time.Second,
+			Config: actors.Config{History: 4 * queue, ClientTimeout: time.Hour, Logger: quietLogger(t)}})
+		keeper := joinJSON(t, ts, "/ws/stalled")
+		since, epoch := keeper.welcome.Seq, keeper.welcome.Epoch
+		_ = keeper.ws.CloseNow()
+		for n := 1; n <= 3*queue; n++ {
+			if status, body := httpDo(t, "POST", ts.url("/rooms/stalled/broadcast"), fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, n, pad), nil); status != http.StatusOK {
+				t.Fatalf("publish %d: %d %s", n, status, body)
+			}
+		}
+		stalled, _ := dialStalled(t, ts, fmt.Sprintf("/ws/stalled?since=%d&epoch=%s", since, epoch))
+		defer stalled.CloseNow()
+		waitMetric(t, ts, `lobby_disconnects_total{reason="slow_consumer"}`, 1)
+	})
 }

@@ -55,6 +55,7 @@ type wsConn struct {
 	pingDue      bool          // the writer is to send a ping
 	closing      bool          // no more frames are accepted
 	why          socket.Reason // the server's close, if it closed
+	drained      drainWait     // called once the queue is next empty
 }
 
 // connLimits bounds one connection.
@@ -70,7 +71,7 @@ const idleQueueCap = 4
 // The reasons the transport closes sockets with, besides the actors'
 // (socket.Reason; transport/PROTOCOL.md, "Close codes").
 var (
-	slowConsumer = socket.Reason{Code: socket.ClosePolicyViolation, Text: "slow consumer", Label: "slow_consumer"}
+	slowConsumer = socket.SlowConsumer
 	// writeFailed is a write that failed rather than timed out: it met a
 	// peer that is gone (reset, broken pipe); the client did not fall
 	// behind.
@@ -178,6 +179,13 @@ func (c *wsConn) flush(hold bool) {
 	// Only this call leaves bytes held; asked before c.mu, which is
 	// never held while wsconn.Conn's lock is taken.
 	tail := taken && c.batch.Pending()
+	var drained func()
+	// Called once c.mu is released (deferred calls run last first).
+	defer func() {
+		if drained != nil {
+			drained()
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !taken {
@@ -204,6 +212,61 @@ func (c *wsConn) flush(hold bool) {
 		return
 	}
 	c.writing = false
+	drained = c.drained.take(c.closing)
+}
+
+// Room implements socket.Pacer.
+func (c *wsConn) Room() (frames, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limits.room(len(c.queue), c.queuedBytes)
+}
+
+// Bound implements socket.Pacer.
+func (c *wsConn) Bound() (frames, bytes int) { return c.limits.maxFrames, c.limits.maxBytes }
+
+// WhenDrained implements socket.Pacer.
+func (c *wsConn) WhenDrained(drained func()) {
+	c.mu.Lock()
+	now := c.drained.wait(drained, c.writing || c.tail || len(c.queue) > 0, c.closing)
+	c.mu.Unlock()
+	if now != nil {
+		now()
+	}
+}
+
+// drainWait holds a queue's WhenDrained callback (socket.Pacer); its
+// owner's mutex guards it. The callback is called once that mutex is
+// released: it sends an actor a message, and must not meet the lock.
+type drainWait struct{ drained func() }
+
+// wait keeps drained for when the queue is next empty (busy: it is not
+// now), or returns it to be called now; it drops it while closing.
+func (w *drainWait) wait(drained func(), busy, closing bool) (now func()) {
+	switch {
+	case closing:
+		w.drained = nil
+		return nil
+	case busy:
+		w.drained = drained
+		return nil
+	}
+	return drained
+}
+
+// take is the callback due now that the queue is empty, if any.
+func (w *drainWait) take(closing bool) func() {
+	drained := w.drained
+	w.drained = nil
+	if closing {
+		return nil
+	}
+	return drained
+}
+
+// room is what a queue of frames frames and bytes bytes has room for.
+func (l connLimits) room(frames, bytes int) (int, int) {
+	return l.maxFrames - frames, l.maxBytes - bytes
 }
 
 // Close implements socket.Conn.
@@ -322,9 +385,13 @@ func (c *wsConn) writeLoop() {
 			c.writing = false
 			closeNow := c.closing && c.why.Code != 0
 			why := c.why
+			drained := c.drained.take(c.closing)
 			c.mu.Unlock()
 			if closeNow {
 				_ = c.ws.Close(websocket.StatusCode(why.Code), why.Text)
+			}
+			if drained != nil {
+				drained()
 			}
 			return
 		}

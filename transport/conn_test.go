@@ -22,7 +22,7 @@ import (
 // the server side's wsConn and the client to the caller.
 func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
 	tb.Helper()
-	m := newMetrics(&actors.Stats{})
+	m := newMetrics(&actors.Stats{}, &bodyBudget{})
 	conns := make(chan *wsConn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := newWSConn(limits, m)

@@ -66,7 +66,9 @@ type metrics struct {
 	outcomeUnknown prometheus.Counter
 }
 
-func newMetrics(stats *actors.Stats) *metrics {
+// newMetrics makes a Server's metrics, of its node's stats and its body
+// budget.
+func newMetrics(stats *actors.Stats, bodies *bodyBudget) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -131,7 +133,9 @@ func newMetrics(stats *actors.Stats) *metrics {
 			func() float64 { return float64(stats.HistoryBytes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_held_bytes", Help: "Bytes of frames clients sent before their join completed, held until it does, against --held-budget."},
 			func() float64 { return float64(stats.Held.Used()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_recoveries_too_long_total", Help: "lobby.v1 recoveries answered recovered:false because they were longer than a send queue takes at once (three quarters of --send-queue, half of --send-queue-bytes)."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lobby_http_body_bytes", Help: "Bytes charged for the HTTP request bodies being read (twice what was read of each), against --body-budget."},
+			func() float64 { return float64(bodies.inUse()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_recoveries_too_long_total", Help: "lobby.v1 recoveries answered recovered:false because they were longer than a replay may hold (10 000 messages, 8 MiB)."},
 			func() float64 { return float64(stats.ReplaysTooLong.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lobby_cluster_dropped_total", Help: "Text-protocol frames dropped because the cluster was unavailable (that protocol has no error frame)."},
 			func() float64 { return float64(stats.ClusterDropped.Load()) }),

@@ -195,14 +195,6 @@ func (c Config) withDefaults() Config {
 	positive(&c.DrainTimeout, d.DrainTimeout)
 	positive(&c.SendQueue, d.SendQueue)
 	positive(&c.SendQueueBytes, d.SendQueueBytes)
-	// A replay no longer than what the queue takes beside the live
-	// frames that come meanwhile.
-	if c.MaxReplay == 0 {
-		c.MaxReplay = c.SendQueue * 3 / 4
-	}
-	if c.MaxReplayBytes == 0 {
-		c.MaxReplayBytes = c.SendQueueBytes / 2
-	}
 	positive(&c.MaxMessageBytes, d.MaxMessageBytes)
 	positive(&c.MaxPublishBytes, d.MaxPublishBytes)
 	positive(&c.BodyBudget, d.BodyBudget)
@@ -254,6 +246,13 @@ func (b *bodyBudget) reserve(addr netip.Addr, n int64) bool {
 	b.used += n
 	b.byAddr[key] += n
 	return true
+}
+
+// inUse is how many bytes are charged now.
+func (b *bodyBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
 }
 
 // errBodyBudget is the read error of a body that the body budget has no
@@ -381,7 +380,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.node = node
-	s.metrics = newMetrics(s.node.Stats())
+	s.metrics = newMetrics(s.node.Stats(), &s.bodies)
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	web, err := loadWebAssets(webFiles, "web")
 	if err != nil {

@@ -178,6 +178,10 @@ type sseConn struct {
 	// aborted drops what is queued; why is the server's close, if any.
 	aborted bool
 	why     socket.Reason
+	// writing is set while run writes a batch; drained is called once
+	// the queue is next empty.
+	writing bool
+	drained drainWait
 }
 
 func newSSEConn(w http.ResponseWriter, limits connLimits, m *metrics) *sseConn {
@@ -289,6 +293,7 @@ func (c *sseConn) run(ctx context.Context) string {
 		c.queuedBytes = 0
 		ping, closing, aborted, why := c.pingDue, c.closing, c.aborted, c.why
 		c.pingDue = false
+		c.writing = true
 		c.mu.Unlock()
 		if aborted {
 			return why.Label
@@ -320,6 +325,36 @@ func (c *sseConn) run(ctx context.Context) string {
 		if closing {
 			return why.Label
 		}
+		c.mu.Lock()
+		c.writing = false
+		var drained func()
+		if len(c.queue) == 0 {
+			drained = c.drained.take(c.closing)
+		}
+		c.mu.Unlock()
+		if drained != nil {
+			drained()
+		}
+	}
+}
+
+// Room implements socket.Pacer.
+func (c *sseConn) Room() (frames, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limits.room(len(c.queue), c.queuedBytes)
+}
+
+// Bound implements socket.Pacer.
+func (c *sseConn) Bound() (frames, bytes int) { return c.limits.maxFrames, c.limits.maxBytes }
+
+// WhenDrained implements socket.Pacer.
+func (c *sseConn) WhenDrained(drained func()) {
+	c.mu.Lock()
+	now := c.drained.wait(drained, c.writing || len(c.queue) > 0, c.closing)
+	c.mu.Unlock()
+	if now != nil {
+		now()
 	}
 }
 

@@ -140,7 +140,7 @@ type Broker interface {
 	// still keeps after after, up to upto, however many History is (a
 	// cluster's stream keeps more than its history), unless they are
 	// more than limit: then done is given no messages and Complete
-	// false, since no more could be handed to the member at once.
+	// false, since no more may be held for the member.
 	Replay(room string, after, upto uint64, limit ReplayLimit, done func(ReadResult))
 
 	// Publish sends data on subject, with reply as its reply subject
@@ -164,7 +164,8 @@ type StreamMessage struct {
 	At time.Time
 }
 
-// ReplayLimit bounds a Replay: what a member's send queue takes at once.
+// ReplayLimit bounds a Replay: what a room may hold for a recovering
+// member while its client reads it.
 type ReplayLimit struct {
 	// Messages is the most messages replayed; zero means no limit.
 	Messages int

@@ -20,7 +20,9 @@
 // before it has joined, or while a subscribe or unsubscribe is on its
 // way (socket.Hold), the rooms one session is in (Join.MaxSubscriptions),
 // what a recovering member holds (maxHeldFrames) and is replayed
-// (Config.Replay: what its send queue takes), what a room's follow box
+// (Config.Replay; the session hands it on as its client reads it, and
+// what comes meanwhile waits behind it, a queue's bound at most:
+// socket.Paced), what a room's follow box
 // holds before its broker waits (maxFollowBox, maxFollowBoxBytes), the
 // rooms (Config.MaxRooms), and their histories (the Broker's limits); each
 // connection's outbound queue is the transport's.

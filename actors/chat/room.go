@@ -811,8 +811,8 @@ func (r *room) join(ctx actor.Context, m *messages.Connect) {
 	case m.Since == r.seq:
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), true)})
 	case m.Since < r.seq && r.replay.Over(int(min(r.seq-m.Since, math.MaxInt32)), 0):
-		// More than its send queue takes at once: it would be closed as
-		// a slow consumer mid-replay. It refetches instead.
+		// More than a replay may hold while its client reads it: it
+		// refetches instead.
 		r.stats.ReplaysTooLong.Add(1)
 		ctx.Send(m.Session, &messages.WsMessage{JSON: appendV1Welcome(nil, m.Ref, m.ID, r.name, r.epoch, r.seq, r.memberIDs(), r.memberNames(), false)})
 	default:
@@ -849,20 +849,24 @@ func (r *room) recovered(ctx actor.Context, m *roomRead) {
 		// The member saw messages that this node has yet to deliver.
 		seq, mb.skip = rec.since, rec.since
 	}
-	ctx.Send(mb.pid, &messages.WsMessage{JSON: appendV1Welcome(nil, rec.ref, mb.id, r.name, r.epoch, seq, rec.members, rec.names, ok)})
+	// One message for all of it: the session sends it as its client
+	// reads it (replay), not at once past its queue's bound.
+	frames := make([]*messages.WsMessage, 0, 1+len(res.Messages)+len(rec.held))
+	frames = append(frames, &messages.WsMessage{JSON: appendV1Welcome(nil, rec.ref, mb.id, r.name, r.epoch, seq, rec.members, rec.names, ok)})
 	if ok {
 		for _, sm := range res.Messages {
 			if sm.Seq > rec.since && sm.Seq <= rec.upto {
 				e := entry{seq: sm.Seq, at: sm.At, id: sm.From, msg: sm.Msg}
-				ctx.Send(mb.pid, &messages.WsMessage{JSON: e.jsonFrame(r.name)})
+				frames = append(frames, &messages.WsMessage{JSON: e.jsonFrame(r.name)})
 			}
 		}
 	}
 	for _, h := range rec.held {
 		if h.seq == 0 || h.seq > mb.skip {
-			ctx.Send(mb.pid, h.frame)
+			frames = append(frames, h.frame)
 		}
 	}
+	ctx.Send(mb.pid, &replay{frames: frames})
 }
 
 func (r *room) leave(ctx actor.Context, id uuid.UUID) {

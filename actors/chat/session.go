@@ -41,6 +41,8 @@ type session struct {
 	// rooms claim); nil allows any.
 	allow func(room string) bool
 	lobby *actor.PID
+	// conn is the client's socket; while a replay is paced, the
+	// socket.Paced in front of it, which every frame then goes through.
 	conn  socket.Conn
 	hb    socket.Heartbeat
 	stats *Stats
@@ -98,6 +100,15 @@ type (
 		room, code, message string
 		ref                 json.RawMessage
 	}
+	// replay is a recovering member's welcome, the messages it missed
+	// and those that came meanwhile, in order: more, maybe, than its
+	// client's queue takes at once. Room → session.
+	replay struct {
+		frames []*messages.WsMessage
+	}
+	// paceDrained says the client's queue has drained: the session sends
+	// more of a paced replay. Its socket's writer → session.
+	paceDrained struct{}
 )
 
 func (s *session) Receive(ctx actor.Context) {
@@ -134,6 +145,10 @@ func (s *session) Receive(ctx actor.Context) {
 		case m.Ref != nil:
 			s.conn.Send(appendV1Ack(nil, m.Ref, "", 0, false), false)
 		}
+	case *replay:
+		s.replay(ctx, m.frames)
+	case *paceDrained:
+		s.pace()
 	case *messages.Joined:
 		s.joined(ctx, m)
 	case *unsubscribed:
@@ -401,6 +416,40 @@ func (s *session) warnRate(m *messages.ClientMessage) {
 
 func (s *session) sendError(ref []byte, code, message string) {
 	s.conn.Send(socket.AppendErrorFrame(nil, ref, code, message), false)
+}
+
+// replay sends a recovering member's frames as its client reads them
+// (socket.Paced): a replay longer than the client's queue, sent at once,
+// closed it as a slow consumer mid-replay. A Conn that cannot pace gets
+// them at once.
+func (s *session) replay(ctx actor.Context, frames []*messages.WsMessage) {
+	p, ok := s.conn.(*socket.Paced)
+	if !ok {
+		pacer, ok := s.conn.(socket.Pacer)
+		if !ok {
+			for _, f := range frames {
+				s.sendFrame(f)
+			}
+			return
+		}
+		root, self := ctx.ActorSystem().Root, ctx.Self()
+		p = socket.NewPaced(pacer, func() { root.Send(self, &paceDrained{}) })
+		s.conn = p
+	}
+	for _, f := range frames {
+		if f.JSON != nil {
+			p.Add(f.JSON, false)
+		}
+	}
+	s.pace()
+}
+
+// pace sends what the client's queue has room for of a paced replay, and
+// the session writes to its socket directly again once all has gone.
+func (s *session) pace() {
+	if p, ok := s.conn.(*socket.Paced); ok && p.Push() {
+		s.conn = p.Pacer
+	}
 }
 
 // sendFrame sends the client frame's payload in its protocol, if it has one.

@@ -39,9 +39,10 @@ type Config struct {
 	// PublishOnly reports whether only HTTP publishers (and residents)
 	// may send into room: its members read. Nil means any member may send.
 	PublishOnly func(room string) bool
-	// Replay bounds what a recovering lobby.v1 member is replayed at once
-	// (what its send queue takes): a recovery past it is answered
-	// recovered:false. Zero fields mean no bound.
+	// Replay bounds what a recovering lobby.v1 member is replayed: the
+	// replay is held while its client reads it (the session paces it by
+	// the client's queue), so this bounds that memory. A recovery past it
+	// is answered recovered:false. Zero fields mean no bound.
 	Replay broker.ReplayLimit
 }
 

@@ -1622,7 +1622,7 @@ func (b *Broker) Read(room string, after, upto uint64, done func(broker.ReadResu
 // Replay implements broker.Broker: what the stream keeps of the room
 // (StreamPerRoom messages within HistoryTTL), not only its history, so
 // that a member whose node fell behind, or who was away for more than
-// History messages, recovers; within limit, what its send queue takes.
+// History messages, recovers; within limit, what may be held for it.
 func (b *Broker) Replay(room string, after, upto uint64, limit broker.ReplayLimit, done func(broker.ReadResult)) {
 	b.readAsync(room, after, upto, readLimit{replay: limit}, done)
 }

@@ -67,7 +67,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.server.WriteTimeout, "write-timeout", d.WriteTimeout, "close a client whose socket takes longer than this to take one frame")
 	fs.Int64Var(&o.server.MaxMessageBytes, "max-message-bytes", d.MaxMessageBytes, "largest frame a client may send (larger closes it with 1009)")
 	fs.Int64Var(&o.server.MaxPublishBytes, "max-publish-bytes", d.MaxPublishBytes, "largest HTTP publish body (larger is answered 413)")
-	fs.IntVar(&o.server.History, "history", d.History, "messages each room keeps for recovery and /rooms/{room}/history; below --send-queue, which must hold a recovering client's replay (negative: none)")
+	fs.IntVar(&o.server.History, "history", d.History, "messages each room keeps for recovery and /rooms/{room}/history (negative: none)")
 	fs.DurationVar(&o.server.HistoryTTL, "history-ttl", d.HistoryTTL, "how long a room keeps a message")
 	fs.DurationVar(&o.server.IdempotencyWindow, "idempotency-window", d.IdempotencyWindow, "how long a publish's Idempotency-Key is remembered: the same key to the same room within it is stored and delivered once (at most --history-ttl; with NATS, the stream's window of duplicates)")
 	fs.IntVar(&o.server.HistoryBytes, "history-bytes", d.HistoryBytes, "bytes one room's history may hold, messages and frames counted, however many messages")
@@ -151,9 +151,6 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o.server.AllowedOrigins = splitList(o.allowedOrigins)
 	o.server.AllowedHosts = splitList(o.allowedHosts)
 	o.server.PublishOnlyRooms = splitList(o.publishOnly)
-	if err := checkReplayFits(o.server); err != nil {
-		return nil, err
-	}
 	loopback, err := isLoopback(o.addr)
 	if err != nil {
 		return nil, err
@@ -167,34 +164,6 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 			"Set --publish-token (or LOBBY_PUBLISH_TOKEN), or pass --insecure-publish if that is what you want", o.addr)
 	}
 	return o, nil
-}
-
-// checkReplayFits refuses a --history that a recovering client's replay
-// would not fit in its --send-queue. A lobby.v1 client that reconnects
-// with since and epoch is sent its welcome and up to --history messages
-// at once, faster than any socket takes them: with a queue shorter than
-// that it was closed 1008 slow consumer mid-replay, reconnected, and was
-// closed again. Refusing is better than cutting the replay short (the
-// client would be told recovered:false for messages the history holds)
-// or pacing it (the room would hold a replay per member): the operator
-// picks which of the two to change. Bytes are not checked: the defaults
-// themselves (--history-bytes 16 MiB, --send-queue-bytes 4 MiB) would fail,
-// and a history of large messages is rare.
-func checkReplayFits(c transport.Config) error {
-	d := transport.DefaultConfig()
-	history, queue := c.History, c.SendQueue
-	if history == 0 {
-		history = d.History
-	}
-	if queue <= 0 {
-		queue = d.SendQueue
-	}
-	if history >= queue {
-		return fmt.Errorf("refusing --history %d with --send-queue %d: a lobby.v1 client that reconnects is replayed its welcome and up to --history messages at once, "+
-			"and a send queue that cannot hold them all closes it 1008 slow consumer mid-replay. Raise --send-queue above --history (to %d or more), or lower --history below %d",
-			history, queue, history+1, queue)
-	}
-	return nil
 }
 
 // isLoopback reports whether addr (host:port) is a loopback address or

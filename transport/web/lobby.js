@@ -13,6 +13,13 @@
 //   await news.broadcast({ text: "hello" }); // resolves with the seq on ack
 //   team.leave();
 //
+// Every broadcast carries an idempotency key. One made while the room is
+// not live (connecting, reconnecting) waits, and goes out when it is
+// live again; one the connection dropped under before its ack is sent
+// again then, with the same key, so that the server stores it once
+// however often it is sent: nothing is lost to a reconnect, and nothing
+// is duplicated by it.
+//
 // One room, the shape of earlier versions (the page's handlers are the
 // room's, and lobby.state is the room's):
 //
@@ -50,12 +57,15 @@ export const ROOM_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** LobbyError is a refused or failed request; code is the server's error
  * code (invalid_to, unknown_session, forbidden, ...) or one of lobby.js's
- * own: not_connected, disconnected, timeout, closed. */
+ * own: not_connected, disconnected, timeout, closed, queue_full. A
+ * broadcast's error carries its key: broadcast(msg, { key }) sends it
+ * again, stored at most once. */
 export class LobbyError extends Error {
-  constructor(code, message) {
+  constructor(code, message, key) {
     super(message);
     this.name = "LobbyError";
     this.code = code;
+    if (key !== undefined) this.key = key;
   }
 }
 
@@ -63,9 +73,26 @@ export class LobbyError extends Error {
 // once.
 const SUBSCRIBE_WINDOW = 8;
 
+// UNKNOWN_RETRIES is how many times a broadcast whose fate the server could
+// not know (outcome_unknown: the cluster did not answer in time) is sent
+// again with its key, a second or so apart, before its promise rejects.
+const UNKNOWN_RETRIES = 3;
+
+// newKey is a broadcast's idempotency key: 128 random bits in hex, which
+// no other client's key will meet. crypto.getRandomValues works on pages
+// served over plain http too, where crypto.randomUUID does not.
+function newKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 const defaults = {
-  // ackTimeout is how long broadcast and direct wait for their ack, in ms.
+  // ackTimeout is how long broadcast and direct wait for their ack once
+  // sent, in ms. A broadcast's wait for a connection does not count.
   ackTimeout: 10000,
+  // maxQueued is the most broadcasts a room holds unanswered: waiting
+  // for the room to be live, or sent and not yet acked. Past it
+  // broadcast rejects at once (queue_full).
+  maxQueued: 100,
   // minDelay and maxDelay bound the wait before a reconnect, in ms: it
   // doubles after each failed attempt up to maxDelay, and a random part
   // of it (jitter) keeps a crowd of clients from coming back in step.
@@ -210,11 +237,12 @@ export class Lobby {
     return r;
   }
 
-  /** broadcast sends msg (any JSON value) to a single-room Lobby's room;
-   * it resolves with the message's seq once the server acks it. */
-  broadcast(msg) {
+  /** broadcast sends msg (any JSON value) to a single-room Lobby's room,
+   * as LobbyRoom's broadcast does; it resolves with the message's seq
+   * once the server acks it. */
+  broadcast(msg, opts) {
     if (!this.#home) return Promise.reject(new LobbyError("room_required", "join a room and broadcast there"));
-    return this.#home.broadcast(msg);
+    return this.#home.broadcast(msg, opts);
   }
 
   /** direct sends msg to one session (in any room); it resolves on ack. */
@@ -435,6 +463,31 @@ export class Lobby {
     });
   }
 
+  // sendBroadcast sends a room's broadcast b on the connection, under a
+  // new ref and its own key, and has the room told of its answer: the
+  // ack, an error, or none within ackTimeout.
+  _sendBroadcast(b) {
+    const ws = this.#ws;
+    const ref = ++this.#nextRef;
+    b.ref = ref;
+    const timer = setTimeout(() => {
+      this.#pending.delete(ref);
+      b.room._answered(b, null, new LobbyError("timeout", `no answer within ${this.#opts.ackTimeout} ms`, b.key));
+    }, this.#opts.ackTimeout);
+    this.#pending.set(ref, {
+      broadcast: b,
+      timer,
+      resolve: (seq) => b.room._answered(b, seq, null),
+      reject: (err) => b.room._answered(b, null, err),
+    });
+    ws.send(JSON.stringify({ type: "broadcast", room: b.room.name, msg: b.msg, key: b.key, ref }));
+  }
+
+  // connectedNow reports whether the connection is up and a frame can go.
+  _connectedNow() {
+    return this.#connected && this.#ws !== null && this.#ws.readyState === WebSocket.OPEN;
+  }
+
   // settle finishes the request ref with fn and reports whether there was one.
   #settle(ref, fn) {
     const p = this.#pending.get(ref);
@@ -449,7 +502,9 @@ export class Lobby {
     for (const [ref, p] of this.#pending) {
       clearTimeout(p.timer);
       this.#pending.delete(ref);
-      if (!p.subscribe) p.reject(new LobbyError(code, message)); // a subscribe is asked again
+      // A subscribe is asked again; a broadcast is its room's, which
+      // sends it again or rejects it.
+      if (!p.subscribe && !p.broadcast) p.reject(new LobbyError(code, message));
     }
   }
 
@@ -502,6 +557,10 @@ export class LobbyRoom {
   #held = null; // live messages held while the history loads
   #loads = 0;
   #loading = Promise.resolve();
+  // outbox holds the broadcasts not yet answered, in the order made:
+  // {room, msg, key, resolve, reject, ref (0 while not sent on this
+  // connection), tries}.
+  #outbox = [];
 
   constructor(lobby, name, opts, home) {
     this.#lobby = lobby;
@@ -524,10 +583,66 @@ export class LobbyRoom {
     return this.state === "live" || this.state === "recovered" || this.state === "gap";
   }
 
-  /** broadcast sends msg (any JSON value) to the room; it resolves with
-   * the message's seq once the server acks it. */
-  broadcast(msg) {
-    return this.#lobby._request({ type: "broadcast", room: this.name, msg }, this);
+  /** broadcast sends msg (any JSON value) to the room, under an
+   * idempotency key (opts.key, else a new one); it resolves with the
+   * message's seq once the server acks it (the first one's, when the
+   * server had the key). While the room is not live it waits, and goes
+   * out when the room is live again; one sent when the connection
+   * dropped is sent again then, with its key. It rejects on the
+   * server's error, when no ack comes within ackTimeout of sending, when
+   * the room is left or the Lobby closed, and at once past maxQueued;
+   * the error carries the key, to send it again with. */
+  broadcast(msg, opts = {}) {
+    const key = opts.key ?? newKey();
+    if (this.state === "closed") return Promise.reject(new LobbyError("closed", "the room was left", key));
+    if (this.#outbox.length >= this._opts.maxQueued) {
+      return Promise.reject(new LobbyError("queue_full", `${this._opts.maxQueued} broadcasts are waiting for their answer already`, key));
+    }
+    return new Promise((resolve, reject) => {
+      this.#outbox.push({ room: this, msg, key, resolve, reject, ref: 0, tries: 0 });
+      // Behind any made before that still wait: one sender's messages
+      // keep their order.
+      if (this.#welcomed) this.#sendWaiting();
+    });
+  }
+
+  // answered settles broadcast b with its ack's seq, or err. A fate the
+  // server could not know (the cluster did not answer in time) is tried
+  // again with the same key, which the server stores at most once.
+  _answered(b, seq, err) {
+    b.ref = 0;
+    if (err && err.code === "outcome_unknown" && b.tries < UNKNOWN_RETRIES) {
+      b.tries++;
+      setTimeout(() => {
+        if (b.ref === 0 && this.#outbox.includes(b) && this.#welcomed && this.#lobby._connectedNow()) this.#lobby._sendBroadcast(b);
+      }, 1000 + Math.random() * 1000);
+      return;
+    }
+    const i = this.#outbox.indexOf(b);
+    if (i < 0) return;
+    this.#outbox.splice(i, 1);
+    if (err) {
+      err.key = b.key;
+      b.reject(err);
+    } else {
+      b.resolve(seq);
+    }
+  }
+
+  // sendWaiting sends, in order, the broadcasts not sent on the current
+  // connection: made while the room was not live, or sent on a connection
+  // that dropped before their answer (their keys make the second sending
+  // harmless).
+  #sendWaiting() {
+    for (const b of this.#outbox) {
+      if (b.ref === 0 && this.#lobby._connectedNow()) this.#lobby._sendBroadcast(b);
+    }
+  }
+
+  #rejectWaiting(err) {
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    for (const b of outbox) b.reject(new LobbyError(err.code, err.message, b.key));
   }
 
   /** refreshMembers asks the server for the member list; it resolves with
@@ -560,17 +675,21 @@ export class LobbyRoom {
 
   _refused(err) {
     this.#lobby._forget(this);
+    this.#rejectWaiting(err);
     this._closed();
     this.#emit("onError", err);
   }
 
   _closed() {
     if (this.state === "closed") return;
+    this.#rejectWaiting(new LobbyError("closed", "the room was left, or the client closed, before the ack"));
     this.#setState("closed");
   }
 
   _dropped(detail) {
     this.#welcomed = false;
+    // Sent again, with their keys, once the room is joined again.
+    for (const b of this.#outbox) b.ref = 0;
     if (this.state === "closed") return;
     this.#setState(this.#joinedOnce ? "reconnecting" : "connecting", detail);
   }
@@ -602,6 +721,9 @@ export class LobbyRoom {
       if (this._opts.history) this.#loadHistory(f.epoch, 0, f.seq, null);
     }
     this.#presence("welcome", f.id);
+    // Before the page hears the room is live, so that what it sends then
+    // goes after them.
+    this.#sendWaiting();
     this.#setState(state);
   }
 
