@@ -45,6 +45,7 @@ type options struct {
 	pprof           bool
 	dataDir         string
 	storeMaxBytes   int64
+	gcMinHeap       int64
 	// rateBytes is --rate-bytes, a whole number of bytes so that --help
 	// shows 1048576, not 1.048576e+06.
 	rateBytes int64
@@ -104,6 +105,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.dataDir, "data-dir", "./lobby-data", "directory of the questionnaire database (created if missing)")
 	fs.Int64Var(&o.storeMaxBytes, "store-max-bytes", store.DefaultMaxBytes, "bytes the questionnaire database may grow to; past nine tenths of it creates are answered 507, the rest is kept for answers")
 	fs.DurationVar(&o.server.DrainTimeout, "drain-timeout", d.DrainTimeout, "on SIGINT/SIGTERM, how long to drain before closing every socket at once")
+	fs.Int64Var(&o.gcMinHeap, "gc-min-heap", defaultGCMinHeap, "bytes of heap the garbage collector lets a small live heap grow to before it collects (0: Go's default; ignored when GOGC is set)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	addClusterFlags(fs, &o.cluster)
@@ -139,6 +141,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
+	}
+	if o.gcMinHeap < 0 {
+		return nil, fmt.Errorf("--gc-min-heap %d: want 0 (Go's default) or a number of bytes", o.gcMinHeap)
 	}
 	publicURL, err := checkPublicURL(o.server.PublicURL)
 	if err != nil {
@@ -224,6 +229,7 @@ func run(args []string, stderr io.Writer) (err error) {
 		return err
 	}
 	o.server.Logger = log
+	defer startGCTuner(uint64(o.gcMinHeap))()
 
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
 	questionnaires, err := store.OpenSQLiteLimit(openCtx, o.dataDir, o.storeMaxBytes)

@@ -24,6 +24,7 @@ var notConfig = map[string]bool{
 	"nats-url": true, "nats-creds": true, "nats-token": true, "nats-user": true,
 	"nats-password": true, "nats-stream": true, "nats-replicas": true, "max-stream-lag": true,
 	"durable": true, "peers": true, "peer-addr": true, "durable-min-free": true, "latest-rooms": true,
+	"gc-min-heap": true,
 }
 
 // configFields maps the address of every field of cfg (embedded structs
