@@ -976,57 +976,32 @@ func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, erro
 		b.mu.Lock()
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
 		b.mu.Unlock()
-		attemptCtx, cancelAttempt := context.WithTimeout(ctx, attemptTimeout)
-		var ack *jetstream.PubAck
-		err := error(nil)
-		if !known {
-			var last lastMessage
-			if last, err = b.lastMsg(attemptCtx, rs.subject); err == nil {
-				seq, stream = last.seq, last.stream
-				b.learn(rs, seq, stream)
-			}
+		r, ok := awaitNATS(b, ctx, func() attemptResult {
+			return b.attempt(rs, batch, record{data: data, msgID: msgID, ttl: ttl}, known, seq, stream)
+		})
+		if !ok {
+			// The attempt waits on nats.go's connection lock, held by a
+			// reconnection to a hung server: it is given up, and may
+			// still store the record once the lock is free. The next
+			// record carries the same condition (the room's last as
+			// known): of the two, the one that comes second is refused,
+			// and the next is numbered again after the first.
+			maybeStored = true
+			r = attemptResult{stream: stream, err: fmt.Errorf("no answer from NATS: %w", ctx.Err())}
 		}
-		if err == nil {
-			m := &nats.Msg{Subject: rs.subject, Data: data, Header: recordHeader(batch, seq+1)}
-			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(stream, 10))
-			m.Header.Set(jetstream.MsgIDHeader, msgID)
-			if ttl != "" {
-				m.Header.Set(jetstream.MsgTTLHeader, ttl)
-			}
-			ack, err = b.js.PublishMsg(attemptCtx, m)
+		err := r.err
+		stream = r.stream
+		if r.sent {
 			// After an attempt with no answer, a duplicate may be this
 			// Append's own, not a publisher's retry.
-			dup = err == nil && ack.Duplicate && a.key != "" && !maybeStored
+			dup = err == nil && r.duplicate && a.key != "" && !maybeStored
 			var apiErr *jetstream.APIError
 			if err != nil && !errors.As(err, &apiErr) && !errors.Is(err, nats.ErrNoResponders) {
 				maybeStored = true
 			}
 		}
-		if err == nil && ack.Duplicate {
-			// Stored by an attempt before (or, with a key, by an Append
-			// before), maybe under another seq.
-			var sm *jetstream.RawStreamMsg
-			if st := b.stream(); st != nil {
-				sm, err = st.GetMsg(attemptCtx, ack.Sequence)
-			} else {
-				err = errNoStream
-			}
-			if err == nil {
-				if got := decode(sm.Sequence, sm.Header, sm.Data, sm.Time); len(got) > 0 {
-					seq = got[0].Seq - 1
-				}
-			}
-		}
-		cancelAttempt()
 		if err == nil {
-			b.learn(rs, seq+uint64(len(batch)), ack.Sequence)
-			for {
-				old := b.ackedLast.Load()
-				if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {
-					break
-				}
-			}
-			return seq + 1, dup, nil
+			return r.first, dup, nil
 		}
 		lastErr = err
 		b.mu.Lock()
@@ -1064,6 +1039,93 @@ func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, erro
 		b.checkStream(err)
 		b.metrics.publishRetries.Inc()
 		pause()
+	}
+}
+
+// record is what every attempt to store a record sends.
+type record struct {
+	data       []byte
+	msgID, ttl string
+}
+
+// attemptResult is what one attempt to store a record found: its first
+// message's seq when stored; else why not, and whether it was sent.
+type attemptResult struct {
+	first     uint64
+	duplicate bool
+	sent      bool
+	// stream is the room's last stream sequence the attempt counted on.
+	stream uint64
+	err    error
+}
+
+// attempt tries once to store rec, the record of batch, after the room's
+// last message as known (seq, stream), or as looked up.
+func (b *Broker) attempt(rs *roomState, batch []pendingAppend, rec record, known bool, seq, stream uint64) attemptResult {
+	ctx, cancel := context.WithTimeout(b.ctx, attemptTimeout)
+	defer cancel()
+	if !known {
+		last, err := b.lastMsg(ctx, rs.subject)
+		if err != nil {
+			return attemptResult{stream: stream, err: err}
+		}
+		seq, stream = last.seq, last.stream
+		b.learn(rs, seq, stream)
+	}
+	m := &nats.Msg{Subject: rs.subject, Data: rec.data, Header: recordHeader(batch, seq+1)}
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(stream, 10))
+	m.Header.Set(jetstream.MsgIDHeader, rec.msgID)
+	if rec.ttl != "" {
+		m.Header.Set(jetstream.MsgTTLHeader, rec.ttl)
+	}
+	ack, err := b.js.PublishMsg(ctx, m)
+	if err != nil {
+		return attemptResult{sent: true, stream: stream, err: err}
+	}
+	if ack.Duplicate {
+		// Stored by an attempt before (or, with a key, by an Append
+		// before), maybe under another seq.
+		st := b.stream()
+		if st == nil {
+			return attemptResult{sent: true, stream: stream, err: errNoStream}
+		}
+		sm, err := st.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			return attemptResult{sent: true, stream: stream, err: err}
+		}
+		if got := decode(sm.Sequence, sm.Header, sm.Data, sm.Time); len(got) > 0 {
+			seq = got[0].Seq - 1
+		}
+	}
+	b.learn(rs, seq+uint64(len(batch)), ack.Sequence)
+	for {
+		old := b.ackedLast.Load()
+		if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {
+			break
+		}
+	}
+	return attemptResult{first: seq + 1, duplicate: ack.Duplicate, sent: true, stream: stream}
+}
+
+// awaitNATS calls f on a goroutine of its own, and waits for it until ctx
+// ends: f calls nats.go, whose calls wait for its connection lock
+// whatever their context says, and a reconnection to a hung server
+// holds that lock for up to ConnectTimeout (a room's appends then waited
+// 10 s, past PublishTimeout). ok is false when ctx ended first; f then
+// goes on alone, the broker's WaitGroup counting it.
+func awaitNATS[T any](b *Broker, ctx context.Context, f func() T) (T, bool) {
+	done := make(chan T, 1)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		done <- f()
+	}()
+	select {
+	case v := <-done:
+		return v, true
+	case <-ctx.Done():
+		var zero T
+		return zero, false
 	}
 }
 
