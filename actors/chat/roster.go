@@ -37,7 +37,7 @@ import (
 //     of its own: when nobody subscribes to it, the NATS server answers
 //     at once that there are no responders. A node whose subject has had
 //     no subscriber for the absence time (its process killed, its NATS
-//     connection gone, a second or so) is gone too, without waiting out
+//     connection gone, 1.5 s) is gone too, without waiting out
 //     the timeout: the clients it had, which reconnect to other nodes as
 //     new sessions, are not listed twice for that long.
 type roster struct {
@@ -83,9 +83,9 @@ func (c rosterConfig) withDefaults() rosterConfig {
 	}
 	if c.absent <= 0 {
 		// Longer than nats.go takes to move a connection to another
-		// server of a NATS cluster (about half a second), during which
-		// a live node's subject has no subscriber either.
-		c.absent = 2 * c.probe
+		// server of a NATS cluster when one dies (about a second),
+		// during which a live node's subject has no subscriber either.
+		c.absent = 3 * c.probe
 	}
 	return c
 }
