@@ -933,9 +933,11 @@ func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, erro
 	if a.key != "" {
 		msgID = room + ":" + a.key
 	}
-	data := a.msg
+	// The record is made once, of its own memory: an attempt given up
+	// (awaitNATS) may still send it while the appender has gone on.
+	rec := record{data: a.msg, from: a.from, count: len(batch), msgID: msgID, ttl: ttl}
 	if len(batch) > 1 {
-		data = encodeRecord(batch)
+		rec.data = encodeRecord(batch)
 	}
 	// maybeStored is set once an attempt got no answer: the stream may
 	// hold the record, and a failure then says its outcome is unknown.
@@ -977,7 +979,7 @@ func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, erro
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
 		b.mu.Unlock()
 		r, ok := awaitNATS(b, ctx, func() attemptResult {
-			return b.attempt(rs, batch, record{data: data, msgID: msgID, ttl: ttl}, known, seq, stream)
+			return b.attempt(rs, rec, known, seq, stream)
 		})
 		if !ok {
 			// The attempt waits on nats.go's connection lock, held by a
@@ -1042,9 +1044,13 @@ func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, erro
 	}
 }
 
-// record is what every attempt to store a record sends.
+// record is what every attempt to store a record sends: its body, its
+// first message's sender, how many messages it holds, its message id
+// and TTL.
 type record struct {
 	data       []byte
+	from       uuid.UUID
+	count      int
 	msgID, ttl string
 }
 
@@ -1059,9 +1065,9 @@ type attemptResult struct {
 	err    error
 }
 
-// attempt tries once to store rec, the record of batch, after the room's
-// last message as known (seq, stream), or as looked up.
-func (b *Broker) attempt(rs *roomState, batch []pendingAppend, rec record, known bool, seq, stream uint64) attemptResult {
+// attempt tries once to store rec after the room's last message as known
+// (seq, stream), or as looked up.
+func (b *Broker) attempt(rs *roomState, rec record, known bool, seq, stream uint64) attemptResult {
 	ctx, cancel := context.WithTimeout(b.ctx, attemptTimeout)
 	defer cancel()
 	if !known {
@@ -1072,7 +1078,7 @@ func (b *Broker) attempt(rs *roomState, batch []pendingAppend, rec record, known
 		seq, stream = last.seq, last.stream
 		b.learn(rs, seq, stream)
 	}
-	m := &nats.Msg{Subject: rs.subject, Data: rec.data, Header: recordHeader(batch, seq+1)}
+	m := &nats.Msg{Subject: rs.subject, Data: rec.data, Header: recordHeader(rec.from, rec.count, seq+1)}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(stream, 10))
 	m.Header.Set(jetstream.MsgIDHeader, rec.msgID)
 	if rec.ttl != "" {
@@ -1097,7 +1103,7 @@ func (b *Broker) attempt(rs *roomState, batch []pendingAppend, rec record, known
 			seq = got[0].Seq - 1
 		}
 	}
-	b.learn(rs, seq+uint64(len(batch)), ack.Sequence)
+	b.learn(rs, seq+uint64(rec.count), ack.Sequence)
 	for {
 		old := b.ackedLast.Load()
 		if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {

@@ -81,15 +81,15 @@ func encodeRecord(batch []pendingAppend) []byte {
 	return body
 }
 
-// recordHeader is the headers of a record of batch, whose first message
-// is the room's seq first.
-func recordHeader(batch []pendingAppend, first uint64) nats.Header {
+// recordHeader is the headers of a record of count messages, the first
+// one from from and the room's seq first.
+func recordHeader(from uuid.UUID, count int, first uint64) nats.Header {
 	h := nats.Header{
-		headerFrom: []string{batch[0].from.String()},
+		headerFrom: []string{from.String()},
 		headerSeq:  []string{strconv.FormatUint(first, 10)},
 	}
-	if len(batch) > 1 {
-		h[headerCount] = []string{strconv.Itoa(len(batch))}
+	if count > 1 {
+		h[headerCount] = []string{strconv.Itoa(count)}
 	}
 	return h
 }
