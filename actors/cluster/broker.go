@@ -979,7 +979,7 @@ func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, erro
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
 		b.mu.Unlock()
 		r, ok := awaitNATS(b, ctx, func() attemptResult {
-			return b.attempt(rs, rec, known, seq, stream)
+			return b.attempt(ctx, rs, rec, known, seq, stream)
 		})
 		if !ok {
 			// The attempt waits on nats.go's connection lock, held by a
@@ -1066,9 +1066,9 @@ type attemptResult struct {
 }
 
 // attempt tries once to store rec after the room's last message as known
-// (seq, stream), or as looked up.
-func (b *Broker) attempt(rs *roomState, rec record, known bool, seq, stream uint64) attemptResult {
-	ctx, cancel := context.WithTimeout(b.ctx, attemptTimeout)
+// (seq, stream), or as looked up, within ctx and attemptTimeout.
+func (b *Broker) attempt(ctx context.Context, rs *roomState, rec record, known bool, seq, stream uint64) attemptResult {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
 	if !known {
 		last, err := b.lastMsg(ctx, rs.subject)
@@ -1114,10 +1114,11 @@ func (b *Broker) attempt(rs *roomState, rec record, known bool, seq, stream uint
 }
 
 // awaitNATS calls f on a goroutine of its own, and waits for it until ctx
-// ends: f calls nats.go, whose calls wait for its connection lock
-// whatever their context says, and a reconnection to a hung server
-// holds that lock for up to ConnectTimeout (a room's appends then waited
-// 10 s, past PublishTimeout). ok is false when ctx ended first; f then
+// ends (and a moment more, for f to see it end too): f calls nats.go,
+// whose calls wait for its connection lock whatever their context says,
+// and a reconnection to a hung server holds that lock for up to
+// ConnectTimeout (a room's appends then waited 10 s, past
+// PublishTimeout). ok is false when f did not return in time; it then
 // goes on alone, the broker's WaitGroup counting it.
 func awaitNATS[T any](b *Broker, ctx context.Context, f func() T) (T, bool) {
 	done := make(chan T, 1)
@@ -1130,10 +1131,21 @@ func awaitNATS[T any](b *Broker, ctx context.Context, f func() T) (T, bool) {
 	case v := <-done:
 		return v, true
 	case <-ctx.Done():
+	}
+	t := time.NewTimer(awaitGrace)
+	defer t.Stop()
+	select {
+	case v := <-done:
+		return v, true
+	case <-t.C:
 		var zero T
 		return zero, false
 	}
 }
+
+// awaitGrace is how long awaitNATS waits, once its context has ended, for
+// a call that is not held by nats.go's lock to end with it.
+const awaitGrace = 100 * time.Millisecond
 
 // errRecordTooBig is store's answer to a record of several appends that
 // NATS refused for its size: each of them may still fit alone.
