@@ -552,6 +552,71 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 }
 
+// TestClusterMovedClientsListedOnce kills a node's process (SIGKILL): its
+// clients reconnect to another node, recovering, as new sessions, and
+// every node's member list (GET /rooms/{room}, a members frame, a
+// welcome) lists each live client once within a few seconds, rather than
+// its old session too until the dead node has been silent for the
+// presence timeout (8 s, judged every 2 s: never before 6 s after the
+// kill), as it did (issue 21, cluster fault 8: 206 members listed for
+// 156 live).
+func TestClusterMovedClientsListedOnce(t *testing.T) {
+	c := startCluster(t, 3)
+	stay := []*jsonClient{joinJSON(t, c.node(0), "/ws/moved"), joinJSON(t, c.node(0), "/ws/moved"), joinJSON(t, c.node(1), "/ws/moved")}
+	var doomed []*jsonClient
+	for range 3 {
+		doomed = append(doomed, joinJSON(t, c.node(2), "/ws/moved"))
+	}
+	for i := range 2 {
+		eventually(t, fmt.Sprintf("node %d to list all six members", i), func() bool { return len(roomMembers(t, c.node(i), "moved")) == 6 })
+	}
+	if err := c.nodes[2].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var want []string
+	for _, m := range stay {
+		want = append(want, m.id)
+	}
+	for i, d := range doomed {
+		m := joinJSON(t, c.node(0), fmt.Sprintf("/ws/moved?since=%d&epoch=%s", d.welcome.Seq, d.welcome.Epoch))
+		if !m.welcome.Recovered {
+			t.Fatalf("client %d moved to node 0: %s, want recovered", i, m.welcome.raw)
+		}
+		want = append(want, m.id)
+	}
+	slices.Sort(want)
+	t.Logf("the killed node's clients reconnected %v after the kill", time.Since(killed).Round(time.Millisecond))
+	deadline := killed.Add(4 * time.Second)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for i := range 2 {
+		for {
+			got := roomMembers(t, c.node(i), "moved")
+			if slices.Equal(got, want) {
+				t.Logf("node %d lists each live client once %v after the kill", i, time.Since(killed).Round(time.Millisecond))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d lists %d members %v %v after the kill, want the %d live ones %v", i, len(got), got, time.Since(killed).Round(time.Millisecond), len(want), want)
+			}
+			<-poll.C
+		}
+	}
+	stay[2].sendJSON(`{"type":"members","ref":"m"}`)
+	f := stay[2].nextOf("members")
+	slices.Sort(f.Members)
+	if !slices.Equal(f.Members, want) {
+		t.Fatalf("a members frame on node 1 lists %v, want %v", f.Members, want)
+	}
+	late := joinJSON(t, c.node(1), "/ws/moved")
+	members := slices.DeleteFunc(slices.Clone(late.welcome.Members), func(id string) bool { return id == late.id })
+	slices.Sort(members)
+	if !slices.Equal(members, want) {
+		t.Fatalf("a welcome on node 1 lists %v besides the newcomer, want %v", members, want)
+	}
+}
+
 // TestClusterNATSOutage stops NATS for a few seconds: sockets stay open,
 // publishes fail with the documented errors, /readyz answers 503; then a
 // new NATS server on the same port and store brings everything back

@@ -51,6 +51,10 @@ const (
 	subjectSnapshot = "lobby.snap."   // + node: snapshot parts, the replies
 	subjectDirect   = "lobby.direct." // + node: direct messages
 	subjectReply    = "lobby.reply."  // + node + "." + n: their answers
+	// subjectProbe + node + "." + other node is the reply subject of
+	// node's probes of the other's direct subject: only the NATS server
+	// answers there, when nobody subscribes to it (roster.probe).
+	subjectProbe = "lobby.probe."
 )
 
 // directTimeout bounds the wait for another node's answer to a direct
@@ -89,9 +93,12 @@ type (
 	epochChanged struct{ epoch string }
 
 	// Inside the bridge.
-	brokerState     struct{ up bool }
-	rosterTick      struct{}
-	rosterFlush     struct{}
+	brokerState struct{ up bool }
+	rosterTick  struct{}
+	rosterFlush struct{}
+	rosterProbe struct{}
+	// probeAbsent says that nobody took a probe of node's subject.
+	probeAbsent     struct{ node string }
 	rosterIn        struct{ msg *rosterMsg }
 	snapshotRequest struct{ reply string }
 	directReply     struct {
@@ -131,7 +138,7 @@ func (b *bridge) Receive(ctx actor.Context) {
 		b.answerDirect(m.n, &messages.DirectResult{Delivered: m.delivered})
 	case *directExpired:
 		b.answerDirect(m.n, &messages.DirectResult{Unavailable: true})
-	case *localJoin, *localLeave, *rosterIn, *snapshotRequest, *rosterTick, *rosterFlush:
+	case *localJoin, *localLeave, *rosterIn, *snapshotRequest, *rosterTick, *rosterFlush, *rosterProbe, *probeAbsent:
 		b.roster.receive(b.env(ctx), m)
 	case *brokerState:
 		b.roster.receive(b.env(ctx), m)
@@ -212,6 +219,9 @@ func (b *bridge) start(ctx actor.Context) {
 			}
 			_ = broker.Publish(reply, "", answer)
 		}
+	})
+	subscribe(subjectProbe+b.node+".*", func(subject, _ string, _ []byte) {
+		root.Send(self, &probeAbsent{node: subject[strings.LastIndexByte(subject, '.')+1:]})
 	})
 	subscribe(subjectReply+b.node+".*", func(subject, _ string, data []byte) {
 		n, err := strconv.ParseUint(subject[strings.LastIndexByte(subject, '.')+1:], 10, 64)

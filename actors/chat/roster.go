@@ -32,6 +32,14 @@ import (
 //     members have left. A node that stops cleanly says bye. While this
 //     node's own connection is down it judges nobody, and after it
 //     comes back it gives every node a full timeout again.
+//   - Every probe interval a node sends each other node an empty message
+//     on its direct subject, which a node ignores, with a reply subject
+//     of its own: when nobody subscribes to it, the NATS server answers
+//     at once that there are no responders. A node whose subject has had
+//     no subscriber for the absence time (its process killed, its NATS
+//     connection gone, 1.5 s) is gone too, without waiting out
+//     the timeout: the clients it had, which reconnect to other nodes as
+//     new sessions, are not listed twice for that long.
 type roster struct {
 	node string
 	cfg  rosterConfig
@@ -44,6 +52,7 @@ type roster struct {
 	ops        []rosterOp
 	flushTimer *time.Timer
 	tickTimer  *time.Timer
+	probeTimer *time.Timer
 
 	nodes map[string]*remoteNode
 	// where is the node of every member of another node.
@@ -53,8 +62,10 @@ type roster struct {
 type rosterConfig struct {
 	// interval is how often a node heartbeats; timeout is how long a
 	// node may stay silent before its members count as gone; flush is
-	// how long joins and leaves wait to be batched.
-	interval, timeout, flush time.Duration
+	// how long joins and leaves wait to be batched; probe is how often
+	// the other nodes' subjects are probed, and absent how long one may
+	// have no subscriber before its node counts as gone.
+	interval, timeout, flush, probe, absent time.Duration
 }
 
 func (c rosterConfig) withDefaults() rosterConfig {
@@ -66,6 +77,15 @@ func (c rosterConfig) withDefaults() rosterConfig {
 	}
 	if c.flush <= 0 {
 		c.flush = 10 * time.Millisecond
+	}
+	if c.probe <= 0 {
+		c.probe = c.interval / 4
+	}
+	if c.absent <= 0 {
+		// Longer than nats.go takes to move a connection to another
+		// server of a NATS cluster when one dies (about a second),
+		// during which a live node's subject has no subscriber either.
+		c.absent = 3 * c.probe
 	}
 	return c
 }
@@ -125,6 +145,10 @@ type remoteNode struct {
 	seen    time.Time
 	members memberRooms
 
+	// absentSince is when a probe first found nobody subscribed to the
+	// node's subject, since it was last heard; zero when none did.
+	absentSince time.Time
+
 	// syncing is set from a snapshot request until its last part.
 	syncing   bool
 	syncAsked time.Time
@@ -181,6 +205,7 @@ func newRoster(node string, cfg rosterConfig) roster {
 func (p *roster) start(env rosterEnv) {
 	p.send(env, &rosterMsg{Kind: kindHello})
 	p.tickTimer = env.after(p.cfg.interval, &rosterTick{})
+	p.probeTimer = env.after(p.cfg.probe, &rosterProbe{})
 }
 
 func (p *roster) stop(env rosterEnv) {
@@ -189,6 +214,9 @@ func (p *roster) stop(env rosterEnv) {
 	}
 	if p.flushTimer != nil {
 		p.flushTimer.Stop()
+	}
+	if p.probeTimer != nil {
+		p.probeTimer.Stop()
 	}
 	p.send(env, &rosterMsg{Kind: kindBye})
 }
@@ -211,6 +239,11 @@ func (p *roster) receive(env rosterEnv, msg any) {
 		p.send(env, &rosterMsg{Kind: kindHeartbeat})
 		p.expire(env, time.Now())
 		p.tickTimer = env.after(p.cfg.interval, &rosterTick{})
+	case *rosterProbe:
+		p.probe(env)
+		p.probeTimer = env.after(p.cfg.probe, &rosterProbe{})
+	case *probeAbsent:
+		p.absent(env, m.node, time.Now())
 	case *snapshotRequest:
 		p.flush(env)
 		p.snapshot(env, m.reply)
@@ -220,7 +253,7 @@ func (p *roster) receive(env rosterEnv, msg any) {
 			// timeout from now, and is asked to say where they are.
 			now := time.Now()
 			for _, n := range p.nodes {
-				n.seen = now
+				n.seen, n.absentSince = now, time.Time{}
 			}
 			p.send(env, &rosterMsg{Kind: kindHello})
 		}
@@ -305,7 +338,7 @@ func (p *roster) heard(env rosterEnv, m *rosterMsg) {
 		p.nodes[m.Node] = n
 		p.sync(env, n)
 	}
-	n.seen = time.Now()
+	n.seen, n.absentSince = time.Now(), time.Time{}
 	switch m.Kind {
 	case kindBye:
 		p.drop(env, n)
@@ -420,6 +453,36 @@ func (p *roster) apply(env rosterEnv, n *remoteNode, ops []rosterOp) {
 			// messages: no room has it.
 			env.tell(&remoteJoin{room: op.Room, id: op.ID})
 		}
+	}
+}
+
+// probe asks the NATS server whether each other node's direct subject
+// has a subscriber: a message it does not answer, with a reply subject
+// of this node's, which the server answers (no responders) when nobody
+// takes it (probeAbsent).
+func (p *roster) probe(env rosterEnv) {
+	if !env.up() {
+		return
+	}
+	for id := range p.nodes {
+		_ = env.publish(subjectDirect+id, subjectProbe+p.node+"."+id, nil)
+	}
+}
+
+// absent handles the NATS server's word that nobody took a probe of
+// node's subject: a node absent on probes for the absence time, and not
+// heard meanwhile, is gone.
+func (p *roster) absent(env rosterEnv, node string, now time.Time) {
+	n := p.nodes[node]
+	if n == nil || !env.up() {
+		return
+	}
+	if n.absentSince.IsZero() {
+		n.absentSince = now
+		return
+	}
+	if now.Sub(n.absentSince) >= p.cfg.absent {
+		p.drop(env, n)
 	}
 }
 

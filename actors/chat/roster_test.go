@@ -129,6 +129,40 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 				t.Fatalf("told %v, nodes %v: want a left and n1 gone", told, r.p.nodes)
 			}
 		}},
+		{name: "a node whose subject has had no subscriber for the absence time is dropped", run: func(t *testing.T, r *rosterRig) {
+			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
+			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})
+			r.takeTold()
+			r.published = nil
+			r.p.receive(r.env(), &rosterProbe{})
+			if len(r.published) != 1 || r.published[0].subject != subjectDirect+"n1" || r.published[0].reply != subjectProbe+"me.n1" {
+				t.Fatalf("published %+v, want one probe of n1's direct subject", r.published)
+			}
+			now := time.Now()
+			absent := r.p.cfg.absent
+			r.p.absent(r.env(), "n1", now)
+			r.p.absent(r.env(), "n1", now.Add(absent/2))
+			if len(r.takeTold()) != 0 {
+				t.Fatal("dropped before the absence time")
+			}
+			// Heard from meanwhile: the absence counts again from the next.
+			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
+			r.p.absent(r.env(), "n1", now.Add(absent))
+			if len(r.takeTold()) != 0 {
+				t.Fatal("dropped although heard since the first absence")
+			}
+			r.up = false
+			r.p.absent(r.env(), "n1", now.Add(3*absent))
+			if len(r.takeTold()) != 0 {
+				t.Fatal("a node cut off judged another")
+			}
+			r.up = true
+			r.p.absent(r.env(), "n1", now.Add(3*absent))
+			if told := r.takeTold(); len(told) != 1 || *told[0].(*remoteLeave) != (remoteLeave{"r", a}) || len(r.p.nodes) != 0 {
+				t.Fatalf("told %v, nodes %v: want a left and n1 gone", told, r.p.nodes)
+			}
+			r.p.absent(r.env(), "n1", now.Add(4*absent)) // a late answer about a node gone
+		}},
 		{name: "bye drops a node at once", run: func(t *testing.T, r *rosterRig) {
 			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
 			r.hear(rosterMsg{Node: "n1", Kind: kindSnapshot, Part: 1, Parts: 1, Rooms: map[string][]uuid.UUID{"r": {a}}})

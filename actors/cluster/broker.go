@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,7 +165,8 @@ var _ broker.Broker = (*Broker)(nil)
 // (Nats-Expected-Last-Subject-Sequence), so that seqs are contiguous per
 // room whatever node appends: an append that finds another node's
 // message first is numbered again and retried. A room has at most one
-// append in flight from a node; rooms append in parallel.
+// record in flight from a node, which holds every append that queued
+// while the one before was stored (record.go); rooms append in parallel.
 //
 // Every room this node follows is fed by one ordered consumer of the
 // whole stream, the tail: a node holds one consumer however many rooms it
@@ -829,11 +831,14 @@ func (b *Broker) forgetLocked(rs *roomState) {
 	}
 }
 
-// appender stores a room's queued appends one after the other, then
-// ends: each one's seq is the one after the last, which only its ack
-// says.
+// appender stores a room's queued appends, one record after the other,
+// then ends: each record's seqs follow the last one's, which only its
+// ack says, so the appends that queue meanwhile go in the next record
+// together (record.go).
 func (b *Broker) appender(rs *roomState) {
 	defer b.wg.Done()
+	var batch []pendingAppend
+	singles := 0 // appends to store one per record
 	for {
 		b.mu.Lock()
 		if len(rs.queue) == 0 {
@@ -842,42 +847,72 @@ func (b *Broker) appender(rs *roomState) {
 			b.mu.Unlock()
 			return
 		}
-		a := rs.queue[0]
-		rs.queue[0] = pendingAppend{}
-		rs.queue = rs.queue[1:]
+		n := 1
+		if singles == 0 {
+			n = recordLen(rs.queue, int(min(recordBytes, b.MaxMessageBytes())))
+		} else {
+			singles--
+		}
+		batch = append(batch[:0], rs.queue[:n]...)
+		clear(rs.queue[:n])
+		rs.queue = rs.queue[n:]
 		b.mu.Unlock()
-		seq, dup, err := b.store(rs, a)
-		b.inflight.Add(-1)
+		first, dup, err := b.store(rs, batch)
+		if errors.Is(err, errRecordTooBig) {
+			// The server's max_payload is smaller than when the record
+			// was put together (the connection moved to another
+			// server): its appends go again, one per record.
+			b.mu.Lock()
+			rs.queue = append(slices.Clone(batch), rs.queue...)
+			b.mu.Unlock()
+			singles = len(batch)
+			clear(batch)
+			continue
+		}
+		b.inflight.Add(-int64(len(batch)))
 		switch {
 		case err == nil:
 			if b.full.Swap(false) {
 				b.log.Info("the store has room again: publishes are stored")
 			}
-			b.metrics.out.WithLabelValues(kindRoom).Inc()
-			b.metrics.publishSeconds.Observe(time.Since(a.start).Seconds())
+			b.metrics.out.WithLabelValues(kindRoom).Add(float64(len(batch)))
+			for _, a := range batch {
+				b.metrics.publishSeconds.Observe(time.Since(a.start).Seconds())
+			}
 		case errors.Is(err, broker.ErrStoreFull):
-			b.metrics.storeFull.Inc()
+			b.metrics.storeFull.Add(float64(len(batch)))
 			if !b.full.Swap(true) {
 				b.log.Error("the store is full: publishes are refused (503) until it has room again", slog.Any("err", err))
 			}
 			b.fullUntil.Store(time.Now().Add(fullRetry).UnixNano())
 		case !errors.Is(err, broker.ErrTooBig):
-			b.metrics.publishFailures.Inc()
+			b.metrics.publishFailures.Add(float64(len(batch)))
 		}
-		a.done(seq, dup, err)
+		for i, a := range batch {
+			seq := uint64(0)
+			if err == nil {
+				seq = first + uint64(i)
+			}
+			a.done(seq, dup, err)
+		}
+		clear(batch)
 	}
 }
 
-// store appends one message to its room: numbered one more than the
-// room's last as known, on the condition that it still is its last; when
-// another node's came first, it looks the last up and tries again. dup
-// says the stream had the message's idempotency key already, from
-// another Append.
-func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
-	// PublishTimeout counts from the Append: a room's appends are stored
-	// one after the other, and each one's wait after the last one's would
-	// add up (a hung NATS server held a publish behind a member's
-	// broadcasts for twice the timeout, past the node's own 10 s).
+// store appends one record of a room's appends (one or more, record.go):
+// its first message numbered one more than the room's last as known, on
+// the condition that it still is its last; when another node's came
+// first, it looks the last up and tries again. It returns the first
+// message's seq, the others' following it. dup says the stream had the
+// append's idempotency key already, from another Append (a record with
+// a key holds that append alone).
+func (b *Broker) store(rs *roomState, batch []pendingAppend) (uint64, bool, error) {
+	// PublishTimeout counts from the Append, the record's oldest: a
+	// room's records are stored one after the other, and each one's wait
+	// after the last one's would add up (a hung NATS server held a
+	// publish behind a member's broadcasts for twice the timeout, past
+	// the node's own 10 s).
+	a := batch[0]
 	ctx, cancel := context.WithDeadline(b.ctx, a.start.Add(b.cfg.PublishTimeout))
 	defer cancel()
 	room := subjectRoomName(rs.subject)
@@ -898,8 +933,14 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 	if a.key != "" {
 		msgID = room + ":" + a.key
 	}
+	// The record is made once, of its own memory: an attempt given up
+	// (awaitNATS) may still send it while the appender has gone on.
+	rec := record{data: a.msg, from: a.from, count: len(batch), msgID: msgID, ttl: ttl}
+	if len(batch) > 1 {
+		rec.data = encodeRecord(batch)
+	}
 	// maybeStored is set once an attempt got no answer: the stream may
-	// hold the message, and a failure then says its outcome is unknown.
+	// hold the record, and a failure then says its outcome is unknown.
 	maybeStored, dup := false, false
 	fail := func(err error) error {
 		if maybeStored {
@@ -937,58 +978,32 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 		b.mu.Lock()
 		known, seq, stream := rs.known, rs.lastSeq, rs.lastStream
 		b.mu.Unlock()
-		attemptCtx, cancelAttempt := context.WithTimeout(ctx, attemptTimeout)
-		var ack *jetstream.PubAck
-		err := error(nil)
-		if !known {
-			var last lastMessage
-			if last, err = b.lastMsg(attemptCtx, rs.subject); err == nil {
-				seq, stream = last.seq, last.stream
-				b.learn(rs, seq, stream)
-			}
+		r, ok := awaitNATS(b, ctx, func() attemptResult {
+			return b.attempt(ctx, rs, rec, known, seq, stream)
+		})
+		if !ok {
+			// The attempt waits on nats.go's connection lock, held by a
+			// reconnection to a hung server: it is given up, and may
+			// still store the record once the lock is free. The next
+			// record carries the same condition (the room's last as
+			// known): of the two, the one that comes second is refused,
+			// and the next is numbered again after the first.
+			maybeStored = true
+			r = attemptResult{stream: stream, err: fmt.Errorf("no answer from NATS: %w", ctx.Err())}
 		}
-		if err == nil {
-			m := &nats.Msg{Subject: rs.subject, Data: a.msg, Header: nats.Header{
-				headerFrom:                          []string{a.from.String()},
-				headerSeq:                           []string{strconv.FormatUint(seq+1, 10)},
-				jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(stream, 10)},
-				jetstream.MsgIDHeader:               []string{msgID},
-			}}
-			if ttl != "" {
-				m.Header.Set(jetstream.MsgTTLHeader, ttl)
-			}
-			ack, err = b.js.PublishMsg(attemptCtx, m)
+		err := r.err
+		stream = r.stream
+		if r.sent {
 			// After an attempt with no answer, a duplicate may be this
 			// Append's own, not a publisher's retry.
-			dup = err == nil && ack.Duplicate && a.key != "" && !maybeStored
+			dup = err == nil && r.duplicate && a.key != "" && !maybeStored
 			var apiErr *jetstream.APIError
 			if err != nil && !errors.As(err, &apiErr) && !errors.Is(err, nats.ErrNoResponders) {
 				maybeStored = true
 			}
 		}
-		if err == nil && ack.Duplicate {
-			// Stored by an attempt before (or, with a key, by an Append
-			// before), maybe under another seq.
-			var sm *jetstream.RawStreamMsg
-			if st := b.stream(); st != nil {
-				sm, err = st.GetMsg(attemptCtx, ack.Sequence)
-			} else {
-				err = errNoStream
-			}
-			if err == nil {
-				seq = decode(sm.Sequence, sm.Header, sm.Data, sm.Time).Seq - 1
-			}
-		}
-		cancelAttempt()
 		if err == nil {
-			b.learn(rs, seq+1, ack.Sequence)
-			for {
-				old := b.ackedLast.Load()
-				if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {
-					break
-				}
-			}
-			return seq + 1, dup, nil
+			return r.first, dup, nil
 		}
 		lastErr = err
 		b.mu.Lock()
@@ -1007,6 +1022,8 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 			}
 			b.metrics.casRetries.Inc()
 			continue
+		case errors.Is(err, nats.ErrMaxPayload) && len(batch) > 1:
+			return 0, false, errRecordTooBig
 		case errors.Is(err, nats.ErrMaxPayload):
 			return 0, false, broker.ErrTooBig
 		case storeFull(err):
@@ -1026,6 +1043,113 @@ func (b *Broker) store(rs *roomState, a pendingAppend) (uint64, bool, error) {
 		pause()
 	}
 }
+
+// record is what every attempt to store a record sends: its body, its
+// first message's sender, how many messages it holds, its message id
+// and TTL.
+type record struct {
+	data       []byte
+	from       uuid.UUID
+	count      int
+	msgID, ttl string
+}
+
+// attemptResult is what one attempt to store a record found: its first
+// message's seq when stored; else why not, and whether it was sent.
+type attemptResult struct {
+	first     uint64
+	duplicate bool
+	sent      bool
+	// stream is the room's last stream sequence the attempt counted on.
+	stream uint64
+	err    error
+}
+
+// attempt tries once to store rec after the room's last message as known
+// (seq, stream), or as looked up, within ctx and attemptTimeout.
+func (b *Broker) attempt(ctx context.Context, rs *roomState, rec record, known bool, seq, stream uint64) attemptResult {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	if !known {
+		last, err := b.lastMsg(ctx, rs.subject)
+		if err != nil {
+			return attemptResult{stream: stream, err: err}
+		}
+		seq, stream = last.seq, last.stream
+		b.learn(rs, seq, stream)
+	}
+	m := &nats.Msg{Subject: rs.subject, Data: rec.data, Header: recordHeader(rec.from, rec.count, seq+1)}
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(stream, 10))
+	m.Header.Set(jetstream.MsgIDHeader, rec.msgID)
+	if rec.ttl != "" {
+		m.Header.Set(jetstream.MsgTTLHeader, rec.ttl)
+	}
+	ack, err := b.js.PublishMsg(ctx, m)
+	if err != nil {
+		return attemptResult{sent: true, stream: stream, err: err}
+	}
+	if ack.Duplicate {
+		// Stored by an attempt before (or, with a key, by an Append
+		// before), maybe under another seq.
+		st := b.stream()
+		if st == nil {
+			return attemptResult{sent: true, stream: stream, err: errNoStream}
+		}
+		sm, err := st.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			return attemptResult{sent: true, stream: stream, err: err}
+		}
+		if got := decode(sm.Sequence, sm.Header, sm.Data, sm.Time); len(got) > 0 {
+			seq = got[0].Seq - 1
+		}
+	}
+	b.learn(rs, seq+uint64(rec.count), ack.Sequence)
+	for {
+		old := b.ackedLast.Load()
+		if ack.Sequence <= old || b.ackedLast.CompareAndSwap(old, ack.Sequence) {
+			break
+		}
+	}
+	return attemptResult{first: seq + 1, duplicate: ack.Duplicate, sent: true, stream: stream}
+}
+
+// awaitNATS calls f on a goroutine of its own, and waits for it until ctx
+// ends (and a moment more, for f to see it end too): f calls nats.go,
+// whose calls wait for its connection lock whatever their context says,
+// and a reconnection to a hung server holds that lock for up to
+// ConnectTimeout (a room's appends then waited 10 s, past
+// PublishTimeout). ok is false when f did not return in time; it then
+// goes on alone, the broker's WaitGroup counting it.
+func awaitNATS[T any](b *Broker, ctx context.Context, f func() T) (T, bool) {
+	done := make(chan T, 1)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		done <- f()
+	}()
+	select {
+	case v := <-done:
+		return v, true
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(awaitGrace)
+	defer t.Stop()
+	select {
+	case v := <-done:
+		return v, true
+	case <-t.C:
+		var zero T
+		return zero, false
+	}
+}
+
+// awaitGrace is how long awaitNATS waits, once its context has ended, for
+// a call that is not held by nats.go's lock to end with it.
+const awaitGrace = 100 * time.Millisecond
+
+// errRecordTooBig is store's answer to a record of several appends that
+// NATS refused for its size: each of them may still fit alone.
+var errRecordTooBig = errors.New("cluster: the record is larger than NATS takes")
 
 // attemptTimeout bounds one attempt to store a message: past it the
 // attempt is taken for lost (its server gone) and made again, with the
@@ -1118,22 +1242,12 @@ func (b *Broker) lastMsg(ctx context.Context, subject string) (lastMessage, erro
 		b.checkStream(err)
 		return lastMessage{}, err
 	}
-	sm := decode(m.Sequence, m.Header, m.Data, m.Time)
-	return lastMessage{seq: sm.Seq, stream: m.Sequence, sm: sm}, nil
-}
-
-// decode is a stored room message as a room sees it: its seq is the
-// room's (Lobby-Seq); a message stored without one (by an older Lobby)
-// counts by its stream sequence, which keeps the room's seqs increasing.
-func decode(stream uint64, h nats.Header, data []byte, at time.Time) broker.StreamMessage {
-	seq := stream
-	if s := h.Get(headerSeq); s != "" {
-		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-			seq = n
-		}
+	msgs := decode(m.Sequence, m.Header, m.Data, m.Time)
+	if len(msgs) == 0 {
+		return lastMessage{}, fmt.Errorf("cluster: the last record of %s (stream sequence %d) holds no message whole", subject, m.Sequence)
 	}
-	from, _ := uuid.Parse(h.Get(headerFrom))
-	return broker.StreamMessage{Seq: seq, From: from, Msg: data, At: at}
+	sm := msgs[len(msgs)-1]
+	return lastMessage{seq: sm.Seq, stream: m.Sequence, sm: sm}, nil
 }
 
 // kickTail asks the tail to start again, on the stream as now set up.
@@ -1337,12 +1451,21 @@ func (b *Broker) onTail(epoch string, gen uint64, stopping <-chan struct{}, m je
 	var full []fullFollow
 	b.mu.Lock()
 	if rs := b.rooms[subject]; rs != nil {
-		sm := decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
-		if md.Sequence.Stream >= rs.lastStream {
-			rs.known, rs.lastSeq, rs.lastStream = true, sm.Seq, md.Sequence.Stream
+		msgs := decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp)
+		if len(msgs) > 0 && md.Sequence.Stream >= rs.lastStream {
+			rs.known, rs.lastSeq, rs.lastStream = true, msgs[len(msgs)-1].Seq, md.Sequence.Stream
 		}
 		for _, f := range rs.follows {
-			if taken := f.offer(epoch, md.Sequence.Stream, sm); taken != nil {
+			var taken <-chan struct{}
+			for _, sm := range msgs {
+				// A follow that says it is full takes the rest of the
+				// record all the same: it is bounded (recordMessages),
+				// and only the tail may wait.
+				if t := f.offer(epoch, md.Sequence.Stream, sm); t != nil {
+					taken = t
+				}
+			}
+			if taken != nil {
 				full = append(full, fullFollow{ctx: f.ctx, taken: taken})
 			}
 		}
@@ -1410,7 +1533,9 @@ func (f *roomFollow) offer(epoch string, stream uint64, sm broker.StreamMessage)
 // applying its log (just elected) would otherwise skip them. It returns
 // what deliver did. f.mu is held.
 func (f *roomFollow) push(stream uint64, sm broker.StreamMessage) <-chan struct{} {
-	if stream <= f.after || sm.Seq <= f.last {
+	// A record holds several messages under one stream sequence: the
+	// record at after holds the last one delivered, and maybe more.
+	if stream < f.after || sm.Seq <= f.last {
 		return nil
 	}
 	if sm.Seq > f.last+1 {
@@ -1768,7 +1893,9 @@ func (b *Broker) scan(ctx context.Context, stream jetstream.Stream, subject stri
 				continue
 			}
 			if md.Sequence.Stream <= end {
-				f(decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp))
+				for _, sm := range decode(md.Sequence.Stream, m.Headers(), m.Data(), md.Timestamp) {
+					f(sm)
+				}
 			}
 			done = done || md.Sequence.Stream >= end
 			pending = md.NumPending

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lobby/lobby/actors/broker"
 )
@@ -412,4 +413,159 @@ func TestSlowFollowHoldsTheTailBack(t *testing.T) {
 	if g := b.tailGen.Load(); g != gen {
 		t.Fatalf("the tail was made anew %d times while it was held back", g-gen)
 	}
+}
+
+// subjectRecords is how many records the stream holds for room.
+func subjectRecords(t *testing.T, b *Broker, room string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	info, err := b.stream().Info(ctx, jetstream.WithSubjectFilter(roomSubject(room)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[roomSubject(room)]
+}
+
+// Appends that queue while one of their room's is being stored are
+// stored together, in one record with one acknowledgement, not one
+// round trip to the stream each (issue 21, cluster fault 8: a room took
+// one message per round trip, and a room's publishers waited for it).
+// The first append's answer queues eight more before the appender looks
+// at its queue again: they are the next record, whole.
+func TestQueuedAppendsShareARecord(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	b := connect(t, e, Config{})
+	f := follow(b, "burst")
+	f.waitStarted(t)
+	const n = 9
+	type answer struct {
+		i   int
+		seq uint64
+		err error
+	}
+	answers := make(chan answer, n)
+	senders := make([]uuid.UUID, n)
+	for i := range senders {
+		senders[i] = uuid.New()
+	}
+	appendOne := func(i int, then func()) {
+		b.Append("burst", senders[i], json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), "", func(seq uint64, _ bool, err error) {
+			if then != nil {
+				then()
+			}
+			answers <- answer{i, seq, err}
+		})
+	}
+	appendOne(0, func() {
+		for i := 1; i < n; i++ {
+			appendOne(i, nil)
+		}
+	})
+	for range n {
+		select {
+		case a := <-answers:
+			if a.err != nil || a.seq != uint64(a.i+1) {
+				t.Fatalf("append %d: seq %d, %v; want seq %d", a.i, a.seq, a.err, a.i+1)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("an append got no answer")
+		}
+	}
+	if got := subjectRecords(t, b, "burst"); got != 2 {
+		t.Fatalf("the stream holds %d records of the room, want 2: the first append, then the 8 queued behind it", got)
+	}
+	// check checks that got are the appends from the one after after on.
+	check := func(what string, got []broker.StreamMessage, after int) {
+		t.Helper()
+		if len(got) != n-after {
+			t.Fatalf("%s: %d messages, want %d", what, len(got), n-after)
+		}
+		for j, sm := range got {
+			i := after + j
+			if sm.Seq != uint64(i+1) || sm.From != senders[i] || string(sm.Msg) != fmt.Sprintf(`{"n":%d}`, i) || sm.At.IsZero() {
+				t.Fatalf("%s: message %d is seq %d from %s %s, want seq %d from %s", what, i, sm.Seq, sm.From, sm.Msg, i+1, senders[i])
+			}
+		}
+	}
+	check("the follow", f.wait(t, n), 0)
+	for _, after := range []int{0, 1, 4} {
+		done := make(chan broker.ReadResult, 1)
+		b.Read("burst", uint64(after), 0, func(r broker.ReadResult) { done <- r })
+		r := <-done
+		if r.Err != nil || !r.Complete || r.Last != n {
+			t.Fatalf("read after %d: %+v", after, r)
+		}
+		check(fmt.Sprintf("read after %d", after), r.Messages, after)
+	}
+	// A follow started now starts after the record's last message.
+	g := follow(b, "burst")
+	if last := g.waitStarted(t); last != n {
+		t.Fatalf("a new follow starts after %d, want %d", last, n)
+	}
+	g.stop()
+	f.stop()
+}
+
+// Two nodes, four senders each, append to one room as fast as they can,
+// each sender's next message as soon as the last is queued, not
+// answered: the room's seqs are still 1, 2, 3… with none skipped and
+// none twice, every sender's messages keep their order, and records of
+// several messages carried them (what a node's appends shared while
+// the other node's came first are numbered again, whole).
+func TestRecordsKeepSeqsAndSenderOrder(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	nodes := []*Broker{connect(t, e, Config{}), connect(t, e, Config{})}
+	f := follow(nodes[0], "race")
+	f.waitStarted(t)
+	const senders, each = 4, 150
+	var wg sync.WaitGroup
+	failed := make(chan error, 1)
+	ids := map[uuid.UUID]int{}
+	for i, node := range nodes {
+		for s := range senders {
+			id := uuid.New()
+			ids[id] = i*senders + s
+			wg.Add(each)
+			for n := range each {
+				node.Append("race", id, json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)), "", func(_ uint64, _ bool, err error) {
+					if err != nil {
+						select {
+						case failed <- err:
+						default:
+						}
+					}
+					wg.Done()
+				})
+			}
+		}
+	}
+	wg.Wait()
+	select {
+	case err := <-failed:
+		t.Fatalf("an append failed: %v", err)
+	default:
+	}
+	total := 2 * senders * each
+	got := f.wait(t, total)
+	next := map[uuid.UUID]int{}
+	for i, sm := range got {
+		if sm.Seq != uint64(i+1) {
+			t.Fatalf("delivery %d has seq %d, want %d", i, sm.Seq, i+1)
+		}
+		var m struct{ N int }
+		if err := json.Unmarshal(sm.Msg, &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := ids[sm.From]; !ok || m.N != next[sm.From] {
+			t.Fatalf("seq %d: sender %d's message %d, want its %d", sm.Seq, ids[sm.From], m.N, next[sm.From])
+		}
+		next[sm.From]++
+	}
+	records := subjectRecords(t, nodes[0], "race")
+	t.Logf("%d messages in %d records", total, records)
+	if records >= uint64(total) {
+		t.Fatalf("%d messages took %d records: none shared one", total, records)
+	}
+	f.stop()
 }

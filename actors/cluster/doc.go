@@ -15,7 +15,9 @@
 // one more than the room's last, appended on the condition that the last
 // is still the last (Nats-Expected-Last-Subject-Sequence), so that seqs
 // are contiguous per room whichever node appends; a node appends one
-// message of a room at a time, rooms in parallel. Every room a node
+// record of a room at a time, rooms in parallel, and what queues for
+// the room meanwhile goes in the next record together, each message
+// numbered in its turn (record.go). Every room a node
 // follows is fed by one ordered consumer of the whole stream, the tail:
 // a node holds one consumer however many rooms it follows, and one per
 // read in progress (at most 32).
@@ -32,7 +34,7 @@
 //
 // Every Broker method returns without waiting on the network: a room's
 // appends queue for a goroutine of the room's own, which stores them one
-// after the other (an attempt that gets no answer, a stream leader lost,
+// record after the other (an attempt that gets no answer, a stream leader lost,
 // is made again with the same Nats-Msg-Id until Config.PublishTimeout),
 // plain messages go through one bounded queue to one writer goroutine
 // (which keeps their order), and reads and follows run on goroutines of
