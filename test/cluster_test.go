@@ -868,12 +868,7 @@ func TestClusterStreamDeleted(t *testing.T) {
 // unready, answers publishes unavailable, and once NATS comes it sets the
 // stream up and serves fully, without a restart.
 func TestClusterNATSDownAtStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := freePort(t)
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
 	node := &testServer{addr: startBinary(t, buildLobby(t), []string{"--addr", "127.0.0.1:0", "--nats-url", url, "--connect-rate", "-1"}).addr}
 	if status, _ := httpDo(t, "GET", node.url("/readyz"), nil, nil); status != http.StatusServiceUnavailable {
@@ -1004,12 +999,7 @@ func TestRefusedFramesAreNotHeld(t *testing.T) {
 // serves, and its joins wait.
 func unreachableNATS(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "nats://" + ln.Addr().String()
+	return "nats://" + freeAddr(t)
 }
 
 // TestClusterRoomSeqsAreContiguous: a room's seqs count its messages, 1

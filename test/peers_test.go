@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,15 +36,58 @@ type peerCluster struct {
 	nodes []*binaryServer
 }
 
-// freeAddr is a loopback host:port nothing listens on.
+// freeAddr is a loopback host:port nothing listens on, for a server a
+// test starts (and restarts) on an address it must know in advance. It is
+// taken below the kernel's ephemeral range: a port :0 handed out is one
+// any outgoing connection may take as its own before the server binds it,
+// which failed CI once (a NATS route port "address already in use").
+// Ports are handed out in turn from a random start, so two tests of this
+// process never get the same one.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	if freePorts.next == 0 {
+		freePorts.low = ephemeralLow()
+		freePorts.next = freePorts.low / 2
+		if span := freePorts.low / 4; span > 0 {
+			freePorts.next += rand.IntN(span)
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	for range 1000 {
+		if freePorts.next >= freePorts.low {
+			freePorts.next = freePorts.low / 2
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePorts.next))
+		freePorts.next++
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return ""
+}
+
+var freePorts struct {
+	sync.Mutex
+	next, low int
+}
+
+// ephemeralLow is the first port the kernel hands out for :0 and
+// outgoing connections (32768 on Linux unless configured).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n >= 4096 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 func startPeers(t *testing.T, n int) *peerCluster {
