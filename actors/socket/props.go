@@ -7,8 +7,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// Props makes the props of an actor that serves conn, with opts (the
-// node's dispatcher and mailbox). Every socket actor's props come from
+// Props makes the props of the actor produce makes, which serves conn,
+// with opts (the node's dispatcher and mailbox). produce is called once,
+// before Props returns. Every socket actor's props come from
 // here, and so every socket actor is guarded: a panic in its Receive
 // closes its client alone with 1011 and stops it (CloseOnPanic, logged to
 // log), and conn learns when the actor has stopped (Conn.ActorStopped),
@@ -29,9 +30,15 @@ func Props(conn Conn, log *slog.Logger, produce func() actor.Actor, opts ...acto
 	// unbounded like the ring; the bound is the connection's queue behind
 	// it.
 	opts = append(opts, actor.WithMailbox(actor.UnboundedLockfree(flush...)))
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &socketActor{Actor: produce(), conn: conn, batch: b, log: log}
-	}, opts...)
+	// The actor is made here, once, and the producer hands out that one:
+	// props live as long as their actor, and a producer that called
+	// produce would keep all that produce captured (a session's Join and
+	// Env, about 250 bytes) beside the actor that copied it, for every
+	// connection. protoactor calls a producer again only to restart an
+	// actor after a failure, and a socket actor never fails that way:
+	// CloseOnPanic recovers its panics and stops it.
+	a := &socketActor{Actor: produce(), conn: conn, batch: b, log: log}
+	return actor.PropsFromProducer(func() actor.Actor { return a }, opts...)
 }
 
 // turnEnd flushes a Batcher when its actor's mailbox run ends, and every
