@@ -20,7 +20,10 @@ func growStack() byte {
 // growStackForUpgrade grows the handler goroutine's stack to 16 KiB before
 // the upgrade, which needs about that much (net/http formats the response
 // headers deep down): one copy of a shallow stack instead of two of a deep
-// one.
+// one. It is the handler's first call: a header look-up of the checks
+// before the upgrade (net/textproto canonicalising a key) was where the
+// stack first doubled, 3 % of the server's CPU when clients connect and
+// leave at a high rate.
 //
 //go:noinline
 func growStackForUpgrade() byte {

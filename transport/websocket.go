@@ -201,6 +201,9 @@ type socketRoute struct {
 // goroutine is the reader, and it returns only once the actor has stopped
 // and the connection's other goroutines have ended.
 func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socketRoute, newProps propsFunc) {
+	// Before the handshake's checks, whose header look-ups would
+	// otherwise double the stack on their own, deeper down.
+	_ = growStackForUpgrade()
 	kind, room := route.kind, route.room
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
@@ -250,7 +253,6 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request, route socke
 		}
 	}()
 
-	_ = growStackForUpgrade()
 	conn := newWSConn(connLimits{
 		maxFrames:    s.cfg.SendQueue,
 		maxBytes:     s.cfg.SendQueueBytes,
