@@ -26,9 +26,14 @@ import (
 // Runs scheduled through First go before the others (see First), and a
 // worker busy for yieldEvery yields.
 type Workers struct {
-	runs       chan func()
-	first      chan func()
-	stopped    atomic.Bool
+	runs    chan func()
+	first   chan func()
+	stopped atomic.Bool
+	// idle counts the workers waiting on runs: First pokes runs only
+	// when one may be asleep there. Poked on every run, runs filled with
+	// pokes while rooms kept the workers busy, and from then on every
+	// member's run got a goroutine of its own.
+	idle       atomic.Int32
 	n          int
 	done       sync.WaitGroup
 	throughput int
@@ -109,7 +114,17 @@ func (w *Workers) next(busy *time.Time) func() {
 	if len(w.runs) > 0 {
 		return <-w.runs
 	}
+	w.idle.Add(1)
+	// A First run scheduled before idle said so found no worker to poke:
+	// take it now rather than sleep beside it.
+	select {
+	case run := <-w.first:
+		w.idle.Add(-1)
+		return run
+	default:
+	}
 	run := <-w.runs
+	w.idle.Add(-1)
 	*busy = time.Now()
 	return run
 }
@@ -157,6 +172,9 @@ type first struct{ w *Workers }
 func (f first) Schedule(run func()) {
 	w := f.w
 	w.schedule(w.first, run)
+	if w.idle.Load() == 0 {
+		return // every worker looks at first before it next waits
+	}
 	select {
 	case w.runs <- poke:
 	default: // runs is full: no worker is waiting, and each looks at first before it takes a run

@@ -92,3 +92,36 @@ func TestStopRunsFirstsRunsToo(t *testing.T) {
 		t.Fatalf("%d runs, want %d", ran.Load(), n+1)
 	}
 }
+
+// TestFirstDoesNotFillRunsWithPokes: First's runs scheduled while every
+// worker is busy put nothing on runs, which would otherwise fill, and
+// then every socket actor's run would get a goroutine of its own.
+func TestFirstDoesNotFillRunsWithPokes(t *testing.T) {
+	w := Start(1, 16)
+	defer w.Stop()
+	release := make(chan struct{})
+	w.Schedule(func() { <-release })
+	var wg sync.WaitGroup
+	const n = workerQueue
+	wg.Add(n)
+	for range n {
+		w.First().Schedule(wg.Done)
+	}
+	if got := len(w.runs); got > 1 {
+		t.Errorf("%d runs queued behind a busy worker by First, want at most 1 (a poke for a worker that had not begun the blocking run)", got)
+	}
+	close(release)
+	wg.Wait()
+}
+
+// TestFirstWakesAWaitingWorker: a First run scheduled while the worker
+// waits is run.
+func TestFirstWakesAWaitingWorker(t *testing.T) {
+	w := Start(1, 16)
+	defer w.Stop()
+	for range 1000 {
+		done := make(chan struct{})
+		w.First().Schedule(func() { close(done) })
+		<-done
+	}
+}
