@@ -492,7 +492,12 @@ func TestQueuedAppendsShareARecord(t *testing.T) {
 	for _, after := range []int{0, 1, 4} {
 		done := make(chan broker.ReadResult, 1)
 		b.Read("burst", uint64(after), 0, func(r broker.ReadResult) { done <- r })
-		r := <-done
+		var r broker.ReadResult
+		select {
+		case r = <-done:
+		case <-time.After(waitFor):
+			t.Fatalf("read after %d: no answer in %v", after, waitFor)
+		}
 		if r.Err != nil || !r.Complete || r.Last != n {
 			t.Fatalf("read after %d: %+v", after, r)
 		}

@@ -35,8 +35,10 @@ func Props(conn Conn, log *slog.Logger, produce func() actor.Actor, opts ...acto
 	// produce would keep all that produce captured (a session's Join and
 	// Env, about 250 bytes) beside the actor that copied it, for every
 	// connection. protoactor calls a producer again only to restart an
-	// actor after a failure, and a socket actor never fails that way:
-	// CloseOnPanic recovers its panics and stops it.
+	// actor after a failure, and a socket actor's Receive never fails that
+	// way: CloseOnPanic recovers its panics and stops it. Were it restarted
+	// all the same, it would get this actor back, state and all, still
+	// serving the one connection it can serve; the props are spawned once.
 	a := &socketActor{Actor: produce(), conn: conn, batch: b, log: log}
 	return actor.PropsFromProducer(func() actor.Actor { return a }, opts...)
 }

@@ -11,6 +11,10 @@ import (
 // defaultGCMinHeap is --gc-min-heap's default.
 const defaultGCMinHeap = 64 << 20
 
+// maxGCMinHeap bounds --gc-min-heap (1 TiB), so that gcPercentFor's
+// (minHeap-live)*100 cannot overflow.
+const maxGCMinHeap = 1 << 40
+
 // Bounds of the GC percent the tuner sets: Go's default at the low end,
 // so a large heap is collected as Go would; at most a goal of 11× the
 // live heap at the high end.
@@ -58,8 +62,7 @@ func startGCTuner(minHeap uint64) (stop func()) {
 		return func() {}
 	}
 	t := &gcTuner{minHeap: minHeap, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
-	t.before = debug.SetGCPercent(minGCPercent) // Go reads it only by setting it
-	debug.SetGCPercent(t.before)
+	t.before = readGCPercent()
 	t.arm()
 	return func() {
 		t.mu.Lock()
@@ -73,6 +76,17 @@ func startGCTuner(minHeap uint64) (stop func()) {
 // unreachable: the tuner's hook into every cycle. The pointer keeps it
 // out of the tiny allocator, whose blocks are freed together.
 type gcMark struct{ _ *int }
+
+// readGCPercent is the collector's percent now, as GOGC or
+// debug.SetGCPercent last set it.
+func readGCPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return minGCPercent
+	}
+	return int(s[0].Value.Uint64())
+}
 
 func (t *gcTuner) arm() {
 	runtime.AddCleanup(&gcMark{}, func(t *gcTuner) { t.tune() }, t)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"runtime"
-	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -25,30 +24,24 @@ func TestGCPercentFor(t *testing.T) {
 	}
 }
 
-func gcPercent() uint64 {
-	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
 // TestGCTunerRaisesThePercentAndRestoresIt: with a minimum heap far above
 // the test's live heap, the collection after the start leaves the
 // percent at its bound; stopping puts Go's back.
 func TestGCTunerRaisesThePercentAndRestoresIt(t *testing.T) {
 	t.Setenv("GOGC", "") // set by the environment, it would stand
-	before := gcPercent()
+	before := readGCPercent()
 	stop := startGCTuner(1 << 40)
 	deadline := time.Now().Add(10 * time.Second)
-	for gcPercent() != maxGCPercent {
+	for readGCPercent() != maxGCPercent {
 		if time.Now().After(deadline) {
 			stop()
-			t.Fatalf("GC percent %d after collections, want %d", gcPercent(), maxGCPercent)
+			t.Fatalf("GC percent %d after collections, want %d", readGCPercent(), maxGCPercent)
 		}
 		runtime.GC()
 		runtime.Gosched() // the cleanup runs on a goroutine of its own
 	}
 	stop()
-	if got := gcPercent(); got != before {
+	if got := readGCPercent(); got != before {
 		t.Fatalf("GC percent %d after stop, want %d", got, before)
 	}
 }

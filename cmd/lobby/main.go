@@ -142,8 +142,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
-	if o.gcMinHeap < 0 {
-		return nil, fmt.Errorf("--gc-min-heap %d: want 0 (Go's default) or a number of bytes", o.gcMinHeap)
+	if o.gcMinHeap < 0 || o.gcMinHeap > maxGCMinHeap {
+		return nil, fmt.Errorf("--gc-min-heap %d: want 0 (Go's default) or a number of bytes up to %d", o.gcMinHeap, int64(maxGCMinHeap))
 	}
 	publicURL, err := checkPublicURL(o.server.PublicURL)
 	if err != nil {
