@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestWorkersRunEveryRunScheduledBeforeAndAfterStop(t *testing.T) {
@@ -122,6 +123,10 @@ func TestFirstWakesAWaitingWorker(t *testing.T) {
 	for range 1000 {
 		done := make(chan struct{})
 		w.First().Schedule(func() { close(done) })
-		<-done
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a First run scheduled while the worker waited did not run in 5 s")
+		}
 	}
 }
