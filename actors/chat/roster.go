@@ -36,7 +36,7 @@ import (
 //     on its direct subject, which a node ignores, with a reply subject
 //     of its own: when nobody subscribes to it, the NATS server answers
 //     at once that there are no responders. A node whose subject has had
-//     no subscriber for the absence time (its process killed, its NATS
+//     no subscriber, probe after probe, for the absence time (its process killed, its NATS
 //     connection gone, 1.5 s) is gone too, without waiting out
 //     the timeout: the clients it had, which reconnect to other nodes as
 //     new sessions, are not listed twice for that long.
@@ -147,7 +147,10 @@ type remoteNode struct {
 
 	// absentSince is when a probe first found nobody subscribed to the
 	// node's subject, since it was last heard; zero when none did.
-	absentSince time.Time
+	// lastAbsent is the latest such answer: answers more than two probe
+	// intervals apart had a probe between them that found the node
+	// there, so its absence counts again from the later one.
+	absentSince, lastAbsent time.Time
 
 	// syncing is set from a snapshot request until its last part.
 	syncing   bool
@@ -477,7 +480,11 @@ func (p *roster) absent(env rosterEnv, node string, now time.Time) {
 	if n == nil || !env.up() {
 		return
 	}
-	if n.absentSince.IsZero() {
+	last := n.lastAbsent
+	n.lastAbsent = now
+	if n.absentSince.IsZero() || now.Sub(last) > 2*p.cfg.probe {
+		// Two short blips (a connection moving twice) are not one
+		// absence of their sum.
 		n.absentSince = now
 		return
 	}

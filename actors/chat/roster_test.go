@@ -139,29 +139,40 @@ func TestPresenceFollowsAnotherNode(t *testing.T) {
 				t.Fatalf("published %+v, want one probe of n1's direct subject", r.published)
 			}
 			now := time.Now()
-			absent := r.p.cfg.absent
-			r.p.absent(r.env(), "n1", now)
-			r.p.absent(r.env(), "n1", now.Add(absent/2))
+			absent, probe := r.p.cfg.absent, r.p.cfg.probe
+			// absentFor answers every probe of n1 from..to "no responders".
+			absentFor := func(from, to time.Duration) {
+				for d := from; d <= to; d += probe {
+					r.p.absent(r.env(), "n1", now.Add(d))
+				}
+			}
+			absentFor(0, absent-probe)
 			if len(r.takeTold()) != 0 {
 				t.Fatal("dropped before the absence time")
 			}
 			// Heard from meanwhile: the absence counts again from the next.
 			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
-			r.p.absent(r.env(), "n1", now.Add(absent))
+			absentFor(absent, 2*absent-probe)
 			if len(r.takeTold()) != 0 {
 				t.Fatal("dropped although heard since the first absence")
 			}
+			// Two blips, each short of the absence time, with probes that
+			// found it there between them: not one absence.
+			absentFor(2*absent+3*probe, 3*absent)
+			if len(r.takeTold()) != 0 {
+				t.Fatal("dropped for two blips, each shorter than the absence time")
+			}
 			r.up = false
-			r.p.absent(r.env(), "n1", now.Add(3*absent))
+			absentFor(3*absent+probe, 5*absent)
 			if len(r.takeTold()) != 0 {
 				t.Fatal("a node cut off judged another")
 			}
 			r.up = true
-			r.p.absent(r.env(), "n1", now.Add(3*absent))
+			absentFor(5*absent+probe, 6*absent+probe)
 			if told := r.takeTold(); len(told) != 1 || *told[0].(*remoteLeave) != (remoteLeave{"r", a}) || len(r.p.nodes) != 0 {
 				t.Fatalf("told %v, nodes %v: want a left and n1 gone", told, r.p.nodes)
 			}
-			r.p.absent(r.env(), "n1", now.Add(4*absent)) // a late answer about a node gone
+			r.p.absent(r.env(), "n1", now.Add(7*absent)) // a late answer about a node gone
 		}},
 		{name: "bye drops a node at once", run: func(t *testing.T, r *rosterRig) {
 			r.hear(rosterMsg{Node: "n1", Kind: kindHeartbeat})
