@@ -36,10 +36,10 @@ import (
 //     on its direct subject, which a node ignores, with a reply subject
 //     of its own: when nobody subscribes to it, the NATS server answers
 //     at once that there are no responders. A node whose subject has had
-//     no subscriber, probe after probe, for the absence time (its process killed, its NATS
-//     connection gone, 1.5 s) is gone too, without waiting out
-//     the timeout: the clients it had, which reconnect to other nodes as
-//     new sessions, are not listed twice for that long.
+//     no subscriber, probe after probe, for the absence time (its process
+//     killed, its NATS connection gone, 1.5 s) is gone too, without
+//     waiting out the timeout: the clients it had, which reconnect to
+//     other nodes as new sessions, are not listed twice for that long.
 type roster struct {
 	node string
 	cfg  rosterConfig
