@@ -44,6 +44,8 @@ type Node struct {
 	bridge  *actor.PID
 	stats   *Stats
 	workers *dispatch.Workers
+	// wheel ticks the socket actors' heartbeats.
+	wheel *socket.Wheel
 	// socketOpts are the props options of this node's socket actors.
 	socketOpts []actor.PropsOption
 
@@ -68,7 +70,7 @@ func NewNode(cfg Config) (*Node, error) {
 	procreg.Shrink(system)
 	w := dispatch.Start(dispatch.Default(), socketThroughput)
 	n := &Node{cfg: cfg, log: cfg.Logger, system: system, workers: w, socketOpts: socketActorOpts(w),
-		stats: &Stats{Held: socket.NewHoldBudget(int64(cfg.HeldBudget))}}
+		stats: &Stats{Held: socket.NewHoldBudget(int64(cfg.HeldBudget))}, wheel: socket.NewWheel(system.Root, cfg.Heartbeat)}
 	// The lobby and the rooms run on the workers too, before the socket
 	// actors (dispatch.Workers.First), with protoactor's default ring
 	// mailbox: they live long, and a ring is the cheaper queue.
@@ -167,7 +169,7 @@ func (n *Node) socketProps(conn socket.Conn, produce func() actor.Actor) *actor.
 }
 
 func (n *Node) heartbeat() socket.Heartbeat {
-	return socket.Heartbeat{Every: n.cfg.Heartbeat, Timeout: n.cfg.ClientTimeout}
+	return socket.Heartbeat{Every: n.cfg.Heartbeat, Timeout: n.cfg.ClientTimeout, Wheel: n.wheel}
 }
 
 // Spawn starts an actor from props at the root.
@@ -297,6 +299,7 @@ func (n *Node) Shutdown(ctx context.Context) {
 		n.questionnaires.Stop(ctx)
 	}
 	n.system.Shutdown()
+	n.wheel.Stop()
 	n.workers.Stop()
 	if n.memory != nil {
 		n.memory.Close()

@@ -22,11 +22,18 @@ type HeartbeatTick struct{}
 // unread in the kernel's buffers; it is given a fresh Timeout from the
 // late tick instead of being closed for what the node failed to read.
 //
-// The timer is a time.AfterFunc, so an idle connection costs no goroutine.
+// The ticks come from the node's Wheel; a Heartbeat without one (an
+// actor run outside a node, as in a test) keeps a time.AfterFunc of its
+// own. Either way an idle connection costs no goroutine.
 type Heartbeat struct {
 	Every   time.Duration
 	Timeout time.Duration
-	timer   *time.Timer
+	// Wheel, if set, ticks the heartbeat (its interval is Every).
+	Wheel *Wheel
+	timer *time.Timer
+	// slot and self are the heartbeat's place on Wheel.
+	slot int
+	self *actor.PID
 	// due is when the tick on its way was meant to come.
 	due time.Time
 	// grace, once set, is when a client silent only for the node's own
@@ -37,6 +44,11 @@ type Heartbeat struct {
 // Start arms the first tick; call it on actor.Started.
 func (h *Heartbeat) Start(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
+	if h.Wheel != nil {
+		h.self = self
+		h.slot, h.due = h.Wheel.add(self)
+		return
+	}
 	tick := &HeartbeatTick{}
 	// The first tick comes at a random point of the second half of the
 	// interval. Clients connect in crowds (a room filling up, a reconnect
@@ -75,13 +87,33 @@ func (h *Heartbeat) tick(conn Conn, now time.Time) bool {
 		h.grace = now
 	}
 	conn.Ping()
+	if h.Wheel != nil {
+		h.due = nextDue(h.due, h.Wheel.period, now)
+		return true
+	}
 	h.due = now.Add(h.Every)
 	h.timer.Reset(h.Every)
 	return true
 }
 
-// Stop stops the timer; call it on actor.Stopping.
+// nextDue is when the wheel next comes to a slot it came to at due, as
+// seen at now: a turn later, or, after a tick more than a turn late, the
+// first time past now the slot comes round (the wheel skips what it
+// missed).
+func nextDue(due time.Time, period time.Duration, now time.Time) time.Time {
+	due = due.Add(period)
+	if late := now.Sub(due); late >= 0 {
+		due = due.Add((late/period + 1) * period)
+	}
+	return due
+}
+
+// Stop stops the ticks; call it on actor.Stopping.
 func (h *Heartbeat) Stop() {
+	if h.self != nil {
+		h.Wheel.remove(h.slot, h.self)
+		h.self = nil
+	}
 	if h.timer != nil {
 		h.timer.Stop()
 	}
