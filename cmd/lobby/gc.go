@@ -1,11 +1,13 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"time"
 )
 
 // defaultGCMinHeap is --gc-min-heap's default.
@@ -103,4 +105,95 @@ func (t *gcTuner) tune() {
 		debug.SetGCPercent(gcPercentFor(t.sample[0].Value.Uint64(), t.minHeap))
 	}
 	t.arm()
+}
+
+// Quiet release: a burst (a join or reconnect storm) leaves its garbage
+// in the heap and the pages of the garbage already collected in the
+// process, and neither goes back while the node is quiet: the collector
+// runs only as the heap grows (and forces a cycle every two minutes), the
+// scavenger keeps the free pages under the heap goal. Measured (`idle` on
+// the outside harness, 19 900 connections, 3 s after their join storm):
+// 126 MB of heap objects for 100 MB live and about 40 MB of free pages
+// kept, 10.3 KB of RSS a connection where the live heap and the stacks
+// are 7.2.
+const (
+	// releaseEvery is how often the node looks for quiet: short, so that
+	// the release follows the storm by less than a second.
+	releaseEvery = 250 * time.Millisecond
+	// A node is quiet for a tick when it allocated no more than
+	// 1/quietShare of its live heap in it (and at least quietFloor, for
+	// a node with next to nothing live). Measured: 19 900 idle clients'
+	// heartbeats allocate 0.5 MB/s on 100 MB live (a share of 800 a
+	// second), their join storm 14 MB/s; chat, 1 000 clients each
+	// sending a frame a second, 2.4 MB/s on 7 MB live (3). A node that
+	// is busy collects as the heap grows; a forced collection there
+	// would only come before the one due.
+	quietShare = 64
+	quietFloor = 64 << 10
+	// minReleased is the least memory worth a release: a forced
+	// collection marks the whole live heap.
+	minReleased = 32 << 20
+)
+
+// startQuietRelease collects and returns memory to the system once a
+// node that holds memory it does not use has been quiet for a tick,
+// until stop is called.
+func startQuietRelease(log *slog.Logger, every time.Duration) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		s := []metrics.Sample{
+			{Name: "/gc/heap/allocs:bytes"},
+			{Name: "/gc/heap/live:bytes"},
+			{Name: "/memory/classes/heap/objects:bytes"},
+			{Name: "/memory/classes/heap/free:bytes"},
+		}
+		metrics.Read(s)
+		last := s[0].Value.Uint64()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			metrics.Read(s)
+			allocs := s[0].Value.Uint64()
+			u := heapUse{live: s[1].Value.Uint64(), objects: s[2].Value.Uint64(), free: s[3].Value.Uint64()}
+			release := shouldRelease(allocs-last, u)
+			last = allocs
+			if release {
+				began := time.Now()
+				debug.FreeOSMemory()
+				metrics.Read(s)
+				last = s[0].Value.Uint64()
+				log.Debug("quiet: memory released", "objects_before", u.objects, "free_before", u.free,
+					"objects_after", s[2].Value.Uint64(), "took", time.Since(began))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// heapUse is the heap as runtime/metrics tells it: live bytes at the last
+// collection, bytes of objects now (live or garbage), free pages not yet
+// returned to the system.
+type heapUse struct{ live, objects, free uint64 }
+
+// shouldRelease says whether a node that allocated allocated bytes in the
+// last tick is quiet and holds enough it does not use (garbage and free
+// pages) to be worth a release: at least minReleased, and a quarter of
+// the live heap, so that a forced collection, which marks all of it, is
+// not made for little.
+func shouldRelease(allocated uint64, u heapUse) bool {
+	unused := u.free
+	if u.objects > u.live {
+		unused += u.objects - u.live
+	}
+	quiet := allocated <= max(quietFloor, u.live/quietShare)
+	return quiet && unused >= max(minReleased, u.live/4)
 }

@@ -230,6 +230,7 @@ func run(args []string, stderr io.Writer) (err error) {
 	}
 	o.server.Logger = log
 	defer startGCTuner(uint64(o.gcMinHeap))()
+	defer startQuietRelease(log, releaseEvery)()
 
 	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
 	questionnaires, err := store.OpenSQLiteLimit(openCtx, o.dataDir, o.storeMaxBytes)
