@@ -22,6 +22,12 @@ import (
 // the server side's wsConn and the client to the caller.
 func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
 	tb.Helper()
+	return serverConnDial(tb, limits, nil)
+}
+
+// serverConnDial is serverConn with the client dialled with opts.
+func serverConnDial(tb testing.TB, limits connLimits, opts *websocket.DialOptions) (*wsConn, *websocket.Conn) {
+	tb.Helper()
 	m := newMetrics(&actors.Stats{}, &bodyBudget{})
 	conns := make(chan *wsConn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +42,7 @@ func serverConn(tb testing.TB, limits connLimits) (*wsConn, *websocket.Conn) {
 		conns <- c
 	}))
 	tb.Cleanup(srv.Close)
-	client, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	client, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -235,4 +241,74 @@ func TestHeldSendsWriteBeforeTheQueueFills(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPingRidesWithTheNextFrames: a client sent frames a moment ago gets
+// its ping in front of its next frames, with no writer started for it; a
+// client sent nothing lately, or still owed a ping, is pinged at once.
+func TestPingRidesWithTheNextFrames(t *testing.T) {
+	events := make(chan string, 16)
+	c, client := serverConnDial(t, connLimits{maxFrames: 64, maxBytes: 1 << 20, writeTimeout: time.Second},
+		&websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
+			events <- "ping"
+			return true
+		}})
+	go func() {
+		for {
+			_, p, err := client.Read(context.Background())
+			if err != nil {
+				return
+			}
+			events <- string(p)
+		}
+	}()
+	turn := func(frame string) {
+		t.Helper()
+		c.Hold()
+		if !c.Send([]byte(frame), false) {
+			t.Fatalf("frame %q refused", frame)
+		}
+		c.Flush()
+	}
+	writing := func() (writing, pingDue bool) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.writing, c.pingDue
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case e := <-events:
+				if e != w {
+					t.Fatalf("got %q, want %q", e, w)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no %q after 10 s", w)
+			}
+		}
+	}
+
+	turn("a")
+	c.Ping()
+	if w, due := writing(); w || !due {
+		t.Fatalf("ping to a client just sent a frame: writing %v, due %v; want it held for the next frames", w, due)
+	}
+	turn("b")
+	if w, due := writing(); w || due {
+		t.Fatalf("after the next turn: writing %v, ping still due %v; want the ping written with the frame", w, due)
+	}
+	expect("a", "ping", "b")
+
+	// Owed: put off, then no frame until the next heartbeat.
+	c.Ping()
+	c.Ping()
+	expect("ping")
+
+	// Sent nothing lately.
+	c.mu.Lock()
+	c.wroteAt = time.Now().Add(-2 * pingRide).UnixNano()
+	c.mu.Unlock()
+	c.Ping()
+	expect("ping")
 }

@@ -347,7 +347,8 @@ func (b *Conn) WriteFrames(frames []Frame, ping bool) error {
 	return err
 }
 
-// TryWriteFrames writes frames as WriteFrames does, but only what the
+// TryWriteFrames writes frames (after a ping if ping is set) as
+// WriteFrames does, but only what the
 // socket takes at once: it never waits. It lets an actor write its
 // client's frames itself, in its own turn on a worker, where handing them
 // to a writer goroutine would cost a goroutine start, a deadline and a
@@ -361,13 +362,13 @@ func (b *Conn) WriteFrames(frames []Frame, ping bool) error {
 // it cannot write now without waiting: coder/websocket is part way
 // through a frame, or the connection has no file descriptor; the caller
 // then writes the frames with WriteFrames.
-func (b *Conn) TryWriteFrames(frames []Frame) (taken bool, err error) {
+func (b *Conn) TryWriteFrames(frames []Frame, ping bool) (taken bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.raw == nil || !b.out.atBoundary() || b.buf != nil {
 		return false, nil
 	}
-	size := 0
+	size := len(pingFrame)
 	for _, f := range frames {
 		size += maxFrameHeader + len(f.Data)
 	}
@@ -379,6 +380,9 @@ func (b *Conn) TryWriteFrames(frames []Frame) (taken bool, err error) {
 		return true, net.ErrClosed
 	}
 	b.buf = batchBuffers.Get().(*[]byte)
+	if ping {
+		*b.buf = append(*b.buf, pingFrame...)
+	}
 	for _, f := range frames {
 		*b.buf = appendFrameHeader(*b.buf, f.Binary, len(f.Data))
 		*b.buf = append(*b.buf, f.Data...)

@@ -337,13 +337,13 @@ func TestTryWriteFramesKeepsWhatTheSocketRefused(t *testing.T) {
 		if i == 1000 {
 			t.Fatal("50 MB taken by a socket nobody reads")
 		}
-		taken, err := b.TryWriteFrames([]Frame{{Data: data}})
+		taken, err := b.TryWriteFrames([]Frame{{Data: data}}, false)
 		if err != nil || !taken {
 			t.Fatalf("TryWriteFrames: taken %v, %v", taken, err)
 		}
 		want = append(append(want, appendFrameHeader(nil, false, len(data))...), data...)
 	}
-	if taken, err := b.TryWriteFrames([]Frame{{Data: data}}); taken || err != nil {
+	if taken, err := b.TryWriteFrames([]Frame{{Data: data}}, false); taken || err != nil {
 		t.Fatalf("TryWriteFrames with bytes still held: taken %v, %v; want it left to the writer", taken, err)
 	}
 	pong := frame(true, opPong, []byte("p"), false)
@@ -374,7 +374,7 @@ func TestTryWriteFramesWaitsForNoFrame(t *testing.T) {
 	if _, err := b.Write(f[:50]); err != nil {
 		t.Fatal(err)
 	}
-	if taken, err := b.TryWriteFrames([]Frame{{Data: []byte("data")}}); taken || err != nil || b.Pending() {
+	if taken, err := b.TryWriteFrames([]Frame{{Data: []byte("data")}}, false); taken || err != nil || b.Pending() {
 		t.Fatalf("TryWriteFrames mid-frame: taken %v, err %v, pending %v; want nothing done", taken, err, b.Pending())
 	}
 }
