@@ -123,11 +123,11 @@ const (
 	// A node is quiet for a tick when it allocated no more than
 	// 1/quietShare of its live heap in it (and at least quietFloor, for
 	// a node with next to nothing live). Measured: 19 900 idle clients'
-	// heartbeats allocate 0.5 MB/s on 100 MB live (a share of 800 a
-	// second), their join storm 14 MB/s; chat, 1 000 clients each
-	// sending a frame a second, 2.4 MB/s on 7 MB live (3). A node that
-	// is busy collects as the heap grows; a forced collection there
-	// would only come before the one due.
+	// heartbeats allocate 0.5 MB/s on 100 MB live (1/800 of it a tick),
+	// their join storm 14 MB/s; chat, 1 000 clients each sending a frame
+	// a second, 2.4 MB/s on 7 MB live (1/12 a tick). A busy node
+	// collects as its heap grows; a forced collection there would only
+	// come before the one due.
 	quietShare = 64
 	quietFloor = 64 << 10
 	// minReleased is the least memory worth a release: a forced
