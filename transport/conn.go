@@ -53,7 +53,9 @@ type wsConn struct {
 	held         bool // the actor is in a turn: Flush writes what it sends
 	tail         bool // wsconn.Conn holds bytes Flush could not write
 	pingDue      bool // a ping is to go with the next write
-	// wroteAt is when frames were last written (Unix nanoseconds).
+	// wroteAt is when frames were last written (Unix nanoseconds): a
+	// client sent frames lately is likely sent more soon, and its ping
+	// waits for them (pingRide).
 	wroteAt int64
 	closing bool          // no more frames are accepted
 	why     socket.Reason // the server's close, if it closed
@@ -306,13 +308,21 @@ func (c *wsConn) Ping() {
 	c.startWriterLocked()
 }
 
+// PingOwed implements socket.PingOwer.
+func (c *wsConn) PingOwed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pingDue && !c.writing
+}
+
 // pingRide is how recently a client must have been sent frames for its
 // ping to wait for the next ones. A ping written alone costs a write(),
 // and a node's heartbeats tick in groups (socket.Wheel): written at once,
 // a group's pings delayed every frame behind them (issue 18: `chat` p99
 // 1.39× that of a hub that does not ping, 0.99× with the pings off). A
 // client that is sent nothing more after its ping was put off gets it at
-// its next heartbeat, one interval late.
+// its next heartbeat, one interval late, and that heartbeat does not
+// count the client's silence against it (socket.PingOwer).
 const pingRide = time.Second
 
 // Abort implements socket.Conn.

@@ -66,6 +66,16 @@ type Conn interface {
 	ActorStopped()
 }
 
+// PingOwer is a Conn that may put a ping off (to write it with the
+// client's next frames), and says when the last one is still unwritten.
+// The heartbeat then counts the client's silence from now rather than
+// close it for not answering a ping it was never sent.
+type PingOwer interface {
+	Conn
+	// PingOwed reports whether the last Ping has not been written yet.
+	PingOwed() bool
+}
+
 // Batcher is a Conn that writes an actor's frames in batches: the frames
 // an actor sends in one turn (one run of its mailbox) go to the socket
 // together, at the turn's end, from the actor's own goroutine, instead of

@@ -8,7 +8,8 @@ import (
 )
 
 // HeartbeatTick asks a socket actor to check its client's liveness
-// (Heartbeat.Tick). It is sent by the actor's own timer.
+// (Heartbeat.Tick). It is sent by the node's Wheel, or by the actor's
+// own timer outside a node.
 type HeartbeatTick struct{}
 
 // Heartbeat is the seed's liveness check, owned by one socket actor: every
@@ -37,8 +38,13 @@ type Heartbeat struct {
 	// due is when the tick on its way was meant to come.
 	due time.Time
 	// grace, once set, is when a client silent only for the node's own
-	// lateness was given a fresh Timeout: its silence counts from there.
+	// lateness, or for a ping it was owed, was given a fresh Timeout: its
+	// silence counts from there.
 	grace time.Time
+	// owedGrace is when the last grace for an owed ping was given: one
+	// more needs a sign of life since, so that a dead client is closed
+	// however its pings were put off.
+	owedGrace time.Time
 }
 
 // Start arms the first tick; call it on actor.Started.
@@ -80,7 +86,7 @@ func (h *Heartbeat) tick(conn Conn, now time.Time) bool {
 		// late is how long after its time this tick came: time the node
 		// did not run, and could not read the client either.
 		late := max(now.Sub(h.due), 0)
-		if silent-late > h.Timeout {
+		if silent-late > h.Timeout && !h.owed(conn, now) {
 			conn.Abort(HeartbeatTimeout)
 			return false
 		}
@@ -93,6 +99,19 @@ func (h *Heartbeat) tick(conn Conn, now time.Time) bool {
 	}
 	h.due = now.Add(h.Every)
 	h.timer.Reset(h.Every)
+	return true
+}
+
+// owed reports whether the client's last ping is still unwritten (a
+// PingOwer put it off and no frame came to carry it) and no grace was
+// given for an owed ping since the client last answered; it then marks
+// the grace given.
+func (h *Heartbeat) owed(conn Conn, now time.Time) bool {
+	o, ok := conn.(PingOwer)
+	if !ok || !o.PingOwed() || !h.owedGrace.Before(conn.LastSeen()) {
+		return false
+	}
+	h.owedGrace = now
 	return true
 }
 

@@ -84,3 +84,42 @@ func TestHeartbeatForgivesTheNodesOwnLateness(t *testing.T) {
 		})
 	}
 }
+
+// owingConn is a silentConn whose pings may be owed (socket.PingOwer).
+type owingConn struct {
+	silentConn
+	owed bool
+}
+
+func (c *owingConn) PingOwed() bool { return c.owed }
+
+// TestHeartbeatForgivesAnOwedPingOnce: a client whose last ping was put
+// off and never written is not closed for failing to answer it; its
+// silence counts from then. A second owed ping is forgiven only if the
+// client answered since, so a dead one is still closed.
+func TestHeartbeatForgivesAnOwedPingOnce(t *testing.T) {
+	const every, timeout = time.Second, 3 * time.Second
+	t0 := time.Unix(1_000_000, 0)
+	conn := &owingConn{silentConn: silentConn{seen: t0}, owed: true}
+	h := &Heartbeat{Every: every, Timeout: timeout, timer: time.NewTimer(time.Hour), due: t0.Add(every)}
+	defer h.Stop()
+	tick := func(at time.Duration, wantAlive bool) {
+		t.Helper()
+		if alive := h.tick(conn, t0.Add(at)); alive != wantAlive || conn.aborted == alive {
+			t.Fatalf("tick at +%v: alive %v (aborted %v), want alive %v", at, alive, conn.aborted, wantAlive)
+		}
+	}
+	// At +4 it has been silent 4 s, owed a ping: forgiven.
+	for s := 1; s <= 7; s++ {
+		tick(time.Duration(s)*time.Second, true)
+	}
+	conn.seen = t0.Add(7500 * time.Millisecond) // it answers
+	// At +11 silent 4 s again: forgiven, since it answered.
+	for s := 8; s <= 11; s++ {
+		tick(time.Duration(s)*time.Second, true)
+	}
+	for s := 12; s <= 14; s++ {
+		tick(time.Duration(s)*time.Second, true)
+	}
+	tick(15*time.Second, false) // silent 4 s since the grace at +11, not answered since
+}

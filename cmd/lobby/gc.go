@@ -152,6 +152,7 @@ func startQuietRelease(log *slog.Logger, every time.Duration) (stop func()) {
 		}
 		metrics.Read(s)
 		last := s[0].Value.Uint64()
+		var r releaser
 		for {
 			select {
 			case <-done:
@@ -161,7 +162,7 @@ func startQuietRelease(log *slog.Logger, every time.Duration) (stop func()) {
 			metrics.Read(s)
 			allocs := s[0].Value.Uint64()
 			u := heapUse{live: s[1].Value.Uint64(), objects: s[2].Value.Uint64(), free: s[3].Value.Uint64()}
-			release := shouldRelease(allocs-last, u)
+			release := r.tick(allocs-last, u)
 			last = allocs
 			if release {
 				began := time.Now()
@@ -184,6 +185,32 @@ func startQuietRelease(log *slog.Logger, every time.Duration) (stop func()) {
 // returned to the system.
 type heapUse struct{ live, objects, free uint64 }
 
+// releaser releases once after each burst: a node quiet since its last
+// release (or since it started) has nothing new to give back, and a
+// forced collection every few seconds on a steady node would only come
+// before the ones due.
+type releaser struct{ burst bool }
+
+// tick says whether to release after a tick in which the node allocated
+// allocated bytes, its heap now u.
+func (r *releaser) tick(allocated uint64, u heapUse) bool {
+	if !quietTick(allocated, u.live) {
+		r.burst = true
+		return false
+	}
+	if !r.burst || !shouldRelease(allocated, u) {
+		return false
+	}
+	r.burst = false
+	return true
+}
+
+// quietTick says whether a tick in which the node allocated allocated
+// bytes, with live bytes live, was quiet.
+func quietTick(allocated, live uint64) bool {
+	return allocated <= max(quietFloor, live/quietShare)
+}
+
 // shouldRelease says whether a node that allocated allocated bytes in the
 // last tick is quiet and holds enough it does not use (garbage and free
 // pages) to be worth a release: at least minReleased, and a quarter of
@@ -194,6 +221,5 @@ func shouldRelease(allocated uint64, u heapUse) bool {
 	if u.objects > u.live {
 		unused += u.objects - u.live
 	}
-	quiet := allocated <= max(quietFloor, u.live/quietShare)
-	return quiet && unused >= max(minReleased, u.live/4)
+	return quietTick(allocated, u.live) && unused >= max(minReleased, u.live/4)
 }

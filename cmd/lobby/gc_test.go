@@ -73,6 +73,29 @@ func TestShouldRelease(t *testing.T) {
 	}
 }
 
+// TestReleaserReleasesOnceABurst: garbage found while quiet is released
+// only after a busy tick, once; a node quiet since is left alone.
+func TestReleaserReleasesOnceABurst(t *testing.T) {
+	garbage := heapUse{live: 80 << 20, objects: 150 << 20}
+	var r releaser
+	for i, c := range []struct {
+		allocated uint64
+		want      bool
+	}{
+		{0, false},        // quiet since the start: nothing of ours to give back
+		{10 << 20, false}, // the burst
+		{20 << 20, false},
+		{0, true},         // quiet again: once
+		{0, false},        // and not again while quiet
+		{10 << 20, false}, // another burst
+		{0, true},
+	} {
+		if got := r.tick(c.allocated, garbage); got != c.want {
+			t.Fatalf("tick %d (allocated %d): release %v, want %v", i, c.allocated, got, c.want)
+		}
+	}
+}
+
 // TestQuietReleaseCollectsAfterABurst: with the collector off, garbage
 // left by a burst stays until the release, once the process is quiet,
 // collects it and gives it back.
@@ -81,11 +104,11 @@ func TestQuietReleaseCollectsAfterABurst(t *testing.T) {
 	s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
 	forced := s[0].Value.Uint64()
+	stop := startQuietRelease(slog.New(slog.DiscardHandler), 20*time.Millisecond)
+	defer stop()
 	if n := leaveGarbage(64 << 10); n != 64<<20 {
 		t.Fatalf("the burst allocated %d bytes", n)
 	}
-	stop := startQuietRelease(slog.New(slog.DiscardHandler), 20*time.Millisecond)
-	defer stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		metrics.Read(s)

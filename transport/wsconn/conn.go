@@ -368,7 +368,10 @@ func (b *Conn) TryWriteFrames(frames []Frame, ping bool) (taken bool, err error)
 	if b.raw == nil || !b.out.atBoundary() || b.buf != nil {
 		return false, nil
 	}
-	size := len(pingFrame)
+	size := 0
+	if ping {
+		size = len(pingFrame)
+	}
 	for _, f := range frames {
 		size += maxFrameHeader + len(f.Data)
 	}
