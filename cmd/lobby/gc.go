@@ -135,8 +135,8 @@ const (
 	minReleased = 32 << 20
 )
 
-// startQuietRelease collects and returns memory to the system once a
-// node that holds memory it does not use has been quiet for a tick,
+// startQuietRelease collects and returns memory to the system when a
+// node that holds memory it does not use is quiet again after a burst,
 // until stop is called.
 func startQuietRelease(log *slog.Logger, every time.Duration) (stop func()) {
 	done, stopped := make(chan struct{}), make(chan struct{})
@@ -198,7 +198,7 @@ func (r *releaser) tick(allocated uint64, u heapUse) bool {
 		r.burst = true
 		return false
 	}
-	if !r.burst || !shouldRelease(allocated, u) {
+	if !r.burst || !worthReleasing(u) {
 		return false
 	}
 	r.burst = false
@@ -211,15 +211,14 @@ func quietTick(allocated, live uint64) bool {
 	return allocated <= max(quietFloor, live/quietShare)
 }
 
-// shouldRelease says whether a node that allocated allocated bytes in the
-// last tick is quiet and holds enough it does not use (garbage and free
-// pages) to be worth a release: at least minReleased, and a quarter of
-// the live heap, so that a forced collection, which marks all of it, is
-// not made for little.
-func shouldRelease(allocated uint64, u heapUse) bool {
+// worthReleasing says whether a heap holds enough it does not use
+// (garbage and free pages) to be worth a release: at least minReleased,
+// and a quarter of the live heap, so that a forced collection, which
+// marks all of it, is not made for little.
+func worthReleasing(u heapUse) bool {
 	unused := u.free
 	if u.objects > u.live {
 		unused += u.objects - u.live
 	}
-	return quietTick(allocated, u.live) && unused >= max(minReleased, u.live/4)
+	return unused >= max(minReleased, u.live/4)
 }

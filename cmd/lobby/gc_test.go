@@ -49,7 +49,7 @@ func TestGCTunerRaisesThePercentAndRestoresIt(t *testing.T) {
 	}
 }
 
-func TestShouldRelease(t *testing.T) {
+func TestQuietTickAndWorthReleasing(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		allocated uint64
@@ -67,8 +67,8 @@ func TestShouldRelease(t *testing.T) {
 		{"garbage and free pages together", 0, heapUse{live: 100 << 20, objects: 120 << 20, free: 20 << 20}, true},
 		{"a collection since: objects under live", 0, heapUse{live: 80 << 20, objects: 60 << 20, free: 4 << 20}, false},
 	} {
-		if got := shouldRelease(c.allocated, c.heap); got != c.want {
-			t.Errorf("%s: shouldRelease(%d, %+v) = %v, want %v", c.name, c.allocated, c.heap, got, c.want)
+		if got := quietTick(c.allocated, c.heap.live) && worthReleasing(c.heap); got != c.want {
+			t.Errorf("%s: quiet and worth releasing (%d, %+v) = %v, want %v", c.name, c.allocated, c.heap, got, c.want)
 		}
 	}
 }
