@@ -300,12 +300,11 @@ func (c *wsConn) Ping() {
 	if c.closing {
 		return
 	}
-	if !c.pingDue && time.Now().UnixNano()-c.wroteAt < int64(pingRide) {
-		c.pingDue = true
-		return
-	}
+	rides := !c.pingDue && time.Now().UnixNano()-c.wroteAt < int64(pingRide)
 	c.pingDue = true
-	c.startWriterLocked()
+	if !rides {
+		c.startWriterLocked()
+	}
 }
 
 // PingOwed implements socket.PingOwer.

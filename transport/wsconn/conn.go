@@ -348,12 +348,11 @@ func (b *Conn) WriteFrames(frames []Frame, ping bool) error {
 }
 
 // TryWriteFrames writes frames (after a ping if ping is set) as
-// WriteFrames does, but only what the
-// socket takes at once: it never waits. It lets an actor write its
-// client's frames itself, in its own turn on a worker, where handing them
-// to a writer goroutine would cost a goroutine start, a deadline and a
-// trip through the scheduler for every frame (most of a delivery's CPU
-// outside the write itself).
+// WriteFrames does, but only what the socket takes at once: it never
+// waits. It lets an actor write its client's frames itself, in its own
+// turn on a worker, where handing them to a writer goroutine would cost a
+// goroutine start, a deadline and a trip through the scheduler for every
+// frame (most of a delivery's CPU outside the write itself).
 //
 // It reports taken if Conn now has every frame, written or held: whatever
 // the socket did not take stays in Conn, and the next WriteFrames (or a
